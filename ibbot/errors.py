@@ -1,0 +1,82 @@
+"""The one exception tree of ibbot.
+
+Every error ibbot raises on purpose derives from :class:`IbbotError`, so a caller can catch "anything
+ibbot says went wrong" in one place. Foreign exceptions (ib_async, pyarrow, OSError, pydantic) are
+translated at the boundary where they happen, with ``raise ... from``, so the original stays attached.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerError",
+    "ConfigError",
+    "ConnectionFailed",
+    "IbbotError",
+    "OrderRejected",
+    "PacingViolation",
+    "RequestFailed",
+    "RiskBlocked",
+    "StoreError",
+]
+
+
+class IbbotError(Exception):
+    """Root of every error ibbot raises deliberately."""
+
+
+class ConfigError(IbbotError):
+    """A setting is missing or invalid.
+
+    ``key`` is the dotted settings path (``ib.port``), ``value`` what was given, ``reason`` why it was
+    refused. ``str()`` is the one line the CLI prints before exiting with status 2.
+    """
+
+    def __init__(self, key: str, value: object, reason: str) -> None:
+        self.key = key
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid setting {key}={value!r}: {reason}")
+
+
+class StoreError(IbbotError):
+    """A file in the data store could not be read or written; the message names the file."""
+
+
+class BrokerError(IbbotError):
+    """Something went wrong talking to TWS / IB Gateway."""
+
+
+class ConnectionFailed(BrokerError):
+    """The gateway could not be reached, refused us, or did not become ready in time."""
+
+
+class RequestFailed(BrokerError):
+    """An IB request ended with an error code, a timeout, or an empty answer where data was expected.
+
+    ``code`` is IB's error code when there is one (see ``ibbot.broker.errors`` for the table).
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, request: str = "") -> None:
+        self.code = code
+        self.request = request
+        super().__init__(message)
+
+
+class PacingViolation(RequestFailed):
+    """IB refused a request for breaking its pacing rules (codes 100, 162 with the pacing text, 420)."""
+
+
+class OrderRejected(BrokerError):
+    """The broker rejected an order; ``code`` is IB's error code when known."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class RiskBlocked(IbbotError):
+    """The risk gate refused an order; ``rule`` names the limit that blocked it."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(f"{rule}: {message}")

@@ -1,0 +1,86 @@
+"""ibbot's own data model: everything the parts hand each other, independent of ib_async.
+
+Hot-path values are frozen, slotted dataclasses; timestamps are timezone-aware UTC (naive ones are
+refused); states are enums. Every model round-trips through dict/JSON and Arrow
+(``ibbot.models.serialization``).
+"""
+
+from ibbot.models.events import Event, EventType, Payload
+from ibbot.models.fundamentals import FundamentalData
+from ibbot.models.market import BarSize, ContractInfo, PriceBar, Tick, WhatToShow
+from ibbot.models.orders import (
+    Action,
+    Fill,
+    Order,
+    OrderResult,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    TimeInForce,
+    parse_order_ref,
+)
+from ibbot.models.serialization import (
+    arrow_schema,
+    from_arrow,
+    from_dict,
+    from_json,
+    register_model,
+    to_arrow,
+    to_dict,
+    to_json,
+)
+from ibbot.models.strategy import Decision, LayerResult
+from ibbot.models.system import ConnectionState, ConnectionStatus, ErrorInfo
+
+for _model in (
+    ContractInfo,
+    ConnectionStatus,
+    Decision,
+    ErrorInfo,
+    Event,
+    Fill,
+    FundamentalData,
+    LayerResult,
+    Order,
+    OrderResult,
+    Position,
+    PriceBar,
+    Tick,
+):
+    register_model(_model)
+
+__all__ = [
+    "Action",
+    "BarSize",
+    "ConnectionState",
+    "ConnectionStatus",
+    "ContractInfo",
+    "Decision",
+    "ErrorInfo",
+    "Event",
+    "EventType",
+    "Fill",
+    "FundamentalData",
+    "LayerResult",
+    "Order",
+    "OrderResult",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "Payload",
+    "Position",
+    "PriceBar",
+    "Tick",
+    "TimeInForce",
+    "WhatToShow",
+    "arrow_schema",
+    "from_arrow",
+    "from_dict",
+    "from_json",
+    "parse_order_ref",
+    "register_model",
+    "to_arrow",
+    "to_dict",
+    "to_json",
+]

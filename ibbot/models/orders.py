@@ -1,0 +1,231 @@
+"""Orders, their results, fills and positions.
+
+An order is always traceable to the decision that caused it: ``Order.order_ref`` (sent to IB as
+``orderRef``) is ``"<strategy>:<decision id>"`` and comes back on every execution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from ibbot.clock import ensure_utc, utc_now
+
+__all__ = [
+    "Action",
+    "Fill",
+    "Order",
+    "OrderResult",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "TimeInForce",
+    "parse_order_ref",
+]
+
+ORDER_REF_SEPARATOR = ":"
+
+
+class Action(StrEnum):
+    """What a strategy decided to do with a symbol."""
+
+    HOLD = "hold"
+    BUY = "buy"
+    EXIT = "exit"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Action | None:
+        return {"hold": cls.HOLD, "buy": cls.BUY, "exit": cls.EXIT}.get(str(value).lower())
+
+
+class OrderSide(StrEnum):
+    """Direction of an order, as IB spells it."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @classmethod
+    def _missing_(cls, value: object) -> OrderSide | None:
+        return {"BUY": cls.BUY, "SELL": cls.SELL}.get(str(value).upper())
+
+    @property
+    def sign(self) -> int:
+        """+1 for buys, -1 for sells: the sign of the position change."""
+        return 1 if self is OrderSide.BUY else -1
+
+
+class OrderType(StrEnum):
+    """Order types we send; values are IB's codes."""
+
+    MARKET = "MKT"
+    LIMIT = "LMT"
+    STOP = "STP"
+    STOP_LIMIT = "STP LMT"
+
+    @classmethod
+    def _missing_(cls, value: object) -> OrderType | None:
+        aliases = {
+            "MARKET": cls.MARKET,
+            "LIMIT": cls.LIMIT,
+            "STOP": cls.STOP,
+            "STOP_LIMIT": cls.STOP_LIMIT,
+        }
+        return aliases.get(str(value).upper().replace(" ", "_"))
+
+
+class TimeInForce(StrEnum):
+    """How long an order works."""
+
+    DAY = "DAY"
+    GTC = "GTC"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TimeInForce | None:
+        return {"DAY": cls.DAY, "GTC": cls.GTC}.get(str(value).upper())
+
+
+class OrderStatus(StrEnum):
+    """Our own order lifecycle; IB's statuses map onto it (see ``ibbot.broker``)."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    BLOCKED = "blocked"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the order can no longer change (filled, cancelled, rejected, blocked)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.BLOCKED}
+)
+
+
+def parse_order_ref(order_ref: str) -> tuple[str, str]:
+    """Split an ``orderRef`` into ``(strategy_name, decision_id)``; unknown shapes give ``(ref, "")``."""
+    strategy, sep, decision_id = order_ref.partition(ORDER_REF_SEPARATOR)
+    return (strategy, decision_id) if sep else (order_ref, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An instruction to trade ``quantity`` shares of ``symbol`` on behalf of a strategy."""
+
+    strategy_name: str
+    symbol: str
+    action: OrderSide
+    quantity: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    decision_id: str = ""
+    created_at: datetime = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
+        object.__setattr__(self, "action", OrderSide(self.action))
+        object.__setattr__(self, "order_type", OrderType(self.order_type))
+        object.__setattr__(self, "time_in_force", TimeInForce(self.time_in_force))
+        if self.quantity <= 0:
+            raise ValueError(f"order quantity must be positive, got {self.quantity}")
+        if not self.symbol:
+            raise ValueError("order symbol must not be empty")
+        if ORDER_REF_SEPARATOR in self.strategy_name:
+            raise ValueError(
+                f"strategy name must not contain {ORDER_REF_SEPARATOR!r}: {self.strategy_name!r}"
+            )
+        needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_limit and (self.limit_price is None or self.limit_price <= 0):
+            raise ValueError(f"{self.order_type} order needs a positive limit_price")
+        if needs_stop and (self.stop_price is None or self.stop_price <= 0):
+            raise ValueError(f"{self.order_type} order needs a positive stop_price")
+
+    @property
+    def order_ref(self) -> str:
+        """The ``orderRef`` sent to IB: ``"<strategy>:<decision id>"``."""
+        return f"{self.strategy_name}{ORDER_REF_SEPARATOR}{self.decision_id}"
+
+    @property
+    def signed_quantity(self) -> int:
+        """Quantity with the sign of the position change."""
+        return self.quantity * self.action.sign
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """The state of an order as last reported by the broker; never optimistic.
+
+    ``fill_price`` is the average fill price and ``fill_quantity`` the cumulative filled quantity.
+    ``order_id`` is per client session; ``perm_id`` is unique per account and survives reconnects.
+    """
+
+    order_id: int
+    status: OrderStatus
+    fill_price: float | None = None
+    fill_quantity: float | None = None
+    message: str | None = None
+    perm_id: int = 0
+    remaining: float | None = None
+    commission: float | None = None
+    symbol: str = ""
+    strategy_name: str = ""
+    decision_id: str = ""
+    timestamp: datetime = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        object.__setattr__(self, "status", OrderStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``commission`` is None until IB's commission report for it has arrived."""
+
+    exec_id: str
+    order_id: int
+    perm_id: int
+    symbol: str
+    side: OrderSide
+    quantity: float
+    price: float
+    timestamp: datetime
+    commission: float | None = None
+    strategy_name: str = ""
+    decision_id: str = ""
+    account: str = ""
+    realized_pnl: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        object.__setattr__(self, "side", OrderSide(self.side))
+
+    @property
+    def signed_quantity(self) -> float:
+        """Quantity with the sign of the position change."""
+        return self.quantity * self.side.sign
+
+    @property
+    def notional(self) -> float:
+        """Absolute traded value, ``quantity * price``."""
+        return abs(self.quantity * self.price)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Shares held in one symbol, by one strategy (or by the account when ``strategy_name`` is empty)."""
+
+    symbol: str
+    quantity: float
+    avg_cost: float
+    strategy_name: str = ""
+    account: str = ""
+    realized_pnl: float = 0.0

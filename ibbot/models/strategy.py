@@ -1,0 +1,54 @@
+"""What strategy layers and strategies produce: layer results and decisions with their reasoning."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ibbot.clock import ensure_utc, utc_now
+from ibbot.models.orders import Action
+
+__all__ = ["Decision", "LayerResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerResult:
+    """One layer's verdict: whether the symbol passes, what it computed, and why, in words."""
+
+    passed: bool
+    data: dict[str, Any]
+    reasoning: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a strategy wants for a symbol, with the full reasoning trail that led there.
+
+    ``target_weight`` is the fraction (0..1) of the strategy's allocated capital it wants in the
+    symbol; ``decision_id`` ties the decision to the orders it causes (see ``Order.order_ref``).
+    ``quantity`` optionally asks for an exact share count instead of a weight.
+    """
+
+    symbol: str
+    action: Action
+    target_weight: float
+    confidence: float
+    reasoning: str
+    strategy_name: str = ""
+    decision_id: str = ""
+    timestamp: datetime = field(default_factory=utc_now)
+    quantity: int | None = None
+    price: float | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        object.__setattr__(self, "action", Action(self.action))
+        if not 0.0 <= self.target_weight <= 1.0:
+            raise ValueError(f"target_weight must be within 0..1, got {self.target_weight}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be within 0..1, got {self.confidence}")
+        if self.quantity is not None and self.quantity < 0:
+            raise ValueError(f"quantity must not be negative, got {self.quantity}")
