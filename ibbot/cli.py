@@ -13,16 +13,12 @@ Adding a command
     options, ``configure(parser) -> None`` (it adds arguments to the command's own parser). Then add
     one entry to :data:`COMMANDS`, which stays sorted by name::
 
-        (
-            Command(
-                "sim", "run the simulated IB Gateway", run=sim_cli.run, configure=sim_cli.configure
-            ),
-        )
+        Command("sim", "run the simulated IB Gateway", run=sim_cli.run, configure=sim_cli.configure)
 
     ``run`` receives the parsed arguments and the loaded, validated :class:`~ibbot.settings.Settings`;
     logging is configured already. An async command returns ``run_async(its_coroutine)`` (see
     :mod:`ibbot.eventloop`). Raise :class:`~ibbot.errors.ConfigError` for a bad setting (exit 2) and
-    other :class:`~ibbot.errors.IbbotError`\\ s for failures (exit 1); both print one line. The
+    another :class:`~ibbot.errors.IbbotError` for a failure (exit 1); both print one line. The
     module is imported on every invocation, ``--help`` included: import heavy libraries inside ``run``.
 
 This module parses and dispatches; it holds no wiring.

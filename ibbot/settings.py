@@ -17,8 +17,9 @@ settings take a JSON list or comma-separated words (``AAPL,MSFT``), tables take 
 key, the bad value, why it is bad and which source set it. ``Settings(...)`` on its own reads nothing
 from the environment: tests and library callers build exactly the settings they pass.
 
-Secrets (IB account ids, and any password or token added later) are fields annotated with
-:data:`SECRET`; ``ibbot config show`` masks them and the log redactor is given their values.
+Secrets (IB account ids, and any password, token or contact address added later) are string fields
+annotated with :data:`SECRET` (``token: Annotated[str, SECRET] = ""``); ``ibbot config show`` masks
+them, errors never echo them, and the CLI hands their values to the log redactor.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ from ibbot.errors import ConfigError
 from ibbot.models.market import BarSize, WhatToShow
 
 __all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_ENV_FILE",
     "ENV_PREFIX",
     "REDACTED",
     "SECRET",
