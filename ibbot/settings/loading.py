@@ -44,6 +44,8 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = Path("settings.toml")
 DEFAULT_ENV_FILE = Path(".env")
+# Words in a variable's name that mark its value as secret even when the name is unknown.
+_SECRET_WORDS = ("account", "password", "secret", "token", "key", "agent")
 
 # --- the user's plan (YAML) ----------------------------------------------------------------------
 
@@ -118,8 +120,11 @@ class _MappingEnvSource(EnvSettingsSource):
         for name, value in self.env_vars.items():
             section = name.removeprefix(prefix).split(ENV_DELIMITER, 1)[0]
             if section not in self.settings_cls.model_fields:
+                # A misspelt secret's value is still a secret: name the variable, hide the value.
+                secret = any(word in name for word in _SECRET_WORDS)
+                shown = REDACTED if secret else _shown(value)
                 raise ConfigError(
-                    self.describe(name), _shown(value), f"unknown setting; {_known_sections()}"
+                    self.describe(name), shown, f"unknown setting; {_known_sections()}"
                 )
         return super().__call__()
 

@@ -548,6 +548,9 @@ def test_unknown_variables_are_errors(tmp_path: Path) -> None:
         "invalid setting IBBOT_IB_PORT='1': unknown setting; sections are collector, ib, logging,"
     )
     assert load_error(overrides={"broker.port": "1"}, environ={}).key == "--set broker.port"
+    misspelt_secret = load_error(environ={"IBBOT_IB_ACCOUNT": "U7654321"})
+    assert misspelt_secret.value == REDACTED
+    assert "U7654321" not in str(misspelt_secret)
     write(tmp_path / ".env", "IBBOT_GATEWAY__PORT=1\n")
     assert load_error(environ={}).key == "IBBOT_GATEWAY__PORT in .env"
 
