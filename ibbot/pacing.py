@@ -15,9 +15,9 @@ cancellation-safe (a cancelled waiter leaves the queue and takes nothing) and dr
 - :class:`ConcurrencyLimiter`: at most N at once, for requests in flight.
 
 :class:`IBPacer` composes them. A request must pass several limiters, and waiting on a later one must
-not let an earlier one's record go stale, so window limiters hand out :class:`Reservation`\\ s: a
-reserved slot counts in its window and cannot expire until it is committed (stamped with the moment
-the request is actually sent) or cancelled (the request was never sent).
+not let an earlier one's record go stale, so window limiters hand out reservations
+(:class:`Reservation`): a reserved slot counts in its window and cannot expire until it is committed
+(stamped with the moment the request is actually sent) or cancelled (the request was never sent).
 """
 
 from __future__ import annotations
