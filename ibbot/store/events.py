@@ -6,10 +6,11 @@ day. So events are buffered in memory and flushed in batches (every ``batch_size
 ``<YYYY-MM-DD>-part-<NNNNNN>.parquet``: its cost is proportional to the batch, not to the day.
 Once a day is over (an event of a later day has been flushed), and on close, its parts are
 compacted into the plan's ``<YYYY-MM-DD>.parquet``, streaming one file at a time, so an event is
-written twice (its part, then the day file) unless late events reopen a day that was compacted. The day file records the last part it absorbed (``ibbot.absorbed_through``):
-a crash between writing the day file and deleting the absorbed parts leaves parts that readers
-know to skip, and the next compaction deletes them. Dataset readers outside ibbot see the day file
-plus the parts not yet compacted, all in one schema.
+written twice (its part, then the day file) unless late events reopen a day already compacted.
+The day file records the last part it absorbed (``ibbot.absorbed_through``): a crash between
+writing the day file and deleting the absorbed parts leaves parts that readers know to skip, and
+the next compaction deletes them. Dataset readers outside ibbot see the day file plus the parts
+not yet compacted, all in one schema.
 
 Overflow policy: the buffer holds at most ``batch_size`` events before the writer that fills it
 flushes (synchronously, or awaited in a worker thread by ``AsyncStore``): back-pressure, no loss.
