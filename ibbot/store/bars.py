@@ -66,7 +66,7 @@ def bars_to_table(bars: Sequence[PriceBar]) -> pa.Table:
 
 
 def bars_from_table(table: pa.Table) -> list[PriceBar]:
-    """PriceBars from a table in ``arrow_schema(PriceBar)`` (columns in the model's field order)."""
+    """PriceBars from a table in ``arrow_schema(PriceBar)``, e.g. one from ``read_bars_table``."""
     columns: list[list[Any]] = []
     for name in BAR_SCHEMA.names:
         column = table.column(name)

@@ -247,8 +247,6 @@ class EventLog:
         return stored
 
     def close(self) -> None:
-        """Flush the buffer and compact every day this log wrote parts for."""
+        """Flush the buffer and compact every day with part files (earlier runs' included)."""
         self.flush()
-        with self._files_lock:
-            for day in sorted(self._unabsorbed):
-                self._compact_locked(day)
+        self.compact()

@@ -245,3 +245,14 @@ def test_compact_events_folds_todays_parts(store: ParquetStore, root: Path) -> N
     store.compact_events()
     assert names(root) == ["2026-01-05.parquet"]
     assert len(store.read_events(DAY1, DAY2)) == 3
+
+
+def test_close_compacts_parts_an_earlier_crashed_run_left(root: Path) -> None:
+    """Parts of a run that died before close are folded into day files by the next run's close."""
+    crashed = ParquetStore(root, event_batch_size=1)
+    crashed.write_event(tick(DAY1))
+    crashed.write_event(tick(DAY2))  # compacts DAY1; DAY2 stays a part when the process dies
+    assert names(root) == ["2026-01-05.parquet", "2026-01-06-part-000001.parquet"]
+    ParquetStore(root).close()
+    assert names(root) == ["2026-01-05.parquet", "2026-01-06.parquet"]
+    assert len(ParquetStore(root).read_events(DAY1, DAY2 + timedelta(days=1))) == 2
