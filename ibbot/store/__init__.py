@@ -7,7 +7,7 @@ for the layout); :class:`AsyncStore` wraps a store for code on the event loop.
 
 from ibbot.store.async_store import AsyncStore
 from ibbot.store.audit import AuditEntry, AuditKind
-from ibbot.store.bars import bars_from_table
+from ibbot.store.bars import bars_from_table, bars_to_table
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.parquet_store import ParquetStore
 from ibbot.store.protocol import DataStore
@@ -20,4 +20,5 @@ __all__ = [
     "InvalidStoreInput",
     "ParquetStore",
     "bars_from_table",
+    "bars_to_table",
 ]

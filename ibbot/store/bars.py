@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ibbot.store.locks import KeyedLocks
 
-__all__ = ["BarFiles", "bars_from_table", "parse_bar_size"]
+__all__ = ["BarFiles", "bars_from_table", "bars_to_table", "parse_bar_size"]
 
 BAR_SCHEMA = arrow_schema(PriceBar)
 KEY_COLUMNS = ("symbol", "timestamp", "bar_size")

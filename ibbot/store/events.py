@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import structlog
 
 from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.models import Event, EventType, arrow_schema, from_arrow, to_arrow
+from ibbot.store.atomic import fsync_dir
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.layout import StoreLayout
 from ibbot.store.parquet_io import read_parquet, write_parquet, write_parquet_stream
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["EventLog"]
+
+log = structlog.get_logger(__name__)
 
 EVENT_SCHEMA = arrow_schema(Event)
 _REQUIRED = frozenset(("type", "timestamp", "payload", "ingested_at"))
@@ -82,12 +86,6 @@ class EventLog:
         self._next_seq: dict[date, int] = {}
         self._unabsorbed: set[date] = set()
         self._newest_day: date | None = None
-
-    @property
-    def pending(self) -> int:
-        """Events buffered and not yet written."""
-        with self._buffer_lock:
-            return len(self._pending)
 
     def append(self, event: Event) -> bool:
         """Buffer ``event`` without any I/O; True when the buffer is full and should be flushed."""
@@ -195,8 +193,17 @@ class EventLog:
             write_parquet_stream(
                 target, EVENT_SCHEMA, next_table, {_ABSORBED: str(max(seq for seq, _ in live))}
             )
-        for _, path in parts.get(day, ()):
+        leftovers = parts.get(day, [])
+        for _, path in leftovers:
             path.unlink(missing_ok=True)
+        if leftovers:
+            fsync_dir(self._layout.events)
+            log.debug(
+                "store.events_compacted",
+                file=str(target),
+                parts=len(live),
+                stale_parts=len(leftovers) - len(live),
+            )
         self._unabsorbed.discard(day)
 
     def _read_file(self, path: Path) -> pa.Table:
