@@ -155,7 +155,10 @@ class PipelineStrategy(ABC, Generic[S]):
     ) -> None:
         if not name or ":" in name or name != name.strip():
             raise ConfigError("strategies.name", name, "must be non-empty, trimmed and without ':'")
-        capital = float(allocated_capital)
+        try:
+            capital = float(allocated_capital)
+        except (TypeError, ValueError):
+            capital = math.nan
         if not math.isfinite(capital) or capital <= 0:
             raise ConfigError(
                 f"strategies.{name}.allocated_capital", allocated_capital, "must be positive"
@@ -170,6 +173,7 @@ class PipelineStrategy(ABC, Generic[S]):
         self._sequence = 0
         self._exec_ids: dict[str, None] = {}
         self._allowed = frozenset(self.params.symbols) if self.params.symbols else None
+        self._bar_size = self.params.bar_size
         handlers: dict[str, Callable[[Event], list[Decision]]] = {
             EventType.PRICE_BAR: self._on_price_bar,
             EventType.TICK: self._on_tick,
@@ -302,33 +306,36 @@ class PipelineStrategy(ABC, Generic[S]):
     # --- event handling -------------------------------------------------------------------------
 
     def _state_for(self, symbol: str | None) -> S | None:
+        state = self._symbols.get(symbol) if symbol is not None else None
+        if state is not None:
+            return state
         if symbol is None or (self._allowed is not None and symbol not in self._allowed):
             return None
-        state = self._symbols.get(symbol)
-        if state is None:
-            state = self._symbols[symbol] = self.new_symbol_state(symbol)
+        state = self._symbols[symbol] = self.new_symbol_state(symbol)
         return state
 
     def _on_price_bar(self, event: Event) -> list[Decision]:
+        # the backtest's hot path: one call per bar per strategy, so attribute lookups are counted
         bar = event.payload
         if not isinstance(bar, PriceBar):
             return []
-        bar_size = self.params.bar_size
+        bar_size = self._bar_size
         if bar_size is not None and bar.bar_size is not bar_size:
             return []
-        state = self._state_for(bar.symbol)
+        state = self._symbols.get(bar.symbol) or self._state_for(bar.symbol)
         if state is None:
             return []
+        timestamp = bar.timestamp
         last = state.last_bar_time
-        if last is not None and bar.timestamp <= last:
+        if last is not None and timestamp <= last:
             return []
-        state.last_bar_time = bar.timestamp
+        state.last_bar_time = timestamp
         state.bar_count += 1
         state.bars.append(bar)
         price_time = state.price_time
-        if price_time is None or bar.timestamp >= price_time:
+        if price_time is None or timestamp >= price_time:
             state.last_price = bar.close
-            state.price_time = bar.timestamp
+            state.price_time = timestamp
         if state.pending_decision is not None:
             state.pending_bars -= 1
             if state.pending_bars <= 0:

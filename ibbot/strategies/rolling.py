@@ -25,13 +25,18 @@ class RollingMean:
         self._values: deque[float] = deque(maxlen=length)
         self._total = 0.0
 
-    def push(self, value: float) -> None:
-        """Add ``value``; once the window is full the oldest value drops out."""
+    def push(self, value: float) -> float | None:
+        """Add ``value`` (the oldest drops out once the window is full); return the new :attr:`mean`."""
         values = self._values
-        if len(values) == self.length:
+        length = self.length
+        if len(values) == length:
             self._total -= values[0]
+            values.append(value)
+            self._total += value
+            return self._total / length
         values.append(value)
         self._total += value
+        return self._total / length if len(values) == length else None
 
     @property
     def full(self) -> bool:

@@ -195,8 +195,10 @@ class PositionBook:
         """Compare the book with the broker's account positions and apply ``policy``.
 
         ``ADOPT_BROKER`` books each gap as an :data:`UNATTRIBUTED` holding at the broker's average
-        cost, after which the book sums to the broker's quantities; the other policies leave the
-        book as it is (halting is the risk gate's job: see ``RiskGate.apply_reconciliation``).
+        cost (negative when the strategies' fills add up to more than the broker holds), after
+        which the book sums to the broker's quantities and the strategies keep their own positions.
+        The other policies leave the book as it is (halting is the risk gate's job: see
+        ``RiskGate.apply_reconciliation``).
         """
         broker: dict[str, float] = {}
         costs: dict[str, float] = {}

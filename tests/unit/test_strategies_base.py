@@ -263,6 +263,7 @@ def test_exec_id_memory_is_bounded() -> None:
         ({"name": "a:b", "allocated_capital": 1.0}, "strategies.name"),
         ({"name": "ok", "allocated_capital": 0.0}, "strategies.ok.allocated_capital"),
         ({"name": "ok", "allocated_capital": float("nan")}, "strategies.ok.allocated_capital"),
+        ({"name": "ok", "allocated_capital": "lots"}, "strategies.ok.allocated_capital"),
         (
             {"name": "ok", "allocated_capital": 1.0, "params": {"nope": 1}},
             "strategies.ok.params.nope",

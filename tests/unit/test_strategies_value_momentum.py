@@ -282,3 +282,14 @@ def test_layers_refuse_without_fundamentals_or_price() -> None:
     assert ValuationLayer(1, 1).process("X", {}).reasoning == "no fundamental data for X yet"
     momentum = MomentumLayer(3, 0.0, 0.01, 0.05).process("X", {"momentum_sma": 1.0, "price": None})
     assert (momentum.passed, momentum.reasoning) == (False, "no price for X yet")
+
+
+def test_same_events_give_identical_decisions() -> None:
+    """Two strategies fed the same universe replay decide identically, ids and trails included."""
+    events = _universe_events(reported_ratios=False, bars=60, seed=5)
+    runs = []
+    for _ in range(2):
+        strategy = ValueMomentumStrategy(name="value_momentum", allocated_capital=100_000)
+        runs.append([d for e in events for d in strategy.on_event(e)])
+    assert runs[0]
+    assert runs[0] == runs[1]

@@ -97,10 +97,8 @@ class SmaCrossStrategy(PipelineStrategy[SmaCrossState]):
     def on_bar(self, state: SmaCrossState, bar: PriceBar) -> bool:
         """Update both averages; True on a bullish cross when not long, or bearish when long."""
         close = bar.close
-        state.fast.push(close)
-        state.slow.push(close)
-        slow = state.slow.mean
-        fast = state.fast.mean
+        fast = state.fast.push(close)
+        slow = state.slow.push(close)
         if slow is None or fast is None:
             return False
         last = state.last_side
