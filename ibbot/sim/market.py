@@ -556,8 +556,7 @@ class MarketSimulator:
         extremes of the three segments; uniforms 16-17 the regular and extended spreads.
         """
         session = self._calendar.session(day)
-        if session is None:
-            raise ValueError(f"{day} is not a trading day")
+        assert session is not None, f"{day} is not a trading day"
         params = self._param(symbol)
         block = self._year(symbol, day.year)
         i = block.index[day]
