@@ -71,7 +71,7 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise BacktestInputError(
-                f"the end ({self.end.date().isoformat()}) must be after the start "
+                f"the end ({self.last_day.date().isoformat()}) must not be before the start "
                 f"({self.start.date().isoformat()})"
             )
         if not self.strategies:
