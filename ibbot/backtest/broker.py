@@ -107,9 +107,11 @@ class SimulatedBroker:
         self._ids = count(1)
         self._orders: dict[int, BrokerOrder] = {}
         self._open: dict[int, BrokerOrder] = {}
-        self._open_symbols: dict[str, int] = {}
+        self.open_symbols: dict[str, int] = {}
+        """Working orders per symbol (read-only for callers; empty when nothing works)."""
         self.positions: dict[str, float] = {}
         """The account's shares per symbol (non-zero only), as the engine reports them."""
+        self._marked: dict[str, float] = {}
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -125,7 +127,7 @@ class SimulatedBroker:
 
     def has_open_orders(self, symbol: str) -> bool:
         """True while an order in ``symbol`` is working (only then do its bars need matching)."""
-        return symbol in self._open_symbols
+        return symbol in self.open_symbols
 
     @property
     def orders(self) -> list[BrokerOrder]:
@@ -162,7 +164,7 @@ class SimulatedBroker:
         )
         self._orders[order_id] = record
         self._open[order_id] = record
-        self._open_symbols[order.symbol] = self._open_symbols.get(order.symbol, 0) + 1
+        self.open_symbols[order.symbol] = self.open_symbols.get(order.symbol, 0) + 1
         # Between bars the market is closed to the order: it waits ("PreSubmitted") for a bar.
         self._apply(self.exchange.submit(request, now, None, market_open=False), now)
         return record
@@ -187,7 +189,9 @@ class SimulatedBroker:
         # IB volumes are whole shares; a fractional volume still traded, so it must not count as 0
         shares = 0 if volume <= 0 else max(1, int(volume))
         bar = SimBar(time, open_, high, low, close, shares, close, 0)
-        return self._apply(self.exchange.on_bar(symbol, bar), time)
+        fills = self._apply(self.exchange.on_bar(symbol, bar), time)
+        self._marked[symbol] = close  # the engine marks a symbol at the close of each bar it sees
+        return fills
 
     def expire_day_orders(self, micros: int, now: datetime) -> list[BrokerOrder]:
         """Cancel DAY orders whose trading day ended before the day of ``micros``; those cancelled."""
@@ -222,23 +226,25 @@ class SimulatedBroker:
         # The engine takes its marks from the bars it sees; the replay only shows it the bars of
         # symbols with working orders. A zero-volume bar at the latest close brings a mark up to
         # date without trading anything (the engine fills nothing on a bar without volume).
-        exchange = self.exchange
+        exchange, marked = self.exchange, self._marked
         for symbol in symbols:
             price = marks.get(symbol)
-            if price is not None:
+            if price is not None and marked.get(symbol) != price:
                 exchange.on_bar(symbol, SimBar(now, price, price, price, price, 0, price, 0))
+                marked[symbol] = price
 
     def _apply(self, events: list[ExchangeEvent], now: datetime) -> list[Fill]:
         fills: list[Fill] = []
         execution: Execution | None = None
         for event in events:
-            if isinstance(event, Execution):
+            # every execution is followed by its commission report (AccountChanged is not needed)
+            if isinstance(event, OrderStatusChanged):
+                self._status(event, now)
+            elif isinstance(event, Execution):
                 execution = event
             elif isinstance(event, CommissionReport) and execution is not None:
                 fills.append(self._fill(execution, event))
                 execution = None
-            elif isinstance(event, OrderStatusChanged):
-                self._status(event, now)
             elif isinstance(event, PositionChanged):
                 if event.quantity:
                     self.positions[event.symbol] = event.quantity
@@ -297,8 +303,8 @@ class SimulatedBroker:
         if self._open.pop(record.order_id, None) is None:
             return
         symbol = record.order.symbol
-        left = self._open_symbols[symbol] - 1
+        left = self.open_symbols[symbol] - 1
         if left:
-            self._open_symbols[symbol] = left
+            self.open_symbols[symbol] = left
         else:
-            del self._open_symbols[symbol]
+            del self.open_symbols[symbol]

@@ -59,16 +59,20 @@ class BarFeed:
         """A feed from a table in ``arrow_schema(PriceBar)`` of one bar size (any row order)."""
         table = table.sort_by([("timestamp", "ascending"), ("symbol", "ascending")])
         micros: list[int] = table.column("timestamp").cast(pa.int64()).to_pylist()
-        shared: dict[int, datetime] = {}
-        times = []
+        # Rows are sorted by time, so the bars of one instant are adjacent: they share one
+        # datetime object, and every row of a symbol shares one string (memory, not speed).
+        times: list[datetime] = []
+        previous = 0
         for value in micros:
-            moment = shared.get(value)
-            if moment is None:
-                moment = shared[value] = utc_from_micros(value)
+            if not times or value != previous:
+                previous, moment = value, utc_from_micros(value)
             times.append(moment)
+        encoded = table.column("symbol").combine_chunks().dictionary_encode()
+        names = encoded.dictionary.to_pylist()
+        symbols = [names[index] for index in encoded.indices.to_pylist()]
         return cls(
             bar_size=bar_size,
-            symbols=table.column("symbol").to_pylist(),
+            symbols=symbols,
             micros=micros,
             times=times,
             open=table.column("open").to_pylist(),

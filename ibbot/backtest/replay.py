@@ -60,6 +60,7 @@ ProgressCallback: TypeAlias = Callable[[int, int], None]
 CHUNK: Final = 8_192
 _MARKET_ZONE = ZoneInfo("America/New_York")
 _DAY_MICROS = 86_400_000_000
+_NEVER = 2**63  # later than any timestamp[us]
 _HOUR_MICROS = 3_600_000_000
 
 
@@ -117,10 +118,15 @@ class Backtest:
         self.decisions: list[DecisionRecord] = []
         self.equity = EquityCurve()
         self._staged: list[tuple[Order, int]] = []
+        self._records: list[FundamentalData] = []
+        self._record_micros: list[int] = []
+        self._next_record = 0
         self._handlers = {
             kind: [(s, s.on_event) for s in self.strategies if kind in s.subscriptions]
             for kind in EventType
         }
+        self._status_handlers = self._handlers[EventType.ORDER_STATUS]
+        self._decided_at: datetime | None = None
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -145,8 +151,9 @@ class Backtest:
             day_of=day_of,
         )
         records = sorted(fundamentals, key=_record_time)
-        record_micros = [_micros(record.timestamp) for record in records]
-        next_record = 0
+        self._records = records
+        self._record_micros = [_micros(record.timestamp) for record in records]
+        next_record_at = self._record_micros[0] if records else _NEVER
         total = len(feed)
         symbols, micros, times = feed.symbols, feed.micros, feed.times
         opens, highs, lows, closes = feed.open, feed.high, feed.low, feed.close
@@ -155,26 +162,50 @@ class Backtest:
         length = _bar_length(bar_size)
         bar_handlers = self._handlers[EventType.PRICE_BAR]
         last_close = self.closes
-        has_orders = broker.has_open_orders
+        # containers the broker and _decide update in place: read here without a call per bar
+        open_symbols = broker.open_symbols
+        positions = broker.positions
+        staged = self._staged
+        curve = self.equity
+        add_micros, add_equity = curve.micros.append, curve.equity.append
+        add_cash, add_gross = curve.cash.append, curve.gross.append
+        cash = broker.cash  # changes only when something fills
         price_bar = EventType.PRICE_BAR
         current = micros[0] - 1
         now = times[0]
+        known = now + length
         for first in range(0, total, CHUNK):
             for i in range(first, min(first + CHUNK, total)):
                 t = micros[i]
                 if t != current:
                     if i:
-                        self._end_instant(current, now)
+                        # the instant that ended: send its orders, value the account (inlined
+                        # _end_instant: this runs once per instant)
+                        if staged:
+                            self._send(now)
+                        add_micros(current)
+                        add_cash(cash)
+                        if positions:
+                            value = gross = 0.0
+                            for held, quantity in positions.items():
+                                worth = quantity * last_close[held]
+                                value += worth
+                                gross += worth if worth > 0 else -worth
+                            add_equity(cash + value)
+                            add_gross(gross)
+                        else:
+                            add_equity(cash)
+                            add_gross(0.0)
                     current = t
                     now = times[i]
-                    if broker.open_orders:
+                    known = now + length  # a bar becomes known when it ends
+                    if open_symbols:
                         self._expire(t, now)
-                    while next_record < len(records) and record_micros[next_record] <= t:
-                        self._fundamentals(records[next_record])
-                        next_record += 1
+                    if t >= next_record_at:
+                        next_record_at = self._fundamentals_until(t)
                 symbol = symbols[i]
                 close = closes[i]
-                if has_orders(symbol):
+                if symbol in open_symbols:
                     fills = broker.on_bar(
                         symbol,
                         time=now,
@@ -187,6 +218,7 @@ class Backtest:
                     )
                     if fills:
                         self._fills(fills)
+                        cash = broker.cash
                 last_close[symbol] = close
                 bar = make_price_bar(
                     symbol,
@@ -200,7 +232,7 @@ class Backtest:
                     waps[i],
                     counts[i],
                 )
-                event = make_event(price_bar, symbol, now, bar, SOURCE, now + length)
+                event = make_event(price_bar, symbol, now, bar, SOURCE, known)
                 for strategy, handle in bar_handlers:
                     try:
                         decided = handle(event)
@@ -264,10 +296,18 @@ class Backtest:
             if decided:
                 self._decide(strategy, decided, now)
 
-    def _fundamentals(self, record: FundamentalData) -> None:
-        stamp = record.timestamp
-        event = Event(EventType.FUNDAMENTAL_DATA, record.symbol, stamp, record, SOURCE, stamp)
-        self._dispatch(event, stamp)
+    def _fundamentals_until(self, micros: int) -> int:
+        """Deliver the records known at ``micros``; return when the next one becomes known."""
+        records, times = self._records, self._record_micros
+        index = self._next_record
+        while index < len(records) and times[index] <= micros:
+            record = records[index]
+            stamp = record.timestamp
+            event = Event(EventType.FUNDAMENTAL_DATA, record.symbol, stamp, record, SOURCE, stamp)
+            self._dispatch(event, stamp)
+            index += 1
+        self._next_record = index
+        return times[index] if index < len(records) else _NEVER
 
     def _fills(self, fills: list[Fill]) -> None:
         broker = self.broker
@@ -305,7 +345,9 @@ class Backtest:
 
     def _decide(self, strategy: Strategy, decisions: list[Decision], now: datetime) -> None:
         """Size, risk-check and stage each decision, exactly as live trading treats it."""
-        self.clock.advance(max(0.0, (now - self.clock.now()).total_seconds()))
+        if now is not self._decided_at:
+            self._decided_at = now
+            self.clock.advance(max(0.0, (now - self.clock.now()).total_seconds()))
         broker = self.broker
         assert broker is not None
         name = strategy.name
@@ -348,7 +390,7 @@ class Backtest:
                 self.decisions.append(
                     DecisionRecord(decision, DecisionOutcome.BLOCKED, sized.reason, order, verdict)
                 )
-                if self._handlers[EventType.ORDER_STATUS]:
+                if self._status_handlers:
                     self._blocked(order, verdict.message, now)
                 continue
             self._staged.append((order, len(self.decisions)))
@@ -359,11 +401,13 @@ class Backtest:
     def _send(self, now: datetime) -> None:
         broker = self.broker
         assert broker is not None
-        staged, self._staged = self._staged, []
+        staged = list(self._staged)
+        self._staged.clear()  # the replay loop holds this list: empty it in place
         for order, index in staged:
             record = broker.submit(order, now, self.closes)
-            self.decisions[index] = dataclasses.replace(
-                self.decisions[index], order_id=record.order_id
+            sent = self.decisions[index]
+            self.decisions[index] = DecisionRecord(
+                sent.decision, sent.outcome, sent.sizing, sent.order, sent.verdict, record.order_id
             )
             if record.status is OrderStatus.REJECTED:
                 log.info(
@@ -373,14 +417,14 @@ class Backtest:
                     decision_id=order.decision_id,
                     reason=record.message,
                 )
-            if self._handlers[EventType.ORDER_STATUS]:
+            if self._status_handlers:
                 self._order_status(record, now)
 
     def _expire(self, micros: int, now: datetime) -> None:
         broker = self.broker
         assert broker is not None
         for record in broker.expire_day_orders(micros, now):
-            if self._handlers[EventType.ORDER_STATUS]:
+            if self._status_handlers:
                 self._order_status(record, now)
 
     def _blocked(self, order: Order, message: str, now: datetime) -> None:

@@ -184,14 +184,18 @@ def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None]) -> str:
 
 
 def _data_json(daily: DailyEquity, starting_cash: float, metrics: Mapping[str, Any]) -> str:
+    """The charts' data as JSON: ``{"equity": [[day, value], ...], "drawdown": [...], "metrics"}``.
+
+    Written piece by piece: for a long run the series are the bulk of the page.
+    """
     drawdown = drawdown_curve([starting_cash, *daily.equity])[1:]
-    data = {
-        "equity": [[d.isoformat(), v] for d, v in zip(daily.days, daily.equity, strict=True)],
-        "drawdown": [[d.isoformat(), v] for d, v in zip(daily.days, drawdown, strict=True)],
-        "metrics": metrics,
-    }
+    days = [f'"{day.isoformat()}"' for day in daily.days]
+    equity = ",".join(f"[{d},{json.dumps(v)}]" for d, v in zip(days, daily.equity, strict=True))
+    falls = ",".join(f"[{d},{json.dumps(v)}]" for d, v in zip(days, drawdown, strict=True))
+    figures = json.dumps(metrics, separators=(",", ":"), allow_nan=False)
+    text = f'{{"equity":[{equity}],"drawdown":[{falls}],"metrics":{figures}}}'
     # "</" would end the script element early; JSON allows the escaped slash
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return text.replace("</", "<\\/")
 
 
 def render_report(
