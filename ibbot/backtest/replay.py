@@ -22,7 +22,9 @@ Time is the bars' time: a :class:`SimulatedClock` is moved to it before the trad
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, TypeAlias
 from zoneinfo import ZoneInfo
@@ -138,6 +140,15 @@ class Backtest:
         progress: ProgressCallback | None = None,
     ) -> BacktestResult:
         """Replay ``feed`` (and ``fundamentals``) to the end; see the module docstring."""
+        with _cyclic_gc_paused():
+            return self._run(feed, fundamentals, progress)
+
+    def _run(
+        self,
+        feed: BarFeed,
+        fundamentals: Sequence[FundamentalData],
+        progress: ProgressCallback | None,
+    ) -> BacktestResult:
         if self.broker is not None:
             raise BacktestError("a Backtest runs once; create another for another run")
         if not len(feed):
@@ -464,6 +475,23 @@ def run_backtest(
         strategies=[s.name for s in backtest.strategies],
     )
     return backtest.run(feed, fundamentals, progress=progress)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the replay runs, as it was before afterwards.
+
+    The replay allocates a few short-lived container objects per bar (the bar, its event) that
+    reference counting frees at once; the replay makes no reference cycles, so the collector's
+    generation-0 passes over them find nothing and cost about 4% of the replay.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _record_time(record: FundamentalData) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import fields
 from datetime import timedelta
@@ -351,3 +352,44 @@ def test_feed_rejects_mixed_bar_sizes() -> None:
     bars = [*daily_bars("AAA", [1.0]), PriceBar("AAA", day(3), 1, 1, 1, 1, 1, BarSize.HOUR_1)]
     with pytest.raises(BacktestInputError, match="exactly one size"):
         BarFeed.from_bars(bars)
+
+
+def test_cyclic_gc_is_paused_during_the_replay_and_restored() -> None:
+    """The collector is off while bars replay and back in its previous state afterwards."""
+    states: list[bool] = []
+
+    class Probe(RecordingStrategy):
+        def on_event(self, event):  # type: ignore[no-untyped-def]
+            states.append(gc.isenabled())
+            return super().on_event(event)
+
+    feed = BarFeed.from_bars(daily_bars("AAA", [10.0] * 3))
+    spec = StrategySpec("p", RECORDER, 10_000.0)
+    assert gc.isenabled()
+    Backtest(config(spec), [Probe(name="p", allocated_capital=10_000.0)]).run(feed)
+    assert states == [False, False, False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Backtest(config(spec), [Probe(name="p", allocated_capital=10_000.0)]).run(feed)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_decisions_are_attributed_to_the_strategy_that_made_them() -> None:
+    """A decision without (or with another) strategy name trades for the strategy that returned it."""
+
+    class Anonymous(RecordingStrategy):
+        def on_event(self, event):  # type: ignore[no-untyped-def]
+            return [
+                d.__class__(**{**_fields(d), "strategy_name": ""}) for d in super().on_event(event)
+            ]
+
+    strategy = Anonymous(
+        name="anon", allocated_capital=10_000.0, params={"buy_on": [day(1).isoformat()]}
+    )
+    result = Backtest(config(StrategySpec("anon", RECORDER, 10_000.0)), [strategy]).run(
+        BarFeed.from_bars(daily_bars("AAA", [10.0] * 3))
+    )
+    assert [(f.strategy_name, f.quantity) for f in result.fills] == [("anon", 10.0)]
