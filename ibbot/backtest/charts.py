@@ -102,21 +102,29 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def format_money(value: float) -> str:
-    """``1.25M``, ``120k``, ``950``: compact amounts for an axis."""
+def _decimals(step: float, unit: float) -> int:
+    """Decimals that tell ticks ``step`` apart when values are shown in multiples of ``unit``."""
+    if step <= 0:
+        return 0
+    scaled = step / unit
+    for decimals in range(7):
+        if abs(scaled * 10**decimals - round(scaled * 10**decimals)) < 1e-6:
+            return decimals
+    return 6
+
+
+def format_money(value: float, step: float = 0.0) -> str:
+    """``1.25M``, ``120k``, ``100.5k``, ``950``: compact amounts, precise enough for ``step``."""
     size = abs(value)
-    if size >= 1e9:
-        return f"{value / 1e9:.3g}B"
-    if size >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if size >= 1e4:
-        return f"{value / 1e3:.3g}k"
-    return f"{value:,.0f}" if size >= 10 else f"{value:.3g}"
+    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= unit * (10 if unit == 1e3 else 1):
+            return f"{value / unit:,.{_decimals(step, unit)}f}{suffix}"
+    return f"{value:,.{_decimals(step, 1.0)}f}"
 
 
-def format_percent(value: float) -> str:
-    """``-12.5%`` for -0.125."""
-    return f"{value * 100:.3g}%"
+def format_percent(value: float, step: float = 0.0) -> str:
+    """``-12.5%`` for -0.125, with the decimals ``step`` needs."""
+    return f"{value * 100:.{_decimals(step, 0.01)}f}%"
 
 
 def _to_datetime(day: float) -> datetime:
@@ -169,12 +177,15 @@ def layout_chart(
     xs: list[float],
     ys: list[float],
     *,
-    y_format: Callable[[float], str],
+    y_format: Callable[[float, float], str],
     width: int = 900,
     height: int = 280,
     area: bool = False,
 ) -> ChartGeometry:
-    """Place a series (x in days since the epoch) in a ``width`` x ``height`` box with its axes."""
+    """Place a series (x in days since the epoch) in a ``width`` x ``height`` box with its axes.
+
+    ``y_format(value, step)`` labels the value ticks (``step`` apart).
+    """
     left, right = _MARGIN_LEFT, width - _MARGIN_RIGHT
     top, bottom = _MARGIN_TOP, height - _MARGIN_BOTTOM
     xs, ys = downsample(xs, ys)
@@ -196,7 +207,8 @@ def layout_chart(
 
     points = tuple((px(x), py(y)) for x, y in zip(xs, ys, strict=True))
     x_ticks = tuple(Tick(px(x), label) for x, label in date_ticks(x0, x1))
-    y_ticks = tuple(Tick(py(v), y_format(v)) for v in values if y0 <= v <= y1)
+    step = values[1] - values[0] if len(values) > 1 else 0.0
+    y_ticks = tuple(Tick(py(v), y_format(v, step)) for v in values if y0 <= v <= y1)
     baseline = py(0.0) if area else None
     return ChartGeometry(
         title, width, height, left, right, top, bottom, points, x_ticks, y_ticks, baseline

@@ -63,6 +63,7 @@ th:first-child,td:first-child{text-align:left}
 svg text{font:11px system-ui,sans-serif;fill:#57606a}svg .title{font-size:13px;fill:#24292f}
 svg .grid{stroke:#eaeef2}svg .frame{fill:none;stroke:#d0d7de}
 .note{color:#57606a;font-size:12px}
+.scroll{overflow-x:auto}.scroll td{white-space:nowrap}
 """
 
 
@@ -107,11 +108,7 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
         ("Annualised volatility", _number(metrics["annualized_volatility"], "pct")),
         ("Sharpe ratio", _number(metrics["sharpe"])),
         ("Sortino ratio", _number(metrics["sortino"])),
-        (
-            "Max drawdown",
-            f"{_number(drawdown['depth'], 'pct')} (peak {_day(drawdown['peak'])}, trough "
-            f"{_day(drawdown['trough'])}, recovered {_day(drawdown['recovery'])})",
-        ),
+        ("Max drawdown", _drawdown(drawdown)),
         ("Trades (executions)", _number(metrics["trade_count"])),
         ("Closed trades", _number(metrics["closed_trades"])),
         ("Win rate", _number(metrics["win_rate"], "pct")),
@@ -128,6 +125,15 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
     ]
     body = "".join(f"<tr><td>{name}</td><td>{value}</td></tr>" for name, value in rows)
     return f'<table class="metrics">{body}</table>'
+
+
+def _drawdown(drawdown: Mapping[str, Any]) -> str:
+    if drawdown["trough"] is None:
+        return "none"
+    return (
+        f"{_number(drawdown['depth'], 'pct')} (peak {_day(drawdown['peak'])}, trough "
+        f"{_day(drawdown['trough'])}, recovered {_day(drawdown['recovery'])})"
+    )
 
 
 def _day(iso: str | None) -> str:
@@ -147,13 +153,18 @@ def _monthly_table(table: Mapping[int, Mapping[int, float]]) -> str:
                 cells.append("<td></td>")
                 continue
             growth *= 1.0 + value
-            cells.append(f'<td class="{_sign(value)}">{value * 100:.1f}%</td>')
+            cells.append(f'<td class="{_sign(value)}">{_percent(value)}</td>')
         total = growth - 1.0
         rows.append(
             f"<tr><td>{year}</td>{''.join(cells)}"
-            f'<td class="{_sign(total)}"><b>{total * 100:.1f}%</b></td></tr>'
+            f'<td class="{_sign(total)}"><b>{_percent(total)}</b></td></tr>'
         )
     return f"<table><tr><th>Year</th>{head}<th>Year</th></tr>{''.join(rows)}</table>"
+
+
+def _percent(value: float) -> str:
+    text = f"{value * 100:.1f}%"
+    return "0.0%" if text == "-0.0%" else text
 
 
 def _sign(value: float) -> str:
@@ -175,6 +186,8 @@ def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None]) -> str:
         "trades.csv.</p>"
         if len(fills) > MAX_TRADE_ROWS
         else ""
+        if fills
+        else '<p class="note">No trades.</p>'
     )
     return (
         "<table><tr><th>Time (UTC)</th><th>Symbol</th><th>Side</th><th>Quantity</th>"
@@ -223,7 +236,7 @@ def render_report(
         f'<h2>Metrics</h2><div class="card">{_metrics_table(metrics)}</div>'
         f'<h2>Monthly returns</h2><div class="card">'
         f"{_monthly_table(monthly_returns(daily, result.starting_cash))}</div>"
-        f'<h2>Trades</h2><div class="card">{_trade_table(result.fills, pnls)}</div>'
+        f'<h2>Trades</h2><div class="card scroll">{_trade_table(result.fills, pnls)}</div>'
         '<script type="application/json" id="backtest-data">'
         f"{_data_json(daily, result.starting_cash, metrics)}</script>"
         "</main></body></html>\n"

@@ -205,27 +205,23 @@ def test_chart_helpers() -> None:
     assert date_ticks(epoch_day, epoch_day + 200)[0][1] == "2024-01"
     assert date_ticks(epoch_day, epoch_day + 10)[0][1] == "01-01"
     assert date_ticks(epoch_day, epoch_day + 0.5)[0][1] == "01-01 00:00"
-    assert (
-        format_money(1_250_000),
-        format_money(120_000),
-        format_money(950),
-        format_money(1.5),
-    ) == (
-        "1.25M",
-        "120k",
-        "950",
-        "1.5",
-    )
-    assert format_money(2e9) == "2B"
-    assert format_percent(-0.125) == "-12.5%"
-    chart = layout_chart("T <x>", [1.0, 2.0], [3.0, 4.0], y_format=str, area=True)
+    assert format_money(1_250_000, 250_000) == "1.25M"
+    assert format_money(120_000, 20_000) == "120k"
+    assert format_money(100_500, 500) == "100.5k"
+    assert format_money(950, 50) == "950"
+    assert format_money(1.5, 0.5) == "1.5"
+    assert format_money(2e9, 1e9) == "2B"
+    assert format_money(1.0, 1 / 3) == "1.000000"
+    assert format_percent(-0.125, 0.025) == "-12.5%"
+    assert format_percent(-0.1, 0.0) == "-10%"
+    chart = layout_chart("T <x>", [1.0, 2.0], [3.0, 4.0], y_format=format_money, area=True)
     svg = render_svg(chart, chart_id="c")
     assert svg.startswith("<svg")
     assert "T &lt;x&gt;" in svg
     assert "<polygon" in svg
-    empty = layout_chart("E", [], [], y_format=str)
+    empty = layout_chart("E", [], [], y_format=format_money)
     assert "<polyline" not in render_svg(empty)
-    flat = layout_chart("F", [1.0], [5.0], y_format=str)
+    flat = layout_chart("F", [1.0], [5.0], y_format=format_money)
     assert len(flat.points) == 1
 
 
