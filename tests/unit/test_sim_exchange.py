@@ -659,3 +659,13 @@ def test_modifying_a_stop_resets_its_trigger(ex: Exchange) -> None:
     assert fills(ex.on_quote("AAPL", quote(103.1, ask=103.2), T0, market_open=True)) == [
         (10, 103.2)
     ]
+
+
+def test_orders_placed_after_hours_fill_on_the_next_bar(ex: Exchange) -> None:
+    """A backtest order placed at the close waits as PreSubmitted and works from the next bar on."""
+    close = T0 + timedelta(hours=1)
+    accepted = ex.submit(req(1, BUY, 10, LMT, limit=101.0), close, None, market_open=False)
+    assert of(accepted, OrderAccepted)[0].state.why_held == "trading hours"
+    events = ex.on_bar("AAPL", bar(100.5, 101, 100, 100.8))
+    assert [e.state.status for e in of(events, OrderStatusChanged)] == ["Submitted", "Filled"]
+    assert fills(events) == [(10, 100.5)]
