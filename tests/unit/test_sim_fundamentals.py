@@ -173,9 +173,9 @@ def test_statements_structure_and_filing_dates() -> None:
             for line in st.iter("lineItem"):
                 assert line.attrib["coaCode"] in mapped
                 assert mapped[line.attrib["coaCode"]].attrib["statementType"] == st.attrib["Type"]
-    cas = interim[1].find("Statement[@Type='CAS']/FPHeader/PeriodLength")
-    inc = interim[1].find("Statement[@Type='INC']/FPHeader/PeriodLength")
-    assert (inc.text, cas.text) == ("3", "9")  # type: ignore[union-attr]  # Q3: quarter and year to date
+    q3 = interim[1]  # the income statement covers the quarter, the cash flow the year to date
+    assert q3.findtext("Statement[@Type='INC']/FPHeader/PeriodLength") == "3"
+    assert q3.findtext("Statement[@Type='CAS']/FPHeader/PeriodLength") == "9"
 
 
 @pytest.mark.parametrize("symbol", sorted(DEFAULT_UNIVERSE))
