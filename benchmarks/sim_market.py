@@ -54,7 +54,6 @@ def bar_floor(count: int) -> float:
 
 
 def market_requests() -> None:
-    pricepath.session_profile("rth", 390)
     cases: list[tuple[str, Callable[[MarketSimulator], object]]] = [
         (
             "1 Y of 1 day bars",

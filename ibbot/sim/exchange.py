@@ -778,8 +778,6 @@ class Exchange:
         hours: tuple[bool, bool],
     ) -> list[ExchangeEvent]:
         events: list[ExchangeEvent] = []
-        if order.status not in _OPEN_STATUSES:
-            return events
         before = (order.status, order.why_held)
         self._hold_or_release(order, _eligible(order, *hours))
         if order.why_held == WHY_HELD_HOURS:

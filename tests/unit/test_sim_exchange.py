@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +28,7 @@ from ibbot.sim.universe import DEFAULT_UNIVERSE
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
+E = TypeVar("E")
 MKT, LMT, STP, STP_LMT = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT
 
 
@@ -90,8 +92,13 @@ def req(
     )
 
 
-def of(events: list[ExchangeEvent], kind: type) -> list:  # type: ignore[type-arg]
+def of(events: list[ExchangeEvent], kind: type[E]) -> list[E]:
     return [e for e in events if isinstance(e, kind)]
+
+
+def rejection_code(events: list[ExchangeEvent]) -> int:
+    (rejected,) = of(events, OrderRejected)
+    return rejected.code
 
 
 def fills(events: list[ExchangeEvent]) -> list[tuple[float, float]]:
@@ -358,7 +365,7 @@ def test_cancel(ex: Exchange) -> None:
     assert again.message.startswith(
         "Cancel attempted when order is not in a cancellable state. Order permId ="
     )
-    assert ex.cancel(2, 1, T0)[0].code == 10147  # type: ignore[union-attr]  # ids are per client
+    assert rejection_code(ex.cancel(2, 1, T0)) == 10147  # order ids are per client
 
 
 @pytest.mark.parametrize(
@@ -418,7 +425,7 @@ def test_reject_next_is_fault_injection(ex: Exchange) -> None:
     assert ex.snapshot()["pending_rejections"] == 0
     assert fills(ex.submit(req(3, BUY, 1), T0, quote(100.0), market_open=True)) == [(1, 100.01)]
     ex.reject_next()
-    assert ex.submit(req(4, BUY, 1), T0, quote(100.0), market_open=True)[0].code == 201  # type: ignore[union-attr]
+    assert rejection_code(ex.submit(req(4, BUY, 1), T0, quote(100.0), market_open=True)) == 201
     with pytest.raises(ValueError, match="negative"):
         ex.reject_next(-1)
 
@@ -434,8 +441,10 @@ def test_placing_a_working_order_id_again_modifies_it(ex: Exchange) -> None:
     assert isinstance(again, OrderRejected)
     assert (again.code, again.message) == (103, "Duplicate order id")
     ex.submit(req(2, BUY, 10, LMT, limit=95.0), T0, quote(100.0), market_open=True)
-    assert ex.submit(req(2, SELL, 10, LMT, limit=95.0), T0, None, market_open=True)[0].code == 103  # type: ignore[union-attr]
-    assert ex.submit(req(2, BUY, 0, LMT, limit=95.0), T0, None, market_open=True)[0].code == 434  # type: ignore[union-attr]
+    changed_side = req(2, SELL, 10, LMT, limit=95.0)
+    assert rejection_code(ex.submit(changed_side, T0, None, market_open=True)) == 103
+    zero = req(2, BUY, 0, LMT, limit=95.0)
+    assert rejection_code(ex.submit(zero, T0, None, market_open=True)) == 434
 
 
 def test_modifying_below_the_filled_quantity_is_refused() -> None:
@@ -659,3 +668,13 @@ def test_modifying_a_stop_resets_its_trigger(ex: Exchange) -> None:
     assert fills(ex.on_quote("AAPL", quote(103.1, ask=103.2), T0, market_open=True)) == [
         (10, 103.2)
     ]
+
+
+def test_orders_placed_after_hours_fill_on_the_next_bar(ex: Exchange) -> None:
+    """A backtest order placed at the close waits as PreSubmitted and works from the next bar on."""
+    close = T0 + timedelta(hours=1)
+    accepted = ex.submit(req(1, BUY, 10, LMT, limit=101.0), close, None, market_open=False)
+    assert of(accepted, OrderAccepted)[0].state.why_held == "trading hours"
+    events = ex.on_bar("AAPL", bar(100.5, 101, 100, 100.8))
+    assert [e.state.status for e in of(events, OrderStatusChanged)] == ["Submitted", "Filled"]
+    assert fills(events) == [(10, 100.5)]
