@@ -225,7 +225,8 @@ class FakeSecServer:
         path = urlsplit(target).path
         self.requests.append(RecordedRequest(method, path, headers))
         self._arrived.set()
-        return await self._respond(writer, method, path, headers)
+        keep_alive = await self._respond(writer, method, path, headers)
+        return keep_alive and headers.get("connection", "").lower() != "close"
 
     async def _respond(
         self, writer: asyncio.StreamWriter, method: str, path: str, headers: Mapping[str, str]
