@@ -18,6 +18,8 @@ from ibbot.fundamentals.sec import (
 )
 from ibbot.fundamentals.sec.concepts import wanted_concepts
 from ibbot.fundamentals.sec.facts import parse_company_facts, parse_frame, parse_ticker_map
+from ibbot.fundamentals.sec.mapping import concept_forms
+from ibbot.fundamentals.sec.pointintime import FilingBook
 from ibbot.fundamentals.sec.synthetic import (
     CompanyFactsBuilder,
     QuarterFigures,
@@ -182,6 +184,15 @@ def test_restatement_is_seen_only_from_its_filing_date() -> None:
     assert restated.details["revenue_ttm"]["form"] == "10-K/A"
     before = history(builder, until=date(2026, 4, 14))
     assert before[-1].revenue == pytest.approx(620.0)
+
+
+def test_filing_book_only_moves_forward() -> None:
+    """Replaying filings backwards would mix views: refused."""
+    facts = parse_company_facts(two_years().body(), URL, wanted_concepts())
+    book = FilingBook(facts, concept_forms())
+    book.advance(date(2025, 1, 1))
+    with pytest.raises(ValueError, match="only moves forward"):
+        book.advance(date(2024, 1, 1))
 
 
 def test_since_returns_only_later_records() -> None:

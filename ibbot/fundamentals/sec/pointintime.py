@@ -81,11 +81,6 @@ class FilingBook:
         """Every distinct filing date among the facts, oldest first."""
         return list(self._days)
 
-    @property
-    def day(self) -> date | None:
-        """The day the view is at (None before the first :meth:`advance`)."""
-        return self._day
-
     def advance(self, day: date) -> None:
         """Take in every fact filed on or before ``day``; days only move forward."""
         if self._day is not None and day < self._day:
