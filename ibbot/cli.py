@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
+from ibbot.commands import backfill_fundamentals, main_job
 from ibbot.commands import config as config_command
-from ibbot.commands import main_job
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,6 +77,12 @@ class Command:
 
 
 COMMANDS: Final[tuple[Command, ...]] = (
+    Command(
+        "backfill-fundamentals",
+        "fill the point-in-time fundamentals history of symbols (SEC EDGAR or IB)",
+        run=backfill_fundamentals.run,
+        configure=backfill_fundamentals.configure,
+    ),
     Command(
         "config",
         "show the effective settings (secrets redacted) or check that they are valid",
