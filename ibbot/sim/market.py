@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from array import array
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -51,6 +52,7 @@ from ibbot.sim.calendar import EXCHANGE_TZ, FIRST_YEAR, ExchangeCalendar, Sessio
 from ibbot.sim.pricepath import (
     Bar,
     Draws,
+    SessionPart,
     combine,
     seed_for,
     session_profile,
@@ -87,7 +89,7 @@ _EXT_TRADE_SIZE = 60.0
 _DAY_DRAWS = 18  # draws per trading day in a year's stream (see _year)
 _HMDS = "Historical Market Data Service error message:"
 
-_KINDS = ("pre", "rth", "post")
+_PARTS = (SessionPart.PRE, SessionPart.RTH, SessionPart.POST)
 _MINUTE = 60
 _FIVE = 5
 _MASK64 = (1 << 64) - 1
@@ -184,7 +186,7 @@ def parse_duration(duration: str, bar_size: BarSize) -> tuple[int, str]:
 class _Segment:
     """One of a day's three trading segments, with the bar that spans it and its quote spread."""
 
-    kind: str
+    kind: SessionPart
     day: date
     start: int
     end: int
@@ -207,7 +209,7 @@ class _Year:
     vol_mult: tuple[float, ...]
     gap: tuple[float, ...]  # log(open) - log(previous close)
     rel_close: tuple[float, ...]  # log(close) - the year's starting level
-    aux: tuple[tuple[float, ...], ...]  # per day: see _day_segments for the meaning of each draw
+    aux: array[float]  # _DAY_DRAWS per day, flat: see _compute_day for the meaning of each draw
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +243,14 @@ class MarketSimulator:
         self._calendar = ExchangeCalendar()
         self._params: dict[str, _Params] = {}
         self._salts: dict[str, int] = {}
-        self._year = functools.lru_cache(maxsize=1024)(self._compute_year)
+        # Bounded caches (about 40 MB when full): a year of daily draws is ~40 kB, a day's minutes
+        # ~100 kB, a minute's 5-second bars ~3 kB. Enough for a dozen symbols' working set.
+        self._year = functools.lru_cache(maxsize=512)(self._compute_year)
         self._level = functools.lru_cache(maxsize=4096)(self._compute_level)
-        self._day = functools.lru_cache(maxsize=8192)(self._compute_day)
-        self._minutes = functools.lru_cache(maxsize=512)(self._compute_minutes)
-        self._fives = functools.lru_cache(maxsize=8192)(self._compute_fives)
-        self._seconds = functools.lru_cache(maxsize=8192)(self._compute_seconds)
+        self._day = functools.lru_cache(maxsize=4096)(self._compute_day)
+        self._minutes = functools.lru_cache(maxsize=256)(self._compute_minutes)
+        self._fives = functools.lru_cache(maxsize=2048)(self._compute_fives)
+        self._seconds = functools.lru_cache(maxsize=2048)(self._compute_seconds)
 
     @property
     def seed(self) -> int:
@@ -479,7 +483,7 @@ class MarketSimulator:
         vol_mult: list[float] = []
         gaps: list[float] = []
         rel: list[float] = []
-        aux: list[tuple[float, ...]] = []
+        aux = array("d")
         level = 0.0
         overnight = math.sqrt(_OVERNIGHT_SHARE)
         intraday = math.sqrt(1.0 - _OVERNIGHT_SHARE)
@@ -495,14 +499,14 @@ class MarketSimulator:
             vol_mult.append(mult)
             gaps.append(gap)
             rel.append(level)
-            aux.append((*normals, *extremes, *uniforms))
+            aux.extend((*normals, *extremes, *uniforms))
         return _Year(
             days=days,
             index={d: i for i, d in enumerate(days)},
             vol_mult=tuple(vol_mult),
             gap=tuple(gaps),
             rel_close=tuple(rel),
-            aux=tuple(aux),
+            aux=aux,
         )
 
     def _compute_level(self, symbol: str, year: int) -> float:
@@ -541,11 +545,8 @@ class MarketSimulator:
         block = self._year(symbol, nxt.year)
         i = block.index[nxt]
         sd = self._param(symbol).daily_sd * block.vol_mult[i]
-        return (
-            log_close
-            + 0.4 * block.gap[i]
-            + 0.3 * math.sqrt(_OVERNIGHT_SHARE) * sd * block.aux[i][6]
-        )
+        z_evening = block.aux[i * _DAY_DRAWS + 6]
+        return log_close + 0.4 * block.gap[i] + 0.3 * math.sqrt(_OVERNIGHT_SHARE) * sd * z_evening
 
     def _compute_day(self, symbol: str, day: date) -> tuple[_Segment, _Segment, _Segment]:
         """The day's pre-market, regular and post-market segments.
@@ -556,12 +557,11 @@ class MarketSimulator:
         extremes of the three segments; uniforms 16-17 the regular and extended spreads.
         """
         session = self._calendar.session(day)
-        if session is None:
-            raise ValueError(f"{day} is not a trading day")
+        assert session is not None, f"{day} is not a trading day"
         params = self._param(symbol)
         block = self._year(symbol, day.year)
         i = block.index[day]
-        aux = block.aux[i]
+        aux = block.aux[i * _DAY_DRAWS : (i + 1) * _DAY_DRAWS]
         sd = params.daily_sd * block.vol_mult[i]
         var = sd * sd
         prev_close = self._prev_log_close(symbol, day)
@@ -584,7 +584,7 @@ class MarketSimulator:
         ext_spread = spread + 2 + int(aux[17] * 4)
 
         def segment(
-            kind: str,
+            kind: SessionPart,
             *,
             start: int,
             end: int,
@@ -619,7 +619,7 @@ class MarketSimulator:
             )
 
         pre = segment(
-            "pre",
+            SessionPart.PRE,
             start=session.pre_open_ts,
             end=session.open_ts,
             ends=(pre_open, pre_close),
@@ -630,7 +630,7 @@ class MarketSimulator:
             width=ext_spread,
         )
         rth = segment(
-            "rth",
+            SessionPart.RTH,
             start=session.open_ts,
             end=session.close_ts,
             ends=(log_open, log_close),
@@ -641,7 +641,7 @@ class MarketSimulator:
             width=spread,
         )
         post = segment(
-            "post",
+            SessionPart.POST,
             start=session.close_ts,
             end=session.post_close_ts,
             ends=(post_open, evening),
@@ -653,10 +653,10 @@ class MarketSimulator:
         )
         return pre, rth, post
 
-    def _segment(self, symbol: str, day: date, kind: str) -> _Segment:
-        return self._day(symbol, day)[_KINDS.index(kind)]
+    def _segment(self, symbol: str, day: date, kind: SessionPart) -> _Segment:
+        return self._day(symbol, day)[_PARTS.index(kind)]
 
-    def _compute_minutes(self, symbol: str, day: date, kind: str) -> list[Bar]:
+    def _compute_minutes(self, symbol: str, day: date, kind: SessionPart) -> list[Bar]:
         seg = self._segment(symbol, day, kind)
         return subdivide(
             seg.bar,
@@ -666,7 +666,7 @@ class MarketSimulator:
             seed_for(self._seed, symbol, day.isoformat(), kind, "minutes"),
         )
 
-    def _compute_fives(self, symbol: str, day: date, kind: str, minute: int) -> list[Bar]:
+    def _compute_fives(self, symbol: str, day: date, kind: SessionPart, minute: int) -> list[Bar]:
         seg = self._segment(symbol, day, kind)
         weight = session_profile(kind, seg.minutes)[minute]
         return subdivide(
@@ -678,7 +678,7 @@ class MarketSimulator:
         )
 
     def _compute_seconds(
-        self, symbol: str, day: date, kind: str, minute: int, five: int
+        self, symbol: str, day: date, kind: SessionPart, minute: int, five: int
     ) -> list[Bar]:
         seg = self._segment(symbol, day, kind)
         weight = session_profile(kind, seg.minutes)[minute]

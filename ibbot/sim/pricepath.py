@@ -25,6 +25,7 @@ import math
 import random
 import sys
 from array import array
+from enum import StrEnum
 from operator import itemgetter
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -32,7 +33,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Bar", "Draws", "combine", "seed_for", "session_profile", "subdivide", "uniform_profile"]
+__all__ = [
+    "Bar",
+    "Draws",
+    "SessionPart",
+    "combine",
+    "seed_for",
+    "session_profile",
+    "subdivide",
+    "uniform_profile",
+]
 
 Bar = tuple[int, int, int, int, int, int, float]
 """open, high, low, close (integer ticks), volume (shares), trade count, VWAP (ticks, fractional)."""
@@ -103,25 +113,33 @@ class Draws:
         return [table[x] for x in self._take(n)]
 
 
+class SessionPart(StrEnum):
+    """The three segments of a US trading day."""
+
+    PRE = "pre"  # pre-market, 04:00 to the open
+    RTH = "rth"  # regular trading hours
+    POST = "post"  # post-market, the close to four hours later
+
+
 @functools.cache
-def session_profile(kind: str, minutes: int) -> tuple[float, ...]:
+def session_profile(kind: SessionPart, minutes: int) -> tuple[float, ...]:
     """Activity weights of a session's minutes, summing to 1: the intraday volume and volatility shape.
 
-    ``kind`` is ``"rth"`` (U-shaped: busy open, quiet lunch, busier close with a closing-auction spike),
-    ``"pre"`` (thin, building up to the open) or ``"post"`` (a burst after the close, then fading).
+    Regular hours are U-shaped (busy open, quiet lunch, busier close with a closing-auction spike);
+    pre-market is thin and builds up to the open; post-market bursts after the close, then fades.
     """
     if minutes < 1:
         raise ValueError(f"a session has at least one minute, got {minutes}")
     raw: list[float] = []
     for i in range(minutes):
         x = (i + 0.5) / minutes
-        if kind == "rth":
+        if kind is SessionPart.RTH:
             w = 0.55 + 2.2 * math.exp(-x / 0.04) + 1.1 * math.exp(-(1.0 - x) / 0.05)
             if i == minutes - 1:
                 w += 2.5
-        elif kind == "pre":
+        elif kind is SessionPart.PRE:
             w = 0.25 + 1.6 * math.exp(-(1.0 - x) / 0.1)
-        elif kind == "post":
+        elif kind is SessionPart.POST:
             w = 0.2 + 2.4 * math.exp(-x / 0.06)
         else:
             raise ValueError(f"unknown session kind {kind!r}")

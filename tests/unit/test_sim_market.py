@@ -559,3 +559,23 @@ def test_market_hours(market: MarketSimulator) -> None:
     assert liquid == "20260310:0930-20260310:1600"
     assert trading == "20260310:0400-20260310:2000"
     assert market.seed == 42
+
+
+def test_the_future_and_the_end_of_the_calendar(market: MarketSimulator) -> None:
+    """Years after the anchor compound forward; the last calendar day still has an evening."""
+    later = market.bars(
+        "AAPL",
+        start=datetime(2030, 6, 3, tzinfo=UTC),
+        end=datetime(2030, 6, 4, tzinfo=UTC),
+        bar_size=BarSize.DAY_1,
+    )
+    assert len(later) == 1
+    assert later[0].low > 0
+    last_evening = market.bars(
+        "KO",
+        start=datetime(2099, 12, 31, 9, tzinfo=UTC),
+        end=datetime(2100, 1, 1, 2, tzinfo=UTC),
+        bar_size=BarSize.HOUR_1,
+        use_rth=False,
+    )
+    assert len(last_evening) == 16

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from ibbot.sim.pricepath import (
     Bar,
     Draws,
+    SessionPart,
     combine,
     seed_for,
     session_profile,
@@ -52,7 +53,7 @@ def test_children_aggregate_to_the_parent(
 def test_subdivide_is_a_pure_function_of_its_inputs() -> None:
     """Same parent and seed give the same children; another seed gives others."""
     parent: Bar = (1000, 1040, 980, 1010, 500_000, 30_000, 1005.5)
-    weights = session_profile("rth", 390)
+    weights = session_profile(SessionPart.RTH, 390)
     first = subdivide(parent, weights, 900.0, 60, seed_for(42, "X"))
     assert first == subdivide(parent, weights, 900.0, 60, seed_for(42, "X"))
     assert first != subdivide(parent, weights, 900.0, 60, seed_for(43, "X"))
@@ -92,20 +93,20 @@ def test_draw_streams_are_reproducible_and_bounded() -> None:
 
 def test_intraday_profiles() -> None:
     """The regular session is U-shaped; pre-market builds toward the open; post-market fades."""
-    rth = session_profile("rth", 390)
+    rth = session_profile(SessionPart.RTH, 390)
     assert sum(rth) == pytest.approx(1.0)
     midday = rth[195]
     assert rth[0] > 3 * midday
     assert rth[-2] > 1.5 * midday
     assert rth[-1] > rth[-2]
-    pre = session_profile("pre", 330)
+    pre = session_profile(SessionPart.PRE, 330)
     assert pre[-1] > pre[0]
-    post = session_profile("post", 240)
+    post = session_profile(SessionPart.POST, 240)
     assert post[0] > post[-1]
     with pytest.raises(ValueError, match="unknown session kind"):
-        session_profile("lunch", 10)
+        session_profile("lunch", 10)  # type: ignore[arg-type]  # the point of the test
     with pytest.raises(ValueError, match="at least one minute"):
-        session_profile("rth", 0)
+        session_profile(SessionPart.RTH, 0)
 
 
 def test_seeds_and_draws_are_pinned_across_processes() -> None:
