@@ -183,10 +183,6 @@ class ErrorCode(IntEnum):
     HMDS_FARM_OK = 2106
     SECDEF_FARM_BROKEN = 2157
     SECDEF_FARM_OK = 2158
-    # 10147: cancelOrder for an order id the gateway does not know.
-    CANCEL_UNKNOWN_ORDER = 10147
-    # 10148: cancelOrder for an order that is already filled or cancelled.
-    CANCEL_NOT_CANCELLABLE = 10148
     # 10314: reqHistoricalData with an end date/time the gateway cannot parse.
     INVALID_END_DATE = 10314
 
@@ -225,10 +221,6 @@ _TEXTS: dict[ErrorCode, str] = {
     ErrorCode.HMDS_FARM_OK: "HMDS data farm connection is OK:ushmds",
     ErrorCode.SECDEF_FARM_BROKEN: "Sec-def data farm connection is broken:secdefnj",
     ErrorCode.SECDEF_FARM_OK: "Sec-def data farm connection is OK:secdefnj",
-    ErrorCode.CANCEL_UNKNOWN_ORDER: "OrderId {req_id} that needs to be cancelled is not found.",
-    ErrorCode.CANCEL_NOT_CANCELLABLE: (
-        "OrderId {req_id} that needs to be cancelled cannot be cancelled, state: {detail}."
-    ),
     ErrorCode.INVALID_END_DATE: (
         "Error validating request.-'bW' : cause - End Date/Time: The date, time, or time-zone "
         "entered is invalid. The correct format is yyyymmdd hh:mm:ss xx/xxxx where yyyymmdd and "
