@@ -142,7 +142,7 @@ async def serve(
     """Run a gateway until ``stop`` is set, announcing its addresses in one line (default: stdout)."""
     async with SimulatedGateway(config) as gateway:
         control = (
-            f"http://{config.host}:{gateway.control_port}/"
+            f"http://{gateway.control_host}:{gateway.control_port}/"
             if gateway.control_port is not None
             else "off"
         )

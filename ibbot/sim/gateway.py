@@ -16,7 +16,7 @@ import structlog
 
 from ibbot.clock import Clock, ScaledClock
 from ibbot.errors import ConfigError
-from ibbot.sim.config import SimConfig
+from ibbot.sim.config import SimConfig, is_loopback
 from ibbot.sim.control import ControlServer
 from ibbot.sim.faults import NOTICE_CODES, EndMessage
 from ibbot.sim.hub import Hub
@@ -97,11 +97,6 @@ class SimulatedGateway:
         runner, self._runner = self._runner, None
         await runner
 
-    async def serve_until_stopped(self) -> None:
-        """Wait until :meth:`close` is called; raises if the gateway fails."""
-        if self._runner is not None:
-            await asyncio.shield(self._runner)
-
     async def _run(self) -> None:
         assert self._ready is not None
         ready = self._ready
@@ -112,7 +107,7 @@ class SimulatedGateway:
                 if self.config.control_port is not None:
                     self._control_server = await asyncio.start_server(
                         self._control.accept_factory(tasks),
-                        self.config.host,
+                        self.control_host,
                         self.config.control_port,
                         reuse_address=True,
                     )
@@ -189,6 +184,11 @@ class SimulatedGateway:
     def host(self) -> str:
         """The address the API and control ports are bound to."""
         return self.config.host
+
+    @property
+    def control_host(self) -> str:
+        """Where the control interface listens: always a loopback address, even with allow_remote."""
+        return self.config.host if is_loopback(self.config.host) else "127.0.0.1"
 
     @property
     def port(self) -> int:
