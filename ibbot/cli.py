@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Final
 from ibbot import __version__
 from ibbot.commands import backfill_fundamentals, main_job
 from ibbot.commands import config as config_command
+from ibbot.commands import sim as sim_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -90,6 +91,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         configure=config_command.configure,
     ),
     Command(DEFAULT_COMMAND, "run the main job (the default command)", run=main_job.run),
+    Command(
+        "sim",
+        "run the simulated IB Gateway (TWS API) standalone, for any TWS API client",
+        run=sim_command.run,
+        configure=sim_command.configure,
+    ),
 )
 
 
