@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
+from ibbot.commands import backfill_fundamentals, main_job
 from ibbot.commands import backtest as backtest_command
 from ibbot.commands import config as config_command
 from ibbot.commands import import_bars as import_bars_command
-from ibbot.commands import main_job
+from ibbot.commands import sim as sim_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,6 +81,12 @@ class Command:
 
 COMMANDS: Final[tuple[Command, ...]] = (
     Command(
+        "backfill-fundamentals",
+        "fill the point-in-time fundamentals history of symbols (SEC EDGAR or IB)",
+        run=backfill_fundamentals.run,
+        configure=backfill_fundamentals.configure,
+    ),
+    Command(
         "backtest",
         "replay stored bars through the strategies and write a report",
         run=backtest_command.run,
@@ -98,6 +105,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         configure=import_bars_command.configure,
     ),
     Command(DEFAULT_COMMAND, "run the main job (the default command)", run=main_job.run),
+    Command(
+        "sim",
+        "run the simulated IB Gateway (TWS API) standalone, for any TWS API client",
+        run=sim_command.run,
+        configure=sim_command.configure,
+    ),
 )
 
 
