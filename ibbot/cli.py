@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
 from ibbot.commands import backfill_fundamentals, main_job
+from ibbot.commands import backtest as backtest_command
 from ibbot.commands import config as config_command
+from ibbot.commands import import_bars as import_bars_command
 from ibbot.commands import sim as sim_command
 
 if TYPE_CHECKING:
@@ -85,10 +87,22 @@ COMMANDS: Final[tuple[Command, ...]] = (
         configure=backfill_fundamentals.configure,
     ),
     Command(
+        "backtest",
+        "replay stored bars through the strategies and write a report",
+        run=backtest_command.run,
+        configure=backtest_command.configure,
+    ),
+    Command(
         "config",
         "show the effective settings (secrets redacted) or check that they are valid",
         run=config_command.run,
         configure=config_command.configure,
+    ),
+    Command(
+        "import-bars",
+        "load OHLCV bars from a CSV file into the store",
+        run=import_bars_command.run,
+        configure=import_bars_command.configure,
     ),
     Command(DEFAULT_COMMAND, "run the main job (the default command)", run=main_job.run),
     Command(

@@ -1,0 +1,257 @@
+"""Chart geometry for the report: scaled points, nice value ticks and date ticks, and SVG rendering.
+
+One geometry feeds both outputs: :func:`render_svg` writes it as inline SVG for ``report.html``
+and :mod:`ibbot.backtest.png` draws it with Pillow for ``report.png``, so the two always agree.
+Long series are reduced to the minimum and maximum of each of a few hundred buckets before
+drawing, which keeps every peak and trough visible (a drawdown never disappears between samples).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "ChartGeometry",
+    "Tick",
+    "date_ticks",
+    "downsample",
+    "format_money",
+    "format_percent",
+    "layout_chart",
+    "nice_ticks",
+    "render_svg",
+]
+
+MAX_POINTS: Final = 1_200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 72, 16, 28, 28
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A tick on an axis: its pixel position and its label."""
+
+    position: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChartGeometry:
+    """A line (or area) chart laid out in pixels, origin at the top left."""
+
+    title: str
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    points: tuple[tuple[float, float], ...]
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    baseline: float | None
+    """The pixel row an area is filled to (None for a plain line)."""
+
+
+def downsample(
+    xs: list[float], ys: list[float], max_points: int = MAX_POINTS
+) -> tuple[list[float], list[float]]:
+    """At most ``max_points`` points: each bucket's minimum and maximum, in their order."""
+    if len(xs) <= max_points:
+        return xs, ys
+    buckets = max(1, max_points // 2)
+    size = len(xs) / buckets
+    out_x: list[float] = []
+    out_y: list[float] = []
+    for b in range(buckets):
+        lo, hi = int(b * size), min(len(xs), int((b + 1) * size))
+        if lo >= hi:
+            continue
+        segment = range(lo, hi)
+        low = min(segment, key=ys.__getitem__)
+        high = max(segment, key=ys.__getitem__)
+        for index in sorted({low, high}):
+            out_x.append(xs[index])
+            out_y.append(ys[index])
+    return out_x, out_y
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round values spanning ``low..high`` (about ``count`` of them), steps of 1, 2, 2.5 or 5 x 10^n."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
+    if high <= low:
+        pad = abs(low) * 0.01 or 1.0
+        low, high = low - pad, high + pad
+    raw = (high - low) / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step - 1e-9)
+    ticks = []
+    k = first
+    while k * step <= high + step * 1e-9:
+        ticks.append(round(k * step, 10))
+        k += 1
+    return ticks
+
+
+def _decimals(step: float, unit: float) -> int:
+    """Decimals that tell ticks ``step`` apart when values are shown in multiples of ``unit``."""
+    if step <= 0:
+        return 0
+    scaled = step / unit
+    for decimals in range(7):
+        if abs(scaled * 10**decimals - round(scaled * 10**decimals)) < 1e-6:
+            return decimals
+    return 6
+
+
+def format_money(value: float, step: float = 0.0) -> str:
+    """``1.25M``, ``120k``, ``100.5k``, ``950``: compact amounts, precise enough for ``step``."""
+    size = abs(value)
+    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= unit * (10 if unit == 1e3 else 1):
+            return f"{value / unit:,.{_decimals(step, unit)}f}{suffix}"
+    return f"{value:,.{_decimals(step, 1.0)}f}"
+
+
+def format_percent(value: float, step: float = 0.0) -> str:
+    """``-12.5%`` for -0.125, with the decimals ``step`` needs."""
+    return f"{value * 100:.{_decimals(step, 0.01)}f}%"
+
+
+def _to_datetime(day: float) -> datetime:
+    return _EPOCH + timedelta(days=day)
+
+
+def date_ticks(first: float, last: float, count: int = 7) -> list[tuple[float, str]]:
+    """About ``count`` round dates within ``first..last`` (days since the epoch), with labels."""
+    span = last - first
+    start, end = _to_datetime(first), _to_datetime(last)
+    ticks: list[tuple[float, str]] = []
+    if span >= 2 * 365:
+        step = next(
+            s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500) if span / 365.25 / s <= count
+        )
+        year = start.year + (1 if (start.month, start.day, start.hour) != (1, 1, 0) else 0)
+        year += -year % step
+        while year <= end.year:
+            moment = datetime(year, 1, 1, tzinfo=UTC)
+            ticks.append(((moment - _EPOCH) / timedelta(days=1), str(year)))
+            year += step
+        return ticks
+    if span >= 60:
+        step = next(s for s in (1, 2, 3, 6) if span / 30.4 / s <= count)
+        index = start.year * 12 + start.month - 1 + (0 if start.day == 1 and not start.hour else 1)
+        index += -index % step
+        while True:
+            moment = datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+            if moment > end:
+                return ticks
+            ticks.append(((moment - _EPOCH) / timedelta(days=1), f"{moment:%Y-%m}"))
+            index += step
+    if span >= 2:
+        step = next(s for s in (1, 2, 7, 14) if span / s <= count)
+        day = math.ceil(first)
+        while day <= last:
+            ticks.append((float(day), f"{_to_datetime(day):%m-%d}"))
+            day += step
+        return ticks
+    hours = next((s for s in (1, 2, 3, 6, 12) if span * 24 / s <= count), 24)
+    point = math.ceil(first * 24 / hours) * hours / 24
+    while point <= last:
+        ticks.append((point, f"{_to_datetime(point):%m-%d %H:%M}"))
+        point += hours / 24
+    return ticks
+
+
+def layout_chart(
+    title: str,
+    xs: list[float],
+    ys: list[float],
+    *,
+    y_format: Callable[[float, float], str],
+    width: int = 900,
+    height: int = 280,
+    area: bool = False,
+) -> ChartGeometry:
+    """Place a series (x in days since the epoch) in a ``width`` x ``height`` box with its axes.
+
+    ``y_format(value, step)`` labels the value ticks (``step`` apart).
+    """
+    left, right = _MARGIN_LEFT, width - _MARGIN_RIGHT
+    top, bottom = _MARGIN_TOP, height - _MARGIN_BOTTOM
+    xs, ys = downsample(xs, ys)
+    if not xs:
+        return ChartGeometry(title, width, height, left, right, top, bottom, (), (), (), None)
+    x0, x1 = xs[0], xs[-1]
+    if x1 <= x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    values = nice_ticks(min(ys + ([0.0] if area else [])), max(ys + ([0.0] if area else [])))
+    y0, y1 = min(values[0], *ys), max(values[-1], *ys)
+    if y1 <= y0:
+        y1 = y0 + 1.0
+
+    def px(x: float) -> float:
+        return round(left + (x - x0) / (x1 - x0) * (right - left), 2)
+
+    def py(y: float) -> float:
+        return round(bottom - (y - y0) / (y1 - y0) * (bottom - top), 2)
+
+    points = tuple((px(x), py(y)) for x, y in zip(xs, ys, strict=True))
+    x_ticks = tuple(Tick(px(x), label) for x, label in date_ticks(x0, x1))
+    step = values[1] - values[0] if len(values) > 1 else 0.0
+    y_ticks = tuple(Tick(py(v), y_format(v, step)) for v in values if y0 <= v <= y1)
+    baseline = py(0.0) if area else None
+    return ChartGeometry(
+        title, width, height, left, right, top, bottom, points, x_ticks, y_ticks, baseline
+    )
+
+
+def render_svg(chart: ChartGeometry, *, color: str = "#1f6feb", chart_id: str = "") -> str:
+    """The chart as a self-contained ``<svg>`` element (no scripts, no external references)."""
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {chart.width} {chart.height}" '
+        f'width="100%" role="img" aria-label="{escape(chart.title)}"'
+        + (f' id="{escape(chart_id)}"' if chart_id else "")
+        + ">",
+        f'<text x="{chart.left}" y="18" class="title">{escape(chart.title)}</text>',
+    ]
+    parts.extend(
+        f'<line x1="{chart.left}" x2="{chart.right}" y1="{tick.position}" '
+        f'y2="{tick.position}" class="grid"/>'
+        f'<text x="{chart.left - 6}" y="{tick.position + 4}" text-anchor="end">'
+        f"{escape(tick.label)}</text>"
+        for tick in chart.y_ticks
+    )
+    parts.extend(
+        f'<line x1="{tick.position}" x2="{tick.position}" y1="{chart.top}" '
+        f'y2="{chart.bottom}" class="grid"/>'
+        f'<text x="{tick.position}" y="{chart.bottom + 16}" text-anchor="middle">'
+        f"{escape(tick.label)}</text>"
+        for tick in chart.x_ticks
+    )
+    if chart.points:
+        path = " ".join(f"{x},{y}" for x, y in chart.points)
+        if chart.baseline is not None:
+            first_x, last_x = chart.points[0][0], chart.points[-1][0]
+            parts.append(
+                f'<polygon points="{first_x},{chart.baseline} {path} {last_x},{chart.baseline}" '
+                f'fill="{color}" fill-opacity="0.25" stroke="none"/>'
+            )
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5" '
+            'stroke-linejoin="round"/>'
+        )
+    parts.append(
+        f'<rect x="{chart.left}" y="{chart.top}" width="{chart.right - chart.left}" '
+        f'height="{chart.bottom - chart.top}" class="frame"/></svg>'
+    )
+    return "".join(parts)

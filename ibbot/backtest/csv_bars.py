@@ -1,0 +1,225 @@
+"""Reading OHLCV bars from a user's CSV file, with every bad row reported by its line number.
+
+The file needs a header naming the columns ``Date`` or ``Datetime``, ``Open``, ``High``, ``Low``,
+``Close`` and ``Volume`` (any case, any order; other columns such as ``Adj Close`` are ignored).
+Times are ISO 8601: ``2024-01-02``, ``2024-01-02 09:30``, ``2024-01-02T09:30:00-05:00`` or ``...Z``.
+A time without an offset is in ``timezone`` (US/Eastern by default, where US stocks trade).
+
+Where bars land in time follows the broker's convention, so imported and collected bars share keys
+in the store: a daily (or weekly, monthly) bar starts at midnight UTC of its trading date, the date
+the row names in ``timezone``; an intraday bar starts at the row's instant, converted to UTC.
+
+A row is bad when a field cannot be parsed (or is missing, or not finite), a price is not positive,
+``high < low``, the open or close lies outside ``low..high``, the volume is negative, its time
+repeats an earlier row's, or an intraday file gives a date without a time. Blank lines are skipped.
+Reading never writes: the caller decides whether the bad rows are few enough to import the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
+
+from ibbot.backtest.errors import BacktestInputError
+from ibbot.models import BarSize, PriceBar
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+__all__ = ["BadRow", "CsvBars", "read_bar_csv", "read_bar_lines"]
+
+_TIME_COLUMNS = ("datetime", "date")
+_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+_DATE_ONLY_LENGTH = len("2024-01-02")
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that was not imported: its line number in the file (1 is the header) and why."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class CsvBars:
+    """The good bars of a file in time order, and the rows refused on the way."""
+
+    bars: tuple[PriceBar, ...]
+    bad_rows: tuple[BadRow, ...]
+    rows: int
+
+    @property
+    def first(self) -> datetime | None:
+        """Start of the earliest bar, if any."""
+        return self.bars[0].timestamp if self.bars else None
+
+    @property
+    def last(self) -> datetime | None:
+        """Start of the latest bar, if any."""
+        return self.bars[-1].timestamp if self.bars else None
+
+
+class _BadValue(ValueError):
+    """One field of a row is unusable; the message is the reason shown for its line."""
+
+
+def read_bar_csv(path: Path, *, symbol: str, bar_size: BarSize, timezone: ZoneInfo) -> CsvBars:
+    """Read ``path`` (UTF-8, an optional byte-order mark) into bars of ``symbol`` and ``bar_size``.
+
+    Raises :class:`BacktestInputError` when the file cannot be read or decoded or its header lacks
+    a required column; bad *rows* are returned, not raised.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return read_bar_lines(
+                handle, symbol=symbol, bar_size=bar_size, timezone=timezone, name=str(path)
+            )
+    except FileNotFoundError as exc:
+        raise BacktestInputError(f"no such file: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise BacktestInputError(f"{path} is not UTF-8 text: {exc.reason}") from exc
+    except csv.Error as exc:
+        raise BacktestInputError(f"{path} is not readable CSV: {exc}") from exc
+    except OSError as exc:
+        raise BacktestInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def read_bar_lines(
+    lines: Iterable[str],
+    *,
+    symbol: str,
+    bar_size: BarSize,
+    timezone: ZoneInfo,
+    name: str = "the file",
+) -> CsvBars:
+    """Bars from the lines of a CSV document (the first non-blank row is the header); see the module."""
+    reader = csv.reader(lines)
+    header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    if header is None:
+        raise BacktestInputError(f"{name} is empty: expected a header and rows of bars")
+    columns = _columns(header, name)
+    daily = not bar_size.is_intraday
+    seen: dict[datetime, int] = {}
+    bars: list[PriceBar] = []
+    bad: list[BadRow] = []
+    rows = 0
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        rows += 1
+        # csv.reader counts physical lines, so a quoted field spanning lines keeps the numbers right
+        line = reader.line_num
+        try:
+            timestamp, (open_, high, low, close, volume) = _parse_row(
+                row, columns, daily=daily, timezone=timezone, size=bar_size
+            )
+        except _BadValue as exc:
+            bad.append(BadRow(line, str(exc)))
+            continue
+        earlier = seen.get(timestamp)
+        if earlier is not None:
+            bad.append(BadRow(line, f"bar at {timestamp.isoformat()} repeats line {earlier}"))
+            continue
+        seen[timestamp] = line
+        bars.append(PriceBar(symbol, timestamp, open_, high, low, close, volume, bar_size))
+    bars.sort(key=_start)
+    return CsvBars(tuple(bars), tuple(bad), rows)
+
+
+def _start(bar: PriceBar) -> datetime:
+    return bar.timestamp
+
+
+def _parse_row(
+    row: list[str], columns: tuple[int, ...], *, daily: bool, timezone: ZoneInfo, size: BarSize
+) -> tuple[datetime, tuple[float, float, float, float, float]]:
+    """The bar start and the five values of one row, or :class:`_BadValue` naming the problem."""
+    width = max(columns) + 1
+    if len(row) < width:
+        raise _BadValue(f"expected at least {width} fields, got {len(row)}")
+    timestamp = _bar_start(row[columns[0]], daily=daily, timezone=timezone, size=size)
+    open_, high, low, close, volume = (
+        _number(name, row[index]) for name, index in zip(_VALUE_COLUMNS, columns[1:], strict=True)
+    )
+    _check_prices(open_, high, low, close, volume)
+    return timestamp, (open_, high, low, close, volume)
+
+
+def _columns(header: list[str], name: str) -> tuple[int, ...]:
+    """Indexes of the time column and the five value columns, in that order."""
+    names = [cell.strip().lower() for cell in header]
+    positions: dict[str, int] = {}
+    for index, column in enumerate(names):
+        if column in (*_TIME_COLUMNS, *_VALUE_COLUMNS):
+            if column in positions:
+                raise BacktestInputError(f"{name}: column {header[index].strip()!r} appears twice")
+            positions[column] = index
+    time_column = next((c for c in _TIME_COLUMNS if c in positions), None)
+    missing = [c.capitalize() for c in _VALUE_COLUMNS if c not in positions]
+    if time_column is None:
+        missing.insert(0, "Date (or Datetime)")
+    if missing:
+        found = ", ".join(cell.strip() for cell in header if cell.strip()) or "nothing"
+        raise BacktestInputError(
+            f"{name}: missing column(s) {', '.join(missing)}; the header has {found}"
+        )
+    assert time_column is not None
+    return (positions[time_column], *(positions[c] for c in _VALUE_COLUMNS))
+
+
+def _bar_start(text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize) -> datetime:
+    value = text.strip()
+    if not value:
+        raise _BadValue("empty date")
+    try:
+        if len(value) == _DATE_ONLY_LENGTH:
+            day = date.fromisoformat(value)
+            if not daily:
+                raise _BadValue(f"{value!r} has no time of day, which a {size.value} bar needs")
+            return datetime.combine(day, time(0), UTC)
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        if isinstance(exc, _BadValue):
+            raise
+        raise _BadValue(f"unparsable date {value!r} (expected ISO 8601, e.g. 2024-01-02)") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone)
+    if daily:
+        trading_day = moment.astimezone(timezone).date()
+        return datetime.combine(trading_day, time(0), UTC)
+    return moment.astimezone(UTC)
+
+
+def _number(name: str, text: str) -> float:
+    value = text.strip()
+    if not value:
+        raise _BadValue(f"empty {name}")
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise _BadValue(f"unparsable {name} {value!r}") from exc
+    if not math.isfinite(number):
+        raise _BadValue(f"{name} {value!r} is not a finite number")
+    return number
+
+
+def _check_prices(open_: float, high: float, low: float, close: float, volume: float) -> None:
+    for name, price in (("open", open_), ("high", high), ("low", low), ("close", close)):
+        if price <= 0:
+            raise _BadValue(f"{name} {price:g} is not a positive price")
+    if high < low:
+        raise _BadValue(f"high {high:g} < low {low:g}")
+    for name, price in (("open", open_), ("close", close)):
+        if not low <= price <= high:
+            raise _BadValue(f"{name} {price:g} outside the bar's range {low:g}..{high:g}")
+    if volume < 0:
+        raise _BadValue(f"volume {volume:g} is negative")

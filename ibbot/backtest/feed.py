@@ -1,0 +1,155 @@
+"""The replay's input, loaded once: every bar as plain columns in (timestamp, symbol) order, and the
+fundamentals records in the order they became known.
+
+Bars are read with one ``read_bars_table`` per symbol and merged and sorted by Arrow, then turned
+into Python lists column by column, so the replay loop indexes lists and never touches Parquet or
+builds an object it does not hand to a strategy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from ibbot.backtest.builders import utc_from_micros
+from ibbot.backtest.errors import BacktestError, BacktestInputError
+from ibbot.models import BarSize, FundamentalData, PriceBar
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ibbot.store import ParquetStore
+
+__all__ = ["BarFeed", "load_bars", "load_fundamentals"]
+
+
+@dataclass(frozen=True, slots=True)
+class BarFeed:
+    """Bars of one size as parallel columns, sorted by timestamp and then symbol.
+
+    ``micros`` are the bar starts as microseconds since the epoch (cheap to compare); ``times`` the
+    same instants as UTC datetimes, one object per distinct instant (symbols share them).
+    """
+
+    bar_size: BarSize
+    symbols: list[str]
+    micros: list[int]
+    times: list[datetime]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+    wap: list[float | None]
+    bar_count: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.micros)
+
+    @property
+    def universe(self) -> list[str]:
+        """The distinct symbols, sorted."""
+        return sorted(set(self.symbols))
+
+    @classmethod
+    def from_table(cls, table: pa.Table, bar_size: BarSize) -> BarFeed:
+        """A feed from a table in ``arrow_schema(PriceBar)`` of one bar size (any row order)."""
+        table = table.sort_by([("timestamp", "ascending"), ("symbol", "ascending")])
+        micros: list[int] = table.column("timestamp").cast(pa.int64()).to_pylist()
+        # Rows are sorted by time, so the bars of one instant are adjacent: they share one
+        # datetime object, and every row of a symbol shares one string (memory, not speed).
+        times: list[datetime] = []
+        previous = 0
+        for value in micros:
+            if not times or value != previous:
+                previous, moment = value, utc_from_micros(value)
+            times.append(moment)
+        encoded = table.column("symbol").combine_chunks().dictionary_encode()
+        names = encoded.dictionary.to_pylist()
+        symbols = [names[index] for index in encoded.indices.to_pylist()]
+        return cls(
+            bar_size=bar_size,
+            symbols=symbols,
+            micros=micros,
+            times=times,
+            open=table.column("open").to_pylist(),
+            high=table.column("high").to_pylist(),
+            low=table.column("low").to_pylist(),
+            close=table.column("close").to_pylist(),
+            volume=table.column("volume").to_pylist(),
+            wap=table.column("wap").to_pylist(),
+            bar_count=table.column("bar_count").to_pylist(),
+        )
+
+    @classmethod
+    def from_bars(cls, bars: Sequence[PriceBar]) -> BarFeed:
+        """A feed from PriceBars of one size (tests and small inputs)."""
+        from ibbot.store import bars_to_table  # noqa: PLC0415 - the store is only needed here
+
+        sizes = {bar.bar_size for bar in bars}
+        if len(sizes) != 1:
+            raise BacktestInputError(f"a feed needs bars of exactly one size, got {sorted(sizes)}")
+        return cls.from_table(bars_to_table(bars), sizes.pop())
+
+
+def load_bars(
+    store: ParquetStore,
+    start: datetime,
+    end: datetime,
+    *,
+    bar_size: BarSize | None = None,
+    symbols: Sequence[str] | None = None,
+) -> BarFeed:
+    """Every stored bar of ``symbols`` (default: all) with ``start <= timestamp < end``.
+
+    Without ``bar_size`` the range must hold bars of one size only; otherwise the choice is the
+    user's (:class:`BacktestInputError` names the sizes found). No bars at all is a
+    :class:`BacktestError`.
+    """
+    names = list(symbols) if symbols is not None else store.symbols()
+    tables = [store.read_bars_table(symbol, start, end, bar_size) for symbol in names]
+    table = pa.concat_tables(tables) if tables else None
+    span = f"{start.date().isoformat()} .. {end.date().isoformat()}"
+    if table is None or table.num_rows == 0:
+        which = f"{bar_size.value} bars" if bar_size is not None else "bars"
+        raise BacktestError(
+            f"no {which} stored for {span} (in {store.root}); "
+            "collect some, or load a CSV file with `ibbot import-bars`"
+        )
+    sizes = sorted(set(table.column("bar_size").to_pylist()))
+    if len(sizes) > 1:
+        raise BacktestInputError(
+            f"the store holds bars of several sizes for {span} ({', '.join(sizes)}): "
+            "choose one with --bar-size"
+        )
+    return BarFeed.from_table(table, BarSize(sizes[0]))
+
+
+def load_fundamentals(
+    store: ParquetStore, symbols: Sequence[str], start: datetime, end: datetime
+) -> list[FundamentalData]:
+    """The records a strategy would have had by ``start``, then those that arrive before ``end``.
+
+    Before ``start`` only the latest record of each (source, report type) counts, as if a
+    collector had fetched each report once before the run; from ``start`` on, every record is
+    kept. Sorted by timestamp, then symbol, then stored order, which is the order of delivery.
+    """
+    records: list[FundamentalData] = []
+    for symbol in symbols:
+        history = store.read_fundamentals(symbol, None, end)
+        latest: dict[tuple[str, str], FundamentalData] = {}
+        for record in history:
+            if record.timestamp < start:
+                latest[record.source, record.report_type] = record
+            else:
+                records.append(record)
+        records.extend(latest.values())
+    records.sort(key=_delivery_order)  # stable: equal keys keep the stored order
+    return records
+
+
+def _delivery_order(record: FundamentalData) -> tuple[datetime, str]:
+    return record.timestamp, record.symbol

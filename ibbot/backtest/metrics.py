@@ -1,0 +1,326 @@
+"""The figures a backtest is judged by, each defined here once.
+
+Returns are measured on **trading days**: the equity at the last instant of each day with bars
+(the UTC date for daily and longer bars, which start at midnight UTC of their trading date; the
+US/Eastern date for intraday bars). Day d's return is ``E_d / E_(d-1) - 1``, the first day's
+against the starting cash. Annualisation assumes 252 trading days a year; the risk-free rate is 0.
+
+- ``total_return``: ``final equity / starting cash - 1``.
+- ``cagr``: ``(final / starting) ** (1 / years) - 1`` with ``years`` the calendar days from the
+  first to the last bar divided by 365.25; null for a run shorter than a day.
+- ``annualized_volatility``: sample standard deviation of the daily returns x sqrt(252).
+- ``sharpe``: mean daily return / its sample standard deviation x sqrt(252).
+- ``sortino``: mean daily return / downside deviation x sqrt(252), the downside deviation being
+  ``sqrt(mean(min(r, 0)^2))`` over every day.
+- ``max_drawdown``: the deepest fall of the equity curve (every instant, not only day ends) from its
+  running peak, ``E_t / max(E_s, s <= t) - 1`` (0 or negative), with the dates of that peak, of the
+  trough, and of the recovery (the first instant back at the peak; null if it never was).
+- ``trade_count``: executions (rows of ``trades.csv``); ``closed_trades``: executions that reduced a
+  position, each with the P&L it realized (see :func:`realized_pnl`).
+- ``win_rate``: closed trades with a positive realized P&L / closed trades.
+- ``profit_factor``: sum of the positive realized P&Ls / minus the sum of the negative ones (null
+  when nothing was lost).
+- ``turnover``: traded value (buys and sells) / average equity over the run.
+- ``exposure``: the average, over every instant, of gross exposure / equity; ``time_in_market``
+  the fraction of instants with any position.
+
+Ratios that cannot be computed (too few days, no variance, no closed trade) are null, never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
+
+from ibbot.backtest.builders import utc_from_micros
+from ibbot.backtest.result import DecisionOutcome
+from ibbot.models import OrderStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ibbot.backtest.result import BacktestResult, EquityCurve
+    from ibbot.models import BarSize, Fill
+
+__all__ = [
+    "TRADING_DAYS_PER_YEAR",
+    "DailyEquity",
+    "Drawdown",
+    "compute_metrics",
+    "daily_equity",
+    "drawdown_curve",
+    "max_drawdown",
+    "monthly_returns",
+    "realized_pnl",
+]
+
+TRADING_DAYS_PER_YEAR: Final = 252
+_MARKET_ZONE = ZoneInfo("America/New_York")
+_DAYS_PER_YEAR = 365.25
+
+
+@dataclass(frozen=True, slots=True)
+class DailyEquity:
+    """The equity at the end of each trading day, oldest first."""
+
+    days: list[date]
+    equity: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    """The deepest peak-to-trough fall: its depth (<= 0) and when it began, bottomed and ended."""
+
+    depth: float
+    peak: datetime | None
+    trough: datetime | None
+    recovery: datetime | None
+
+
+def _trading_day(micros: int, bar_size: BarSize) -> date:
+    moment = utc_from_micros(micros)
+    if bar_size.is_intraday:
+        return moment.astimezone(_MARKET_ZONE).date()
+    return moment.date()
+
+
+def daily_equity(curve: EquityCurve, bar_size: BarSize) -> DailyEquity:
+    """The last equity of each trading day of ``curve``."""
+    days: list[date] = []
+    equity: list[float] = []
+    day_micros = 86_400_000_000
+    last_key: int | None = None
+    for micros, value in zip(curve.micros, curve.equity, strict=True):
+        # one timezone conversion per distinct UTC hour is plenty: trading days change on hours
+        key = micros // day_micros if not bar_size.is_intraday else micros // 3_600_000_000
+        if key != last_key:
+            day = _trading_day(micros, bar_size)
+            last_key = key
+            if days and days[-1] == day:
+                equity[-1] = value
+                continue
+            days.append(day)
+            equity.append(value)
+        else:
+            equity[-1] = value
+    return DailyEquity(days, equity)
+
+
+def daily_returns(daily: DailyEquity, starting_cash: float) -> list[float]:
+    """Each trading day's return, the first against the starting cash."""
+    returns: list[float] = []
+    previous = starting_cash
+    for value in daily.equity:
+        returns.append(value / previous - 1.0 if previous else 0.0)
+        previous = value
+    return returns
+
+
+def drawdown_curve(equity: Sequence[float]) -> list[float]:
+    """``E_t / running peak - 1`` at every point (0 at new highs)."""
+    peak = -math.inf
+    out: list[float] = []
+    for value in equity:
+        peak = max(peak, value)
+        out.append(value / peak - 1.0 if peak > 0 else 0.0)
+    return out
+
+
+def max_drawdown(curve: EquityCurve, starting_cash: float) -> Drawdown:
+    """The deepest drawdown of ``curve``; the starting cash is the peak before the first point."""
+    equity = curve.equity
+    peak_value, peak_index = starting_cash, -1
+    depth, worst = 0.0, None
+    for index, value in enumerate(equity):
+        if value >= peak_value:
+            peak_value, peak_index = value, index
+            continue
+        fall = value / peak_value - 1.0
+        if fall < depth:
+            depth, worst = fall, (peak_index, index)
+    if worst is None:
+        return Drawdown(0.0, None, None, None)
+    peak, trough = worst
+    target = starting_cash if peak < 0 else equity[peak]
+    recovery = next((i for i in range(trough + 1, len(equity)) if equity[i] >= target), None)
+    return Drawdown(
+        depth,
+        utc_from_micros(curve.micros[max(peak, 0)]),
+        utc_from_micros(curve.micros[trough]),
+        None if recovery is None else utc_from_micros(curve.micros[recovery]),
+    )
+
+
+def realized_pnl(fills: Sequence[Fill]) -> list[float | None]:
+    """The P&L each fill realized for its strategy's position in its symbol (None for openings).
+
+    The arithmetic is the matching engine's (IB's): the average cost includes the commissions
+    paid to open, so a closing fill's P&L is net of both legs' commissions; a fill that crosses
+    zero realizes its closing part and opens the rest at its price.
+    """
+    held: dict[tuple[str, str], tuple[float, float]] = {}
+    out: list[float | None] = []
+    for fill in fills:
+        key = (fill.strategy_name, fill.symbol)
+        quantity, avg = held.get(key, (0.0, 0.0))
+        signed = fill.signed_quantity
+        fee = fill.commission or 0.0
+        total = quantity + signed
+        if quantity == 0 or (quantity > 0) == (signed > 0):
+            held[key] = (total, (avg * quantity + fill.price * signed + fee) / total)
+            out.append(None)
+            continue
+        closing = min(abs(signed), abs(quantity))
+        closing_fee = fee * closing / abs(signed)
+        pnl = closing * (fill.price - avg) * (1.0 if quantity > 0 else -1.0) - closing_fee
+        if total == 0:
+            avg = 0.0
+        elif (total > 0) != (quantity > 0):
+            avg = (fill.price * total + (fee - closing_fee)) / total
+        held[key] = (total, avg)
+        out.append(pnl)
+    return out
+
+
+def monthly_returns(daily: DailyEquity, starting_cash: float) -> dict[int, dict[int, float]]:
+    """Year -> month -> that month's return (month-end equity over the previous month-end's)."""
+    table: dict[int, dict[int, float]] = {}
+    previous = starting_cash
+    month_end: dict[tuple[int, int], float] = {}
+    for day, value in zip(daily.days, daily.equity, strict=True):
+        month_end[day.year, day.month] = value
+    for (year, month), value in month_end.items():
+        table.setdefault(year, {})[month] = value / previous - 1.0
+        previous = value
+    return table
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _stdev(values: Sequence[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = _mean(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _ratio(numerator: float, denominator: float | None) -> float | None:
+    if denominator is None or denominator == 0 or not math.isfinite(denominator):
+        return None
+    value = numerator / denominator
+    return value if math.isfinite(value) else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _trade_stats(pnls: Sequence[float]) -> dict[str, Any]:
+    wins = [p for p in pnls if p > 0]
+    losses = [p for p in pnls if p < 0]
+    return {
+        "closed_trades": len(pnls),
+        "win_rate": len(wins) / len(pnls) if pnls else None,
+        "profit_factor": _ratio(sum(wins), -sum(losses)) if losses else None,
+        "realized_pnl": sum(pnls),
+    }
+
+
+def compute_metrics(result: BacktestResult) -> dict[str, Any]:
+    """Every figure of the module docstring, with the run's settings, as JSON-ready data."""
+    config = result.config
+    start_cash = config.starting_cash
+    curve = result.equity
+    daily = daily_equity(curve, result.bar_size)
+    returns = daily_returns(daily, start_cash)
+    final = result.final_equity
+    span_days = (result.last_bar - result.first_bar) / timedelta(days=1)
+    years = span_days / _DAYS_PER_YEAR
+    growth = final / start_cash
+    stdev = _stdev(returns)
+    mean = _mean(returns) if returns else 0.0
+    downside = math.sqrt(_mean([min(r, 0.0) ** 2 for r in returns])) if returns else None
+    annual = math.sqrt(TRADING_DAYS_PER_YEAR)
+    drawdown = max_drawdown(curve, start_cash)
+    pnls = realized_pnl(result.fills)
+    closed = [p for p in pnls if p is not None]
+    traded = sum(fill.notional for fill in result.fills)
+    average_equity = _mean(curve.equity) if curve.equity else start_cash
+    exposures = [g / e if e > 0 else 0.0 for g, e in zip(curve.gross, curve.equity, strict=True)]
+    statuses = [order.status for order in result.orders]
+    per_strategy: dict[str, dict[str, Any]] = {}
+    for spec in config.strategies:
+        own = [i for i, fill in enumerate(result.fills) if fill.strategy_name == spec.name]
+        stats = _trade_stats([p for i in own if (p := pnls[i]) is not None])
+        per_strategy[spec.name] = {
+            "allocated_capital": spec.allocated_capital,
+            "trade_count": len(own),
+            **stats,
+            "commissions": sum(result.fills[i].commission or 0.0 for i in own),
+        }
+    trade_stats = _trade_stats(closed)
+    return {
+        "period": {
+            "start": config.start.date().isoformat(),
+            "end": config.last_day.date().isoformat(),
+            "first_bar": result.first_bar.isoformat(),
+            "last_bar": result.last_bar.isoformat(),
+            "bar_size": result.bar_size.value,
+            "bars": result.bars,
+            "trading_days": len(daily.days),
+            "symbols": list(result.symbols),
+        },
+        "starting_cash": start_cash,
+        "final_equity": final,
+        "total_return": growth - 1.0,
+        "cagr": growth ** (1.0 / years) - 1.0
+        if years * _DAYS_PER_YEAR >= 1 and growth > 0
+        else None,
+        "annualized_volatility": None if stdev is None else stdev * annual,
+        "sharpe": None if (r := _ratio(mean, stdev)) is None else r * annual,
+        "sortino": None if (r := _ratio(mean, downside)) is None else r * annual,
+        "max_drawdown": {
+            "depth": drawdown.depth,
+            "peak": _iso(drawdown.peak),
+            "trough": _iso(drawdown.trough),
+            "recovery": _iso(drawdown.recovery),
+        },
+        "trade_count": len(result.fills),
+        "closed_trades": trade_stats["closed_trades"],
+        "win_rate": trade_stats["win_rate"],
+        "profit_factor": trade_stats["profit_factor"],
+        "turnover": traded / average_equity if average_equity > 0 else None,
+        "exposure": _mean(exposures) if exposures else 0.0,
+        "time_in_market": (
+            sum(1 for g in curve.gross if g > 0) / len(curve.gross) if curve.gross else 0.0
+        ),
+        "commissions": sum(fill.commission or 0.0 for fill in result.fills),
+        "decisions": len(result.decisions),
+        "orders": {
+            "sent": len(result.orders),
+            "filled": statuses.count(OrderStatus.FILLED),
+            "cancelled": statuses.count(OrderStatus.CANCELLED),
+            "rejected": statuses.count(OrderStatus.REJECTED),
+            "open": sum(1 for s in statuses if not s.is_terminal),
+            "blocked": sum(1 for d in result.decisions if d.outcome is DecisionOutcome.BLOCKED),
+        },
+        "strategies": per_strategy,
+        "settings": {
+            "commission": str(config.commission),
+            "slippage_bps": config.slippage_bps,
+            "strategies": [
+                {
+                    "name": spec.name,
+                    "class_path": spec.class_path,
+                    "allocated_capital": spec.allocated_capital,
+                    "params": dict(spec.params),
+                }
+                for spec in config.strategies
+            ],
+        },
+    }

@@ -1,0 +1,226 @@
+"""Writing a backtest's files: trades.csv, equity.csv, metrics.json, decisions.jsonl, report.html/png.
+
+Every file is a pure function of the result (no run time, no wall clock, no random ids), written
+atomically, so the same inputs give byte-identical files. Numbers are written exactly (Python's
+shortest round-trip ``repr``), quantities as integers when whole, times in ISO 8601 UTC.
+
+- ``trades.csv``: timestamp, symbol, side, quantity, price, commission, strategy, decision_id,
+  realized_pnl (the P&L a closing fill realized, net of both legs' commissions; empty for openings).
+- ``equity.csv``: timestamp, equity, cash, gross_exposure, after each replayed instant.
+- ``metrics.json``: see :mod:`ibbot.backtest.metrics`.
+- ``decisions.jsonl``: one decision per line with its reasoning, the sizing arithmetic, the risk
+  gate's verdict and what became of its order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ibbot.backtest.builders import utc_from_micros
+from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
+from ibbot.backtest.png import render_png
+from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
+from ibbot.store.atomic import atomic_write, ensure_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ibbot.backtest.broker import BrokerOrder
+    from ibbot.backtest.result import BacktestResult, DecisionRecord
+
+__all__ = ["OutputFiles", "decision_line", "write_outputs"]
+
+TRADE_COLUMNS = (
+    "timestamp",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "commission",
+    "strategy",
+    "decision_id",
+    "realized_pnl",
+)
+EQUITY_COLUMNS = ("timestamp", "equity", "cash", "gross_exposure")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFiles:
+    """Where each output went, and the metrics that were written."""
+
+    directory: Path
+    trades: Path
+    equity: Path
+    metrics: Path
+    decisions: Path
+    report_html: Path
+    report_png: Path
+    figures: dict[str, Any]
+
+
+def _quantity(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _write_text(path: Path, text: str) -> None:
+    data = text.encode("utf-8")
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write)
+
+
+def _csv(rows: Callable[[Any], None]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    rows(writer)
+    return buffer.getvalue()
+
+
+def trades_csv(result: BacktestResult, pnls: list[float | None]) -> str:
+    """The fills, one row each, in the order they happened."""
+
+    def rows(writer: Any) -> None:
+        writer.writerow(TRADE_COLUMNS)
+        writer.writerows(
+            (
+                fill.timestamp.isoformat(),
+                fill.symbol,
+                fill.side.value,
+                _quantity(fill.quantity),
+                repr(fill.price),
+                repr(fill.commission or 0.0),
+                fill.strategy_name,
+                fill.decision_id,
+                "" if pnl is None else repr(pnl),
+            )
+            for fill, pnl in zip(result.fills, pnls, strict=True)
+        )
+
+    return _csv(rows)
+
+
+def equity_csv(result: BacktestResult) -> str:
+    """The account after each instant."""
+    curve = result.equity
+
+    def rows(writer: Any) -> None:
+        writer.writerow(EQUITY_COLUMNS)
+        writer.writerows(
+            (utc_from_micros(m).isoformat(), repr(e), repr(c), repr(g))
+            for m, e, c, g in zip(curve.micros, curve.equity, curve.cash, curve.gross, strict=True)
+        )
+
+    return _csv(rows)
+
+
+def _order_json(record: BrokerOrder | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "order_id": record.order_id,
+        "status": record.status.value,
+        "filled": record.filled,
+        "avg_price": record.avg_price if record.filled else None,
+        "commission": record.commission,
+        "submitted_at": record.submitted_at.isoformat(),
+        "finished_at": None if record.finished_at is None else record.finished_at.isoformat(),
+        "message": record.message or None,
+    }
+
+
+def decision_line(record: DecisionRecord, order: BrokerOrder | None) -> dict[str, Any]:
+    """One line of ``decisions.jsonl``: the decision, its reasoning and what became of it."""
+    decision = record.decision
+    planned = record.order
+    verdict = record.verdict
+    return {
+        "timestamp": decision.timestamp.isoformat(),
+        "strategy": decision.strategy_name,
+        "symbol": decision.symbol,
+        "decision_id": decision.decision_id,
+        "action": decision.action.value,
+        "target_weight": decision.target_weight,
+        "quantity": decision.quantity,
+        "confidence": decision.confidence,
+        "price": decision.price,
+        "reasoning": decision.reasoning,
+        "data": {key: _json_safe(value) for key, value in decision.data.items()},
+        "sizing": record.sizing,
+        "outcome": record.outcome.value,
+        "order": None
+        if planned is None
+        else {
+            "side": planned.action.value,
+            "quantity": planned.quantity,
+            "type": planned.order_type.value,
+            "order_ref": planned.order_ref,
+        },
+        "risk": None
+        if verdict is None
+        else {
+            "allowed": verdict.allowed,
+            "rule": None if verdict.rule is None else verdict.rule.value,
+            "message": verdict.message,
+        },
+        "broker": _order_json(order),
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)
+
+
+def decisions_jsonl(result: BacktestResult) -> str:
+    """Every decision, one JSON object per line, in the order they were made."""
+    orders = {order.order_id: order for order in result.orders}
+    lines = [
+        json.dumps(
+            decision_line(record, None if record.order_id is None else orders.get(record.order_id)),
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+        for record in result.decisions
+    ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def write_outputs(result: BacktestResult, directory: Path) -> OutputFiles:
+    """Write every output file into ``directory`` (created if needed); existing ones are replaced."""
+    ensure_dir(directory)
+    pnls = realized_pnl(result.fills)
+    metrics = compute_metrics(result)
+    daily = daily_equity(result.equity, result.bar_size)
+    files = OutputFiles(
+        directory=directory,
+        trades=directory / "trades.csv",
+        equity=directory / "equity.csv",
+        metrics=directory / "metrics.json",
+        decisions=directory / "decisions.jsonl",
+        report_html=directory / "report.html",
+        report_png=directory / "report.png",
+        figures=metrics,
+    )
+    _write_text(files.trades, trades_csv(result, pnls))
+    _write_text(files.equity, equity_csv(result))
+    _write_text(files.metrics, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    _write_text(files.decisions, decisions_jsonl(result))
+    _write_text(files.report_html, render_report(result, metrics, daily, pnls))
+    charts = list(build_charts(daily, result.starting_cash))
+
+    def png(tmp: Path) -> None:
+        render_png(tmp, charts, colors=[EQUITY_COLOR, DRAWDOWN_COLOR])
+
+    atomic_write(files.report_png, png)
+    return files

@@ -1,0 +1,156 @@
+"""Reading bars from CSV: columns, times and zones, and each bad-row rule with its line number."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ibbot.backtest import BacktestInputError
+from ibbot.backtest.csv_bars import read_bar_csv, read_bar_lines
+from ibbot.models import BarSize
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NY = ZoneInfo("America/New_York")
+HEADER = "Date,Open,High,Low,Close,Volume\n"
+
+
+def read(text: str, bar_size: BarSize = BarSize.DAY_1, zone: ZoneInfo = NY):  # type: ignore[no-untyped-def]
+    return read_bar_lines(io.StringIO(text), symbol="AAA", bar_size=bar_size, timezone=zone)
+
+
+def test_daily_rows_become_bars_at_midnight_utc_of_their_date() -> None:
+    """Case-insensitive columns in any order, extra columns ignored, rows sorted by time."""
+    found = read(
+        "volume,Adj Close,CLOSE,low,High,open,date\n"
+        "2000,1.5,10.5,9.5,11,10,2024-01-03\n"
+        "1000,1.5,10,9,10.5,9.5,2024-01-02\n"
+    )
+    assert found.bad_rows == ()
+    assert found.rows == 2
+    first = found.bars[0]
+    assert (first.timestamp, first.open, first.high, first.low, first.close, first.volume) == (
+        datetime(2024, 1, 2, tzinfo=UTC),
+        9.5,
+        10.5,
+        9.0,
+        10.0,
+        1000.0,
+    )
+    assert first.bar_size is BarSize.DAY_1
+    assert (found.first, found.last) == (
+        datetime(2024, 1, 2, tzinfo=UTC),
+        datetime(2024, 1, 3, tzinfo=UTC),
+    )
+
+
+def test_daily_datetimes_use_their_trading_date_in_the_timezone() -> None:
+    """A daily row given as a New York datetime (with an offset or naive) keeps its date."""
+    found = read(
+        "Datetime,Open,High,Low,Close,Volume\n"
+        "2024-01-02 00:00:00-05:00,1,1,1,1,1\n"
+        "2024-01-03T00:00:00,1,1,1,1,1\n"
+    )
+    assert [bar.timestamp for bar in found.bars] == [
+        datetime(2024, 1, 2, tzinfo=UTC),
+        datetime(2024, 1, 3, tzinfo=UTC),
+    ]
+
+
+def test_intraday_times_are_converted_from_the_timezone_to_utc() -> None:
+    """Naive intraday times are in --timezone; explicit offsets and Z are honoured."""
+    found = read(
+        "Datetime,Open,High,Low,Close,Volume\n"
+        "2024-07-01 09:30,1,1,1,1,1\n"
+        "2024-07-01T13:31:00Z,1,1,1,1,1\n"
+        "2024-07-01T09:32:00-04:00,1,1,1,1,1\n",
+        BarSize.MIN_1,
+    )
+    assert [bar.timestamp.isoformat() for bar in found.bars] == [
+        "2024-07-01T13:30:00+00:00",
+        "2024-07-01T13:31:00+00:00",
+        "2024-07-01T13:32:00+00:00",
+    ]
+    tokyo = read(
+        "Datetime,Open,High,Low,Close,Volume\n2024-07-01 09:00,1,1,1,1,1\n",
+        BarSize.HOUR_1,
+        ZoneInfo("Asia/Tokyo"),
+    )
+    assert tokyo.bars[0].timestamp == datetime(2024, 7, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (
+            "2024-13-01,1,1,1,1,1",
+            "unparsable date '2024-13-01' (expected ISO 8601, e.g. 2024-01-02)",
+        ),
+        ("yesterday,1,1,1,1,1", "unparsable date 'yesterday' (expected ISO 8601, e.g. 2024-01-02)"),
+        (",1,1,1,1,1", "empty date"),
+        ("2024-01-02,abc,1,1,1,1", "unparsable open 'abc'"),
+        ("2024-01-02,1,,1,1,1", "empty high"),
+        ("2024-01-02,1,nan,1,1,1", "high 'nan' is not a finite number"),
+        ("2024-01-02,-1,1,-2,1,1", "open -1 is not a positive price"),
+        ("2024-01-02,1,1,0,1,1", "low 0 is not a positive price"),
+        ("2024-01-02,1,1,2,1,1", "high 1 < low 2"),
+        ("2024-01-02,3,2,1,1.5,1", "open 3 outside the bar's range 1..2"),
+        ("2024-01-02,1.5,2,1,0.5,1", "close 0.5 outside the bar's range 1..2"),
+        ("2024-01-02,1,1,1,1,-5", "volume -5 is negative"),
+        ("2024-01-02,1,1,1", "expected at least 6 fields, got 4"),
+    ],
+)
+def test_each_bad_row_rule_is_reported_with_its_line(row: str, reason: str) -> None:
+    """A bad row is reported (line 3: the header is line 1) and the good rows are kept."""
+    found = read(f"{HEADER}2024-01-01,1,1,1,1,1\n{row}\n2024-01-03,1,1,1,1,1\n")
+    assert [str(bad) for bad in found.bad_rows] == [f"line 3: {reason}"]
+    assert len(found.bars) == 2
+
+
+def test_repeated_times_and_intraday_dates_without_time_are_bad() -> None:
+    """A time seen before is refused, naming the first line; a 1 min bar needs a time of day."""
+    found = read(f"{HEADER}\n2024-01-02,1,1,1,1,1\n\n2024-01-02,2,2,2,2,2\n")
+    assert [str(bad) for bad in found.bad_rows] == [
+        "line 5: bar at 2024-01-02T00:00:00+00:00 repeats line 3"
+    ]
+    intraday = read(f"{HEADER}2024-01-02,1,1,1,1,1\n", BarSize.MIN_1)
+    assert (
+        str(intraday.bad_rows[0])
+        == "line 2: '2024-01-02' has no time of day, which a 1 min bar needs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("\n\n", "is empty"),
+        ("Date,Open,High,Low,Close\n", "missing column(s) Volume; the header has Date, Open"),
+        ("When,Open,High,Low,Close,Volume\n", "missing column(s) Date (or Datetime)"),
+        ("Date,Open,open,High,Low,Close,Volume\n", "column 'open' appears twice"),
+    ],
+)
+def test_unusable_headers_are_refused(text: str, message: str) -> None:
+    """No header, a missing column or a doubled one: the whole file is refused."""
+    with pytest.raises(BacktestInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read(text)
+
+
+def test_files_that_cannot_be_read(tmp_path: Path) -> None:
+    """A missing file, a non-UTF-8 file: one clear error each; a UTF-8 BOM is fine."""
+    with pytest.raises(BacktestInputError, match="no such file"):
+        read_bar_csv(tmp_path / "nope.csv", symbol="A", bar_size=BarSize.DAY_1, timezone=NY)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(HEADER.encode() + "2024-01-02,1,1,1,1,1 \xe9\n".encode("latin-1"))
+    with pytest.raises(BacktestInputError, match="is not UTF-8 text"):
+        read_bar_csv(latin, symbol="A", bar_size=BarSize.DAY_1, timezone=NY)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (HEADER + "2024-01-02,1,1,1,1,1\n").encode())
+    assert len(read_bar_csv(bom, symbol="A", bar_size=BarSize.DAY_1, timezone=NY).bars) == 1
+    with pytest.raises(BacktestInputError, match="cannot read"):
+        read_bar_csv(tmp_path, symbol="A", bar_size=BarSize.DAY_1, timezone=NY)
