@@ -11,6 +11,7 @@ __all__ = [
     "BrokerError",
     "ConfigError",
     "ConnectionFailed",
+    "FundamentalsParseError",
     "IbbotError",
     "OrderRejected",
     "PacingViolation",
@@ -64,6 +65,21 @@ class RequestFailed(BrokerError):
 
 class PacingViolation(RequestFailed):
     """IB refused a request for breaking its pacing rules (codes 100, 162 with the pacing text, 420)."""
+
+
+class FundamentalsParseError(BrokerError):
+    """An IB fundamentals document could not be parsed (garbage, truncated, hostile or wrong report).
+
+    ``str()`` names the symbol and report and quotes a short excerpt, so one log line tells what came
+    back; the caller logs it and carries on with the next symbol.
+    """
+
+    def __init__(self, symbol: str, report_type: str, reason: str, excerpt: str) -> None:
+        self.symbol = symbol
+        self.report_type = report_type
+        self.reason = reason
+        self.excerpt = excerpt
+        super().__init__(f"{report_type} for {symbol}: {reason} (document starts {excerpt!r})")
 
 
 class OrderRejected(BrokerError):
