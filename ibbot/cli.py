@@ -1,14 +1,224 @@
-"""The ``ibbot`` command (placeholder until the foundation CLI lands)."""
+"""The ``ibbot`` command: parse the command line, load the settings, configure logging, run one command.
+
+``ibbot [global options] [COMMAND [options]]``; without a command it runs ``run``, the main job.
+Global options (accepted before or after the command): ``--config PATH`` (a TOML settings file, or a
+YAML one in the plan's schema), ``--set SECTION.KEY=VALUE`` (repeatable), ``--log-level``,
+``--log-format``, and ``--version``.
+
+Exit codes: 0 success; 1 runtime failure; 2 invalid settings or command-line usage (one line on
+stderr, no traceback); 130 interrupted (Ctrl-C).
+
+Adding a command
+    Write its module outside this one, with ``run(args, settings) -> int`` and, if the command has
+    options, ``configure(parser) -> None`` (it adds arguments to the command's own parser). Then add
+    one entry to :data:`COMMANDS`, which stays sorted by name::
+
+        Command("sim", "run the simulated IB Gateway", run=sim_cli.run, configure=sim_cli.configure)
+
+    ``run`` receives the parsed arguments and the loaded, validated :class:`~ibbot.settings.Settings`;
+    logging is configured already. An async command returns ``run_async(its_coroutine)`` (see
+    :mod:`ibbot.eventloop`). Raise :class:`~ibbot.errors.ConfigError` for a bad setting (exit 2) and
+    another :class:`~ibbot.errors.IbbotError` for a failure (exit 1); both print one line. The
+    module is imported on every invocation, ``--help`` included: import heavy libraries inside ``run``.
+
+This module parses and dispatches; it holds no wiring.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from ibbot import __version__
+from ibbot.commands import config as config_command
+from ibbot.commands import main_job
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    # dataclasses never evaluate annotations, and a runtime import would load pydantic on --help
+    from ibbot.settings import Settings  # noqa: TC004
+
+__all__ = [
+    "COMMANDS",
+    "DEFAULT_COMMAND",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Command",
+    "build_parser",
+    "main",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+PROG: Final = "ibbot"
+DEFAULT_COMMAND: Final = "run"
+_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMATS: Final = ("auto", "console", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``ibbot`` subcommand: its name, one-line help, what it runs, and its own options."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, Settings], int]
+    configure: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+COMMANDS: Final[tuple[Command, ...]] = (
+    Command(
+        "config",
+        "show the effective settings (secrets redacted) or check that they are valid",
+        run=config_command.run,
+        configure=config_command.configure,
+    ),
+    Command(DEFAULT_COMMAND, "run the main job (the default command)", run=main_job.run),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for the whole command line, with one subparser per entry of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="An asyncio-native trading service for Interactive Brokers.",
+        epilog=f"Without a command, {PROG} runs '{DEFAULT_COMMAND}'.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_global_options(parser, top_level=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        _add_global_options(sub, top_level=False)
+        if command.configure is not None:
+            command.configure(sub)
+        sub.set_defaults(handler=command.run)
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    # On a command's parser the defaults are suppressed, so an option given before the command is
+    # not reset by the command's parser; `--set` collects into its own list there (argparse would
+    # otherwise replace the top-level list with the command's).
+    default = None if top_level else argparse.SUPPRESS
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=default,
+        help="settings file: TOML, or YAML in the plan's schema (default: ./settings.toml if present)",
+    )
+    group.add_argument(
+        "--set",
+        dest="overrides" if top_level else "command_overrides",
+        action="append",
+        type=_override,
+        default=[] if top_level else argparse.SUPPRESS,
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, above env vars and files (repeatable), e.g. --set ib.port=4002",
+    )
+    group.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=_LOG_LEVELS,
+        default=default,
+        help="log level (overrides logging.level)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=_LOG_FORMATS,
+        default=default,
+        help="log rendering: auto (console on a terminal, JSON otherwise), console or json",
+    )
+
+
+def _override(text: str) -> tuple[str, str]:
+    from ibbot.settings import parse_override  # noqa: PLC0415 - keeps `ibbot --help` fast
+
+    try:
+        return parse_override(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    pairs: list[tuple[str, str]] = [*args.overrides, *getattr(args, "command_overrides", [])]
+    overrides = dict(pairs)
+    if args.log_level is not None:
+        overrides["logging.level"] = args.log_level
+    if args.log_format is not None:
+        overrides["logging.format"] = args.log_format
+    return overrides
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # Only global options were given (argparse consumed all of them), so appending the
+        # default command cannot change how they parse.
+        args = parser.parse_args([*argv, DEFAULT_COMMAND])
+    return args
+
+
+def _say(message: str) -> None:
+    """One line on stderr, for the user (logging may not be configured yet)."""
+    sys.stderr.write(f"{PROG}: {message}\n")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ibbot`` console script."""
-    del argv
-    return 0
+    """Entry point of the ``ibbot`` console script; returns the exit code, never raises SystemExit."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = _parse(parser, arguments)
+    except SystemExit as exc:  # argparse's --help and --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so `ibbot --help` and `--version` do not load pydantic and pyarrow.
+    import structlog  # noqa: PLC0415
+
+    from ibbot.errors import ConfigError, IbbotError  # noqa: PLC0415
+    from ibbot.logs import configure_logging, reset_logging  # noqa: PLC0415
+    from ibbot.settings import load_settings  # noqa: PLC0415
+
+    try:
+        settings = load_settings(config_file=args.config, overrides=_overrides(args))
+    except ConfigError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    configure_logging(
+        settings.logging.level, settings.logging.format, secrets=settings.secret_values()
+    )
+    try:
+        code: int = args.handler(args, settings)
+    except ConfigError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    except IbbotError as exc:
+        _say(f"error: {exc}")
+        return EXIT_FAILURE
+    except Exception:  # noqa: BLE001 - the last resort: log any crash and exit 1
+        # A bug, not a known failure: keep the traceback (the log redactor masks secrets in it).
+        structlog.get_logger(__name__).exception("cli.command_crashed", command=args.command)
+        return EXIT_FAILURE
+    finally:
+        reset_logging()
+    return code

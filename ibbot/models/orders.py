@@ -219,9 +219,17 @@ class Fill:
         return abs(self.quantity * self.price)
 
 
+# Broker quantities arrive as floats (IB sends Decimals); anything smaller than this is flat.
+QUANTITY_EPSILON = 1e-9
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Shares held in one symbol, by one strategy (or by the account when ``strategy_name`` is empty)."""
+    """Shares held in one symbol, by one strategy (or by the account when ``strategy_name`` is empty).
+
+    ``avg_cost`` is the average price paid for the open quantity (commissions excluded);
+    ``realized_pnl`` accumulates closed-lot profit net of every commission paid.
+    """
 
     symbol: str
     quantity: float
@@ -229,3 +237,50 @@ class Position:
     strategy_name: str = ""
     account: str = ""
     realized_pnl: float = 0.0
+
+    @property
+    def is_flat(self) -> bool:
+        """True when no shares are held."""
+        return abs(self.quantity) < QUANTITY_EPSILON
+
+    def apply_fill(
+        self, signed_quantity: float, price: float, *, commission: float = 0.0
+    ) -> tuple[Position, float]:
+        """The position after an execution, and the PnL that execution realized (net of commission).
+
+        Average-cost accounting, the way IB reports ``avgCost``: adding to a position moves the
+        average; reducing it realizes ``closed x (price - avg_cost)`` (sign-adjusted for shorts) and
+        leaves the average unchanged; crossing through zero closes the old side and opens the rest at
+        ``price``. The commission is a cost of this fill, so it is taken from the realized PnL at once.
+        """
+        old = self.quantity
+        new = old + signed_quantity
+        realized = -commission
+        if abs(old) < QUANTITY_EPSILON or (old > 0) == (signed_quantity > 0):
+            avg = (old * self.avg_cost + signed_quantity * price) / new if abs(new) else 0.0
+        else:
+            closed = min(abs(signed_quantity), abs(old))
+            realized += closed * (price - self.avg_cost) * (1.0 if old > 0 else -1.0)
+            if abs(new) < QUANTITY_EPSILON:
+                new, avg = 0.0, 0.0
+            elif (new > 0) == (old > 0):
+                avg = self.avg_cost
+            else:
+                avg = price
+        position = Position(
+            self.symbol,
+            new,
+            avg,
+            strategy_name=self.strategy_name,
+            account=self.account,
+            realized_pnl=self.realized_pnl + realized,
+        )
+        return position, realized
+
+    def market_value(self, price: float) -> float:
+        """Signed value of the holding at ``price``."""
+        return self.quantity * price
+
+    def unrealized_pnl(self, price: float) -> float:
+        """Profit of the open quantity if it were closed at ``price``."""
+        return self.quantity * (price - self.avg_cost)

@@ -15,11 +15,12 @@ import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ibbot.clock import ensure_utc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "arrow_schema",
@@ -196,13 +197,11 @@ def from_json(cls: type[T], text: str | bytes) -> T:
     return from_dict(cls, data)
 
 
-_ARROW_SCALARS: dict[type, pa.DataType] = {
-    str: pa.string(),
-    int: pa.int64(),
-    float: pa.float64(),
-    bool: pa.bool_(),
-}
-_UTC_MICROS = pa.timestamp("us", tz="UTC")
+def _pyarrow() -> Any:
+    # pyarrow is imported on first use: it costs ~0.2 s, which every CLI start would otherwise pay.
+    import pyarrow  # noqa: PLC0415
+
+    return pyarrow
 
 
 def arrow_schema(cls: type[Any]) -> pa.Schema:
@@ -210,12 +209,14 @@ def arrow_schema(cls: type[Any]) -> pa.Schema:
     cached = _SCHEMAS.get(cls)
     if cached is not None:
         return cached
+    pa = _pyarrow()
+    scalars = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
     fields = []
     for plan in _plan(cls):
         if plan.kind is _Kind.SCALAR:
-            arrow_type = _ARROW_SCALARS[plan.target]
+            arrow_type = scalars[plan.target]
         elif plan.kind is _Kind.DATETIME:
-            arrow_type = _UTC_MICROS
+            arrow_type = pa.timestamp("us", tz="UTC")
         else:
             arrow_type = pa.string()
         fields.append(pa.field(plan.name, arrow_type, nullable=True))
@@ -238,6 +239,7 @@ def to_arrow(cls: type[T], items: Iterable[T]) -> pa.Table:
             ]
         columns.append(values)
     schema = arrow_schema(cls)
+    pa = _pyarrow()
     return pa.Table.from_arrays(
         [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)],
         schema=schema,

@@ -1,0 +1,1 @@
+"""Benchmarks of ibbot's hot paths; each prints its figures beside a baseline measured in the same run."""

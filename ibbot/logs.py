@@ -1,0 +1,155 @@
+"""Logging: structlog for ibbot's own events, with the stdlib's (ib_async, asyncio) routed through it.
+
+Every record, ours or a library's, goes through one stdlib handler whose ``ProcessorFormatter`` adds
+the level, logger name and a UTC ISO timestamp, masks secrets (:class:`Redactor`) and renders either
+coloured console lines (on a terminal) or JSON lines (otherwise, or when asked). Logs go to stderr;
+stdout stays free for command output.
+
+Exceptions are rendered as plain text before redaction, on purpose: rich tracebacks show local
+variables, which is where account ids and tokens live.
+
+Usage in a module: ``log = structlog.get_logger(__name__)`` then
+``log.info("component.event_name", key=value)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+import structlog
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor, WrappedLogger
+
+    from ibbot.settings import LogFormat, LogLevel
+
+__all__ = ["MASK", "Redactor", "configure_logging", "reset_logging"]
+
+MASK: Final = "***"
+# Key names whose values are secret wherever they appear (matched on whole ``_``-separated words).
+_SECRET_KEY = re.compile(
+    r"(?:^|_)(?:password|passwd|passphrase|secret|token|api_?key|apikey|authorization|auth|cookie"
+    r"|credentials?|account|accounts|acct|user_agent)(?:_|$)"
+)
+# Shorter registered secrets would mask ordinary words and numbers.
+_MIN_SECRET_LENGTH: Final = 4
+
+
+class Redactor:
+    """A structlog processor that masks secrets before anything is rendered.
+
+    It masks the values of secret-looking keys (``password``, ``token``, ``account``, ...) at any depth,
+    and every occurrence of a registered secret value inside any string (messages, exception text,
+    reprs of objects). Register values learnt at runtime (e.g. the managed account ids the gateway
+    reports) with :meth:`add`.
+    """
+
+    __slots__ = ("_pattern", "_secrets")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Mask these values from now on (values shorter than 4 characters are ignored)."""
+        self._secrets.update(s for s in secrets if len(s) >= _MIN_SECRET_LENGTH)
+        if self._secrets:
+            # longest first, so a secret containing another is masked whole
+            ordered = sorted(self._secrets, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        """Mask the secrets in ``event_dict``."""
+        del logger, method_name
+        return {key: self._value(key, value) for key, value in event_dict.items()}
+
+    def redact(self, value: Any) -> Any:
+        """``value`` with secrets masked: strings, and the values inside mappings and sequences."""
+        if isinstance(value, str):
+            return self._pattern.sub(MASK, value) if self._pattern is not None else value
+        if isinstance(value, Mapping):
+            return {key: self._value(key, item) for key, item in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return type(value)(self.redact(item) for item in value)
+        if isinstance(value, int | float | bool) or value is None or self._pattern is None:
+            return value
+        shown = repr(value)
+        return self._pattern.sub(MASK, shown) if self._pattern.search(shown) else value
+
+    def _value(self, key: object, value: Any) -> Any:
+        if isinstance(key, str) and value not in ("", None) and _SECRET_KEY.search(key.lower()):
+            return MASK
+        return self.redact(value)
+
+
+class _IbbotHandler(logging.StreamHandler[TextIO]):
+    """The one handler :func:`configure_logging` installs on the root logger (found again by type)."""
+
+
+def configure_logging(
+    level: LogLevel = "INFO",
+    fmt: LogFormat = "auto",
+    *,
+    stream: TextIO | None = None,
+    secrets: Iterable[str] = (),
+) -> Redactor:
+    """Configure structlog and the stdlib root logger; calling it again replaces the configuration.
+
+    ``fmt="auto"`` renders for a console when ``stream`` (default stderr) is a terminal and JSON lines
+    otherwise. ``secrets`` are masked in every record; the returned :class:`Redactor` takes more.
+    """
+    out = sys.stderr if stream is None else stream
+    is_tty = out.isatty()
+    redactor = Redactor(secrets)
+    renderer: Processor
+    if fmt == "json" or (fmt == "auto" and not is_tty):
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=is_tty)
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            redactor,
+            renderer,
+        ],
+    )
+    reset_logging()
+    handler = _IbbotHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        # Not cached: a reconfiguration (a new level, a new stream) must reach loggers already used.
+        cache_logger_on_first_use=False,
+    )
+    return redactor
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging`: remove its handler and restore structlog's defaults."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _IbbotHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.WARNING)
+    structlog.reset_defaults()

@@ -1,0 +1,477 @@
+"""The settings schema: every section and field, their rules, and which fields are secret.
+
+Loading from files, env vars and flags is :mod:`ibbot.settings.loading`'s job; this module only says
+what valid settings are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ibbot.models.market import BarSize, WhatToShow
+
+__all__ = [
+    "ENV_DELIMITER",
+    "ENV_PREFIX",
+    "REDACTED",
+    "SECRET",
+    "CollectorSettings",
+    "CrossFieldError",
+    "IbSettings",
+    "LogFormat",
+    "LogLevel",
+    "LoggingSettings",
+    "RiskSettings",
+    "Settings",
+    "SimSettings",
+    "StoreSettings",
+    "StrategySettings",
+    "import_class",
+    "is_paper_account",
+    "lookup",
+    "redacted_dump",
+    "secret_paths",
+]
+
+ENV_PREFIX = "IBBOT_"
+ENV_DELIMITER = "__"
+REDACTED = "<redacted>"
+
+# IB paper-trading account ids start with "DU"; live ones ("U...", "F...", ...) move real money.
+_PAPER_ACCOUNT_PREFIX = "DU"
+# IB's fundamental report types (reqFundamentalData). CalendarReport needs a Wall Street Horizon
+# subscription; the others need the free Fundamentals subscription.
+_REPORT_TYPES = (
+    "CalendarReport",
+    "RESC",
+    "ReportRatios",
+    "ReportSnapshot",
+    "ReportsFinStatements",
+    "ReportsFinSummary",
+    "ReportsOwnership",
+)
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9.\-]*")
+_STRATEGY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+# IB's durationStr: an integer count and a unit (Seconds, Days, Weeks, Months, Years).
+_DURATION = re.compile(r"\s*([0-9]+)\s*([SDWMY])\s*", re.IGNORECASE)
+_NONE_WORDS = frozenset({"", "none", "off"})
+
+
+class _SecretMarker:
+    """Annotation metadata marking a setting whose value must never be shown or logged."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SECRET"
+
+
+SECRET = _SecretMarker()
+"""Put in ``Annotated[str, SECRET]`` to make a setting secret (masked by ``config show`` and the logs)."""
+
+
+class CrossFieldError(ValueError):
+    """A cross-field rule broken by one field: lets the error name that field, not the section."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def is_paper_account(account: str) -> bool:
+    """True for an IB paper-trading account id (they start with ``DU``)."""
+    return account.startswith(_PAPER_ACCOUNT_PREFIX)
+
+
+def import_class(class_path: str) -> type[Any]:
+    """Import ``package.module.ClassName`` and return the class; ``ValueError`` says what failed."""
+    module_name, _, class_name = class_path.rpartition(".")
+    if not module_name or not class_name:
+        raise ValueError("must be a dotted path 'package.module.ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # any failure inside a user's module makes the class_path unusable
+        raise ValueError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    found = getattr(module, class_name, None)
+    if found is None:
+        raise ValueError(f"module {module_name!r} has no attribute {class_name!r}")
+    if not inspect.isclass(found):
+        raise ValueError(f"{class_path!r} is not a class")
+    return found
+
+
+# --- field types -------------------------------------------------------------------------------
+
+
+def _words(value: Any) -> Any:
+    """Let list settings come from env vars and flags as JSON lists or comma-separated words."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a valid JSON list: {exc}") from exc
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
+def _json_table(value: Any) -> Any:
+    """Let table settings come from env vars and flags as JSON."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from exc
+
+
+def _none_word(value: Any) -> Any:
+    """Accept ``""``, ``"none"`` and ``"off"`` as "not set" (TOML and env vars have no null)."""
+    if isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
+        return None
+    return value
+
+
+def _check_symbol(symbol: str) -> str:
+    if not _SYMBOL.fullmatch(symbol):
+        raise ValueError(
+            "must be an uppercase symbol of letters A-Z, digits, '.' or '-' (e.g. 'BRK.B')"
+        )
+    return symbol
+
+
+def _check_unique(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+def _parse_bar_size(value: Any) -> Any:
+    return BarSize.parse(value) if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _check_duration(value: str) -> str:
+    match = _DURATION.fullmatch(value)
+    if match is None or int(match[1]) <= 0:
+        raise ValueError(
+            "must be IB's durationStr: a positive count and a unit S, D, W, M or Y (e.g. '2 D')"
+        )
+    return f"{int(match[1])} {match[2].upper()}"
+
+
+def _check_account(value: str) -> str:
+    if not value.isalnum() and value:
+        raise ValueError("an IB account id has only letters and digits (e.g. DU1234567)")
+    return value
+
+
+def _check_report_type(value: str) -> str:
+    if value not in _REPORT_TYPES:
+        raise ValueError(f"must be one of IB's report types: {', '.join(_REPORT_TYPES)}")
+    return value
+
+
+def _check_not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError("must include a timezone (e.g. 2024-01-02T14:30:00Z)")
+    return None if value is None else value.astimezone(UTC)
+
+
+Symbol = Annotated[str, AfterValidator(_check_symbol)]
+SymbolList = Annotated[list[Symbol], BeforeValidator(_words), AfterValidator(_check_unique)]
+AccountId = Annotated[str, AfterValidator(_check_account), SECRET]
+Host = Annotated[str, AfterValidator(_check_not_blank)]
+Port = Annotated[int, Field(ge=1, le=65_535)]
+ListenPort = Annotated[int, Field(ge=0, le=65_535)]  # 0 asks the OS for a free port
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["auto", "console", "json"]
+
+
+class _Section(BaseModel):
+    """A settings section: immutable, and an unknown key is an error (a typo never goes unnoticed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+class IbSettings(_Section):
+    """How to reach TWS / IB Gateway, and what ibbot may do there."""
+
+    host: Host = "127.0.0.1"
+    port: Port = 4002
+    client_id: Annotated[int, Field(ge=0, le=2**31 - 1)] = 1
+    connect_timeout: Annotated[float, Field(gt=0)] = 15.0
+    request_timeout: Annotated[float, Field(gt=0)] = 30.0
+    simulate: bool = True
+    account: AccountId = ""
+    readonly: bool = False
+    allow_live_trading: bool = False
+    reconnect_initial_delay: Annotated[float, Field(gt=0)] = 1.0
+    reconnect_max_delay: Annotated[float, Field(gt=0)] = 60.0
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> IbSettings:
+        if self.reconnect_max_delay < self.reconnect_initial_delay:
+            raise CrossFieldError(
+                "reconnect_max_delay",
+                self.reconnect_max_delay,
+                f"must be >= reconnect_initial_delay ({self.reconnect_initial_delay})",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _live_account_needs_consent(self) -> IbSettings:
+        if (
+            self.account
+            and not is_paper_account(self.account)
+            and not self.allow_live_trading
+            and not self.readonly
+        ):
+            raise CrossFieldError(
+                "account",
+                REDACTED,
+                "is a live (non-paper) account; set ib.allow_live_trading=true to trade it "
+                "or ib.readonly=true to only collect data",
+            )
+        return self
+
+
+class StoreSettings(_Section):
+    """Where collected data, state and the audit trail are kept."""
+
+    backend: Literal["parquet"] = "parquet"
+    path: Path = Path("data")
+
+
+class CollectorSettings(_Section):
+    """What market and fundamental data to collect."""
+
+    watchlist: SymbolList = Field(
+        default_factory=lambda: ["AAPL", "MSFT", "GOOGL", "AMZN", "JPM", "XOM", "KO", "WMT"]
+    )
+    bar_size: Annotated[BarSize, BeforeValidator(_parse_bar_size)] = BarSize.MIN_1
+    history_duration: Annotated[str, AfterValidator(_check_duration)] = "2 D"
+    what_to_show: Annotated[WhatToShow, BeforeValidator(_upper)] = WhatToShow.TRADES
+    use_rth: bool = True
+    market_data: bool = True
+    fundamental_refresh_hours: Annotated[float, Field(gt=0)] = 24.0
+    report_types: Annotated[
+        list[Annotated[str, AfterValidator(_check_report_type)]],
+        BeforeValidator(_words),
+        AfterValidator(_check_unique),
+    ] = Field(default_factory=lambda: ["ReportSnapshot", "ReportsFinStatements"])
+
+
+class RiskSettings(_Section):
+    """Limits the risk gate enforces on every order; fractions are of a strategy's allocated capital."""
+
+    max_position_pct: Annotated[float, Field(gt=0, le=1)] = 0.25
+    max_order_notional: Annotated[float, Field(gt=0)] = 25_000.0
+    max_open_orders: Annotated[int, Field(ge=1)] = 10
+    daily_loss_limit_pct: Annotated[float, Field(gt=0, le=1)] = 0.05
+    min_order_notional: Annotated[float, Field(ge=0)] = 100.0
+    kill_switch_file: Path = Path("data/KILL_SWITCH")
+    cancel_open_orders_on_kill: bool = True
+    on_reconciliation_mismatch: Literal["halt_symbol", "adopt_broker", "ignore"] = "halt_symbol"
+
+    @model_validator(mode="after")
+    def _notional_bounds_ordered(self) -> RiskSettings:
+        if self.min_order_notional > self.max_order_notional:
+            raise CrossFieldError(
+                "min_order_notional",
+                self.min_order_notional,
+                f"must be <= max_order_notional ({self.max_order_notional})",
+            )
+        return self
+
+
+class StrategySettings(_Section):
+    """One configured strategy: which class runs it, with how much capital, and its parameters."""
+
+    name: str
+    class_path: str
+    allocated_capital: Annotated[float, Field(gt=0)]
+    enabled: bool = True
+    params: Annotated[dict[str, Any], BeforeValidator(_json_table)] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, name: str) -> str:
+        # The name goes into IB's orderRef ("name:decision_id") and into file names under data/.
+        if not _STRATEGY_NAME.fullmatch(name):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '_', '.', '-'"
+            )
+        return name
+
+    @field_validator("class_path")
+    @classmethod
+    def _class_imports(cls, class_path: str) -> str:
+        import_class(class_path)
+        return class_path
+
+    def load_class(self) -> type[Any]:
+        """The strategy class named by :attr:`class_path`."""
+        return import_class(self.class_path)
+
+
+class LoggingSettings(_Section):
+    """How much to log and how to render it (``auto``: coloured console on a terminal, JSON otherwise)."""
+
+    level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
+    format: LogFormat = "auto"
+
+
+class SimSettings(_Section):
+    """The embedded simulated IB Gateway (used when ``ib.simulate`` is true, and by ``ibbot sim``)."""
+
+    seed: Annotated[int, Field(ge=0)] = 42
+    time_scale: Annotated[float, Field(gt=0)] = 1.0
+    start: Annotated[datetime | None, BeforeValidator(_none_word), AfterValidator(_aware)] = None
+    symbols: SymbolList = Field(default_factory=list)
+    host: Host = "127.0.0.1"
+    port: ListenPort = 0
+    control_port: Annotated[ListenPort | None, BeforeValidator(_none_word)] = 0
+    unavailable_fundamentals: Annotated[
+        list[Annotated[str, AfterValidator(_check_not_blank)]], BeforeValidator(_words)
+    ] = Field(default_factory=list)
+    starting_cash: Annotated[float, Field(gt=0)] = 1_000_000.0
+    slippage_bps: Annotated[float, Field(ge=0)] = 1.0
+    account: Annotated[AccountId, AfterValidator(_check_not_blank)] = "DU1234567"
+
+
+# --- the whole -----------------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """Every setting of ibbot, validated. Build it with :func:`load_settings` at the program's edge."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        case_sensitive=False,
+        # Values from env vars and flags are decoded by the field validators (JSON or word lists), so a
+        # bad value becomes a validation error naming its key rather than a parser crash.
+        enable_decoding=False,
+        extra="forbid",
+        frozen=True,
+    )
+
+    ib: IbSettings = Field(default_factory=IbSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    strategies: list[StrategySettings] = Field(default_factory=list)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
+
+    _source_files: tuple[Path, ...] = PrivateAttr(default=())
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _decode_json(cls, value: Any) -> Any:
+        # A whole section (or the strategy list) may come from one env var, as JSON.
+        return _json_table(value)
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_names(cls, strategies: list[StrategySettings]) -> list[StrategySettings]:
+        _check_unique([strategy.name for strategy in strategies])
+        return strategies
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the constructor's arguments: reading the outside world is :func:`load_settings`' job."""
+        del settings_cls, env_settings, dotenv_settings, file_secret_settings
+        return (init_settings,)
+
+    @property
+    def source_files(self) -> tuple[Path, ...]:
+        """The settings files :func:`load_settings` read, lowest precedence first."""
+        return self._source_files
+
+    def secret_values(self) -> frozenset[str]:
+        """The non-empty values of every secret setting (for the log redactor)."""
+        dumped = self.model_dump(mode="json")
+        return frozenset(
+            value
+            for path in secret_paths(type(self))
+            if isinstance(value := lookup(dumped, path), str) and value
+        )
+
+
+def redacted_dump(settings: Settings) -> dict[str, Any]:
+    """``settings`` as JSON-ready data with every non-empty secret replaced by :data:`REDACTED`."""
+    dumped = settings.model_dump(mode="json")
+    for path in secret_paths(type(settings)):
+        *parents, leaf = path
+        table = lookup(dumped, tuple(parents))
+        if isinstance(table, dict) and table.get(leaf):
+            table[leaf] = REDACTED
+    return dumped
+
+
+def secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The dotted paths (as tuples) of the fields marked :data:`SECRET` in ``model`` and its sections."""
+    paths: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        path = (*prefix, name)
+        if SECRET in field.metadata:
+            paths.append(path)
+        elif inspect.isclass(field.annotation) and issubclass(field.annotation, BaseModel):
+            paths.extend(secret_paths(field.annotation, path))
+    return paths
+
+
+def lookup(data: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in nested dicts, or None where the path does not lead."""
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data

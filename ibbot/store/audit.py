@@ -1,0 +1,215 @@
+"""Append-only audit logs in ``audit/<kind>/<YYYY-MM-DD>.jsonl``, one JSON object per line.
+
+Every line is one envelope::
+
+    {
+        "kind": "decisions",
+        "logged_at": "2026-01-05T14:30:00+00:00",
+        "strategy": "sma_cross",
+        "symbol": "AAPL",
+        "record": {...},
+    }
+
+Each record is written with a single ``write`` on an ``O_APPEND`` descriptor, then ``fsync``-ed
+before the call returns: once ``log_*`` returns, the line survives a crash. A crash *during* the
+write can leave a torn last line; readers skip any line that is not a complete envelope with a
+structlog warning naming the file and line number, and the next append first ends the torn line,
+so the new record starts on a line of its own. The day is the UTC day of ``logged_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ibbot.clock import ensure_utc
+from ibbot.errors import StoreError
+from ibbot.store.atomic import ensure_dir, fsync_dir
+from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.jsondoc import dumps
+from ibbot.store.layout import StoreLayout
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ibbot.store.locks import KeyedLocks
+
+__all__ = ["AuditEntry", "AuditKind", "AuditLog"]
+
+log = structlog.get_logger(__name__)
+
+
+class AuditKind(StrEnum):
+    """The audit logs ibbot writes. Other lower-case names are accepted as further kinds."""
+
+    DECISIONS = "decisions"
+    LIFECYCLE = "lifecycle"
+    ORDERS = "orders"
+    RECONCILIATION = "reconciliation"
+    RISK = "risk"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit line as read back: when it was logged, for whom, and the record itself."""
+
+    kind: str
+    logged_at: datetime
+    record: Mapping[str, Any]
+    strategy: str | None = None
+    symbol: str | None = None
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    try:
+        return ensure_utc(value, field=name)
+    except ValueError as exc:
+        raise InvalidStoreInput(str(exc)) from exc
+
+
+def _decode_line(kind: str, line: bytes) -> AuditEntry | str:
+    """The entry on ``line``, or why the line is not one."""
+    try:
+        envelope = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(envelope, dict):
+        return "not a JSON object"
+    record = envelope.get("record")
+    logged_at = envelope.get("logged_at")
+    strategy = envelope.get("strategy")
+    symbol = envelope.get("symbol")
+    if not isinstance(record, dict) or not isinstance(logged_at, str):
+        return "missing 'record' object or 'logged_at' time"
+    if not isinstance(strategy, str | None) or not isinstance(symbol, str | None):
+        return "'strategy' and 'symbol' must be strings or null"
+    try:
+        when = ensure_utc(datetime.fromisoformat(logged_at), field="logged_at")
+    except ValueError as exc:
+        return str(exc)
+    return AuditEntry(kind=kind, logged_at=when, record=record, strategy=strategy, symbol=symbol)
+
+
+class AuditLog:
+    """Every audit kind's daily JSONL files (see the module docstring for the guarantees)."""
+
+    __slots__ = ("_layout", "_locks")
+
+    def __init__(self, layout: StoreLayout, locks: KeyedLocks) -> None:
+        self._layout = layout
+        self._locks = locks
+
+    def append(
+        self,
+        kind: str,
+        record: Mapping[str, Any],
+        *,
+        logged_at: datetime,
+        strategy: str | None = None,
+        symbol: str | None = None,
+    ) -> None:
+        """Append one record durably (written and fsynced before returning)."""
+        kind = StoreLayout.audit_kind(kind)
+        logged_at = _utc(logged_at, "logged_at")
+        envelope = {
+            "kind": kind,
+            "logged_at": logged_at.isoformat(),
+            "strategy": strategy,
+            "symbol": symbol,
+            "record": dict(record),
+        }
+        line = (dumps(envelope, what=f"{kind} audit record") + "\n").encode()
+        path = self._layout.audit_file(kind, logged_at.date())
+        with self._locks("audit", kind):
+            ensure_dir(path.parent)
+            try:
+                self._append_line(path, line)
+            except OSError as exc:
+                raise StoreError(f"cannot append to {path}: {exc}") from exc
+
+    @staticmethod
+    def _append_line(path: Path, line: bytes) -> None:
+        created = not path.exists()
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                os.lseek(fd, size - 1, os.SEEK_SET)
+                if os.read(fd, 1) != b"\n":
+                    # A crash tore the last line; end it so this record starts a line of its own.
+                    log.warning("store.audit_torn_line_closed", file=str(path))
+                    line = b"\n" + line
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(path.parent)
+
+    def _days(self, kind: str) -> list[tuple[date, Path]]:
+        directory = self._layout.audit_dir(kind)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot list {directory}: {exc}") from exc
+        days = []
+        for name in names:
+            day = StoreLayout.parse_day_file(name, ".jsonl")
+            if day is not None:
+                days.append((day, directory / name))
+        return sorted(days)
+
+    def read(
+        self,
+        kind: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        symbol: str | None = None,
+        strategy: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries with ``since <= logged_at < until`` matching the filters, in the order logged."""
+        kind = StoreLayout.audit_kind(kind)
+        lo = None if since is None else _utc(since, "since")
+        hi = None if until is None else _utc(until, "until")
+        found: list[AuditEntry] = []
+        for day, path in self._days(kind):
+            if (lo is not None and day < lo.date()) or (hi is not None and day > hi.date()):
+                continue
+            found.extend(
+                entry
+                for entry in self._read_file(kind, path)
+                if (lo is None or entry.logged_at >= lo)
+                and (hi is None or entry.logged_at < hi)
+                and (symbol is None or entry.symbol == symbol)
+                and (strategy is None or entry.strategy == strategy)
+            )
+        return found
+
+    @staticmethod
+    def _read_file(kind: str, path: Path) -> list[AuditEntry]:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        entries = []
+        for number, line in enumerate(content.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            entry = _decode_line(kind, line)
+            if isinstance(entry, str):
+                log.warning("store.audit_line_skipped", file=str(path), line=number, reason=entry)
+            else:
+                entries.append(entry)
+        return entries

@@ -1,0 +1,55 @@
+"""Strategies: pure, multi-layer pipelines that turn events into decisions with reasoning trails.
+
+The framework (protocols, pipeline, base class, registry) is exported here; the shipped strategies
+live in their own packages (``example_value``, ``sma_cross``, ``value_momentum``) and are loaded by
+class path (see :data:`SHIPPED_STRATEGIES`). Strategies import only ibbot's models and errors: no
+I/O and no clock, so a strategy cannot tell a backtest from live trading.
+"""
+
+from ibbot.strategies.base import (
+    INTENT_KEY,
+    Intent,
+    PipelineStrategy,
+    Strategy,
+    StrategyLayer,
+    decision_id,
+)
+from ibbot.strategies.params import StrategyParams, validate_params
+from ibbot.strategies.pipeline import (
+    FAILED_LAYER_KEY,
+    LAYER_SEPARATOR,
+    StrategyPipeline,
+    append_step,
+    format_step,
+)
+from ibbot.strategies.registry import (
+    SHIPPED_STRATEGIES,
+    create_strategy,
+    load_strategy_class,
+    resolve_class_path,
+)
+from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.state import StrategyStateError, SymbolState
+
+__all__ = [
+    "FAILED_LAYER_KEY",
+    "INTENT_KEY",
+    "LAYER_SEPARATOR",
+    "SHIPPED_STRATEGIES",
+    "Intent",
+    "PipelineStrategy",
+    "RollingMean",
+    "Strategy",
+    "StrategyLayer",
+    "StrategyParams",
+    "StrategyPipeline",
+    "StrategyStateError",
+    "SymbolState",
+    "append_step",
+    "create_strategy",
+    "decision_id",
+    "format_step",
+    "load_strategy_class",
+    "resolve_class_path",
+    "validate_params",
+]

@@ -1,0 +1,122 @@
+"""SmaCrossStrategy: the classic two-moving-average crossover, O(1) per bar."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from ibbot.strategies.base import PipelineStrategy
+from ibbot.strategies.params import StrategyParams
+from ibbot.strategies.pipeline import StrategyPipeline
+from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.sma_cross.layers import CrossoverLayer, DecisionLayer
+from ibbot.strategies.sma_cross.signal import CrossSignal
+from ibbot.strategies.state import SymbolState
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ibbot.models import PriceBar
+
+__all__ = ["SmaCrossParams", "SmaCrossState", "SmaCrossStrategy"]
+
+
+class SmaCrossParams(StrategyParams):
+    """``fast``/``slow``: SMA lengths in bars; a BUY asks for ``quantity`` shares when given, else
+    for ``weight`` of the allocated capital (give one of the two, not both)."""
+
+    fast: int = Field(10, ge=1)
+    slow: int = Field(30, ge=2)
+    quantity: int | None = Field(None, ge=1)
+    weight: float = Field(0.1, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SmaCrossParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        if self.quantity is not None and "weight" in self.model_fields_set:
+            raise ValueError("give either quantity or weight, not both")
+        return self
+
+
+class SmaCrossState(SymbolState):
+    """A symbol's state plus both running averages and the side the fast SMA was last seen on."""
+
+    __slots__ = ("fast", "last_side", "signal", "slow")
+
+    def __init__(self, symbol: str, history_bars: int, fast: int, slow: int) -> None:
+        super().__init__(symbol, history_bars)
+        self.fast = RollingMean(fast)
+        self.slow = RollingMean(slow)
+        self.last_side = (
+            0  # +1 fast above slow, -1 below, 0 not known yet (equality keeps the side)
+        )
+        self.signal = CrossSignal.EQUAL
+
+    def dump_indicators(self) -> dict[str, Any]:
+        """Both windows with their running sums, and the last side."""
+        return {"fast": self.fast.dump(), "slow": self.slow.dump(), "last_side": self.last_side}
+
+    def load_indicators(self, data: dict[str, Any]) -> None:
+        """Restore what :meth:`dump_indicators` wrote, unless a window length has changed."""
+        fast = RollingMean.restore(data["fast"])
+        slow = RollingMean.restore(data["slow"])
+        if (fast.length, slow.length) == (self.fast.length, self.slow.length):
+            self.fast, self.slow = fast, slow
+            self.last_side = int(data["last_side"])
+
+
+class SmaCrossStrategy(PipelineStrategy[SmaCrossState]):
+    """BUY when SMA(fast) crosses above SMA(slow) and the strategy is not long; EXIT when SMA(fast)
+    is below SMA(slow) and it is long (normally on the crossing bar; later only if the position
+    arrived late, e.g. a fill after the cross or a position restored at start).
+
+    A bar costs two running-sum updates and a comparison; the pipeline runs only on bars that can
+    lead to a decision. Equal averages do not change the side, so touching is not crossing.
+    """
+
+    params_model: ClassVar[type[StrategyParams]] = SmaCrossParams
+    params: SmaCrossParams
+
+    def build_pipeline(self) -> StrategyPipeline:
+        """Crossover signal, then the decision."""
+        params = self.params
+        return StrategyPipeline(
+            [
+                CrossoverLayer(params.fast, params.slow),
+                DecisionLayer(params.weight, params.quantity),
+            ]
+        )
+
+    def new_symbol_state(self, symbol: str) -> SmaCrossState:
+        """Empty averages of the configured lengths."""
+        params = self.params
+        return SmaCrossState(symbol, params.history_bars, params.fast, params.slow)
+
+    def on_bar(self, state: SmaCrossState, bar: PriceBar) -> bool:
+        """Update both averages; True on a bullish cross when not long, or bearish when long."""
+        close = bar.close
+        fast = state.fast.push(close)
+        slow = state.slow.push(close)
+        if slow is None or fast is None:
+            return False
+        last = state.last_side
+        if fast > slow:
+            state.last_side = 1
+            state.signal = CrossSignal.CROSSED_ABOVE if last < 0 else CrossSignal.ABOVE
+            return last < 0 and self.position_quantity(state.symbol) <= 0
+        if fast < slow:
+            state.last_side = -1
+            state.signal = CrossSignal.CROSSED_BELOW if last > 0 else CrossSignal.BELOW
+            return self.position_quantity(state.symbol) > 0
+        state.signal = CrossSignal.EQUAL
+        return False
+
+    def pipeline_input(self, state: SmaCrossState, timestamp: datetime) -> dict[str, Any]:
+        """The common data plus both averages and the signal."""
+        data = super().pipeline_input(state, timestamp)
+        data["fast_sma"] = state.fast.mean
+        data["slow_sma"] = state.slow.mean
+        data["signal"] = state.signal
+        return data

@@ -1,0 +1,182 @@
+"""ValueMomentumStrategy: a fundamentals screen with a trend filter that enters and exits positions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from ibbot.models import Action, BarSize, EventType, FundamentalData, PriceBar
+from ibbot.strategies.base import INTENT_KEY, Intent, PipelineStrategy
+from ibbot.strategies.params import StrategyParams
+from ibbot.strategies.pipeline import FAILED_LAYER_KEY, StrategyPipeline, append_step
+from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.state import SymbolState
+from ibbot.strategies.value_momentum.layers import (
+    LiquidityLayer,
+    MomentumLayer,
+    TargetWeightLayer,
+    ValuationLayer,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["ValueMomentumParams", "ValueMomentumState", "ValueMomentumStrategy"]
+
+# US regular trading hours last 6.5 hours: intraday bar volumes scale to a day by this many seconds.
+_SESSION_SECONDS = 23_400
+_TRADING_DAYS_PER_WEEK = 5
+_TRADING_DAYS_PER_MONTH = 21
+
+
+def bars_per_day(bar_size: BarSize) -> float:
+    """How many bars of ``bar_size`` make one regular trading day (fractions for weeks and months)."""
+    if bar_size.is_intraday:
+        return _SESSION_SECONDS / bar_size.seconds
+    if bar_size is BarSize.WEEK_1:
+        return 1 / _TRADING_DAYS_PER_WEEK
+    if bar_size is BarSize.MONTH_1:
+        return 1 / _TRADING_DAYS_PER_MONTH
+    return 1.0
+
+
+class ValueMomentumParams(StrategyParams):
+    """Thresholds of each layer; fractions are plain numbers (0.01 is 1%).
+
+    ``min_market_cap`` and ``min_avg_daily_volume`` (shares, averaged over ``volume_window`` bars and
+    scaled to a trading day); ``max_pe`` and ``max_price_to_book``; ``momentum_window`` bars for the
+    average the price must beat by ``min_momentum`` to enter, and may fall under by ``exit_below``
+    before a held position is sold; ``full_momentum`` is the momentum that counts as full strength;
+    ``max_weight`` is the largest fraction of the capital one position gets.
+    """
+
+    min_market_cap: float = Field(10e9, ge=0)
+    min_avg_daily_volume: float = Field(1_000_000, ge=0)
+    volume_window: int = Field(20, ge=1)
+    max_pe: float = Field(20.0, gt=0)
+    max_price_to_book: float = Field(3.0, gt=0)
+    momentum_window: int = Field(20, ge=2)
+    min_momentum: float = Field(0.0, ge=0, lt=1)
+    exit_below: float = Field(0.01, ge=0, lt=1)
+    full_momentum: float = Field(0.05, gt=0)
+    max_weight: float = Field(0.2, gt=0, le=1)
+
+
+class ValueMomentumState(SymbolState):
+    """A symbol's state plus the running averages of closes and of bar volumes."""
+
+    __slots__ = ("bar_size", "bars_per_day", "momentum", "volume")
+
+    def __init__(self, symbol: str, history_bars: int, momentum: int, volume: int) -> None:
+        super().__init__(symbol, history_bars)
+        self.momentum = RollingMean(momentum)
+        self.volume = RollingMean(volume)
+        self.bar_size = BarSize.DAY_1
+        self.bars_per_day = 1.0
+
+    @property
+    def ready(self) -> bool:
+        """True once both averages are complete and fundamentals are known."""
+        return self.momentum.full and self.volume.full and self.fundamentals is not None
+
+    def dump_indicators(self) -> dict[str, Any]:
+        """Both windows with their running sums and the bar size the volumes came from."""
+        return {
+            "momentum": self.momentum.dump(),
+            "volume": self.volume.dump(),
+            "bar_size": self.bar_size.value,
+        }
+
+    def load_indicators(self, data: dict[str, Any]) -> None:
+        """Restore what :meth:`dump_indicators` wrote; an average whose length changed starts afresh."""
+        momentum = RollingMean.restore(data["momentum"])
+        if momentum.length == self.momentum.length:
+            self.momentum = momentum
+        volume = RollingMean.restore(data["volume"])
+        if volume.length == self.volume.length:
+            self.volume = volume
+        self.bar_size = BarSize(data["bar_size"])
+        self.bars_per_day = bars_per_day(self.bar_size)
+
+
+class ValueMomentumStrategy(PipelineStrategy[ValueMomentumState]):
+    """Liquidity, valuation and momentum screens, then a conviction-scaled target weight.
+
+    Not holding and every layer passes: BUY. Holding and a layer fails: EXIT, the failed layer's
+    numbers in the trail. Holding and everything still passes: nothing (no HOLD decision per bar).
+    Evaluated on every bar and every fundamentals update once both averages are complete.
+    """
+
+    params_model: ClassVar[type[StrategyParams]] = ValueMomentumParams
+    default_subscriptions: ClassVar[tuple[EventType, ...]] = (
+        EventType.PRICE_BAR,
+        EventType.FUNDAMENTAL_DATA,
+        EventType.FILL,
+    )
+    params: ValueMomentumParams
+
+    def build_pipeline(self) -> StrategyPipeline:
+        """Liquidity, valuation, momentum, then the target weight."""
+        p = self.params
+        return StrategyPipeline(
+            [
+                LiquidityLayer(p.min_market_cap, p.min_avg_daily_volume),
+                ValuationLayer(p.max_pe, p.max_price_to_book),
+                MomentumLayer(p.momentum_window, p.min_momentum, p.exit_below, p.full_momentum),
+                TargetWeightLayer(p.max_weight),
+            ]
+        )
+
+    def new_symbol_state(self, symbol: str) -> ValueMomentumState:
+        """Empty averages of the configured lengths."""
+        p = self.params
+        return ValueMomentumState(symbol, p.history_bars, p.momentum_window, p.volume_window)
+
+    def on_bar(self, state: ValueMomentumState, bar: PriceBar) -> bool:
+        """Update both averages; decide once they are complete and fundamentals are known."""
+        state.momentum.push(bar.close)
+        state.volume.push(bar.volume)
+        if bar.bar_size is not state.bar_size:
+            state.bar_size = bar.bar_size
+            state.bars_per_day = bars_per_day(bar.bar_size)
+        return state.ready
+
+    def on_fundamentals(self, state: ValueMomentumState, fundamentals: FundamentalData) -> bool:
+        """New fundamentals can make a stock cheap or break the thesis: decide when ready."""
+        return state.ready
+
+    def pipeline_input(self, state: ValueMomentumState, timestamp: datetime) -> dict[str, Any]:
+        """The common data plus the moving average and the daily volume estimate."""
+        data = super().pipeline_input(state, timestamp)
+        data["momentum_sma"] = state.momentum.mean
+        volume = state.volume
+        data["avg_daily_volume"] = (volume.mean or 0.0) * state.bars_per_day
+        if state.bar_size is BarSize.DAY_1:
+            data["volume_basis"] = f"mean of {volume.count} daily bars"
+        else:
+            data["volume_basis"] = (
+                f"mean of {volume.count} '{state.bar_size.value}' bars"
+                f" x {state.bars_per_day:g} per day"
+            )
+        return data
+
+    def conclude(
+        self, state: ValueMomentumState, passed: bool, data: dict[str, Any], reasoning: str
+    ) -> tuple[Intent, str] | None:
+        """BUY when everything passed and nothing is held; EXIT when holding and a layer failed."""
+        if passed:
+            intent = data[INTENT_KEY]
+            assert isinstance(intent, Intent)
+            return None if intent.action is Action.HOLD else (intent, reasoning)
+        held = self.position_quantity(state.symbol)
+        if held <= 0:
+            return None
+        trail = append_step(
+            reasoning,
+            "exit",
+            True,
+            f"thesis broken at {data[FAILED_LAYER_KEY]} while holding {held:g} "
+            f"{state.symbol}: EXIT",
+        )
+        return Intent(Action.EXIT, 0.0, 1.0), trail

@@ -1,0 +1,35 @@
+"""From decisions to orders, safely: sizing, the risk gate, the position book, reconciliation.
+
+Everything here is pure (no I/O beyond the kill switch's occasional ``stat``, no asyncio, no
+ib_async), so the orchestrator and the backtester run exactly the same code per decision.
+"""
+
+from ibbot.trading.kill_switch import KillSwitch
+from ibbot.trading.positions import MARKET_TIMEZONE, UNATTRIBUTED, PositionBook
+from ibbot.trading.reconciliation import (
+    Mismatch,
+    ReconciliationOutcome,
+    ReconciliationPolicy,
+    compare_positions,
+)
+from ibbot.trading.risk import PAPER_ACCOUNT_PREFIX, RiskGate, RiskLimits, RiskRule, RiskVerdict
+from ibbot.trading.sizing import SizingResult, SizingSkip, size_decision
+
+__all__ = [
+    "MARKET_TIMEZONE",
+    "PAPER_ACCOUNT_PREFIX",
+    "UNATTRIBUTED",
+    "KillSwitch",
+    "Mismatch",
+    "PositionBook",
+    "ReconciliationOutcome",
+    "ReconciliationPolicy",
+    "RiskGate",
+    "RiskLimits",
+    "RiskRule",
+    "RiskVerdict",
+    "SizingResult",
+    "SizingSkip",
+    "compare_positions",
+    "size_decision",
+]

@@ -1,0 +1,140 @@
+"""From a decision to an order: how many whole shares move the strategy to what it asked for.
+
+A BUY decision names a *target* holding: ``quantity`` shares when the decision gives one, else
+``target_weight x allocated capital / price`` shares rounded down (never more than the allocation).
+The order is the difference from what the strategy holds now, so repeating a decision never doubles
+a position, and a lower target than the holding sells the excess. EXIT closes the whole position.
+Orders worth less than the minimum notional are skipped, except exits: closing must stay possible
+however small the remainder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ibbot.models import Action, Decision, Order, OrderSide, OrderType
+
+__all__ = ["SizingResult", "SizingSkip", "size_decision"]
+
+# Whole-share arithmetic on float holdings: 94.99999999 shares is 95.
+_ROUNDING_SLACK = 1e-9
+
+
+class SizingSkip(StrEnum):
+    """Why a decision produced no order."""
+
+    HOLD = "hold"
+    NO_PRICE = "no_price"
+    AT_TARGET = "at_target"
+    NOTHING_TO_EXIT = "nothing_to_exit"
+    BELOW_MIN_NOTIONAL = "below_min_notional"
+
+
+@dataclass(frozen=True, slots=True)
+class SizingResult:
+    """The order a decision leads to (None when skipped), and the arithmetic in one sentence."""
+
+    order: Order | None
+    reason: str
+    target_quantity: int | None = None
+    price: float | None = None
+    skip: SizingSkip | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """True when no order is to be sent."""
+        return self.order is None
+
+
+def size_decision(
+    decision: Decision,
+    *,
+    allocated_capital: float,
+    position_quantity: float,
+    price: float | None = None,
+    min_order_notional: float = 100.0,
+) -> SizingResult:
+    """Size ``decision`` against the strategy's capital and its current holding.
+
+    ``price`` overrides ``decision.price`` (e.g. a fresher last price). The order carries the
+    decision's strategy, id and timestamp, so it is traceable and a replay builds identical orders.
+    """
+    symbol = decision.symbol
+    if decision.action is Action.HOLD:
+        return SizingResult(None, f"HOLD {symbol}: no order", skip=SizingSkip.HOLD)
+    ref_price = price if price is not None else decision.price
+    if ref_price is not None and (not math.isfinite(ref_price) or ref_price <= 0):
+        ref_price = None
+    held = position_quantity
+    if decision.action is Action.EXIT:
+        quantity = math.floor(abs(held) + _ROUNDING_SLACK)
+        if quantity == 0:
+            return SizingResult(
+                None,
+                f"EXIT {symbol}: nothing to close (holding {held:g})",
+                target_quantity=0,
+                price=ref_price,
+                skip=SizingSkip.NOTHING_TO_EXIT,
+            )
+        side = OrderSide.SELL if held > 0 else OrderSide.BUY
+        return SizingResult(
+            _order(decision, side, quantity),
+            f"EXIT {symbol}: close {held:g} shares: {side} {quantity}",
+            target_quantity=0,
+            price=ref_price,
+        )
+    if ref_price is None:
+        return SizingResult(
+            None, f"BUY {symbol}: no price to size the order with", skip=SizingSkip.NO_PRICE
+        )
+    if decision.quantity is not None:
+        target = decision.quantity
+        basis = f"target {target} shares (explicit quantity)"
+    else:
+        weight = decision.target_weight
+        target = math.floor(weight * allocated_capital / ref_price + _ROUNDING_SLACK)
+        basis = (
+            f"target {weight:.3f} x capital {allocated_capital:,.2f} / price "
+            f"{ref_price:,.2f} = {target} shares"
+        )
+    delta = target - held
+    quantity = math.floor(abs(delta) + _ROUNDING_SLACK)
+    if quantity == 0:
+        return SizingResult(
+            None,
+            f"{basis}; holding {held:g}: already at target",
+            target_quantity=target,
+            price=ref_price,
+            skip=SizingSkip.AT_TARGET,
+        )
+    side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+    notional = quantity * ref_price
+    if notional < min_order_notional:
+        return SizingResult(
+            None,
+            f"{basis}; holding {held:g}: {side} {quantity} x {ref_price:,.2f} = "
+            f"{notional:,.2f} < min order notional {min_order_notional:,.2f}: skipped",
+            target_quantity=target,
+            price=ref_price,
+            skip=SizingSkip.BELOW_MIN_NOTIONAL,
+        )
+    return SizingResult(
+        _order(decision, side, quantity),
+        f"{basis}; holding {held:g}: {side} {quantity}",
+        target_quantity=target,
+        price=ref_price,
+    )
+
+
+def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
+    return Order(
+        decision.strategy_name,
+        decision.symbol,
+        side,
+        quantity,
+        OrderType.MARKET,
+        decision_id=decision.decision_id,
+        created_at=decision.timestamp,
+    )
