@@ -1,0 +1,100 @@
+"""How a simulated gateway is set up: where it listens, which world it simulates, how fast time runs."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ibbot.clock import ensure_utc
+from ibbot.errors import ConfigError
+from ibbot.sim.universe import DEFAULT_UNIVERSE, Universe
+
+__all__ = ["SimConfig", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Settings of one simulated gateway; invalid values raise :class:`ConfigError` on creation.
+
+    ``port`` and ``control_port`` 0 pick a free ephemeral port; ``control_port`` None turns the
+    control interface off. ``start`` is the simulated instant the clock starts at (None: now), and
+    ``time_scale`` how many simulated seconds pass per wall-clock second; the pacing windows (10
+    minutes, 15 s, 2 s) are measured in simulated time, so they shrink with it. ``symbols`` restricts
+    the universe (empty: all). ``unavailable_fundamentals`` entries are ``"SYMBOL"``, ``"ReportType"``
+    or ``"SYMBOL:ReportType"``; matching requests get error 430. ``max_messages_per_second`` is IB's
+    default API message rate (error 100 beyond it, disconnect at the third strike; 0 disables it).
+    ``pacing`` turns the historical/fundamentals/real-time-bar pacing rules on or off.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 4002
+    control_port: int | None = 0
+    seed: int = 42
+    time_scale: float = 1.0
+    start: datetime | None = None
+    symbols: tuple[str, ...] = ()
+    unavailable_fundamentals: tuple[str, ...] = ()
+    account: str = "DU1234567"
+    starting_cash: float = 1_000_000.0
+    slippage_bps: float = 1.0
+    allow_remote: bool = False
+    max_messages_per_second: int = 50
+    pacing: bool = True
+    universe: Universe = field(default_factory=lambda: DEFAULT_UNIVERSE, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.allow_remote and not is_loopback(self.host):
+            raise ConfigError(
+                "sim.host", self.host, "not a loopback address; pass --allow-remote to expose it"
+            )
+        for key, port in (("sim.port", self.port), ("sim.control_port", self.control_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(key, port, "a TCP port is 0..65535 (0 = any free port)")
+        if not self.time_scale > 0:
+            raise ConfigError("sim.time_scale", self.time_scale, "must be positive")
+        if self.start is not None:
+            try:
+                object.__setattr__(self, "start", ensure_utc(self.start, field="sim.start"))
+            except ValueError as exc:
+                raise ConfigError("sim.start", self.start, str(exc)) from exc
+        if not self.account or "," in self.account:
+            raise ConfigError("sim.account", self.account, "one account code without commas")
+        if self.starting_cash < 0:
+            raise ConfigError("sim.starting_cash", self.starting_cash, "cannot be negative")
+        if self.slippage_bps < 0:
+            raise ConfigError("sim.slippage_bps", self.slippage_bps, "cannot be negative")
+        if self.max_messages_per_second < 0:
+            raise ConfigError(
+                "sim.max_messages_per_second", self.max_messages_per_second, "cannot be negative"
+            )
+        unknown = [s for s in self.symbols if s not in self.universe]
+        if unknown:
+            known = ", ".join(self.universe)
+            raise ConfigError("sim.symbols", ",".join(unknown), f"not simulated; known: {known}")
+
+    @property
+    def active_universe(self) -> Universe:
+        """The securities this gateway knows: the configured subset, or the whole universe."""
+        return self.universe.subset(self.symbols) if self.symbols else self.universe
+
+    def fundamentals_unavailable(self, symbol: str, report_type: str) -> bool:
+        """True when the configuration makes this symbol/report combination answer error 430."""
+        for entry in self.unavailable_fundamentals:
+            left, sep, right = entry.partition(":")
+            if sep:
+                if left == symbol and right == report_type:
+                    return True
+            elif entry in (symbol, report_type):
+                return True
+        return False

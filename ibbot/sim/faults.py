@@ -1,0 +1,60 @@
+"""What can be made to go wrong in the simulated gateway, and the state that remembers it.
+
+The faults are the ones a service talking to IB must survive: a Gateway restart (sockets dropped,
+connections refused for a while), IB's connectivity and data-farm notices, pacing violations,
+rejected orders, connect-time requests whose End message never comes (ib_async then times out that
+part of its startup sync), and slow replies. The gateway applies them; this module only names them
+and holds the settings, so tests and the control interface speak the same vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ibbot.sim.protocol import ErrorCode
+
+__all__ = ["NOTICE_CODES", "EndMessage", "FaultState"]
+
+# The system notices a test can send: connectivity lost/restored and the data-farm status messages.
+NOTICE_CODES: frozenset[ErrorCode] = frozenset(
+    {
+        ErrorCode.CONNECTIVITY_LOST,
+        ErrorCode.CONNECTIVITY_RESTORED_DATA_LOST,
+        ErrorCode.CONNECTIVITY_RESTORED_DATA_KEPT,
+        ErrorCode.MARKET_FARM_BROKEN,
+        ErrorCode.MARKET_FARM_OK,
+        ErrorCode.HMDS_FARM_BROKEN,
+        ErrorCode.HMDS_FARM_OK,
+        ErrorCode.SECDEF_FARM_BROKEN,
+        ErrorCode.SECDEF_FARM_OK,
+    }
+)
+
+
+class EndMessage(StrEnum):
+    """The End messages that close ib_async's connect-time requests (withholdable one by one)."""
+
+    POSITION_END = "positionEnd"
+    OPEN_ORDER_END = "openOrderEnd"
+    COMPLETED_ORDERS_END = "completedOrdersEnd"
+    ACCOUNT_DOWNLOAD_END = "accountDownloadEnd"
+    ACCOUNT_UPDATE_MULTI_END = "accountUpdateMultiEnd"
+    EXEC_DETAILS_END = "execDetailsEnd"
+
+
+@dataclass(slots=True)
+class FaultState:
+    """The gateway's current fault settings (mutable; changed through the gateway's fault API)."""
+
+    withheld: set[EndMessage] = field(default_factory=set)
+    reply_delay: float = 0.0
+
+    def withholds(self, message: EndMessage) -> bool:
+        """True when ``message`` must not be sent."""
+        return message in self.withheld
+
+    def clear(self) -> None:
+        """Back to a well-behaved gateway."""
+        self.withheld.clear()
+        self.reply_delay = 0.0

@@ -1,0 +1,334 @@
+"""The simulated IB Gateway as a resource: listen, serve API clients, inject faults, tell the truth.
+
+``async with SimulatedGateway(config) as gw:`` binds the API port (and the control port), starts the
+order-matching loop, and serves every connection in a task group owned by the gateway; leaving the
+block drops all connections and stops everything. The fault methods are the Python face of the
+control interface (:mod:`ibbot.sim.control`): tests call them directly, anything outside the process
+uses HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Self
+
+import structlog
+
+from ibbot.clock import Clock, ScaledClock
+from ibbot.errors import ConfigError
+from ibbot.sim.config import SimConfig
+from ibbot.sim.control import ControlServer
+from ibbot.sim.faults import NOTICE_CODES, EndMessage
+from ibbot.sim.hub import Hub
+from ibbot.sim.protocol import ErrorCode
+from ibbot.sim.session import ClientSession
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+__all__ = ["SimulatedGateway"]
+
+log = structlog.get_logger(__name__)
+
+REBIND_RETRY = 0.5
+
+
+class SimulatedGateway:
+    """A TWS-protocol server over a simulated market and exchange (an async context manager).
+
+    ``clock`` defaults to a :class:`~ibbot.clock.ScaledClock` starting at ``config.start`` and
+    running ``config.time_scale`` times faster than the wall clock. ``record=True`` keeps every
+    outgoing frame per connection in :attr:`transcripts` (for determinism tests).
+    """
+
+    def __init__(
+        self, config: SimConfig | None = None, *, clock: Clock | None = None, record: bool = False
+    ) -> None:
+        self.config = config or SimConfig()
+        self.clock = clock or ScaledClock(self.config.start, self.config.time_scale)
+        self.hub = Hub(self.config, self.clock, record=record)
+        self._control = ControlServer(self)
+        self._server: asyncio.Server | None = None
+        self._control_server: asyncio.Server | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._stop = asyncio.Event()
+        self._port: int | None = None
+        self._control_port: int | None = None
+        self._refusing_until = 0.0
+        self._listening = asyncio.Event()
+        self._reopen: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Bind the ports and start serving; raises :class:`ConfigError` when a port cannot be bound."""
+        if self._runner is not None:
+            return
+        self._stop.clear()
+        self._ready = asyncio.get_running_loop().create_future()
+        self._runner = asyncio.create_task(self._run(), name="ibbot-sim-gateway")
+        await asyncio.wait({self._ready, self._runner}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.done() or self._ready.exception() is not None:
+            await self.close()
+            if self._ready.done():
+                self._ready.result()
+            raise RuntimeError("the simulated gateway stopped while starting")
+
+    async def close(self) -> None:
+        """Drop every connection, stop listening and wait for all tasks (idempotent)."""
+        if self._runner is None:
+            return
+        self._stop.set()
+        runner, self._runner = self._runner, None
+        await runner
+
+    async def serve_until_stopped(self) -> None:
+        """Wait until :meth:`close` is called; raises if the gateway fails."""
+        if self._runner is not None:
+            await asyncio.shield(self._runner)
+
+    async def _run(self) -> None:
+        assert self._ready is not None
+        ready = self._ready
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                await self._listen()
+                if self.config.control_port is not None:
+                    self._control_server = await asyncio.start_server(
+                        self._control.accept_factory(tasks),
+                        self.config.host,
+                        self.config.control_port,
+                        reuse_address=True,
+                    )
+                    self._control_port = self._control_server.sockets[0].getsockname()[1]
+                matching = tasks.create_task(self.hub.orders.run(), name="ibbot-sim-matching")
+                ready.set_result(None)
+                log.info(
+                    "sim.gateway.started",
+                    host=self.config.host,
+                    port=self._port,
+                    control_port=self._control_port,
+                    seed=self.config.seed,
+                    time_scale=self.config.time_scale,
+                )
+                await self._stop.wait()
+                self._wind_down(matching)
+        except* OSError as group:
+            if ready.done():
+                raise
+            ready.set_exception(ConfigError("sim.port", self.config.port, str(group.exceptions[0])))
+        finally:
+            self._tasks = None
+            self._stop_listening()
+            if self._control_server is not None:
+                self._control_server.close()
+                self._control_server = None
+            if not ready.done():
+                ready.set_exception(RuntimeError("the simulated gateway failed to start"))
+            log.info("sim.gateway.stopped")
+
+    def _wind_down(self, matching: asyncio.Task[None]) -> None:
+        """Stop listening, drop every connection and end the background tasks."""
+        self._stop_listening()
+        if self._control_server is not None:
+            self._control_server.close()
+            self._control_server = None
+        for session in self.hub.all_sessions():
+            session.abort()
+        matching.cancel()
+        if self._reopen is not None:
+            self._reopen.cancel()
+        self._control.cancel_all()
+
+    async def _listen(self) -> None:
+        port = self._port if self._port is not None else self.config.port
+        self._server = await asyncio.start_server(
+            self._accept, self.config.host, port, reuse_address=True
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        self._listening.set()
+
+    def _stop_listening(self) -> None:
+        self._listening.clear()
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.close()
+
+    async def wait_until_accepting(self) -> None:
+        """Return once the API port accepts connections (e.g. at the end of a simulated restart)."""
+        await self._listening.wait()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._tasks is None or self._stop.is_set():
+            writer.transport.abort()
+            return
+        session = ClientSession(self.hub, reader, writer)
+        self.hub.attach(session)
+        log.info("sim.gateway.accepted", conn=session.number, peer=session.peer)
+        self._tasks.create_task(session.serve(), name=f"ibbot-sim-conn-{session.number}")
+
+    # ---------------------------------------------------------------- addresses
+
+    @property
+    def host(self) -> str:
+        """The address the API and control ports are bound to."""
+        return self.config.host
+
+    @property
+    def port(self) -> int:
+        """The API port (the actual one when the configuration asked for an ephemeral port)."""
+        if self._port is None:
+            raise RuntimeError("the gateway has not been started")
+        return self._port
+
+    @property
+    def control_port(self) -> int | None:
+        """The control interface's port, or None when it is off."""
+        return self._control_port
+
+    @property
+    def transcripts(self) -> dict[int, list[bytes]]:
+        """Outgoing frames per connection number (only with ``record=True``)."""
+        return self.hub.transcripts
+
+    async def wait_for_clients(self, predicate: Callable[[set[int]], bool]) -> None:
+        """Wait until ``predicate(connected client ids)`` holds (e.g. a client has gone)."""
+        await self.hub.wait_for_clients(predicate)
+
+    # ---------------------------------------------------------------- faults
+
+    def drop_connections(self) -> int:
+        """Close every client socket at once, as a crashing gateway does; returns how many."""
+        sessions = self.hub.all_sessions()
+        for session in sessions:
+            session.abort()
+        log.info("sim.fault.drop_connections", count=len(sessions))
+        return len(sessions)
+
+    async def restart(self, seconds: float) -> int:
+        """A gateway restart: drop every connection and refuse new ones for ``seconds`` (wall time)."""
+        if seconds < 0:
+            raise ValueError("seconds cannot be negative")
+        if self._tasks is None:
+            raise RuntimeError("the gateway is not running")
+        self._stop_listening()
+        dropped = self.drop_connections()
+        loop = asyncio.get_running_loop()
+        self._refusing_until = max(self._refusing_until, loop.time() + seconds)
+        if self._reopen is None or self._reopen.done():
+            self._reopen = self._tasks.create_task(self._reopen_later(), name="ibbot-sim-reopen")
+        log.info("sim.fault.restart", seconds=seconds, dropped=dropped)
+        return dropped
+
+    async def _reopen_later(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            # restart() may push the deadline further while we sleep, hence the loop
+            while (delay := self._refusing_until - loop.time()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(delay)
+            try:
+                await self._listen()
+            except OSError as exc:
+                # the port is briefly held by someone else: keep refusing and try again shortly
+                log.warning("sim.gateway.rebind_failed", port=self._port, error=str(exc))
+                self._refusing_until = loop.time() + REBIND_RETRY
+                continue
+            log.info("sim.gateway.listening_again", port=self._port)
+            return
+
+    @property
+    def refusing_connections(self) -> bool:
+        """True while a simulated restart keeps the API port closed."""
+        return self._server is None and self._tasks is not None
+
+    def send_notice(self, code: int) -> int:
+        """Send a system notice (1100/1101/1102, 2103-2106, 2157/2158) to every API client."""
+        try:
+            notice = ErrorCode(code)
+        except ValueError:
+            notice = None
+        if notice not in NOTICE_CODES or notice is None:
+            allowed = ", ".join(str(int(c)) for c in sorted(NOTICE_CODES))
+            raise ValueError(f"{code} is not a system notice; choose one of {allowed}")
+        count = self.hub.broadcast_notice(notice)
+        log.info("sim.fault.notice", code=code, clients=count)
+        return count
+
+    def force_pacing_violations(self, count: int) -> None:
+        """Answer the next ``count`` historical/fundamentals/real-time-bar requests with a pacing error."""
+        self.hub.pacer.force(count)
+        log.info("sim.fault.pacing", count=count)
+
+    def reject_next_orders(self, count: int = 1, *, code: int = 201, message: str = "") -> None:
+        """Reject the next ``count`` orders with IB error ``code`` (and ``message`` when given)."""
+        if message:
+            self.hub.exchange.reject_next(count, code=code, message=message)
+        else:
+            self.hub.exchange.reject_next(count, code=code)
+        log.info("sim.fault.reject_orders", count=count, code=code)
+
+    def withhold_end_messages(self, *names: str) -> None:
+        """Stop sending the named connect-time End messages (see :class:`EndMessage`) until cleared."""
+        try:
+            messages = {EndMessage(name) for name in names}
+        except ValueError as exc:
+            allowed = ", ".join(m.value for m in EndMessage)
+            raise ValueError(f"unknown End message in {names!r}; choose from {allowed}") from exc
+        self.hub.faults.withheld |= messages
+        log.info("sim.fault.withhold", messages=sorted(m.value for m in messages))
+
+    def delay_replies(self, milliseconds: float) -> None:
+        """Hold every outgoing message for ``milliseconds`` before sending it (0: no delay)."""
+        if milliseconds < 0:
+            raise ValueError("the delay cannot be negative")
+        self.hub.faults.reply_delay = milliseconds / 1000.0
+        log.info("sim.fault.delay", milliseconds=milliseconds)
+
+    def fill_order(
+        self, client_id: int, order_id: int, price: float | None = None
+    ) -> dict[str, Any]:
+        """Fill an open order now (at ``price`` or the market), whether or not its client is connected."""
+        return self.hub.orders.force_fill(client_id, order_id, price)
+
+    def clear_faults(self) -> None:
+        """Back to a well-behaved gateway (pacing, rejections, withheld messages, delays)."""
+        self.hub.faults.clear()
+        self.hub.pacer.force(0)
+        self.hub.exchange.reject_next(0)
+        log.info("sim.fault.cleared")
+
+    def truth(self) -> dict[str, Any]:
+        """The gateway's own state as JSON-ready data: clock, clients, faults and the exchange's books."""
+        faults = self.hub.faults
+        return {
+            "time": self.clock.now().isoformat(),
+            "account": self.config.account,
+            "port": self._port,
+            "control_port": self._control_port,
+            "refusing_connections": self.refusing_connections,
+            "clients": sorted(
+                s.client_id for s in self.hub.api_sessions() if s.client_id is not None
+            ),
+            "faults": {
+                "withheld": sorted(m.value for m in faults.withheld),
+                "reply_delay_ms": faults.reply_delay * 1000.0,
+                "forced_pacing_violations": self.hub.pacer.forced,
+            },
+            "exchange": self.hub.exchange.snapshot(),
+        }

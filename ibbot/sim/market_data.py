@@ -1,0 +1,621 @@
+"""Contract details, historical bars, streaming quotes, real-time bars and fundamentals over the wire.
+
+Every answer is computed from the hub's :class:`~ibbot.sim.market.MarketSimulator` at the gateway
+clock's current instant, so history and live data agree: a keepUpToDate update extends the last bar
+of the history it follows, real-time bars are the 5-second pieces of the same price path, and quote
+ticks carry the same last price. Streams run in simulated time; at high time scales their wall-clock
+rate is capped (:data:`MIN_WALL_INTERVAL`) and each update carries the latest state, while real-time
+bars are never skipped: a late wake-up sends every completed 5-second bar it missed, in order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ibbot.models import BarSize, WhatToShow
+from ibbot.sim import messages as msg
+from ibbot.sim.contracts import Resolved
+from ibbot.sim.fundamentals import REPORT_TYPES, report_xml
+from ibbot.sim.ibtime import format_bar_time, parse_end_datetime
+from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
+from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
+from ibbot.sim.requests import ContractSpec, read_contract
+from ibbot.sim.wire import FieldReader, ProtocolError
+
+if TYPE_CHECKING:
+    from ibbot.sim.hub import Hub
+    from ibbot.sim.market import Quote, SimBar
+    from ibbot.sim.session import ClientSession
+
+__all__ = ["MIN_WALL_INTERVAL", "MarketDataService"]
+
+log = structlog.get_logger(__name__)
+
+# Simulated seconds between stream updates (IB sends top-of-book about every 250 ms, a
+# keepUpToDate update every few seconds and a real-time bar every 5 s) ...
+TICK_INTERVAL = 0.25
+BAR_UPDATE_INTERVAL = 5.0
+REALTIME_BAR_SECONDS = 5
+# ... but never more often than this in wall-clock seconds, however fast simulated time runs.
+MIN_WALL_INTERVAL = 0.02
+CONTRACT_DETAILS_DAYS = 7
+# How far back the simulated data reaches (headTimestamp): the price process is defined for any
+# date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
+HISTORY_YEARS = 20
+
+# Tick types (IB "Available Tick Types"): live ids, then the delayed ids market data type 3/4 uses.
+_LIVE_TICKS = {
+    "bid_size": 0,
+    "bid": 1,
+    "ask": 2,
+    "ask_size": 3,
+    "last": 4,
+    "last_size": 5,
+    "high": 6,
+    "low": 7,
+    "volume": 8,
+    "close": 9,
+    "open": 14,
+    "last_timestamp": 45,
+}
+_DELAYED_TICKS = {
+    "bid_size": 69,
+    "bid": 66,
+    "ask": 67,
+    "ask_size": 70,
+    "last": 68,
+    "last_size": 71,
+    "high": 72,
+    "low": 73,
+    "volume": 74,
+    "close": 75,
+    "open": 76,
+    "last_timestamp": 88,
+}
+_SUPPORTED_WHAT_TO_SHOW = {w.value: w for w in WhatToShow}
+
+
+@dataclass(frozen=True, slots=True)
+class _HistoricalRequest:
+    req_id: int
+    resolved: Resolved
+    end_text: str
+    bar_size_text: str
+    duration: str
+    use_rth: bool
+    what_to_show_text: str
+    format_date: int
+    keep_up_to_date: bool
+
+
+class MarketDataService:
+    """Handlers for the data requests, and the stream loops behind the subscriptions."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    # ---------------------------------------------------------------- helpers
+
+    def _interval(self, simulated: float) -> float:
+        """A stream period in simulated seconds, stretched so the wall-clock rate stays bounded."""
+        return max(simulated, MIN_WALL_INTERVAL * self.hub.config.time_scale)
+
+    def _resolve_or_200(
+        self, session: ClientSession, req_id: int, spec: ContractSpec
+    ) -> Resolved | None:
+        resolved = self.hub.contracts.resolve(spec)
+        if resolved is None:
+            session.send_error(req_id, ErrorCode.NO_SECURITY_DEFINITION)
+            log.info("sim.data.unknown_contract", req_id=req_id, contract=spec.describe())
+        return resolved
+
+    # ---------------------------------------------------------------- contract details
+
+    def req_contract_details(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqContractDetails (9): one contractData per match, then contractDataEnd; 200 if none."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        spec = read_contract(reader)
+        reader.skip(3)  # includeExpired, secIdType, secId
+        reader.optional_text()  # issuerId (>= 176)
+        resolved = self._resolve_or_200(session, req_id, spec)
+        if resolved is None:
+            return
+        today = self.hub.clock.now().date()
+        trading, liquid = self.hub.market.trading_hours(
+            resolved.security.symbol, today, CONTRACT_DETAILS_DAYS
+        )
+        session.send(
+            msg.contract_details(
+                req_id,
+                resolved.security,
+                exchange=resolved.exchange,
+                trading_hours=trading,
+                liquid_hours=liquid,
+            )
+        )
+        session.send(msg.contract_details_end(req_id))
+
+    def req_market_rule(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqMarketRule (91): every simulated stock trades in cents (IB rule 26)."""
+        rule_id = reader.integer()
+        if rule_id != int(msg.MARKET_RULE_IDS):
+            session.send_error(
+                -1,
+                ErrorCode.VALIDATION_ERROR,
+                error_text(ErrorCode.VALIDATION_ERROR, detail=f"unknown market rule {rule_id}"),
+            )
+            return
+        session.send(msg.market_rule(rule_id, [(0.0, 0.01)]))
+
+    # ---------------------------------------------------------------- historical data
+
+    def req_historical_data(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqHistoricalData (20): bars, then (keepUpToDate) updates of the last bar."""
+        req_id = reader.integer()
+        spec = read_contract(reader)
+        reader.skip(1)  # includeExpired
+        end_text = reader.text()
+        bar_size_text = reader.text()
+        duration = reader.text()
+        use_rth = reader.flag()
+        what_to_show_text = reader.text()
+        format_date = reader.integer(default=1)
+        if spec.sec_type == "BAG":
+            legs = reader.integer(default=0)
+            if legs < 0:
+                raise ProtocolError(f"negative combo leg count {legs}")
+            reader.skip(4 * legs)
+        keep_up_to_date = reader.flag()
+        reader.optional_text()  # chartOptions
+        resolved = self._resolve_or_200(session, req_id, spec)
+        if resolved is None:
+            return
+        self._historical(
+            session,
+            _HistoricalRequest(
+                req_id=req_id,
+                resolved=resolved,
+                end_text=end_text,
+                bar_size_text=bar_size_text,
+                duration=duration,
+                use_rth=use_rth,
+                what_to_show_text=what_to_show_text.upper(),
+                format_date=format_date,
+                keep_up_to_date=keep_up_to_date,
+            ),
+        )
+
+    def _hmds_error(self, session: ClientSession, req_id: int, detail: str) -> None:
+        session.send_error(
+            req_id,
+            ErrorCode.HISTORICAL_SERVICE_ERROR,
+            error_text(ErrorCode.HISTORICAL_SERVICE_ERROR, detail=detail),
+        )
+
+    def _historical(self, session: ClientSession, request: _HistoricalRequest) -> None:
+        req_id = request.req_id
+        try:
+            bar_size = BarSize.parse(request.bar_size_text)
+        except ValueError:
+            session.send_error(
+                req_id,
+                ErrorCode.VALIDATION_ERROR,
+                error_text(
+                    ErrorCode.VALIDATION_ERROR,
+                    tag="bP",
+                    detail="Historical data bar size setting is invalid.",
+                ),
+            )
+            return
+        what_to_show = _SUPPORTED_WHAT_TO_SHOW.get(request.what_to_show_text)
+        if what_to_show is None:
+            self._hmds_error(
+                session,
+                req_id,
+                f"No data of type {request.what_to_show_text} is available for the exchange "
+                f"'{request.resolved.exchange}' and the security type 'Stock'",
+            )
+            return
+        if request.keep_up_to_date and request.end_text.strip():
+            session.send_error(
+                req_id,
+                ErrorCode.VALIDATION_ERROR,
+                error_text(
+                    ErrorCode.VALIDATION_ERROR,
+                    tag="bX",
+                    detail="End date not supported with live updates",
+                ),
+            )
+            return
+        now = self.hub.clock.now()
+        try:
+            end = min(parse_end_datetime(request.end_text, now), now)
+        except ValueError:
+            session.send_error(req_id, ErrorCode.INVALID_END_DATE)
+            return
+        key = HistoricalRequestKey(
+            con_id=request.resolved.security.con_id,
+            exchange=request.resolved.exchange,
+            what_to_show=what_to_show.value,
+            end=request.end_text.strip(),
+            duration=request.duration.strip().upper(),
+            bar_size=bar_size.value,
+            use_rth=request.use_rth,
+        )
+        verdict = self.hub.pacer.check_historical(key)
+        if verdict is not None:
+            self._pacing_refusal(session, req_id, verdict)
+            return
+        symbol = request.resolved.security.symbol
+        try:
+            bars = self.hub.market.historical_bars(
+                symbol,
+                end=end,
+                duration=request.duration,
+                bar_size=bar_size,
+                what_to_show=what_to_show,
+                use_rth=request.use_rth,
+            )
+        except ValueError as exc:
+            self._hmds_error(session, req_id, str(exc))
+            return
+        if not bars:
+            self._hmds_error(session, req_id, "HMDS query returned no data")
+            return
+        rows = [self._row(bar, bar_size, request.format_date) for bar in bars]
+        start_text = format_bar_time(bars[0].time, format_date=request.format_date, intraday=True)
+        end_text = format_bar_time(end, format_date=request.format_date, intraday=True)
+        session.send(msg.historical_data(req_id, start_text, end_text, rows))
+        if request.keep_up_to_date:
+            session.start_stream(
+                ("hist", req_id),
+                self._bar_updates(
+                    session,
+                    req_id,
+                    symbol=symbol,
+                    bar_size=bar_size,
+                    what_to_show=what_to_show,
+                    request=request,
+                ),
+            )
+
+    @staticmethod
+    def _row(bar: SimBar, bar_size: BarSize, format_date: int) -> msg.HistoricalBarRow:
+        return msg.HistoricalBarRow(
+            date=format_bar_time(bar.time, format_date=format_date, intraday=bar_size.is_intraday),
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+            wap=bar.wap,
+            count=bar.count,
+        )
+
+    async def _bar_updates(
+        self,
+        session: ClientSession,
+        req_id: int,
+        *,
+        symbol: str,
+        bar_size: BarSize,
+        what_to_show: WhatToShow,
+        request: _HistoricalRequest,
+    ) -> None:
+        """keepUpToDate: resend the current (growing) bar every few simulated seconds."""
+        clock = self.hub.clock
+        interval = self._interval(BAR_UPDATE_INTERVAL)
+        while True:
+            await clock.sleep(interval)
+            now = clock.now()
+            if not self.hub.market.is_trading(now, outside_rth=not request.use_rth):
+                continue
+            bars = self.hub.market.bars(
+                symbol,
+                start=now - _update_window(bar_size),
+                end=now,
+                bar_size=bar_size,
+                what_to_show=what_to_show,
+                use_rth=request.use_rth,
+            )
+            if bars:
+                session.send(
+                    msg.historical_data_update(
+                        req_id, self._row(bars[-1], bar_size, request.format_date)
+                    )
+                )
+
+    def cancel_historical_data(self, session: ClientSession, reader: FieldReader) -> None:
+        """cancelHistoricalData (25): stops a keepUpToDate stream; 366 if none is active."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        if not session.stop_stream(("hist", req_id)):
+            session.send_error(req_id, ErrorCode.NO_HISTORICAL_QUERY)
+
+    def req_head_timestamp(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqHeadTimeStamp (87): the earliest bar the gateway serves for the contract."""
+        req_id = reader.integer()
+        spec = read_contract(reader)
+        reader.skip(3)  # includeExpired, useRTH, whatToShow
+        format_date = reader.integer(default=1)
+        resolved = self._resolve_or_200(session, req_id, spec)
+        if resolved is None:
+            return
+        now = self.hub.clock.now()
+        head = datetime(now.year - HISTORY_YEARS, 1, 2, 14, 30, tzinfo=UTC)
+        session.send(
+            msg.head_timestamp(
+                req_id, format_bar_time(head, format_date=format_date, intraday=True)
+            )
+        )
+
+    def cancel_head_timestamp(self, session: ClientSession, reader: FieldReader) -> None:
+        """cancelHeadTimeStamp (90): head timestamps are answered at once, nothing to stop."""
+        reader.integer()  # reqId
+
+    # ---------------------------------------------------------------- pacing
+
+    def _pacing_refusal(self, session: ClientSession, req_id: int, verdict: PacingVerdict) -> None:
+        log.info("sim.pacing.violation", req_id=req_id, kind=verdict.kind.value, rule=verdict.rule)
+        if verdict.kind is PacingKind.REALTIME_BARS:
+            session.send_error(
+                req_id,
+                ErrorCode.INVALID_REALTIME_QUERY,
+                error_text(ErrorCode.INVALID_REALTIME_QUERY, detail=HISTORICAL_PACING_TEXT),
+            )
+        elif verdict.kind is PacingKind.FUNDAMENTALS:
+            session.send_error(
+                req_id,
+                ErrorCode.HISTORICAL_SERVICE_ERROR,
+                "Fundamental data service error message:Fundamentals request pacing violation",
+            )
+        else:
+            self._hmds_error(session, req_id, HISTORICAL_PACING_TEXT)
+
+    # ---------------------------------------------------------------- streaming quotes
+
+    def req_market_data_type(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqMarketDataType (59): 1 live, 2 frozen, 3 delayed, 4 delayed-frozen."""
+        reader.integer()  # version
+        data_type = reader.integer()
+        if data_type not in (1, 2, 3, 4):
+            session.send_error(
+                -1,
+                ErrorCode.VALIDATION_ERROR,
+                error_text(
+                    ErrorCode.VALIDATION_ERROR, detail=f"Invalid market data type {data_type}"
+                ),
+            )
+            return
+        session.market_data_type = data_type
+
+    def req_mkt_data(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqMktData (1): a tick stream, or a snapshot closed by tickSnapshotEnd."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        spec = read_contract(reader)
+        if spec.sec_type == "BAG":
+            legs = reader.integer(default=0)
+            if legs < 0:
+                raise ProtocolError(f"negative combo leg count {legs}")
+            reader.skip(4 * legs)
+        if reader.flag():  # delta-neutral contract
+            reader.skip(3)
+        reader.text()  # genericTickList
+        snapshot = reader.flag()
+        regulatory = reader.flag()
+        reader.optional_text()  # mktDataOptions
+        if session.has_stream(("mkt", req_id)):
+            session.send_error(req_id, ErrorCode.DUPLICATE_TICKER_ID)
+            return
+        resolved = self._resolve_or_200(session, req_id, spec)
+        if resolved is None:
+            return
+        security = resolved.security
+        ticks = _DELAYED_TICKS if session.market_data_type >= 3 else _LIVE_TICKS
+        session.send(msg.tick_req_params(req_id, security.min_tick, "9c0001", 3))
+        session.send(msg.market_data_type(req_id, session.market_data_type))
+        quote = self.hub.market.quote(security.symbol, self.hub.clock.now())
+        for fields in _quote_ticks(req_id, quote, None, ticks):
+            session.send(fields)
+        if snapshot or regulatory:
+            session.send(msg.tick_snapshot_end(req_id))
+            return
+        session.start_stream(
+            ("mkt", req_id), self._ticks(session, req_id, security.symbol, quote, ticks)
+        )
+
+    async def _ticks(
+        self,
+        session: ClientSession,
+        req_id: int,
+        symbol: str,
+        previous: Quote,
+        ticks: dict[str, int],
+    ) -> None:
+        clock = self.hub.clock
+        interval = self._interval(TICK_INTERVAL)
+        while True:
+            await clock.sleep(interval)
+            quote = self.hub.market.quote(symbol, clock.now())
+            for fields in _quote_ticks(req_id, quote, previous, ticks):
+                session.send(fields)
+            previous = quote
+
+    def cancel_mkt_data(self, session: ClientSession, reader: FieldReader) -> None:
+        """cancelMktData (2): stops a tick stream; 300 if the ticker id is unknown."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        if not session.stop_stream(("mkt", req_id)):
+            session.send_error(req_id, ErrorCode.TICKER_ID_NOT_FOUND)
+
+    # ---------------------------------------------------------------- real-time bars
+
+    def req_real_time_bars(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqRealTimeBars (50): a 5-second bar at every 5-second boundary of simulated time."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        spec = read_contract(reader)
+        reader.integer(default=5)  # barSize: IB only ever serves 5-second bars
+        what_to_show_text = reader.text().upper()
+        use_rth = reader.flag()
+        reader.optional_text()  # realTimeBarsOptions
+        resolved = self._resolve_or_200(session, req_id, spec)
+        if resolved is None:
+            return
+        what_to_show = _SUPPORTED_WHAT_TO_SHOW.get(what_to_show_text)
+        if what_to_show is None or what_to_show is WhatToShow.BID_ASK:
+            session.send_error(
+                req_id,
+                ErrorCode.INVALID_REALTIME_QUERY,
+                error_text(
+                    ErrorCode.INVALID_REALTIME_QUERY,
+                    detail=f"Unsupported whatToShow {what_to_show_text}",
+                ),
+            )
+            return
+        verdict = self.hub.pacer.check_realtime_bars()
+        if verdict is not None:
+            self._pacing_refusal(session, req_id, verdict)
+            return
+        session.start_stream(
+            ("rtb", req_id),
+            self._realtime_bars(session, req_id, resolved.security.symbol, what_to_show, use_rth),
+        )
+
+    async def _realtime_bars(
+        self,
+        session: ClientSession,
+        req_id: int,
+        symbol: str,
+        what_to_show: WhatToShow,
+        use_rth: bool,
+    ) -> None:
+        clock = self.hub.clock
+        step = timedelta(seconds=REALTIME_BAR_SECONDS)
+        next_start = _bar_start(clock.now(), seconds=REALTIME_BAR_SECONDS)
+        while True:
+            wait = (next_start + step - clock.now()).total_seconds()
+            await clock.sleep(max(wait, self._interval(0.0)))
+            now = clock.now()
+            while next_start + step <= now:
+                if self.hub.market.is_trading(next_start, outside_rth=not use_rth):
+                    bar = self.hub.market.realtime_bar(symbol, next_start, what_to_show)
+                    session.send(
+                        msg.realtime_bar(
+                            req_id,
+                            epoch_seconds=int(bar.time.timestamp()),
+                            open_=bar.open,
+                            high=bar.high,
+                            low=bar.low,
+                            close=bar.close,
+                            volume=bar.volume,
+                            wap=bar.wap,
+                            count=bar.count,
+                        )
+                    )
+                next_start += step
+
+    def cancel_real_time_bars(self, session: ClientSession, reader: FieldReader) -> None:
+        """cancelRealTimeBars (51): stops a real-time bar stream (unknown ids are ignored, as TWS does)."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        session.stop_stream(("rtb", req_id))
+
+    # ---------------------------------------------------------------- fundamentals
+
+    def req_fundamental_data(self, session: ClientSession, reader: FieldReader) -> None:
+        """reqFundamentalData (52): one XML report; 430 when configured unavailable or unknown."""
+        reader.integer()  # version
+        req_id = reader.integer()
+        spec = ContractSpec(
+            con_id=reader.integer(default=0),
+            symbol=reader.text(),
+            sec_type=reader.text(),
+            last_trade_date="",
+            strike=None,
+            right="",
+            multiplier="",
+            exchange=reader.text(),
+            primary_exchange=reader.text(),
+            currency=reader.text(),
+            local_symbol=reader.text(),
+            trading_class="",
+        )
+        report_type = reader.text()
+        reader.integer(default=0)  # number of options
+        reader.optional_text()  # options
+        resolved = self._resolve_or_200(session, req_id, spec)
+        if resolved is None:
+            return
+        security = resolved.security
+        if report_type not in REPORT_TYPES:
+            session.send_error(
+                req_id,
+                ErrorCode.FUNDAMENTALS_UNAVAILABLE,
+                error_text(ErrorCode.FUNDAMENTALS_UNAVAILABLE, detail="Not allowed"),
+            )
+            return
+        if self.hub.config.fundamentals_unavailable(security.symbol, report_type):
+            session.send_error(req_id, ErrorCode.FUNDAMENTALS_UNAVAILABLE)
+            return
+        verdict = self.hub.pacer.check_fundamentals()
+        if verdict is not None:
+            self._pacing_refusal(session, req_id, verdict)
+            return
+        now = self.hub.clock.now()
+        xml = report_xml(
+            report_type, security, price=self.hub.market.price(security.symbol, now), as_of=now
+        )
+        session.send(msg.fundamental_data(req_id, xml))
+
+    def cancel_fundamental_data(self, session: ClientSession, reader: FieldReader) -> None:
+        """cancelFundamentalData (53): reports are answered at once, nothing to stop."""
+        reader.integer()  # version
+        reader.integer()  # reqId
+
+
+def _bar_start(instant: datetime, *, seconds: int) -> datetime:
+    """Start of the ``seconds``-long bar containing ``instant`` (bars aligned to the epoch)."""
+    return datetime.fromtimestamp(math.floor(instant.timestamp() / seconds) * seconds, UTC)
+
+
+def _update_window(bar_size: BarSize) -> timedelta:
+    """A look-back that surely holds the bar in progress (days: across a weekend and a holiday)."""
+    extra = timedelta(0) if bar_size.is_intraday else timedelta(days=10)
+    return timedelta(seconds=3 * bar_size.seconds) + extra
+
+
+def _quote_ticks(
+    req_id: int, quote: Quote, previous: Quote | None, ticks: dict[str, int]
+) -> list[msg.Fields]:
+    """The tick messages that bring a client from ``previous`` to ``quote`` (all of them if None)."""
+    out: list[msg.Fields] = []
+
+    def changed(*names: str) -> bool:
+        return previous is None or any(getattr(quote, n) != getattr(previous, n) for n in names)
+
+    if changed("bid", "bid_size"):
+        out.append(msg.tick_price(req_id, ticks["bid"], quote.bid, quote.bid_size))
+    if changed("ask", "ask_size"):
+        out.append(msg.tick_price(req_id, ticks["ask"], quote.ask, quote.ask_size))
+    if changed("last", "last_size", "volume"):
+        out.append(msg.tick_price(req_id, ticks["last"], quote.last, quote.last_size))
+        out.append(msg.tick_size(req_id, ticks["last_size"], quote.last_size))
+        out.append(
+            msg.tick_string(req_id, ticks["last_timestamp"], str(int(quote.time.timestamp())))
+        )
+    if changed("volume"):
+        out.append(msg.tick_size(req_id, ticks["volume"], quote.volume))
+    out.extend(
+        msg.tick_price(req_id, ticks[name], getattr(quote, name), 0)
+        for name in ("high", "low", "open", "close")
+        if changed(name) and getattr(quote, name) > 0
+    )
+    return out

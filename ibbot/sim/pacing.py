@@ -1,0 +1,215 @@
+"""IB's pacing rules, enforced by the simulated gateway (the peer's side, independent of any client pacer).
+
+Historical data (IB TWS API guide, "Historical Data Limitations"): a request violates pacing when an
+identical request was made within 15 seconds, when it would be the sixth or more for the same
+contract, exchange and tick type within 2 seconds, or when more than 60 requests were made in any
+10-minute window; BID_ASK requests count twice. Fundamentals: 60 requests per 10 minutes. Real-time
+bars: no more than 60 *new* requests per 10 minutes. These windows are measured on the gateway's
+clock in simulated seconds, so a time-scaled gateway shrinks them with the scale. The API message
+rate (50 messages per second by default, error 100, session dropped at the third violation) is a
+property of the socket, so :class:`MessageRateLimiter` measures it in wall-clock seconds.
+
+Rejected requests are not recorded: a refused request costs the client nothing but the refusal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+__all__ = [
+    "HistoricalRequestKey",
+    "MessageRateLimiter",
+    "PacingKind",
+    "PacingVerdict",
+    "RequestPacer",
+    "SlidingWindow",
+]
+
+HISTORICAL_WINDOW = 600.0
+HISTORICAL_LIMIT = 60
+IDENTICAL_WINDOW = 15.0
+SAME_CONTRACT_WINDOW = 2.0
+SAME_CONTRACT_LIMIT = 6
+FUNDAMENTALS_WINDOW = 600.0
+FUNDAMENTALS_LIMIT = 60
+REALTIME_BARS_WINDOW = 600.0
+REALTIME_BARS_LIMIT = 60
+
+
+class PacingKind(StrEnum):
+    """Which family of requests a pacing decision is about."""
+
+    HISTORICAL = "historical"
+    FUNDAMENTALS = "fundamentals"
+    REALTIME_BARS = "realtime_bars"
+
+
+@dataclass(frozen=True, slots=True)
+class PacingVerdict:
+    """Why a request was refused (``rule`` names the broken rule, for logs and tests)."""
+
+    kind: PacingKind
+    rule: str
+
+
+class SlidingWindow:
+    """Weighted event times within the last ``window`` seconds of a monotonic clock."""
+
+    __slots__ = ("_events", "_total", "_window")
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._events: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def count(self, now: float) -> int:
+        """Total weight of the events in ``(now - window, now]``."""
+        events = self._events
+        while events and events[0][0] <= now - self._window:
+            self._total -= events.popleft()[1]
+        return self._total
+
+    def add(self, now: float, weight: int = 1) -> None:
+        """Record an event of ``weight`` at ``now``."""
+        self._events.append((now, weight))
+        self._total += weight
+
+
+@dataclass(frozen=True, slots=True)
+class HistoricalRequestKey:
+    """What makes two historical requests "identical" and "for the same contract and tick type"."""
+
+    con_id: int
+    exchange: str
+    what_to_show: str
+    end: str
+    duration: str
+    bar_size: str
+    use_rth: bool
+
+    @property
+    def contract_key(self) -> tuple[int, str, str]:
+        """Contract, exchange and tick type: the scope of the six-in-two-seconds rule."""
+        return (self.con_id, self.exchange, self.what_to_show)
+
+
+class RequestPacer:
+    """The gateway-wide pacing state for historical, fundamentals and real-time-bar requests.
+
+    ``monotonic`` returns simulated seconds (the gateway clock's ``monotonic``). ``force(k)``
+    makes the next ``k`` checked requests violate, whatever the counts say (fault injection).
+    """
+
+    def __init__(self, monotonic: Callable[[], float], *, enabled: bool = True) -> None:
+        self._monotonic = monotonic
+        self._enabled = enabled
+        self._forced = 0
+        self._historical = SlidingWindow(HISTORICAL_WINDOW)
+        self._identical: dict[Hashable, float] = {}
+        self._per_contract: dict[Hashable, SlidingWindow] = {}
+        self._fundamentals = SlidingWindow(FUNDAMENTALS_WINDOW)
+        self._realtime_bars = SlidingWindow(REALTIME_BARS_WINDOW)
+
+    @property
+    def forced(self) -> int:
+        """How many upcoming requests are still forced to violate."""
+        return self._forced
+
+    def force(self, count: int) -> None:
+        """Make the next ``count`` pacing-checked requests fail with a pacing violation."""
+        if count < 0:
+            raise ValueError("count cannot be negative")
+        self._forced = count
+
+    def _take_forced(self, kind: PacingKind) -> PacingVerdict | None:
+        if self._forced > 0:
+            self._forced -= 1
+            return PacingVerdict(kind, "forced by fault injection")
+        return None
+
+    def check_historical(self, key: HistoricalRequestKey) -> PacingVerdict | None:
+        """Admit (and record) a historical request, or say which rule it breaks."""
+        kind = PacingKind.HISTORICAL
+        forced = self._take_forced(kind)
+        if forced is not None or not self._enabled:
+            return forced
+        now = self._monotonic()
+        last = self._identical.get(key)
+        if last is not None and now - last < IDENTICAL_WINDOW:
+            return PacingVerdict(kind, "identical request within 15 seconds")
+        per_contract = self._per_contract.setdefault(
+            key.contract_key, SlidingWindow(SAME_CONTRACT_WINDOW)
+        )
+        if per_contract.count(now) + 1 >= SAME_CONTRACT_LIMIT:
+            return PacingVerdict(kind, "six or more requests for one contract within 2 seconds")
+        weight = 2 if key.what_to_show == "BID_ASK" else 1
+        if self._historical.count(now) + weight > HISTORICAL_LIMIT:
+            return PacingVerdict(kind, "more than 60 requests within 10 minutes")
+        self._identical = {k: t for k, t in self._identical.items() if now - t < IDENTICAL_WINDOW}
+        self._identical[key] = now
+        per_contract.add(now)
+        self._historical.add(now, weight)
+        return None
+
+    def check_fundamentals(self) -> PacingVerdict | None:
+        """Admit (and record) a fundamentals request, or refuse the 61st within 10 minutes."""
+        return self._check_window(PacingKind.FUNDAMENTALS, self._fundamentals, FUNDAMENTALS_LIMIT)
+
+    def check_realtime_bars(self) -> PacingVerdict | None:
+        """Admit (and record) a new real-time-bars request, or refuse the 61st within 10 minutes."""
+        return self._check_window(
+            PacingKind.REALTIME_BARS, self._realtime_bars, REALTIME_BARS_LIMIT
+        )
+
+    def _check_window(
+        self, kind: PacingKind, window: SlidingWindow, limit: int
+    ) -> PacingVerdict | None:
+        forced = self._take_forced(kind)
+        if forced is not None or not self._enabled:
+            return forced
+        now = self._monotonic()
+        if window.count(now) + 1 > limit:
+            return PacingVerdict(kind, f"more than {limit} requests within 10 minutes")
+        window.add(now)
+        return None
+
+
+class MessageRateLimiter:
+    """IB's API message rate for one connection: ``limit`` messages per wall-clock second.
+
+    ``admit()`` returns None for an admitted message, else the number of violations so far; the
+    caller answers error 100 and drops the session at the third.
+    """
+
+    def __init__(self, limit: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._limit = limit
+        self._window = SlidingWindow(1.0)
+        self._monotonic = monotonic
+        self.violations = 0
+
+    @property
+    def limit(self) -> int:
+        """Messages allowed per second (0: unlimited)."""
+        return self._limit
+
+    def received_last_second(self) -> int:
+        """Messages admitted within the last second."""
+        return self._window.count(self._monotonic())
+
+    def admit(self) -> int | None:
+        """Record one incoming message; None if within the rate, else the violation count."""
+        if self._limit <= 0:
+            return None
+        now = self._monotonic()
+        if self._window.count(now) >= self._limit:
+            self.violations += 1
+            return self.violations
+        self._window.add(now)
+        return None

@@ -1,0 +1,127 @@
+"""Fault injection from tests: drops, restarts, notices, withheld End messages, delays, offline fills."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from ib_async import IB, LimitOrder, MarketOrder, Stock
+
+from tests.integration.sim_support import connected, running_gateway, until
+
+AAPL = Stock("AAPL", "SMART", "USD", conId=265598)
+
+
+async def test_drop_connections_and_reconnect_replays_executions() -> None:
+    """After a drop the client sees the disconnect; reconnecting replays executions and positions."""
+    async with running_gateway() as gw:
+        ib = IB()
+        await ib.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=5)
+        trade = ib.placeOrder(AAPL, MarketOrder("BUY", 10, orderRef="keep:1"))
+        await until(trade.isDone, trade.statusEvent)
+        exec_id = trade.fills[0].execution.execId
+        dropped = asyncio.Event()
+        ib.disconnectedEvent += dropped.set
+        assert gw.drop_connections() == 1
+        async with asyncio.timeout(5):
+            await dropped.wait()
+        assert not ib.isConnected()
+        await gw.wait_for_clients(lambda ids: 1 not in ids)
+        await ib.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=5)
+        assert [f.execution.execId for f in ib.fills()] == [exec_id]
+        assert ib.fills()[0].execution.orderRef == "keep:1"
+        assert ib.fills()[0].commissionReport.commission == 1.0
+        assert [p.position for p in ib.positions()] == [10]
+        ib.disconnect()
+
+
+async def test_fill_while_disconnected_is_reconciled_on_reconnect() -> None:
+    """A resting order filled while its client is away shows up as an execution after reconnect."""
+    async with running_gateway() as gw:
+        async with connected(gw, client_id=3) as ib:
+            trade = ib.placeOrder(AAPL, LimitOrder("BUY", 7, 100.0, orderRef="away:1"))
+            await until(lambda: trade.orderStatus.status == "Submitted", trade.statusEvent)
+            order_id = trade.order.orderId
+        await gw.wait_for_clients(lambda ids: 3 not in ids)
+        result = gw.fill_order(3, order_id)
+        assert result["client_connected"] is False
+        assert result["executions"][0]["price"] == 100.0
+        async with connected(gw, client_id=3) as again:
+            (fill,) = again.fills()
+            assert (fill.execution.orderId, fill.execution.shares) == (order_id, 7)
+            assert fill.execution.orderRef == "away:1"
+            assert [p.position for p in again.positions()] == [7]
+            assert again.openTrades() == []
+            completed = await again.reqCompletedOrdersAsync(apiOnly=True)
+            assert [t.orderStatus.status for t in completed] == ["Filled"]
+        with pytest.raises(ValueError, match="no open order"):
+            gw.fill_order(3, order_id)
+
+
+async def test_restart_refuses_connections_then_reopens() -> None:
+    """restart(N): sockets dropped, connections refused for N seconds, then accepted again."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        port = gw.port
+        dropped = asyncio.Event()
+        ib.disconnectedEvent += dropped.set
+        assert await gw.restart(0.3) == 1
+        async with asyncio.timeout(5):
+            await dropped.wait()
+        assert gw.refusing_connections
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(5):
+            await gw.wait_until_accepting()
+        again = IB()
+        await again.connectAsync("127.0.0.1", port, clientId=1, timeout=5)
+        assert gw.port == port
+        assert again.isConnected()
+        again.disconnect()
+
+
+@pytest.mark.parametrize("code", [1100, 1101, 1102, 2103, 2104, 2105, 2106, 2157, 2158])
+async def test_system_notices_reach_every_client(code: int) -> None:
+    """send_notice broadcasts 1100/1101/1102 and the farm notices with reqId -1."""
+    async with running_gateway() as gw, connected(gw, 1) as first, connected(gw, 2) as second:
+        seen: list[tuple[int, int]] = []
+        for ib in (first, second):
+            ib.errorEvent += lambda req_id, c, *_: seen.append((req_id, c))
+        assert gw.send_notice(code) == 2
+        await until(lambda: len(seen) == 2, second.errorEvent)
+        await until(lambda: len(seen) == 2, first.errorEvent)
+        assert seen == [(-1, code), (-1, code)]
+        with pytest.raises(ValueError, match="not a system notice"):
+            gw.send_notice(200)
+
+
+async def test_withheld_end_messages_make_the_connect_sync_time_out() -> None:
+    """Withholding positionEnd/execDetailsEnd makes ib_async's startup sync report those timeouts."""
+    async with running_gateway() as gw:
+        gw.withhold_end_messages("positionEnd", "execDetailsEnd")
+        ib = IB()
+        with pytest.raises(ConnectionError) as info:
+            await ib.connectAsync(
+                "127.0.0.1", gw.port, clientId=1, timeout=0.5, raiseSyncErrors=True
+            )
+        assert sorted(info.value.args[0]) == [
+            "executions request timed out",
+            "positions request timed out",
+        ]
+        with pytest.raises(ValueError, match="unknown End message"):
+            gw.withhold_end_messages("noSuchEnd")
+        gw.clear_faults()
+        async with connected(gw) as fine:
+            assert fine.isConnected()
+
+
+async def test_delayed_replies() -> None:
+    """delay_replies(N ms) holds every reply back at least that long."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        gw.delay_replies(150)
+        started = time.monotonic()
+        await ib.reqCurrentTimeAsync()
+        assert time.monotonic() - started >= 0.15
+        gw.delay_replies(0)
+        with pytest.raises(ValueError, match="negative"):
+            gw.delay_replies(-1)

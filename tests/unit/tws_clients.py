@@ -1,0 +1,91 @@
+"""The two real TWS clients' encoders and decoders, run without a socket, for codec unit tests.
+
+``encode_*`` capture the exact fields ib_async 2.1 and IB's ``ibapi`` write for a request at server
+version 178 (their real message-building code, with only the final socket write replaced), and
+``decode_*`` feed the gateway's frames to each client's real decoder and record the callbacks it
+makes. Nothing of either library is patched.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from types import SimpleNamespace
+from typing import Any
+
+from ib_async.client import Client
+from ib_async.decoder import Decoder as IbAsyncDecoder
+from ibapi.client import EClient
+from ibapi.decoder import Decoder as IbapiDecoder
+
+from ibbot.sim.wire import SERVER_VERSION, encode_frame, split_fields
+
+
+class Recorder:
+    """A wrapper that records every callback a decoder makes as ``(name, args)``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.ib = SimpleNamespace(TimezoneTWS="")
+        self.defaultTimezone = UTC
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def record(*args: Any) -> None:
+            self.calls.append((name, args))
+
+        return record
+
+    def named(self, name: str) -> list[tuple[Any, ...]]:
+        """The argument tuples of every call to ``name``."""
+        return [args for called, args in self.calls if called == name]
+
+
+class CapturingClient(Client):
+    """ib_async's Client at server version 178, capturing the field lists it would send."""
+
+    def __init__(self) -> None:
+        super().__init__(wrapper=None)
+        self.connState = Client.CONNECTED
+        self._serverVersion = SERVER_VERSION
+        self.sent: list[list[str]] = []
+
+    def sendMsg(self, msg: str) -> None:
+        self.sent.append(msg.split("\0")[:-1])
+
+
+class CapturingEClient(EClient):
+    """IB's EClient at server version 178, capturing the field lists it would send."""
+
+    def __init__(self) -> None:
+        super().__init__(wrapper=Recorder())
+        self.sent: list[list[str]] = []
+
+    def isConnected(self) -> bool:
+        return True
+
+    def serverVersion(self) -> int:
+        return SERVER_VERSION
+
+    def sendMsg(self, msg_id: int, msg: str) -> None:  # ibapi calls it positionally
+        self.sent.append([str(msg_id), *msg.split("\0")[:-1]])
+
+
+def decode_ib_async(fields: list[object]) -> Recorder:
+    """Run one gateway message through ib_async's decoder."""
+    recorder = Recorder()
+    decoder = IbAsyncDecoder(recorder, SERVER_VERSION)
+    payload = encode_frame(fields)[4:]
+    decoder.interpret(split_fields(payload))
+    return recorder
+
+
+def decode_ibapi(fields: list[object]) -> Recorder:
+    """Run one gateway message through IB's official decoder (as its reader thread does)."""
+    recorder = Recorder()
+    decoder = IbapiDecoder(recorder, SERVER_VERSION)
+    payload = encode_frame(fields)[4:]
+    parts = payload.split(b"\0")[:-1]
+    decoder.interpret(tuple(parts[1:]), int(parts[0]))
+    return recorder
