@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 from ib_async import Contract, Stock
 from ib_async import Order as IBOrder
 
-from ibbot.broker.errors import order_status_for_error
+from ibbot.broker.errors import CANCEL_REFUSED, order_status_for_error
 from ibbot.clock import ensure_utc
 from ibbot.models import (
     BarSize,
@@ -201,13 +201,17 @@ def map_order_status(
     PendingSubmit/ApiPending -> PENDING; PreSubmitted/Submitted (and PendingCancel until IB
     confirms) -> SUBMITTED, or PARTIALLY_FILLED once something filled; Filled -> FILLED;
     Cancelled/ApiCancelled -> CANCELLED, unless the error that ended it is a rejection (ib_async
-    marks a rejected order "Cancelled") -> REJECTED; Inactive -> REJECTED. An unknown state is
-    PENDING: we do not know that IB is working the order.
+    marks a rejected order "Cancelled") -> REJECTED, or a refused cancel (the order still works);
+    Inactive -> REJECTED. An unknown state is PENDING: we do not know that IB is working it.
     """
     if ib_status == "Filled":
         return OrderStatus.FILLED
     if ib_status == "Inactive":
         return OrderStatus.REJECTED
+    if ib_status in _CANCELLED_STATES and error_code in CANCEL_REFUSED:
+        # ib_async marks a trade "Cancelled" on any error, including IB refusing our cancel: the
+        # order is in fact still working (a fill would have arrived as "Filled" before).
+        ib_status = "Submitted"
     if ib_status in _CANCELLED_STATES:
         ended_by = order_status_for_error(error_code) if error_code else None
         return OrderStatus.REJECTED if ended_by is OrderStatus.REJECTED else OrderStatus.CANCELLED

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ib_async import RequestError
 
 __all__ = [
+    "CANCEL_REFUSED",
     "CLIENT_ID_IN_USE",
     "CONNECT_FAILED",
     "DATA_LOST",
@@ -212,6 +213,9 @@ IB_ERRORS: Final[Mapping[int, IBError]] = MappingProxyType({row.code: row for ro
 _DEGRADED: Final = frozenset({1100, 2103, 2105, 2157})
 _RESTORED: Final = frozenset({DATA_LOST, 1102, 2104, 2106, 2158})
 _CANCELLED: Final = frozenset({202})
+# Errors that refuse a *cancel*: the order itself lives on (or has already filled). ib_async marks
+# the trade "Cancelled" on any error, so these must not be read as the order's end.
+CANCEL_REFUSED: Final = frozenset({135, 161, 10147, 10148})
 
 
 def describe(code: int) -> IBError:
@@ -261,8 +265,11 @@ def order_rejected(code: int, message: str, *, order_ref: str = "") -> OrderReje
 def order_status_for_error(code: int) -> OrderStatus | None:
     """The order state an error on a live order means: CANCELLED for 202, REJECTED for the rest.
 
-    None when the code does not end an order (warnings such as 399 or 404 leave it working).
+    None when the code does not end an order: warnings such as 399 or 404 leave it working, and a
+    refused cancel (161, 10147, 10148, 135) leaves it as it was.
     """
+    if code in CANCEL_REFUSED:
+        return None
     if code in _CANCELLED:
         return OrderStatus.CANCELLED
     if describe(code).category is ErrorCategory.ORDER_REJECTION or code == 200:

@@ -112,3 +112,12 @@ class BrokerStore(Protocol):
     ) -> Sequence[AuditRecord]:
         """Audit records of ``kind`` logged since ``since``."""
         ...
+
+
+if TYPE_CHECKING:
+    # The real bus and store satisfy these ports; mypy checks it here.
+    from ibbot.bus import EventBus
+    from ibbot.store import AsyncStore
+
+    def _satisfied(bus: EventBus, store: AsyncStore) -> tuple[EventPublisher, BrokerStore]:
+        return bus, store

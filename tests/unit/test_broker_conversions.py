@@ -215,6 +215,8 @@ def test_tick_from_empty_ticker_is_none_and_time_defaults_to_now() -> None:
         ("Cancelled", 0, 100, 202, OrderStatus.CANCELLED),
         ("Cancelled", 0, 100, 201, OrderStatus.REJECTED),
         ("Cancelled", 0, 100, 399, OrderStatus.CANCELLED),
+        ("Cancelled", 0, 100, 161, OrderStatus.SUBMITTED),
+        ("Cancelled", 30, 70, 10148, OrderStatus.PARTIALLY_FILLED),
         ("Inactive", 0, 100, None, OrderStatus.REJECTED),
         ("SomethingNew", 0, 100, None, OrderStatus.PENDING),
     ],

@@ -105,6 +105,8 @@ def test_order_rejected_names_the_order_and_reason() -> None:
         (200, OrderStatus.REJECTED),
         (110, OrderStatus.REJECTED),
         (399, None),
+        (161, None),
+        (10148, None),
         (404, None),
         (2104, None),
     ],

@@ -1,0 +1,249 @@
+"""Collectors against the simulated gateway: qualification, streams, backfill, pacing, fundamentals."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+import structlog
+
+from ibbot.broker.backfill import Backfill
+from ibbot.broker.collector import CollectorConfig, IBCollector
+from ibbot.broker.fundamentals_refresh import FundamentalsRefresher, RefreshConfig
+from ibbot.broker.market_data import MarketDataStreams, StreamConfig
+from ibbot.clock import SimulatedClock
+from ibbot.errors import FundamentalsUnavailable, RequestFailed
+from ibbot.models import BarSize, EventType, FundamentalData, PriceBar
+from tests.integration.broker_support import TRADING_START, background, harness
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+async def test_qualify_stores_and_publishes_contracts(tmp_path: Path) -> None:
+    """Known symbols become ContractInfo in the store and on the bus; unknown ones error events."""
+    async with harness(tmp_path) as h:
+        collector = IBCollector(
+            h.connection,
+            h.requests,
+            h.store,
+            h.bus,
+            config=CollectorConfig(watchlist=("AAPL", "NOPE"), fundamentals=None),
+        )
+        contracts = await collector.qualify()
+        assert list(contracts) == ["AAPL"]
+        assert contracts["AAPL"].con_id == 265598
+        assert (await h.store.read_contract("AAPL")) == contracts["AAPL"]
+        await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.ERROR, "NOPE")))
+        assert h.recorder.of(EventType.CONTRACT_INFO, "AAPL")
+        assert h.recorder.of(EventType.ERROR, "NOPE")[0].payload.code == 200
+
+
+async def test_historical_bars_are_utc_and_complete(tmp_path: Path) -> None:
+    """A historical request comes back as PriceBars with UTC starts inside the window asked."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("MSFT")
+        end = TRADING_START.replace(hour=0) - timedelta(days=3)  # the Friday before, midnight
+        bars = await h.requests.historical_bars(
+            info, end=end, duration="1 D", bar_size=BarSize.MIN_5
+        )
+        assert bars
+        assert all(b.timestamp.tzinfo is UTC for b in bars)
+        assert all(b.bar_size is BarSize.MIN_5 for b in bars)
+        assert all(end - timedelta(days=1) <= b.timestamp < end for b in bars)
+
+
+async def test_backfill_resumes_and_respects_pacing(tmp_path: Path) -> None:
+    """A backfill of several symbols makes no pacing violation; interrupted, it resumes the rest."""
+    async with harness(tmp_path) as h:
+        infos = [await h.requests.qualify(s) for s in ("AAPL", "MSFT", "KO")]
+        backfill = Backfill(h.requests, h.store, h.clock, workers=4)
+        end = datetime(2026, 2, 27, tzinfo=UTC)
+        planned = await backfill.plan(
+            infos, bar_size=BarSize.MIN_1, start=end - timedelta(days=10), end=end
+        )
+        assert len(planned) == 30
+
+        done = 0
+        interrupted = asyncio.Event()
+
+        class StopHalfway:
+            def planned(self, chunks: int) -> None:
+                pass
+
+            def chunk_done(self, chunk: object, bars: int, *, ok: bool) -> None:
+                nonlocal done
+                done += 1
+                if done == 12:
+                    interrupted.set()
+
+        first = asyncio.create_task(
+            backfill.run(
+                infos, bar_size=BarSize.MIN_1, duration="10 D", end=end, progress=StopHalfway()
+            )
+        )
+        await interrupted.wait()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        left = await backfill.plan(
+            infos, bar_size=BarSize.MIN_1, start=end - timedelta(days=10), end=end
+        )
+        assert 0 < len(left) <= 30 - 12
+        report = await backfill.run(infos, bar_size=BarSize.MIN_1, duration="10 D", end=end)
+        assert report.ok
+        # A write interrupted by the cancel still completes in its thread, so the resumed run may
+        # find even less to do than the plan above; never more.
+        assert 0 < report.planned <= len(left)
+        assert (
+            await backfill.plan(
+                infos, bar_size=BarSize.MIN_1, start=end - timedelta(days=10), end=end
+            )
+            == []
+        )
+        assert h.requests.pacing_violations == 0
+        bars = await h.store.read_bars("KO", end - timedelta(days=10), end, BarSize.MIN_1)
+        # Feb 17-26 2026: eight sessions (Feb 16 is Presidents' Day) of 390 regular-hours minutes.
+        assert len(bars) == 8 * 390
+
+
+async def test_injected_pacing_violation_backs_off_and_succeeds(tmp_path: Path) -> None:
+    """The gateway refuses a request for pacing: the request waits, is sent again and succeeds."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        h.gateway.force_pacing_violations(2)
+        bars = await h.requests.historical_bars(
+            info, end=datetime(2026, 2, 27, tzinfo=UTC), duration="1 D", bar_size=BarSize.MIN_1
+        )
+        assert bars
+        assert h.requests.pacing_violations == 2
+
+
+async def test_no_data_is_an_error_not_an_empty_list(tmp_path: Path) -> None:
+    """A window without trading is reported as code 162, never as an empty result."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        sunday = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        with pytest.raises(RequestFailed) as failure:
+            await h.requests.historical_bars(
+                info, end=sunday, duration="3600 S", bar_size=BarSize.SEC_5
+            )
+        assert failure.value.code == 162
+
+
+async def test_streams_ticks_and_minute_bars(tmp_path: Path) -> None:
+    """Ticks and 1-minute bars built from 5-second bars reach the bus and the store."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: len(_live_bars(h)) >= 2, seconds=15)
+            await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
+        live = _live_bars(h)
+        assert all(b.bar_size is BarSize.MIN_1 for b in live)
+        assert live[1].timestamp - live[0].timestamp == timedelta(minutes=1)
+        stored = await h.store.read_bars("AAPL", live[0].timestamp, live[-1].end, BarSize.MIN_1)
+        assert [b.timestamp for b in stored][-2:] == [b.timestamp for b in live][-2:]
+
+
+def _live_bars(h: object) -> list[PriceBar]:
+    recorder = h.recorder  # type: ignore[attr-defined]
+    start = TRADING_START
+    return [
+        e.payload
+        for e in recorder.of(EventType.PRICE_BAR, "AAPL")
+        if isinstance(e.payload, PriceBar) and e.payload.timestamp >= start
+    ]
+
+
+async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> None:
+    """After the gateway drops us, streams come back and the missed minutes are filled from history."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: len(_live_bars(h)) >= 1, seconds=15)
+            h.gateway.drop_connections()
+            await h.recorder.wait_for(lambda: h.connection.session == 2)
+            seen = len(_live_bars(h))
+            await h.recorder.wait_for(lambda: len(_live_bars(h)) >= seen + 3, seconds=20)
+            await streams.flush()
+        starts = sorted({b.timestamp for b in _live_bars(h)})
+        gaps = [b - a for a, b in itertools.pairwise(starts) if b - a != timedelta(minutes=1)]
+        assert gaps == []
+
+
+async def test_1101_resubscribes(tmp_path: Path) -> None:
+    """IB's "data lost" makes the streams subscribe again; ticks keep coming."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
+            before = streams.subscriptions
+            h.gateway.send_notice(1101)
+            await h.recorder.wait_for(lambda: streams.subscriptions > before)
+            ticks = len(h.recorder.of(EventType.TICK, "AAPL"))
+            await h.recorder.wait_for(lambda: len(h.recorder.of(EventType.TICK, "AAPL")) > ticks)
+
+
+async def test_fundamentals_parsed_stored_published(tmp_path: Path) -> None:
+    """The sim's ReportSnapshot and statements are parsed, stored point-in-time and published."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        refresher = FundamentalsRefresher(
+            h.requests, h.store, h.bus, h.clock, config=RefreshConfig()
+        )
+        await refresher.prepare([info])
+        assert await refresher.refresh_due() == 2
+        snapshot = await h.store.read_fundamental("AAPL", report_type="ReportSnapshot")
+        assert isinstance(snapshot, FundamentalData)
+        assert snapshot.cik == "0000320193"
+        assert snapshot.market_cap is not None
+        assert snapshot.market_cap > 1e9
+        assert snapshot.pe_ratio is not None
+        assert snapshot.pe_ratio > 0
+        statements = await h.store.read_fundamental("AAPL", report_type="ReportsFinStatements")
+        assert statements is not None
+        assert statements.details["statements"]
+        await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.FINANCIAL_STATEMENTS)))
+        assert h.recorder.of(EventType.FUNDAMENTAL_DATA, "AAPL")
+        # Not due again within the refresh period.
+        assert await refresher.refresh_due() == 0
+
+
+async def test_fundamentals_430_is_unavailable_said_once(tmp_path: Path) -> None:
+    """Error 430 means unavailable: logged once per symbol and report, backed off, no crash."""
+    async with harness(tmp_path, sim={"unavailable_fundamentals": ("MSFT",)}) as h:
+        info = await h.requests.qualify("MSFT")
+        with pytest.raises(FundamentalsUnavailable):
+            await h.requests.fundamental_xml(info, "ReportSnapshot")
+        schedule = SimulatedClock(datetime.now(UTC))
+        refresher = FundamentalsRefresher(
+            h.requests,
+            h.store,
+            h.bus,
+            schedule,
+            config=RefreshConfig(report_types=("ReportSnapshot",), refresh=timedelta(hours=1)),
+        )
+        await refresher.prepare([info])
+        with structlog.testing.capture_logs() as logs:
+            assert await refresher.refresh_due() == 0
+            first_due = refresher.status()[("MSFT", "ReportSnapshot")]
+            assert first_due == schedule.now() + timedelta(hours=1)
+            schedule.advance(3600)
+            assert await refresher.refresh_due() == 0
+        said = [e for e in logs if e["event"] == "fundamentals.unavailable"]
+        assert len(said) == 1
+        # Backed off: the second failure waits twice as long.
+        assert refresher.status()[("MSFT", "ReportSnapshot")] == schedule.now() + timedelta(hours=2)
+        assert await h.store.read_fundamental("MSFT") is None
