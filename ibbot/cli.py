@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
+from ibbot.broker import commands as broker_commands
 from ibbot.commands import config as config_command
 from ibbot.commands import main_job
 
@@ -77,6 +78,18 @@ class Command:
 
 
 COMMANDS: Final[tuple[Command, ...]] = (
+    Command(
+        "backfill",
+        "fetch the history the store lacks for SYMBOL... (resumable, paced)",
+        run=broker_commands.run_backfill,
+        configure=broker_commands.add_backfill_arguments,
+    ),
+    Command(
+        "check",
+        "connect to the configured gateway: exit 0 when it is ready, else say why and exit 1",
+        run=broker_commands.run_check,
+        configure=broker_commands.add_check_arguments,
+    ),
     Command(
         "config",
         "show the effective settings (secrets redacted) or check that they are valid",

@@ -83,7 +83,7 @@ class IBCollector:
         self._store = store
         self._publisher = publisher
         self._config = config
-        self._clock = connection.clock
+        self._clock = connection.market_clock
         self._contracts: dict[str, ContractInfo] = {}
         self._stopping = asyncio.Event()
         self.streams = MarketDataStreams(

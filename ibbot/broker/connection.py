@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     from ibbot.broker.ports import EventPublisher
     from ibbot.clock import Clock
+    from ibbot.settings import IbSettings
 
 __all__ = [
     "ConnectionConfig",
@@ -123,6 +124,26 @@ class ConnectionConfig:
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=60.0))
     farm_grace: float = 2.0
 
+    @classmethod
+    def from_settings(
+        cls,
+        ib: IbSettings,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        client_id: int | None = None,
+    ) -> ConnectionConfig:
+        """The ``[ib]`` settings as a connection config (``host``/``port``/``client_id`` override)."""
+        return cls(
+            host=host if host is not None else ib.host,
+            port=port if port is not None else ib.port,
+            client_id=client_id if client_id is not None else ib.client_id,
+            connect_timeout=ib.connect_timeout,
+            readonly=ib.readonly,
+            account=ib.account,
+            backoff=Backoff(initial=ib.reconnect_initial_delay, maximum=ib.reconnect_max_delay),
+        )
+
 
 class _Signal(StrEnum):
     DROPPED = "dropped"
@@ -135,7 +156,8 @@ class IBConnection:
     Entering connects (failing fast with :class:`ConnectionFailed`) and starts the supervisor that
     reconnects after a drop; leaving disconnects and stops it. Components register session hooks
     (:meth:`add_session_hook`) to be re-established after a reconnect or a 1101. State changes are
-    published as ``connection`` events and logged.
+    published as ``connection`` events and logged. ``clock`` times the waits; ``market_clock``
+    (default: ``clock``) is the gateway's time, see :attr:`market_clock`.
     """
 
     def __init__(
@@ -143,11 +165,13 @@ class IBConnection:
         config: ConnectionConfig,
         *,
         clock: Clock,
+        market_clock: Clock | None = None,
         publisher: EventPublisher | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
+        self._market_clock = market_clock if market_clock is not None else clock
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not secrets
         self._ib = IB()
         # An empty historical answer or an error must raise, never look like "no data".
@@ -184,8 +208,17 @@ class IBConnection:
 
     @property
     def clock(self) -> Clock:
-        """The clock this connection waits on."""
+        """The clock timeouts, backoffs and other waits are measured on (real time)."""
         return self._clock
+
+    @property
+    def market_clock(self) -> Clock:
+        """The time at the gateway: what "now" means for bars, windows and timestamps.
+
+        The wall clock for a real Gateway; the simulated gateway's own clock when simulating
+        (its time may start elsewhere and run faster). IB measures pacing windows on it too.
+        """
+        return self._market_clock
 
     @property
     def state(self) -> ConnectionState:
@@ -556,9 +589,9 @@ class IBConnection:
             Event(
                 type=EventType.CONNECTION,
                 symbol=None,
-                timestamp=self._clock.now(),
+                timestamp=self._market_clock.now(),
                 payload=status,
                 source="ib",
-                ingested_at=self._clock.now(),
+                ingested_at=self._market_clock.now(),
             )
         )

@@ -107,7 +107,8 @@ class OrderExecutor:
         self._requests = requests
         self._pacer = requests.pacer
         self._store = store
-        self._clock = connection.clock
+        self._clock = connection.market_clock  # timestamps
+        self._waits = connection.clock  # timeouts
         self._config = config if config is not None else ExecutorConfig()
         self._outbox = Outbox(publisher, name="executor", persist=self._persist)
         self._by_id: dict[int, _Tracked] = {}
@@ -279,7 +280,7 @@ class OrderExecutor:
         await self._pacer.message()
         try:
             fills: list[IBFill] = await within(
-                self._clock, self._requests.policy.timeout, self._ib.reqExecutionsAsync()
+                self._waits, self._requests.policy.timeout, self._ib.reqExecutionsAsync()
             )
         except (TimeoutError, ConnectionError) as exc:
             log.exception("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
@@ -355,7 +356,7 @@ class OrderExecutor:
     async def _refresh_orders(self) -> None:
         await self._pacer.message()
         try:
-            await within(self._clock, self._requests.policy.timeout, self._ib.reqOpenOrdersAsync())
+            await within(self._waits, self._requests.policy.timeout, self._ib.reqOpenOrdersAsync())
         except (TimeoutError, ConnectionError) as exc:
             log.warning("executor.refresh_failed", error=str(exc) or type(exc).__name__)
 
@@ -440,13 +441,13 @@ class OrderExecutor:
         )
 
     async def _wait_terminal(self, tracked: _Tracked, seconds: float) -> None:
-        deadline = self._clock.monotonic() + seconds
+        deadline = self._waits.monotonic() + seconds
         while not tracked.result.status.is_terminal:
-            left = deadline - self._clock.monotonic()
+            left = deadline - self._waits.monotonic()
             if left <= 0:
                 return
             tracked.changed.clear()
-            await wait_event(self._clock, tracked.changed, left)
+            await wait_event(self._waits, tracked.changed, left)
 
     def _result(
         self, order: Order, order_id: int, status: OrderStatus, message: str | None
@@ -552,7 +553,7 @@ class OrderExecutor:
         waiting = self._commissions[exec_id]
         ib_fill = self._pending[exec_id]
         if not ib_fill.commissionReport.execId:
-            await wait_event(self._clock, waiting, self._config.commission_wait)
+            await wait_event(self._waits, waiting, self._config.commission_wait)
         self._commissions.pop(exec_id, None)
         self._pending.pop(exec_id, None)
         try:

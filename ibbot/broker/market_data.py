@@ -101,7 +101,8 @@ class MarketDataStreams:
         self._store = store
         self._publisher = publisher
         self._config = config
-        self._clock = connection.clock
+        self._clock = connection.market_clock  # "now": windows, timestamps
+        self._waits = connection.clock  # retry backoff, timeouts
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not secrets
         self._realtime = config.bar_size.is_intraday
         if self._realtime and config.what_to_show is WhatToShow.BID_ASK:
@@ -220,8 +221,8 @@ class MarketDataStreams:
         async with self._pacer.historical(key, (stream.info.con_id, "SMART"), cfg.what_to_show):
             try:
                 bars = await within(
-                    self._clock,
-                    timeout * 2,
+                    self._waits,
+                    timeout,
                     self._ib.reqHistoricalDataAsync(
                         stream.contract,
                         endDateTime="",
@@ -231,7 +232,7 @@ class MarketDataStreams:
                         useRTH=cfg.use_rth,
                         formatDate=2,
                         keepUpToDate=True,
-                        timeout=timeout,
+                        timeout=0,  # ours (above), on the injected clock
                     ),
                 )
             except RequestError as exc:
@@ -414,6 +415,6 @@ class MarketDataStreams:
                 delay = self._config.retry_backoff.delay(stream.failures, self._rng)
                 stream.failures += 1
                 log.info("market_data.retrying", symbol=symbol, delay=round(delay, 3))
-                await self._clock.sleep(delay)
+                await self._waits.sleep(delay)
                 await self._connection.wait_ready()
                 await self._subscribe(stream, data_lost=True)

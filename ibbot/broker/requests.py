@@ -11,7 +11,6 @@ sends it again too.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -48,14 +47,15 @@ T = TypeVar("T")
 NO_DATA: Final = 162
 
 
-def safe_pacing_rules(*, scale: float = 1.0, margin: float = 0.5) -> PacingRules:
-    """IB's pacing rules (windows divided by ``scale``), each window ``margin`` seconds longer.
+def safe_pacing_rules(*, margin: float = 0.5) -> PacingRules:
+    """IB's pacing rules with every window ``margin`` seconds longer.
 
     IB measures its windows when requests arrive, the pacer when they leave: if the first request
     of a window took longer on the wire than the sixty-first, an exact pacer would break the rule by
-    a few milliseconds. Half a second on a ten-minute window costs under 0.1%.
+    a few milliseconds. Half a second on a ten-minute window costs under 0.1%. Run the pacer on the
+    gateway's clock (:attr:`IBConnection.market_clock`), which is the clock IB counts on.
     """
-    rules = PacingRules().scaled(scale) if scale != 1.0 else PacingRules()
+    rules = PacingRules()
     return replace(
         rules,
         historical_window=rules.historical_window + margin,
@@ -63,8 +63,6 @@ def safe_pacing_rules(*, scale: float = 1.0, margin: float = 0.5) -> PacingRules
         same_contract_window=rules.same_contract_window + margin,
         fundamentals_window=rules.fundamentals_window + margin,
         realtime_bar_window=rules.realtime_bar_window + margin,
-        # The API message rate is a property of the socket, measured in wall-clock seconds.
-        messages_per_second=PacingRules().messages_per_second,
     )
 
 
@@ -156,11 +154,8 @@ class IBRequests:
         contract = contract_for(info)
         label = f"historical {info.symbol} {bar_size.value} {duration} to {end or 'now'}"
         request_key = (info.con_id, end, duration, bar_size, what_to_show, use_rth)
-        timeout = self._policy.timeout
 
         async def fetch() -> list[PriceBar]:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
             bars = await self._ib.reqHistoricalDataAsync(
                 contract,
                 endDateTime=end or "",
@@ -169,12 +164,9 @@ class IBRequests:
                 whatToShow=what_to_show.value,
                 useRTH=use_rth,
                 formatDate=2,  # intraday times as UTC epochs
-                timeout=timeout,
+                timeout=0,  # ours, on the injected clock: ib_async's would answer "empty" instead
             )
             if not bars:
-                # ib_async cancels a request that outlives its timeout and returns it empty.
-                if loop.time() - started >= timeout * 0.99:
-                    raise TimeoutError
                 raise RequestFailed(f"{label}: IB returned no bars", code=NO_DATA, request=label)
             return [price_bar(bar, info.symbol, bar_size) for bar in bars]
 
@@ -182,7 +174,6 @@ class IBRequests:
             label,
             fetch,
             lambda: self._pacer.historical(request_key, (info.con_id, "SMART"), what_to_show),
-            limit=timeout * 2,  # ib_async's own timeout fires first; this is a backstop
         )
 
     async def fundamental_xml(self, info: ContractInfo, report_type: str) -> str:
@@ -231,14 +222,12 @@ class IBRequests:
         label: str,
         send: Callable[[], Awaitable[T]],
         pace: Callable[[], AbstractAsyncContextManager[None]],
-        *,
-        limit: float | None = None,
     ) -> T:
         """Wait for the connection, pass the pacer, send, translate; retry pacing and drops.
 
         Raises :class:`TimeoutError` when no answer comes in time (callers say what that means).
         """
-        limit = limit if limit is not None else self._policy.timeout
+        limit = self._policy.timeout
         pacing_attempts = 0
         drops = 0
         while True:

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ibbot.sim.config import SimConfig
-from ibbot.sim.gateway import SimulatedGateway
-
 from ibbot.broker.backoff import Backoff
 from ibbot.broker.connection import ConnectionConfig, IBConnection
 from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 from ibbot.bus import EventBus
-from ibbot.clock import WallClock
+from ibbot.clock import Clock, WallClock
 from ibbot.pacing import IBPacer
+from ibbot.sim.config import SimConfig
+from ibbot.sim.gateway import SimulatedGateway
 from ibbot.store import AsyncStore, ParquetStore
 
 if TYPE_CHECKING:
@@ -101,6 +100,11 @@ class Harness:
     recorder: Recorder
     clock: WallClock
 
+    @property
+    def market_clock(self) -> Clock:
+        """The simulated gateway's clock (the market's "now")."""
+        return self.gateway.clock
+
 
 @asynccontextmanager
 async def harness(
@@ -121,10 +125,15 @@ async def harness(
         bus.subscribe("*", recorder, name="recorder", maxsize=100_000)
         await stack.enter_async_context(bus)
         conn = IBConnection(
-            connection_config(gateway, client_id, **(connection or {})), clock=clock, publisher=bus
+            connection_config(gateway, client_id, **(connection or {})),
+            clock=clock,
+            market_clock=gateway.clock,
+            publisher=bus,
         )
         await stack.enter_async_context(conn)
-        pacer = IBPacer(clock, safe_pacing_rules(scale=SCALE, margin=0.05))
+        # Pacing windows run on the gateway's (simulated, 60x) clock, as IB counts them; the
+        # margin is 3 simulated seconds (50 ms of wall time) of wire jitter.
+        pacer = IBPacer(gateway.clock, safe_pacing_rules(margin=3.0))
         requests = IBRequests(
             conn,
             pacer,

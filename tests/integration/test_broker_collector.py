@@ -60,7 +60,7 @@ async def test_backfill_resumes_and_respects_pacing(tmp_path: Path) -> None:
     """A backfill of several symbols makes no pacing violation; interrupted, it resumes the rest."""
     async with harness(tmp_path) as h:
         infos = [await h.requests.qualify(s) for s in ("AAPL", "MSFT", "KO")]
-        backfill = Backfill(h.requests, h.store, h.clock, workers=4)
+        backfill = Backfill(h.requests, h.store, h.market_clock, workers=4)
         end = datetime(2026, 2, 27, tzinfo=UTC)
         planned = await backfill.plan(
             infos, bar_size=BarSize.MIN_1, start=end - timedelta(days=10), end=end
@@ -201,7 +201,7 @@ async def test_fundamentals_parsed_stored_published(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         refresher = FundamentalsRefresher(
-            h.requests, h.store, h.bus, h.clock, config=RefreshConfig()
+            h.requests, h.store, h.bus, h.market_clock, config=RefreshConfig()
         )
         await refresher.prepare([info])
         assert await refresher.refresh_due() == 2
