@@ -216,7 +216,7 @@ class IBConnection:
         """The time at the gateway: what "now" means for bars, windows and timestamps.
 
         The wall clock for a real Gateway; the simulated gateway's own clock when simulating
-        (its time may start elsewhere and run faster). IB measures pacing windows on it too.
+        (its time may start elsewhere and run faster).
         """
         return self._market_clock
 

@@ -43,6 +43,7 @@ class _Target:
     port: int
     market_clock: Clock
     simulated: bool
+    time_scale: float = 1.0
 
 
 @asynccontextmanager
@@ -68,7 +69,9 @@ async def _gateway(settings: Settings) -> AsyncIterator[_Target]:
         slippage_bps=sim.slippage_bps,
     )
     async with SimulatedGateway(config) as gateway:
-        yield _Target(gateway.host, gateway.port, gateway.clock, simulated=True)
+        yield _Target(
+            gateway.host, gateway.port, gateway.clock, simulated=True, time_scale=sim.time_scale
+        )
 
 
 # ---------------------------------------------------------------------- ibbot check
@@ -143,7 +146,7 @@ async def backfill(args: argparse.Namespace, settings: Settings) -> int:
         ):
             requests = IBRequests(
                 connection,
-                IBPacer(market, safe_pacing_rules()),
+                IBPacer(WallClock(), safe_pacing_rules(scale=target.time_scale)),
                 policy=RequestPolicy(timeout=settings.ib.request_timeout),
             )
             return await _backfill_symbols(args, settings, requests, store, market)

@@ -47,17 +47,25 @@ T = TypeVar("T")
 NO_DATA: Final = 162
 
 
-def safe_pacing_rules(*, margin: float = 0.5) -> PacingRules:
-    """IB's pacing rules with every window ``margin`` seconds longer.
+def safe_pacing_rules(
+    *, scale: float = 1.0, margin: float = 0.5, messages_per_second: float = 40.0
+) -> PacingRules:
+    """IB's pacing rules as ibbot's pacer should apply them (on the wall clock).
 
-    IB measures its windows when requests arrive, the pacer when they leave: if the first request
-    of a window took longer on the wire than the sixty-first, an exact pacer would break the rule by
-    a few milliseconds. Half a second on a ten-minute window costs under 0.1%. Run the pacer on the
-    gateway's clock (:attr:`IBConnection.market_clock`), which is the clock IB counts on.
+    - ``scale``: a simulated gateway whose clock runs ``scale`` times faster counts its windows in
+      simulated time, so they are that much shorter in wall time (1 for a real Gateway).
+    - ``margin`` seconds are added to every window: IB measures when requests arrive, the pacer
+      when they leave, and if the first request of a window took longer on the wire than the
+      sixty-first, an exact pacer would break the rule by milliseconds. Half a second on a
+      ten-minute window costs under 0.1%.
+    - ``messages_per_second``: IB allows 50; ib_async queues anything above its own 45 per second,
+      and a queue behind the pacer would send requests later than the pacer counted them. 40 keeps
+      that queue empty, with room for the few messages that do not pass the pacer (cancels).
     """
-    rules = PacingRules()
+    rules = PacingRules().scaled(scale) if scale != 1.0 else PacingRules()
     return replace(
         rules,
+        messages_per_second=messages_per_second,
         historical_window=rules.historical_window + margin,
         identical_request_interval=rules.identical_request_interval + margin,
         same_contract_window=rules.same_contract_window + margin,

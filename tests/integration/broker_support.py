@@ -131,9 +131,8 @@ async def harness(
             publisher=bus,
         )
         await stack.enter_async_context(conn)
-        # Pacing windows run on the gateway's (simulated, 60x) clock, as IB counts them; the
-        # margin is 3 simulated seconds (50 ms of wall time) of wire jitter.
-        pacer = IBPacer(gateway.clock, safe_pacing_rules(margin=3.0))
+        # The gateway counts its pacing windows in simulated time, 60x faster than the wall clock.
+        pacer = IBPacer(clock, safe_pacing_rules(scale=SCALE, margin=0.05))
         requests = IBRequests(
             conn,
             pacer,
