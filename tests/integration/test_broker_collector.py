@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
 
 from ibbot.broker.backfill import Backfill
+from ibbot.broker.backoff import Backoff
 from ibbot.broker.collector import CollectorConfig, IBCollector
 from ibbot.broker.fundamentals_refresh import FundamentalsRefresher, RefreshConfig
 from ibbot.broker.market_data import MarketDataStreams, StreamConfig
-from ibbot.clock import SimulatedClock
+from ibbot.broker.requests import IBRequests, RequestPolicy
+from ibbot.clock import SimulatedClock, WallClock
 from ibbot.errors import FundamentalsUnavailable, RequestFailed
 from ibbot.models import BarSize, EventType, FundamentalData, PriceBar
+from ibbot.pacing import IBPacer
 from tests.integration.broker_support import TRADING_START, background, harness
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 
@@ -144,11 +149,14 @@ async def test_streams_ticks_and_minute_bars(tmp_path: Path) -> None:
         async with background(streams.run([info])):
             await h.recorder.wait_for(lambda: len(_live_bars(h)) >= 2, seconds=15)
             await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
+            await streams.flush()
         live = _live_bars(h)
         assert all(b.bar_size is BarSize.MIN_1 for b in live)
-        assert live[1].timestamp - live[0].timestamp == timedelta(minutes=1)
-        stored = await h.store.read_bars("AAPL", live[0].timestamp, live[-1].end, BarSize.MIN_1)
-        assert [b.timestamp for b in stored][-2:] == [b.timestamp for b in live][-2:]
+        # Live bars and the history filled in before them (arriving in any order) join up.
+        starts = sorted({b.timestamp for b in live})
+        assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(starts))
+        stored = await h.store.read_bars("AAPL", starts[0], starts[-1] + timedelta(minutes=1))
+        assert [b.timestamp for b in stored] == starts
 
 
 def _live_bars(h: object) -> list[PriceBar]:
@@ -247,3 +255,129 @@ async def test_fundamentals_430_is_unavailable_said_once(tmp_path: Path) -> None
         # Backed off: the second failure waits twice as long.
         assert refresher.status()[("MSFT", "ReportSnapshot")] == schedule.now() + timedelta(hours=2)
         assert await h.store.read_fundamental("MSFT") is None
+
+
+async def test_collector_runs_everything_until_stopped(tmp_path: Path) -> None:
+    """IBCollector qualifies, streams and refreshes fundamentals, then stops when asked."""
+    async with harness(tmp_path) as h:
+        collector = IBCollector(
+            h.connection,
+            h.requests,
+            h.store,
+            h.bus,
+            config=CollectorConfig(
+                watchlist=("AAPL", "KO"),
+                streams=StreamConfig(history_duration="1 D"),
+                fundamentals=RefreshConfig(report_types=("ReportSnapshot",)),
+            ),
+        )
+        run = asyncio.create_task(collector.run())
+        await h.recorder.wait_for(
+            lambda: (
+                {e.symbol for e in h.recorder.of(EventType.TICK)} == {"AAPL", "KO"}
+                and len(h.recorder.of(EventType.FUNDAMENTAL_DATA)) == 2
+            ),
+            seconds=15,
+        )
+        collector.stop()
+        async with asyncio.timeout(5):
+            await run
+        assert set(collector.contracts) == {"AAPL", "KO"}
+        assert await h.store.read_fundamental("KO", report_type="ReportSnapshot") is not None
+
+
+async def test_qualify_uses_the_stored_contract_when_ib_does_not_answer(tmp_path: Path) -> None:
+    """A timeout (not an unknown symbol) falls back to the description stored by an earlier run."""
+    async with harness(tmp_path, policy=RequestPolicy(timeout=0.3)) as h:
+        known = await h.requests.qualify("AAPL")
+        await h.store.write_contract(known)
+        h.gateway.delay_replies(1_000)
+        collector = IBCollector(
+            h.connection,
+            h.requests,
+            h.store,
+            h.bus,
+            config=CollectorConfig(watchlist=("AAPL",), fundamentals=None),
+        )
+        assert await collector.qualify() == {"AAPL": known}
+        h.gateway.delay_replies(0)
+        await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.ERROR, "AAPL")))
+
+
+async def test_daily_bars_keep_up_to_date(tmp_path: Path) -> None:
+    """Daily bars come from a keepUpToDate request: the finished days are emitted and stored."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("MSFT")
+        streams = MarketDataStreams(
+            h.connection,
+            h.requests,
+            h.store,
+            h.bus,
+            config=StreamConfig(bar_size=BarSize.DAY_1, history_duration="10 D", ticks=False),
+        )
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: len(h.recorder.of(EventType.PRICE_BAR, "MSFT")) >= 5)
+            await streams.flush()
+        days = [e.payload for e in h.recorder.of(EventType.PRICE_BAR, "MSFT")]
+        assert all(b.bar_size is BarSize.DAY_1 for b in days)
+        assert all(b.timestamp < TRADING_START.replace(hour=0) for b in days)  # today is not done
+        stored = await h.store.read_bars(
+            "MSFT", TRADING_START - timedelta(days=14), TRADING_START, BarSize.DAY_1
+        )
+        assert len(stored) >= 5
+
+
+async def test_refused_stream_is_an_error_event_and_retried(tmp_path: Path) -> None:
+    """A real-time bar subscription refused for pacing (420) is reported, retried, and then flows."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        streams = MarketDataStreams(
+            h.connection,
+            h.requests,
+            h.store,
+            h.bus,
+            config=StreamConfig(
+                history_duration="1 D", ticks=False, retry_backoff=Backoff(0.05, 0.2)
+            ),
+        )
+        h.gateway.force_pacing_violations(1)
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.ERROR, "AAPL")))
+            await h.recorder.wait_for(lambda: len(_live_bars(h)) >= 1, seconds=15)
+        assert h.recorder.of(EventType.ERROR, "AAPL")[0].payload.code == 420
+        assert streams.subscriptions >= 2
+
+
+class SignallingPacer(IBPacer):
+    """The real pacer, which also says when it has let a historical request go."""
+
+    def __init__(self, pacer: IBPacer) -> None:
+        super().__init__(WallClock(), pacer.rules)
+        self.released = asyncio.Event()
+
+    @asynccontextmanager
+    async def historical(self, *args: Any, **kwargs: Any) -> AsyncIterator[None]:
+        async with super().historical(*args, **kwargs):
+            self.released.set()
+            yield
+
+
+async def test_request_survives_a_dropped_connection(tmp_path: Path) -> None:
+    """A request in flight when the socket drops is sent again after the reconnect."""
+    async with harness(tmp_path) as h:
+        pacer = SignallingPacer(h.pacer)
+        requests = IBRequests(h.connection, pacer, policy=h.requests.policy)
+        info = await requests.qualify("AAPL")
+        h.gateway.delay_replies(300)
+        request = asyncio.create_task(
+            requests.historical_bars(
+                info, end=datetime(2026, 2, 27, tzinfo=UTC), duration="1 D", bar_size=BarSize.MIN_5
+            )
+        )
+        await pacer.released.wait()
+        h.gateway.drop_connections()
+        h.gateway.delay_replies(0)
+        async with asyncio.timeout(10):
+            bars = await request
+        assert bars
+        assert h.connection.session == 2

@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ibbot.broker.connection import IBConnection
 from ibbot.broker.executor import ExecutorConfig, OrderExecutor
+from ibbot.broker.requests import IBRequests
 from ibbot.errors import BrokerError, LiveTradingRefused
 from ibbot.models import EventType, Fill, Order, OrderSide, OrderStatus, OrderType
-from tests.integration.broker_support import Harness, background, harness
+from tests.integration.broker_support import Harness, background, connection_config, harness
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -189,3 +191,51 @@ async def test_not_connected_blocks_instead_of_queueing(tmp_path: Path) -> None:
             result = await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="nc"))
         assert result.status is OrderStatus.BLOCKED
         assert "not connected" in (result.message or "")
+
+
+async def test_a_new_run_adopts_orders_of_the_previous_one(tmp_path: Path) -> None:
+    """After a restart of ibbot, orders it left working are found, tracked and their fills published."""
+    async with harness(tmp_path, client_id=6) as h:
+        first = _executor(h)
+        async with background(first.run()):
+            order = Order(
+                "keep",
+                "AAPL",
+                OrderSide.BUY,
+                4,
+                OrderType.LIMIT,
+                limit_price=100.0,
+                decision_id="k1",
+            )
+            placed = await first.submit(order, timeout=0.5)
+            assert placed.status is OrderStatus.SUBMITTED
+        await h.connection.close()
+        await h.gateway.wait_for_clients(lambda ids: 6 not in ids)
+        again = IBConnection(
+            connection_config(h.gateway, 6),
+            clock=h.clock,
+            market_clock=h.market_clock,
+            publisher=h.bus,
+        )
+        async with again:
+            requests = IBRequests(again, h.pacer, policy=h.requests.policy)
+            second = OrderExecutor(again, requests, h.store, h.bus, config=ExecutorConfig())
+            async with background(second.run()):
+                await h.recorder.wait_for(
+                    lambda: any(
+                        r.perm_id == placed.perm_id and r.status is OrderStatus.SUBMITTED
+                        for r in second.open_orders()
+                    )
+                )
+                h.gateway.fill_order(6, placed.order_id)
+                await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+                await h.recorder.wait_for(lambda: not second.open_orders())
+                await second.flush()
+        (fill,) = _fills(h)
+        assert (fill.strategy_name, fill.decision_id, fill.perm_id) == (
+            "keep",
+            "k1",
+            placed.perm_id,
+        )
+        adopted = await h.store.read_audit("orders")
+        assert any(e.record.get("order_ref") == "keep:k1" for e in adopted)
