@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 
 import pytest
 
+from ibbot import broker
 from ibbot.broker.backoff import Backoff
 from ibbot.broker.outbox import Outbox
 from ibbot.broker.timing import wait_event, within
@@ -168,3 +171,18 @@ async def test_outbox_failures_are_logged_and_delivery_goes_on() -> None:
             runner.cancel()
     assert len(published.events) == 1
     assert broken.pending == 0
+
+
+def test_package_exports_resolve_lazily() -> None:
+    """Every name in ibbot.broker.__all__ resolves; unknown names raise AttributeError."""
+    for name in broker.__all__:
+        assert getattr(broker, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = broker.nope
+
+
+def test_cli_start_does_not_load_ib_async() -> None:
+    """`ibbot --help` stays fast: importing the CLI (and the broker's commands) skips ib_async."""
+    code = "import sys, ibbot.cli; print('ib_async' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
