@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ibbot.broker.connection import IBConnection
     from ibbot.broker.ports import BrokerStore, EventPublisher
     from ibbot.broker.requests import IBRequests
+    from ibbot.settings import IbSettings
 
 __all__ = ["ExecutorConfig", "OrderExecutor"]
 
@@ -73,6 +74,15 @@ class ExecutorConfig:
     submit_timeout: float = 30.0
     commission_wait: float = 2.0
     fill_memory: timedelta = timedelta(days=7)
+
+    @classmethod
+    def from_settings(cls, ib: IbSettings) -> ExecutorConfig:
+        """Read-only mode and the live-trading consent from the ``[ib]`` settings."""
+        return cls(
+            readonly=ib.readonly,
+            allow_live_trading=ib.allow_live_trading,
+            submit_timeout=ib.request_timeout,
+        )
 
 
 @dataclass(slots=True)

@@ -147,7 +147,7 @@ async def backfill(args: argparse.Namespace, settings: Settings) -> int:
             requests = IBRequests(
                 connection,
                 IBPacer(WallClock(), safe_pacing_rules(scale=target.time_scale)),
-                policy=RequestPolicy(timeout=settings.ib.request_timeout),
+                policy=RequestPolicy.from_settings(settings.ib),
             )
             return await _backfill_symbols(args, settings, requests, store, market)
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ibbot.broker.connection import IBConnection
     from ibbot.pacing import IBPacer
+    from ibbot.settings import IbSettings
 
 __all__ = ["NO_DATA", "IBRequests", "RequestPolicy", "safe_pacing_rules"]
 
@@ -89,6 +90,11 @@ class RequestPolicy:
     )
     pacing_retries: int = 6
     reconnect_retries: int = 3
+
+    @classmethod
+    def from_settings(cls, ib: IbSettings) -> RequestPolicy:
+        """The request timeout of the ``[ib]`` settings, IB-sized retries."""
+        return cls(timeout=ib.request_timeout)
 
 
 class IBRequests:

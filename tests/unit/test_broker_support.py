@@ -6,16 +6,22 @@ import asyncio
 import random
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
 from ibbot import broker
 from ibbot.broker.backoff import Backoff
+from ibbot.broker.collector import CollectorConfig
+from ibbot.broker.connection import ConnectionConfig
+from ibbot.broker.executor import ExecutorConfig
 from ibbot.broker.outbox import Outbox
+from ibbot.broker.requests import RequestPolicy
 from ibbot.broker.timing import wait_event, within
 from ibbot.clock import SimulatedClock
 from ibbot.errors import IbbotError, StoreError
-from ibbot.models import ConnectionState, ConnectionStatus, Event, EventType
+from ibbot.models import BarSize, ConnectionState, ConnectionStatus, Event, EventType
+from ibbot.settings import Settings
 
 
 def _event(n: int = 0) -> Event:
@@ -186,3 +192,29 @@ def test_cli_start_does_not_load_ib_async() -> None:
     code = "import sys, ibbot.cli; print('ib_async' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_configs_from_settings() -> None:
+    """The broker's configs read ibbot's settings sections."""
+    settings = Settings(
+        ib={"port": 4001, "client_id": 9, "readonly": True, "request_timeout": 12.0},
+        collector={"watchlist": ["KO"], "bar_size": "5 mins", "report_types": []},
+    )
+    connection = ConnectionConfig.from_settings(settings.ib, host="10.0.0.2")
+    assert (connection.host, connection.port, connection.client_id) == ("10.0.0.2", 4001, 9)
+    assert connection.readonly
+    assert connection.backoff.maximum == settings.ib.reconnect_max_delay
+    executor = ExecutorConfig.from_settings(settings.ib)
+    assert (executor.readonly, executor.allow_live_trading, executor.submit_timeout) == (
+        True,
+        False,
+        12.0,
+    )
+    assert RequestPolicy.from_settings(settings.ib).timeout == 12.0
+    collector = CollectorConfig.from_settings(settings.collector)
+    assert collector.watchlist == ("KO",)
+    assert collector.streams.bar_size is BarSize.MIN_5
+    assert collector.fundamentals is None
+    with_reports = CollectorConfig.from_settings(Settings().collector)
+    assert with_reports.fundamentals is not None
+    assert with_reports.fundamentals.refresh == timedelta(hours=24)
