@@ -239,3 +239,15 @@ async def test_a_new_run_adopts_orders_of_the_previous_one(tmp_path: Path) -> No
         )
         adopted = await h.store.read_audit("orders")
         assert any(e.record.get("order_ref") == "keep:k1" for e in adopted)
+
+
+async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None:
+    """An order for a symbol IB cannot describe is REJECTED with the reason and never sent."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h)
+        async with background(executor.run()):
+            result = await executor.submit(Order("v", "NOPE", OrderSide.BUY, 1, decision_id="n"))
+        assert result.status is OrderStatus.REJECTED
+        assert "cannot trade" in (result.message or "")
+        exchange = h.gateway.truth()["exchange"]
+        assert exchange["open_orders"] == exchange["completed_orders"] == []
