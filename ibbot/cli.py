@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
 from ibbot.broker import commands as broker_commands
+from ibbot.commands import backfill_fundamentals, main_job
 from ibbot.commands import config as config_command
-from ibbot.commands import main_job
+from ibbot.commands import sim as sim_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -85,6 +86,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         configure=broker_commands.add_backfill_arguments,
     ),
     Command(
+        "backfill-fundamentals",
+        "fill the point-in-time fundamentals history of symbols (SEC EDGAR or IB)",
+        run=backfill_fundamentals.run,
+        configure=backfill_fundamentals.configure,
+    ),
+    Command(
         "check",
         "connect to the configured gateway: exit 0 when it is ready, else say why and exit 1",
         run=broker_commands.run_check,
@@ -97,6 +104,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         configure=config_command.configure,
     ),
     Command(DEFAULT_COMMAND, "run the main job (the default command)", run=main_job.run),
+    Command(
+        "sim",
+        "run the simulated IB Gateway (TWS API) standalone, for any TWS API client",
+        run=sim_command.run,
+        configure=sim_command.configure,
+    ),
 )
 
 

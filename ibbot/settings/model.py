@@ -35,6 +35,7 @@ __all__ = [
     "SECRET",
     "CollectorSettings",
     "CrossFieldError",
+    "FundamentalsSettings",
     "IbSettings",
     "LogFormat",
     "LogLevel",
@@ -73,6 +74,9 @@ _STRATEGY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 # IB's durationStr: an integer count and a unit (Seconds, Days, Weeks, Months, Years).
 _DURATION = re.compile(r"\s*([0-9]+)\s*([SDWMY])\s*", re.IGNORECASE)
 _NONE_WORDS = frozenset({"", "none", "off"})
+# The SEC's fair-access policy asks automated clients to declare who they are in the User-Agent, with a
+# contact address ("Sample Company Name AdminContact@samplecompany.com"); requests without one get 403.
+_CONTACT = re.compile(r"\S+@\S+\.\S+")
 
 
 class _SecretMarker:
@@ -207,6 +211,13 @@ def _check_not_blank(value: str) -> str:
     return value
 
 
+def _check_http_url(value: str) -> str:
+    text = value.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        raise ValueError("must be an http:// or https:// URL (e.g. 'https://data.sec.gov')")
+    return text
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.utcoffset() is None:
         raise ValueError("must include a timezone (e.g. 2024-01-02T14:30:00Z)")
@@ -217,9 +228,11 @@ Symbol = Annotated[str, AfterValidator(_check_symbol)]
 SymbolList = Annotated[list[Symbol], BeforeValidator(_words), AfterValidator(_check_unique)]
 AccountId = Annotated[str, AfterValidator(_check_account), SECRET]
 Host = Annotated[str, AfterValidator(_check_not_blank)]
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 Port = Annotated[int, Field(ge=1, le=65_535)]
 ListenPort = Annotated[int, Field(ge=0, le=65_535)]  # 0 asks the OS for a free port
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+FundamentalsSourceName = Literal["ib", "sec"]
 LogFormat = Literal["auto", "console", "json"]
 
 
@@ -298,6 +311,51 @@ class CollectorSettings(_Section):
         BeforeValidator(_words),
         AfterValidator(_check_unique),
     ] = Field(default_factory=lambda: ["ReportSnapshot", "ReportsFinStatements"])
+
+
+class FundamentalsSettings(_Section):
+    """Where company fundamentals come from, in priority order, and how the SEC source behaves.
+
+    ``sources`` lists the sources to try for each symbol, first that answers wins: ``"ib"`` (IB's
+    ``reqFundamentalData``, de-supported from TWS API 10.47) and ``"sec"`` (SEC EDGAR XBRL company
+    facts, US issuers). Using ``"sec"`` requires ``sec_user_agent``: a name and a contact e-mail the
+    SEC can reach (its fair-access policy); it is treated as a secret.
+    """
+
+    sources: Annotated[
+        list[FundamentalsSourceName], BeforeValidator(_words), AfterValidator(_check_unique)
+    ] = Field(default_factory=lambda: list[FundamentalsSourceName](["ib"]), min_length=1)
+    sec_user_agent: Annotated[str, SECRET] = ""
+    sec_base_url: HttpUrl = "https://data.sec.gov"
+    sec_www_url: HttpUrl = "https://www.sec.gov"
+    sec_cache_dir: Path = Path("data/sec-cache")
+    # The SEC allows at most 10 requests per second per user, across all its hosts.
+    sec_max_requests_per_second: Annotated[int, Field(ge=1, le=10)] = 10
+    sec_revalidate_hours: Annotated[float, Field(gt=0)] = 12.0
+    sec_request_timeout: Annotated[float, Field(gt=0)] = 30.0
+    sec_max_attempts: Annotated[int, Field(ge=1, le=10)] = 5
+
+    @field_validator("sec_user_agent")
+    @classmethod
+    def _user_agent_has_contact(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _CONTACT.search(value):
+            raise ValueError(
+                "must name you and give a contact e-mail, e.g. 'Jane Doe jane@example.com' "
+                "(the SEC's fair-access policy)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sec_needs_user_agent(self) -> FundamentalsSettings:
+        if "sec" in self.sources and not self.sec_user_agent:
+            raise CrossFieldError(
+                "sec_user_agent",
+                "",
+                "is required when 'sec' is in fundamentals.sources: a name and contact e-mail "
+                "for the SEC's fair-access policy, e.g. 'Jane Doe jane@example.com'",
+            )
+        return self
 
 
 class RiskSettings(_Section):
@@ -399,6 +457,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    fundamentals: FundamentalsSettings = Field(default_factory=FundamentalsSettings)
     strategies: list[StrategySettings] = Field(default_factory=list)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     sim: SimSettings = Field(default_factory=SimSettings)

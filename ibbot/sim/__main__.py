@@ -13,7 +13,10 @@ from ibbot.sim.cli import add_sim_arguments, run_sim
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the ``ibbot sim`` options and run the gateway; logs go to stderr at INFO."""
-    parser = argparse.ArgumentParser(prog="python -m ibbot.sim", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m ibbot.sim",
+        description="Run the simulated IB Gateway (a TWS API server) until SIGINT or SIGTERM.",
+    )
     add_sim_arguments(parser)
     args = parser.parse_args(argv)
     structlog.configure(

@@ -4,8 +4,9 @@ A client can follow the account four ways: ``reqPositions`` (every position, the
 ``reqAccountUpdates`` (account values plus a portfolio line per position, then updates; what
 ib_async subscribes at connect), ``reqAccountUpdatesMulti`` / ``reqPositionsMulti`` (the same per
 account and model), and ``reqAccountSummary`` (chosen tags). All are answered from the exchange's
-books, marked at the simulated market's current prices, and pushed again whenever a fill changes
-them and every three simulated minutes (as TWS refreshes portfolio values).
+books, marked at the simulated market's current prices. As with TWS, a fill pushes the changed
+positions and portfolio lines at once, and account values (summary and multi included) are refreshed
+every three minutes (simulated time).
 """
 
 from __future__ import annotations
@@ -213,7 +214,11 @@ class AccountBook:
     # ---------------------------------------------------------------- publication
 
     def publish(self, changed_symbols: set[str]) -> None:
-        """Push positions (changed symbols) and account values to every subscribed session."""
+        """After fills: push the changed positions and portfolio lines to every subscriber.
+
+        Account values are not pushed here: TWS sends them with its periodic refresh (every three
+        minutes), while position changes reach the portfolio and position subscribers at once.
+        """
         account = self.hub.config.account
         positions = {s: (q, c) for s, q, c in self._positions() if s in changed_symbols}
         for symbol in changed_symbols:
@@ -236,15 +241,16 @@ class AccountBook:
                             avg_cost=avg_cost,
                         )
                     )
-            self.refresh(session, changed_symbols)
+            if session.account_updates_subscribed:
+                self._send_portfolio(session, changed_symbols)
 
-    def refresh(self, session: ClientSession, symbols: set[str] | None = None) -> None:
-        """Resend account values (and portfolio lines for ``symbols``; None: all) to one session."""
+    def refresh(self, session: ClientSession) -> None:
+        """Resend account values, the whole portfolio and summary/multi values to one session."""
         if session.account_updates_subscribed:
             account = self.hub.config.account
             for key, value, currency in self.account_rows():
                 session.send(msg.account_value(key, value, currency, account))
-            self._send_portfolio(session, symbols)
+            self._send_portfolio(session)
         for req_id, model in session.account_multi.items():
             self._send_multi(session, req_id, model)
         for req_id, tags in session.account_summary.items():

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from ibbot.errors import ConfigError
 from ibbot.sim.config import SimConfig
-from ibbot.sim.gateway import SimulatedGateway
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -140,9 +139,11 @@ async def serve(
     config: SimConfig, stop: asyncio.Event, announce: Callable[[str], None] | None = None
 ) -> None:
     """Run a gateway until ``stop`` is set, announcing its addresses in one line (default: stdout)."""
+    from ibbot.sim.gateway import SimulatedGateway  # noqa: PLC0415 - keep `ibbot --help` fast
+
     async with SimulatedGateway(config) as gateway:
         control = (
-            f"http://{config.host}:{gateway.control_port}/"
+            f"http://{gateway.control_host}:{gateway.control_port}/"
             if gateway.control_port is not None
             else "off"
         )

@@ -16,7 +16,7 @@ import structlog
 
 from ibbot.clock import Clock, ScaledClock
 from ibbot.errors import ConfigError
-from ibbot.sim.config import SimConfig
+from ibbot.sim.config import SimConfig, is_loopback
 from ibbot.sim.control import ControlServer
 from ibbot.sim.faults import NOTICE_CODES, EndMessage
 from ibbot.sim.hub import Hub
@@ -97,11 +97,6 @@ class SimulatedGateway:
         runner, self._runner = self._runner, None
         await runner
 
-    async def serve_until_stopped(self) -> None:
-        """Wait until :meth:`close` is called; raises if the gateway fails."""
-        if self._runner is not None:
-            await asyncio.shield(self._runner)
-
     async def _run(self) -> None:
         assert self._ready is not None
         ready = self._ready
@@ -112,7 +107,7 @@ class SimulatedGateway:
                 if self.config.control_port is not None:
                     self._control_server = await asyncio.start_server(
                         self._control.accept_factory(tasks),
-                        self.config.host,
+                        self.control_host,
                         self.config.control_port,
                         reuse_address=True,
                     )
@@ -132,7 +127,13 @@ class SimulatedGateway:
         except* OSError as group:
             if ready.done():
                 raise
-            ready.set_exception(ConfigError("sim.port", self.config.port, str(group.exceptions[0])))
+            # the API port is bound first: if it is up, the control port is the one that failed
+            key, port = (
+                ("sim.control_port", self.config.control_port)
+                if self._server is not None
+                else ("sim.port", self.config.port)
+            )
+            ready.set_exception(ConfigError(key, port, str(group.exceptions[0])))
         finally:
             self._tasks = None
             self._stop_listening()
@@ -159,7 +160,7 @@ class SimulatedGateway:
     async def _listen(self) -> None:
         port = self._port if self._port is not None else self.config.port
         self._server = await asyncio.start_server(
-            self._accept, self.config.host, port, reuse_address=True
+            self._accept, self._bind_host, port, reuse_address=True
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._listening.set()
@@ -187,8 +188,18 @@ class SimulatedGateway:
 
     @property
     def host(self) -> str:
-        """The address the API and control ports are bound to."""
+        """The address the API port is bound to."""
         return self.config.host
+
+    @property
+    def _bind_host(self) -> str:
+        # "localhost" would bind IPv4 and IPv6 sockets, each with its own ephemeral port
+        return "127.0.0.1" if self.config.host.lower() == "localhost" else self.config.host
+
+    @property
+    def control_host(self) -> str:
+        """Where the control interface listens: always a loopback address, even with allow_remote."""
+        return self._bind_host if is_loopback(self.config.host) else "127.0.0.1"
 
     @property
     def port(self) -> int:

@@ -22,6 +22,7 @@ from ibbot.sim import messages as msg
 from ibbot.sim.contracts import Resolved
 from ibbot.sim.fundamentals import REPORT_TYPES, report_xml
 from ibbot.sim.ibtime import format_bar_time, parse_end_datetime
+from ibbot.sim.market import HistoricalDataError, parse_duration
 from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
 from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
@@ -126,7 +127,7 @@ class MarketDataService:
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return
-        today = self.hub.clock.now().date()
+        today = self.hub.market.calendar.exchange_date(self.hub.clock.now())
         trading, liquid = self.hub.market.trading_hours(
             resolved.security.symbol, today, CONTRACT_DETAILS_DAYS
         )
@@ -239,6 +240,11 @@ class MarketDataService:
         except ValueError:
             session.send_error(req_id, ErrorCode.INVALID_END_DATE)
             return
+        try:
+            parse_duration(request.duration, bar_size)
+        except HistoricalDataError as exc:
+            session.send(msg.error(req_id, exc.code, exc.message))
+            return
         key = HistoricalRequestKey(
             con_id=request.resolved.security.con_id,
             exchange=request.resolved.exchange,
@@ -262,7 +268,12 @@ class MarketDataService:
                 what_to_show=what_to_show,
                 use_rth=request.use_rth,
             )
-        except ValueError as exc:
+        except HistoricalDataError as exc:
+            session.send(msg.error(req_id, exc.code, exc.message))
+            return
+        except (
+            ValueError
+        ) as exc:  # the market refusing its input: IB would say HMDS could not serve it
             self._hmds_error(session, req_id, str(exc))
             return
         if not bars:

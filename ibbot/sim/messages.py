@@ -58,7 +58,6 @@ __all__ = [
     "position_multi",
     "position_multi_end",
     "realtime_bar",
-    "tick_generic",
     "tick_price",
     "tick_req_params",
     "tick_size",
@@ -193,11 +192,6 @@ def tick_size(req_id: int, tick_type: int, size: float) -> Fields:
 def tick_string(req_id: int, tick_type: int, value: str) -> Fields:
     """``tickString``: e.g. tick 45, the last trade's epoch seconds."""
     return [Out.TICK_STRING, 6, req_id, tick_type, value]
-
-
-def tick_generic(req_id: int, tick_type: int, value: float) -> Fields:
-    """``tickGeneric``: e.g. tick 49, halted."""
-    return [Out.TICK_GENERIC, 6, req_id, tick_type, value]
 
 
 def tick_snapshot_end(req_id: int) -> Fields:

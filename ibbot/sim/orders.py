@@ -26,7 +26,6 @@ from ibbot.sim import messages as msg
 from ibbot.sim.exchange import (
     INITIAL_MARGIN_RATE,
     MAINTENANCE_MARGIN_RATE,
-    AccountChanged,
     CommissionReport,
     ExchangeEvent,
     Execution,
@@ -64,6 +63,7 @@ EXECUTION_HISTORY = timedelta(days=1)
 # IB's execution sides: bought / sold.
 _EXEC_SIDE = {OrderSide.BUY: "BOT", OrderSide.SELL: "SLD"}
 _ORDER_TYPES = {t.value: t for t in OrderType}
+_FINISHED = frozenset({"Filled", "Cancelled", "Inactive"})
 _TIFS = {t.value: t for t in TimeInForce}
 
 
@@ -74,6 +74,9 @@ class OrderDesk:
         self.hub = hub
         self.accounts = accounts
         self._exchanges: dict[tuple[int, int], str] = {}
+        self._finished_at: dict[int, datetime] = {}
+        # (client id, order id) of every order the exchange accepted: later ids are modifications
+        self._known: set[tuple[int, int]] = set()
         self._work = asyncio.Event()
         self._last_match = hub.clock.now()
 
@@ -101,7 +104,11 @@ class OrderDesk:
             outside_rth=request.outside_rth,
             status=status or state.status,
             filled=state.filled,
-            completed_time=format_exec_time(self.hub.clock.now()) if state.remaining == 0 else "",
+            completed_time=(
+                format_exec_time(self._finished_at[state.perm_id])
+                if state.perm_id in self._finished_at
+                else ""
+            ),
             completed_status=state.status,
         )
 
@@ -156,10 +163,13 @@ class OrderDesk:
         """Turn engine events into messages for the clients concerned, in TWS's order."""
         commissions: list[CommissionReport] = []
         changed_symbols: set[str] = set()
-        account_changed = False
         owners: dict[str, int] = {}
         for event in events:
             if isinstance(event, OrderAccepted | OrderStatusChanged):
+                request = event.state.request
+                self._known.add((request.client_id, request.order_id))
+                if event.state.status in _FINISHED:
+                    self._finished_at.setdefault(event.state.perm_id, event.time)
                 self._to_owner(event.state.request.client_id, self._status_messages(event.state))
                 if event.state.status == "Cancelled":
                     self._to_owner(
@@ -185,13 +195,11 @@ class OrderDesk:
                 )
             elif isinstance(event, PositionChanged):
                 changed_symbols.add(event.symbol)
-            elif isinstance(event, AccountChanged):
-                account_changed = True
         for report in commissions:
             client_id = owners.get(report.exec_id)
             if client_id is not None:
                 self._to_owner(client_id, [_commission_message(report)])
-        if changed_symbols or account_changed:
+        if changed_symbols:
             self.accounts.publish(changed_symbols)
         if self.hub.exchange.open_orders():
             self._work.set()
@@ -231,7 +239,7 @@ class OrderDesk:
         key = (client_id, order.order_id)
         # a known id is a modification (the engine refuses it for a finished order); any other id
         # must be new: IB refuses an id below the client's highest one as a duplicate
-        if key not in self._known_orders() and order.order_id < self.hub.next_order_id(client_id):
+        if key not in self._known and order.order_id < self.hub.next_order_id(client_id):
             session.send_error(order.order_id, ErrorCode.DUPLICATE_ORDER_ID)
             return
         self.hub.use_order_id(client_id, order.order_id)
@@ -266,11 +274,6 @@ class OrderDesk:
                 request, now, quote, market_open=market_open, extended_open=extended_open
             )
         )
-
-    def _known_orders(self) -> set[tuple[int, int]]:
-        exchange = self.hub.exchange
-        states = [*exchange.open_orders(), *exchange.completed_orders()]
-        return {(s.request.client_id, s.request.order_id) for s in states}
 
     def _hours(self, now: datetime) -> tuple[bool, bool]:
         """(regular hours, extended hours) at ``now``: when orders (outside_rth ones) may trade."""

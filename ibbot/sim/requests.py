@@ -103,7 +103,6 @@ class PlaceOrder:
     outside_rth: bool
     good_after_time: str
     good_till_date: str
-    trailing_percent: float | None
     algo_strategy: str
     what_if: bool
     condition_count: int
@@ -165,9 +164,9 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     reader.skip(1)  # deltaNeutralAuxPrice
     if delta_neutral_order_type:
         reader.skip(8)
-    reader.skip(3)  # continuousUpdate, referencePriceType, trailStopPrice
-    trailing_percent = reader.number()
-    reader.skip(2)  # scaleInitLevelSize, scaleSubsLevelSize
+    # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInitLevelSize,
+    # scaleSubsLevelSize
+    reader.skip(6)
     scale_increment = reader.number()
     if scale_increment is not None and scale_increment > 0:
         reader.skip(7)
@@ -235,7 +234,6 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
         outside_rth=outside_rth,
         good_after_time=good_after_time,
         good_till_date=good_till_date,
-        trailing_percent=trailing_percent,
         algo_strategy=algo_strategy,
         what_if=what_if,
         condition_count=condition_count,

@@ -142,15 +142,18 @@ def format_float(value: float) -> str:
 
 def format_field(value: object) -> str:
     """Encode one outgoing field: None -> empty, bool -> 1/0, float via :func:`format_float`."""
-    if value is None:
+    if isinstance(value, str):
+        text = value
+    elif value is None:
         return ""
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
+    elif isinstance(value, int):  # int and the IntEnum message ids
+        return str(int(value))
+    elif isinstance(value, float):
         return format_float(value)
-    text = str(value)
+    else:
+        text = str(value)
     if "\0" in text:
         raise ValueError("a TWS field cannot contain a NUL character")
     return text
@@ -158,7 +161,8 @@ def format_field(value: object) -> str:
 
 def encode_fields(fields: Iterable[object]) -> bytes:
     """The payload of one message: every field NUL-terminated, UTF-8."""
-    return "".join(format_field(f) + "\0" for f in fields).encode("utf-8")
+    texts = [format_field(f) for f in fields]
+    return ("\0".join(texts) + "\0").encode("utf-8") if texts else b""
 
 
 def encode_frame(fields: Iterable[object]) -> bytes:
@@ -179,11 +183,6 @@ class FieldReader:
     def __init__(self, fields: Sequence[str], start: int = 0) -> None:
         self._fields = fields
         self._pos = start
-
-    @property
-    def position(self) -> int:
-        """Index of the next field to be read."""
-        return self._pos
 
     @property
     def remaining(self) -> int:

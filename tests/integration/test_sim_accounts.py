@@ -20,9 +20,9 @@ async def test_account_summary_answers_the_requested_tags() -> None:
         assert {v.account for v in values.values()} == {"DU1234567"}
 
 
-async def test_fills_push_account_values_to_every_kind_of_subscriber() -> None:
-    """After a fill: position, positionMulti, accountUpdateMulti and summary updates are pushed."""
-    async with running_gateway() as gw, connected(gw) as ib:
+async def test_fills_push_positions_and_refreshes_push_values() -> None:
+    """A fill pushes position and positionMulti at once; the 3-minute refresh pushes the summary."""
+    async with running_gateway(time_scale=600.0) as gw, connected(gw) as ib:
         raw = await RawClient.open(gw.port)
         await raw.handshake(client_id=8)
         raw.send(["74", "1", "31", "DU1234567", ""])  # reqPositionsMulti

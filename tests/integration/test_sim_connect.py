@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from ib_async import IB
 
+from ibbot.errors import ConfigError
 from ibbot.sim.wire import SERVER_VERSION
 from tests.integration.sim_support import TRADING_START, RawClient, connected, running_gateway
 
@@ -123,3 +124,24 @@ async def test_managed_accounts_request() -> None:
         raw.send(["17", "1"])
         assert await raw.frame_with_id(15) == ["15", "1", "DU7654321"]
         await raw.close()
+
+
+async def test_ports_in_use_are_configuration_errors() -> None:
+    """Starting on a port that is taken raises ConfigError naming the port setting."""
+    async with running_gateway() as gw:
+        with pytest.raises(ConfigError) as info:
+            async with running_gateway(port=gw.port):
+                pass
+        assert info.value.key == "sim.port"
+        assert gw.control_port is not None
+        with pytest.raises(ConfigError) as info:
+            async with running_gateway(control_port=gw.control_port):
+                pass
+        assert info.value.key == "sim.control_port"
+
+
+async def test_localhost_binds_one_ephemeral_port() -> None:
+    """host=localhost serves API and control on one IPv4 loopback port each."""
+    async with running_gateway(host="localhost") as gw, connected(gw) as ib:
+        assert ib.isConnected()
+        assert gw.control_host == "127.0.0.1"

@@ -9,7 +9,13 @@ import pytest
 from ib_async import Stock
 from ib_async.wrapper import RequestError
 
-from tests.integration.sim_support import TRADING_START, connected, running_gateway, until
+from tests.integration.sim_support import (
+    TRADING_START,
+    RawClient,
+    connected,
+    running_gateway,
+    until,
+)
 
 AAPL = Stock("AAPL", "SMART", "USD")
 
@@ -96,6 +102,47 @@ async def test_historical_errors() -> None:
         with pytest.raises(RequestError) as info:
             await ib.reqHistoricalDataAsync(AAPL, "", "2 D", "1 secs", "TRADES", True)
         assert info.value.code == 162
+        assert info.value.message == "Historical Market Data Service error message:invalid step: 1"
+
+
+async def test_validation_errors_use_321_as_ib_does() -> None:
+    """A malformed duration or bar size is refused with 321 (which ib_async treats as a warning)."""
+    async with running_gateway() as gw:
+        raw = await RawClient.open(gw.port)
+        await raw.handshake(client_id=5)
+        head = [
+            "20",
+            "61",
+            "265598",
+            "AAPL",
+            "STK",
+            "",
+            "0",
+            "",
+            "",
+            "SMART",
+            "",
+            "USD",
+            "",
+            "",
+            "0",
+            "",
+        ]
+        raw.send([*head, "1 min", "ten days", "1", "TRADES", "1", "0", ""])
+        error = await raw.frame_with_id(4)
+        while error[2] != "61":
+            error = await raw.frame_with_id(4)
+        assert error[3] == "321"
+        assert "invalid duration" in error[4]
+        raw.send([*head[:1], "62", *head[2:], "7 parsecs", "1 D", "1", "TRADES", "1", "0", ""])
+        error = await raw.frame_with_id(4)
+        assert error[2:4] == ["62", "321"]
+        assert "bar size" in error[4]
+        raw.send([*head[:1], "63", *head[2:], "1 min", "1 D", "1", "TRADES", "1", "1", ""])
+        raw.send(["25", "1", "64"])  # cancelHistoricalData for an id that never streamed
+        error = await raw.frame_with_id(4)
+        assert error[2:4] == ["64", "366"]
+        await raw.close()
 
 
 async def test_keep_up_to_date_updates_the_last_bar() -> None:

@@ -351,3 +351,9 @@ def test_cli_import_stays_light(tmp_path: Path) -> None:
     result = _python("-c", code, env=_clean_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_sim_command_refuses_a_non_loopback_host(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ibbot sim` is registered and refuses to expose the gateway without --allow-remote."""
+    assert main(["sim", "--host", "0.0.0.0", "--port", "0"]) == EXIT_USAGE
+    assert "not a loopback address" in capsys.readouterr().err

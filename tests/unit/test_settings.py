@@ -545,7 +545,7 @@ def test_bad_secret_value_is_not_echoed() -> None:
 def test_unknown_variables_are_errors(tmp_path: Path) -> None:
     """An IBBOT_ variable naming no section is an error wherever it is set, not silently ignored."""
     assert str(load_error(environ={"IBBOT_IB_PORT": "1"})).startswith(
-        "invalid setting IBBOT_IB_PORT='1': unknown setting; sections are collector, ib, logging,"
+        "invalid setting IBBOT_IB_PORT='1': unknown setting; sections are collector, fundamentals, ib,"
     )
     assert load_error(overrides={"broker.port": "1"}, environ={}).key == "--set broker.port"
     misspelt_secret = load_error(environ={"IBBOT_IB_ACCOUNT": "U7654321"})
@@ -559,8 +559,8 @@ def test_unknown_section_in_a_file(tmp_path: Path) -> None:
     """A misspelt section in settings.toml is named, with the sections that exist."""
     write(tmp_path / "settings.toml", "[ibkr]\nport = 1\n")
     assert str(load_error(environ={})) == (
-        "invalid setting ibkr={'port': 1}: unknown setting; sections are collector, ib, logging, "
-        "risk, sim, store, strategies (set by settings.toml)"
+        "invalid setting ibkr={'port': 1}: unknown setting; sections are collector, fundamentals, "
+        "ib, logging, risk, sim, store, strategies (set by settings.toml)"
     )
 
 

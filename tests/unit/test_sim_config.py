@@ -72,3 +72,13 @@ def test_unavailable_fundamentals_entries() -> None:
     assert config.fundamentals_unavailable("AAPL", "ReportSnapshot")
     assert not config.fundamentals_unavailable("AAPL", "ReportsFinStatements")
     assert not config.fundamentals_unavailable("MSFT", "ReportSnapshot")
+
+
+def test_package_exports_load_on_first_use() -> None:
+    """ibbot.sim exposes SimConfig and SimulatedGateway lazily; other names are errors."""
+    import ibbot.sim as sim  # noqa: PLC0415 - the lazy attributes are what is tested
+
+    assert sim.SimConfig is SimConfig
+    assert sim.SimulatedGateway.__name__ == "SimulatedGateway"
+    with pytest.raises(AttributeError, match="no attribute"):
+        _ = sim.Nope  # type: ignore[attr-defined]

@@ -107,7 +107,6 @@ def test_tick_messages_decode() -> None:
     assert decode_ib_async(msg.tick_req_params(4, 0.01, "9c0001", 3)).named("tickReqParams") == [
         (4, 0.01, "9c0001", 3)
     ]
-    assert decode_ib_async(msg.tick_generic(4, 49, 0.0)).named("tickGeneric") == [(4, 49, 0.0)]
 
 
 def test_historical_messages_decode() -> None:

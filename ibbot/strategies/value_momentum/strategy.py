@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ibbot.models import Action, BarSize, EventType, FundamentalData, PriceBar
+from ibbot.models import Action, BarSize, Decision, Event, EventType, FundamentalData, PriceBar
 from ibbot.strategies.base import INTENT_KEY, Intent, PipelineStrategy
 from ibbot.strategies.params import StrategyParams
 from ibbot.strategies.pipeline import FAILED_LAYER_KEY, StrategyPipeline, append_step
@@ -20,6 +20,7 @@ from ibbot.strategies.value_momentum.layers import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
 __all__ = ["ValueMomentumParams", "ValueMomentumState", "ValueMomentumStrategy"]
@@ -49,6 +50,8 @@ class ValueMomentumParams(StrategyParams):
     average the price must beat by ``min_momentum`` to enter, and may fall under by ``exit_below``
     before a held position is sold; ``full_momentum`` is the momentum that counts as full strength;
     ``max_weight`` is the largest fraction of the capital one position gets.
+    ``fundamentals_source`` (``"ib"`` or ``"sec"``) makes the strategy use only fundamentals
+    from that source; None (the default) takes the newest record from any source.
     """
 
     min_market_cap: float = Field(10e9, ge=0)
@@ -61,6 +64,7 @@ class ValueMomentumParams(StrategyParams):
     exit_below: float = Field(0.01, ge=0, lt=1)
     full_momentum: float = Field(0.05, gt=0)
     max_weight: float = Field(0.2, gt=0, le=1)
+    fundamentals_source: Literal["ib", "sec"] | None = None
 
 
 class ValueMomentumState(SymbolState):
@@ -115,6 +119,22 @@ class ValueMomentumStrategy(PipelineStrategy[ValueMomentumState]):
         EventType.FILL,
     )
     params: ValueMomentumParams
+
+    def __init__(
+        self, *, name: str, allocated_capital: float, params: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(name=name, allocated_capital=allocated_capital, params=params)
+        wanted = self.params.fundamentals_source
+        handler = self._handlers.get(EventType.FUNDAMENTAL_DATA)
+        if wanted is not None and handler is not None:
+            # Filter where fundamentals events are routed, so bars pay nothing for the option.
+            def only_wanted(event: Event) -> list[Decision]:
+                payload = event.payload
+                if isinstance(payload, FundamentalData) and payload.source != wanted:
+                    return []
+                return handler(event)
+
+            self._handlers[EventType.FUNDAMENTAL_DATA] = only_wanted
 
     def build_pipeline(self) -> StrategyPipeline:
         """Liquidity, valuation, momentum, then the target weight."""

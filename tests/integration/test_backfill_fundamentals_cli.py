@@ -1,0 +1,121 @@
+"""``ibbot backfill-fundamentals`` against the fake SEC server: stored history, results, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ibbot.cli import main
+from ibbot.fundamentals.sec.fake import FakeSecServer
+from ibbot.store import ParquetStore
+from tests.integration.sec_helpers import ACME_CIK, USER_AGENT, acme_facts
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+
+@pytest.fixture
+async def sec() -> AsyncIterator[FakeSecServer]:
+    async with FakeSecServer() as server:
+        server.add_company("ACME", ACME_CIK, "ACME CORP", acme_facts())
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An empty working directory and no IBBOT_ variables from the developer's environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.upper().startswith("IBBOT_")]:
+        monkeypatch.delenv(name)
+
+
+def sec_flags(sec: FakeSecServer, tmp_path: Path) -> list[str]:
+    return [
+        "--set",
+        f"store.path={tmp_path / 'data'}",
+        "--set",
+        f"fundamentals.sec_cache_dir={tmp_path / 'cache'}",
+        "--set",
+        f"fundamentals.sec_base_url={sec.url}",
+        "--set",
+        f"fundamentals.sec_www_url={sec.url}",
+        "--log-format",
+        "json",
+    ]
+
+
+async def test_backfill_stores_the_history(
+    sec: FakeSecServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--source sec` stores every filing's record and prints one result row per symbol."""
+    argv = [
+        "backfill-fundamentals",
+        "acme",
+        "--source",
+        "sec",
+        *sec_flags(sec, tmp_path),
+        "--set",
+        f"fundamentals.sec_user_agent={USER_AGENT}",
+    ]
+    code = await asyncio.to_thread(main, argv)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "ACME" in out
+    assert "fetched" in out
+    with ParquetStore(tmp_path / "data") as store:
+        records = store.read_fundamentals("ACME", source="sec")
+        latest = store.read_fundamental("ACME", as_of=datetime(2030, 1, 1, tzinfo=UTC))
+    assert len(records) == 8
+    assert latest is not None
+    assert latest.source == "sec"
+
+
+async def test_backfill_exit_1_names_symbols_without_fundamentals(
+    sec: FakeSecServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown ticker does not stop the others; the exit code says some got nothing."""
+    argv = [
+        "backfill-fundamentals",
+        "ZZZZ",
+        "ACME",
+        *sec_flags(sec, tmp_path),
+        "--set",
+        "fundamentals.sources=sec",
+        "--set",
+        f"fundamentals.sec_user_agent={USER_AGENT}",
+    ]
+    code = await asyncio.to_thread(main, argv)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "unavailable" in out
+    assert "ticker map" in out
+    assert "fetched" in out
+
+
+async def test_backfill_without_user_agent_is_a_usage_error(
+    sec: FakeSecServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--source sec` with no User-Agent: exit 2, one line, no request sent."""
+    argv = ["backfill-fundamentals", "ACME", "--source", "sec", *sec_flags(sec, tmp_path)]
+    code = await asyncio.to_thread(main, argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [err[0]]
+    assert "fundamentals.sec_user_agent" in err[0]
+    assert sec.requests == []
+
+
+async def test_backfill_from_ib_needs_the_adapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The IB source is only available with a gateway connection: a clear usage error here."""
+    code = await asyncio.to_thread(
+        main, ["backfill-fundamentals", "ACME", "--set", f"store.path={tmp_path / 'data'}"]
+    )
+    assert code == 2
+    assert "provided by the IB adapter" in capsys.readouterr().err
