@@ -5,6 +5,7 @@
 - :class:`IBCollector` (``collector``): the watchlist's contracts, :class:`MarketDataStreams`
   (``market_data``) and :class:`FundamentalsRefresher` (``fundamentals_refresh``).
 - :class:`Backfill` (``backfill``): resumable history, only what the store lacks.
+- :class:`IBFundamentalsSource` (``fundamentals_source``): IB as a source of ``ibbot.fundamentals``.
 - :class:`OrderExecutor` (``executor``): orders in, honest results and fills out.
 - ``fundamentals``: the report parsers; ``errors``: IB's error codes; ``conversions``: ib_async
   objects to ibbot models and back; ``commands``: ``ibbot backfill`` and ``ibbot check``.
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         parse_report_snapshot,
     )
     from ibbot.broker.fundamentals_refresh import FundamentalsRefresher, RefreshConfig
+    from ibbot.broker.fundamentals_source import IBFundamentalsSource
     from ibbot.broker.market_data import MarketDataStreams, StreamConfig
     from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 
@@ -45,6 +47,7 @@ __all__ = [
     "IBCollector",
     "IBConnection",
     "IBError",
+    "IBFundamentalsSource",
     "IBRequests",
     "MarketDataStreams",
     "OrderExecutor",
@@ -68,6 +71,7 @@ _HOMES = {
     "IBCollector": "collector",
     "IBConnection": "connection",
     "IBError": "errors",
+    "IBFundamentalsSource": "fundamentals_source",
     "IBRequests": "requests",
     "IB_ERRORS": "errors",
     "MarketDataStreams": "market_data",

@@ -15,10 +15,12 @@ from ibbot.broker.backfill import Backfill
 from ibbot.broker.backoff import Backoff
 from ibbot.broker.collector import CollectorConfig, IBCollector
 from ibbot.broker.fundamentals_refresh import FundamentalsRefresher, RefreshConfig
+from ibbot.broker.fundamentals_source import IBFundamentalsSource
 from ibbot.broker.market_data import MarketDataStreams, StreamConfig
 from ibbot.broker.requests import IBRequests, RequestPolicy
 from ibbot.clock import SimulatedClock, WallClock
 from ibbot.errors import FundamentalsUnavailable, RequestFailed
+from ibbot.fundamentals import FundamentalsError, FundamentalsSource, SourceUnavailable
 from ibbot.models import BarSize, EventType, FundamentalData, PriceBar
 from ibbot.pacing import IBPacer
 from tests.integration.broker_support import TRADING_START, background, harness
@@ -381,3 +383,27 @@ async def test_request_survives_a_dropped_connection(tmp_path: Path) -> None:
             bars = await request
         assert bars
         assert h.connection.session == 2
+
+
+async def test_ib_is_a_fundamentals_source(tmp_path: Path) -> None:
+    """IB plugs into ibbot.fundamentals: a snapshot now, 430 and unknown symbols as unavailable."""
+    async with harness(tmp_path, sim={"unavailable_fundamentals": ("MSFT",)}) as h:
+        source = IBFundamentalsSource(h.requests, h.store, h.market_clock)
+        assert isinstance(source, FundamentalsSource)
+        assert source.name == "ib"
+        (snapshot,) = await source.fetch("AAPL")
+        assert snapshot.symbol == "AAPL"
+        assert snapshot.market_cap is not None
+        assert snapshot.industry == "Technology"  # IB's own classification, from the contract
+        with pytest.raises(SourceUnavailable, match="no fundamentals for MSFT"):
+            await source.fetch("MSFT")
+        with pytest.raises(SourceUnavailable, match="knows no stock NOPE"):
+            await source.fetch("NOPE")
+        h.gateway.delay_replies(1_000)
+        slow = IBFundamentalsSource(
+            IBRequests(h.connection, h.pacer, policy=RequestPolicy(timeout=0.2)),
+            None,
+            h.market_clock,
+        )
+        with pytest.raises(FundamentalsError, match="did not describe KO"):
+            await slow.fetch("KO")

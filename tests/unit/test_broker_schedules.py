@@ -18,9 +18,11 @@ import structlog
 from ibbot.broker import ports
 from ibbot.broker.backfill import Backfill, BackfillChunk
 from ibbot.broker.fundamentals_refresh import FundamentalsRefresher, RefreshConfig
+from ibbot.broker.fundamentals_source import IBFundamentalsSource
 from ibbot.broker.requests import NO_DATA
 from ibbot.clock import SimulatedClock
 from ibbot.errors import FundamentalsUnavailable, PacingViolation, RequestFailed, StoreError
+from ibbot.fundamentals import FundamentalsError
 from ibbot.models import BarSize, ContractInfo, Event, EventType, PriceBar
 from ibbot.store import AsyncStore, ParquetStore
 
@@ -279,3 +281,17 @@ def test_ports_name_what_the_broker_needs() -> None:
     assert ports.__all__ == ["AuditRecord", "BrokerStore", "EventPublisher"]
     assert hasattr(ports.BrokerStore, "write_bars")
     assert hasattr(ports.EventPublisher, "publish")
+
+
+async def test_ib_source_turns_garbage_and_errors_into_fundamentals_errors(tmp_path: Path) -> None:
+    """A garbled report or a failed request is a FundamentalsError naming the symbol."""
+    requests = ScriptedRequests(["<<garbage", RequestFailed("server error", code=322), SNAPSHOT])
+    async with AsyncStore(ParquetStore(tmp_path)) as store:
+        await store.write_contract(INFO)
+        source = IBFundamentalsSource(requests, store, SimulatedClock(T0))  # type: ignore[arg-type]
+        with pytest.raises(FundamentalsError, match="ReportSnapshot for NWG: malformed XML"):
+            await source.fetch("NWG")
+        with pytest.raises(FundamentalsError, match="IB fundamentals for NWG failed"):
+            await source.fetch("NWG")
+        (data,) = await source.fetch("NWG", since=T0)
+    assert (data.timestamp, data.price, data.industry) == (T0, 10.0, "Tech")
