@@ -9,6 +9,7 @@ with each failure up to a week, and a success resets it (and is logged, so the r
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -123,7 +124,8 @@ class FundamentalsRefresher:
         try:
             xml = await self._requests.fundamental_xml(info, report)
             received = self._clock.now()
-            data = _parse(report, xml, info, received)
+            # Statements run to tens of kilobytes: parse them off the loop.
+            data = await asyncio.to_thread(_parse, report, xml, info, received)
         except FundamentalsUnavailable as exc:
             self._unavailable(info.symbol, report, entry, exc)
             return False
