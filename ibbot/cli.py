@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
+from ibbot.broker import commands as broker_commands
 from ibbot.commands import backfill_fundamentals, main_job
 from ibbot.commands import backtest as backtest_command
 from ibbot.commands import config as config_command
@@ -81,6 +82,12 @@ class Command:
 
 COMMANDS: Final[tuple[Command, ...]] = (
     Command(
+        "backfill",
+        "fetch the history the store lacks for SYMBOL... (resumable, paced)",
+        run=broker_commands.run_backfill,
+        configure=broker_commands.add_backfill_arguments,
+    ),
+    Command(
         "backfill-fundamentals",
         "fill the point-in-time fundamentals history of symbols (SEC EDGAR or IB)",
         run=backfill_fundamentals.run,
@@ -91,6 +98,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "replay stored bars through the strategies and write a report",
         run=backtest_command.run,
         configure=backtest_command.configure,
+    ),
+    Command(
+        "check",
+        "connect to the configured gateway: exit 0 when it is ready, else say why and exit 1",
+        run=broker_commands.run_check,
+        configure=broker_commands.add_check_arguments,
     ),
     Command(
         "config",

@@ -11,7 +11,10 @@ __all__ = [
     "BrokerError",
     "ConfigError",
     "ConnectionFailed",
+    "FundamentalsParseError",
+    "FundamentalsUnavailable",
     "IbbotError",
+    "LiveTradingRefused",
     "OrderRejected",
     "PacingViolation",
     "RequestFailed",
@@ -62,8 +65,31 @@ class RequestFailed(BrokerError):
         super().__init__(message)
 
 
+class FundamentalsUnavailable(RequestFailed):
+    """IB has no fundamentals report for this symbol: error 430, an empty answer or no answer.
+
+    IB de-supported ``reqFundamentalData`` in TWS API 10.47, so this is an expected state, not a
+    fault: the collector says so once per symbol and report and backs off.
+    """
+
+
 class PacingViolation(RequestFailed):
     """IB refused a request for breaking its pacing rules (codes 100, 162 with the pacing text, 420)."""
+
+
+class FundamentalsParseError(BrokerError):
+    """An IB fundamentals document could not be parsed (garbage, truncated, hostile or wrong report).
+
+    ``str()`` names the symbol and report and quotes a short excerpt, so one log line tells what came
+    back; the caller logs it and carries on with the next symbol.
+    """
+
+    def __init__(self, symbol: str, report_type: str, reason: str, excerpt: str) -> None:
+        self.symbol = symbol
+        self.report_type = report_type
+        self.reason = reason
+        self.excerpt = excerpt
+        super().__init__(f"{report_type} for {symbol}: {reason} (document starts {excerpt!r})")
 
 
 class OrderRejected(BrokerError):
@@ -72,6 +98,14 @@ class OrderRejected(BrokerError):
     def __init__(self, message: str, *, code: int | None = None) -> None:
         self.code = code
         super().__init__(message)
+
+
+class LiveTradingRefused(BrokerError):
+    """An order was refused because the account is live and live trading is not enabled.
+
+    Paper accounts start with ``DU``; anything else moves real money and needs the explicit setting
+    ``ib.allow_live_trading = true``.
+    """
 
 
 class RiskBlocked(IbbotError):

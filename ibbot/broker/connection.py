@@ -1,0 +1,597 @@
+"""One resilient connection to TWS / IB Gateway, around one ``ib_async.IB``.
+
+What IB really does, and what this class does about it:
+
+- A wrong port or a Gateway that is down refuses the TCP connection (IB's 502 situation): the first
+  connect fails at once with :class:`ConnectionFailed`; later reconnects back off and retry.
+- A client id already in use gets error 326 and a closed socket, while ib_async would wait for the
+  whole connect timeout: the first connect fails at once.
+- The Gateway restarts every night and drops every API socket for a minute or two: on a dropped
+  socket we reconnect forever with exponential backoff, jitter and a cap, then run the session
+  hooks (resubscribe, then reconcile orders).
+- The nightly server reset keeps the socket but cuts IB's link (1100) and brings it back with data
+  lost (1101: subscriptions are gone) or maintained (1102): 1101 runs the same hooks.
+- Farms report broken/OK (2103-2106, 2157/2158): the state goes DEGRADED / back to CONNECTED.
+
+Readiness is nextValidId + managed accounts (ib_async's API start), the startup sync of orders,
+positions and executions, and the farm status notices (or a short grace period if none come).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final, Self
+
+import structlog
+from ib_async import IB
+
+from ibbot.broker.backoff import Backoff
+from ibbot.broker.errors import (
+    CLIENT_ID_IN_USE,
+    DATA_LOST,
+    ErrorCategory,
+    connection_status_for,
+    describe,
+)
+from ibbot.broker.outbox import Outbox
+from ibbot.broker.timing import wait_event, within
+from ibbot.errors import ConnectionFailed
+from ibbot.models import ConnectionState, ConnectionStatus, Event, EventType
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ib_async import Contract
+
+    from ibbot.broker.ports import EventPublisher
+    from ibbot.clock import Clock
+    from ibbot.settings import IbSettings
+
+__all__ = [
+    "ConnectionConfig",
+    "HookPhase",
+    "IBConnection",
+    "SessionChange",
+    "SessionHook",
+    "is_paper_account",
+]
+
+log = structlog.get_logger(__name__)
+
+# IB paper-trading account ids start with "DU"; anything else moves real money.
+_PAPER_PREFIX: Final = "DU"
+
+# Farm notices: code -> (farm kind, broken?). Farms are keyed by kind and by the farm name IB
+# appends to the text ("Market data farm connection is OK:usfarm").
+_FARM_CODES: Final = {
+    2103: ("market_data", True),
+    2104: ("market_data", False),
+    2105: ("historical", True),
+    2106: ("historical", False),
+    2157: ("sec_def", True),
+    2158: ("sec_def", False),
+}
+# Notices that say a farm is reachable (OK, or idle but available on demand): farms are up.
+_FARMS_UP: Final = frozenset({2104, 2106, 2107, 2108, 2158})
+_IB_LINK: Final = ("ib_link", "")
+# How long closing waits for queued status events to reach the bus.
+_FLUSH_SECONDS: Final = 5.0
+
+
+def is_paper_account(account: str) -> bool:
+    """True for an IB paper-trading account id (``DU...``)."""
+    return account.startswith(_PAPER_PREFIX)
+
+
+class SessionChange(StrEnum):
+    """Why the session hooks run: a new socket session, or IB's 1101 "data lost"."""
+
+    RECONNECTED = "reconnected"
+    DATA_LOST = "data_lost"
+
+
+class HookPhase(StrEnum):
+    """Hooks run by phase: market data is re-established before orders are reconciled."""
+
+    RESUBSCRIBE = "resubscribe"
+    RECONCILE = "reconcile"
+
+
+SessionHook = Callable[[SessionChange], Awaitable[None]]
+"""A coroutine function run after every reconnect and every 1101."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    """Where the Gateway is and how to talk to it.
+
+    ``connect_timeout`` bounds each step of a connect (TCP, API handshake, startup sync); a freshly
+    restarted Gateway needs 15-30 s. ``farm_grace`` is how long to wait after the sync for the farm
+    status notices before calling the connection ready anyway (some Gateways send none).
+    ``account`` pins the account when the login manages several.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 4002
+    client_id: int = 1
+    connect_timeout: float = 15.0
+    readonly: bool = False
+    account: str = ""
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=60.0))
+    farm_grace: float = 2.0
+
+    @classmethod
+    def from_settings(
+        cls,
+        ib: IbSettings,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        client_id: int | None = None,
+    ) -> ConnectionConfig:
+        """The ``[ib]`` settings as a connection config (``host``/``port``/``client_id`` override)."""
+        return cls(
+            host=host if host is not None else ib.host,
+            port=port if port is not None else ib.port,
+            client_id=client_id if client_id is not None else ib.client_id,
+            connect_timeout=ib.connect_timeout,
+            readonly=ib.readonly,
+            account=ib.account,
+            backoff=Backoff(initial=ib.reconnect_initial_delay, maximum=ib.reconnect_max_delay),
+        )
+
+
+class _Signal(StrEnum):
+    DROPPED = "dropped"
+    DATA_LOST = "data_lost"
+
+
+class IBConnection:
+    """An async context manager owning one ``ib_async.IB``: connect, stay connected, report state.
+
+    Entering connects (failing fast with :class:`ConnectionFailed`) and starts the supervisor that
+    reconnects after a drop; leaving disconnects and stops it. Components register session hooks
+    (:meth:`add_session_hook`) to be re-established after a reconnect or a 1101. State changes are
+    published as ``connection`` events and logged. ``clock`` times the waits; ``market_clock``
+    (default: ``clock``) is the gateway's time, see :attr:`market_clock`.
+    """
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        *,
+        clock: Clock,
+        market_clock: Clock | None = None,
+        publisher: EventPublisher | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._market_clock = market_clock if market_clock is not None else clock
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not secrets
+        self._ib = IB()
+        # An empty historical answer or an error must raise, never look like "no data".
+        self._ib.RaiseRequestErrors = True
+        self._ib.errorEvent += self._on_error
+        self._ib.disconnectedEvent += self._on_disconnected
+        self._outbox = Outbox(publisher, name="connection", maxsize=1_000)
+        self._state = ConnectionState.DISCONNECTED
+        self._ready = asyncio.Event()
+        self._signals: asyncio.Queue[_Signal] = asyncio.Queue(maxsize=len(_Signal))
+        self._pending_signals: set[_Signal] = set()
+        self._hooks: dict[HookPhase, list[SessionHook]] = {phase: [] for phase in HookPhase}
+        self._broken: set[tuple[str, str]] = set()
+        self._farms_up = asyncio.Event()
+        self._connect_failure: asyncio.Future[str] | None = None
+        self._connecting = False
+        self._closing = False
+        self._session = 0
+        self._accounts: tuple[str, ...] = ()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._workers: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ public state
+
+    @property
+    def ib(self) -> IB:
+        """The ib_async client (for the broker package only; nothing else imports ib_async)."""
+        return self._ib
+
+    @property
+    def config(self) -> ConnectionConfig:
+        """Where this connection points."""
+        return self._config
+
+    @property
+    def clock(self) -> Clock:
+        """The clock timeouts, backoffs and other waits are measured on (real time)."""
+        return self._clock
+
+    @property
+    def market_clock(self) -> Clock:
+        """The time at the gateway: what "now" means for bars, windows and timestamps.
+
+        The wall clock for a real Gateway; the simulated gateway's own clock when simulating
+        (its time may start elsewhere and run faster).
+        """
+        return self._market_clock
+
+    @property
+    def state(self) -> ConnectionState:
+        """CONNECTING, CONNECTED, DEGRADED (socket up, IB link or a farm down) or DISCONNECTED."""
+        return self._state
+
+    @property
+    def is_ready(self) -> bool:
+        """True while requests can be sent (connected, possibly degraded)."""
+        return self._ready.is_set()
+
+    @property
+    def session(self) -> int:
+        """How many times a connection has been established (1 after the first connect)."""
+        return self._session
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """The accounts this login manages, as of the last connect."""
+        return self._accounts
+
+    @property
+    def account(self) -> str:
+        """The account orders go to: the configured one, else the only managed one, else ""."""
+        if self._config.account:
+            return self._config.account
+        return self._accounts[0] if len(self._accounts) == 1 else ""
+
+    @property
+    def is_paper(self) -> bool:
+        """True when every managed account is a paper account (and there is at least one)."""
+        return bool(self._accounts) and all(is_paper_account(a) for a in self._accounts)
+
+    async def wait_ready(self) -> None:
+        """Return once the connection is ready (at once when it already is)."""
+        await self._ready.wait()
+
+    def next_order_id(self) -> int:
+        """A fresh order id from ib_async's sequence (seeded by nextValidId, bumped by openOrder).
+
+        All ids are drawn on the event loop thread from that one sequence, so two orders never get
+        the same id; IB would answer 103 (duplicate order id) otherwise.
+        """
+        if not self.is_ready:
+            raise ConnectionFailed("not connected to IB Gateway: no order id available")
+        return self._ib.client.getReqId()
+
+    def add_session_hook(
+        self,
+        hook: SessionHook,
+        *,
+        phase: HookPhase = HookPhase.RESUBSCRIBE,
+    ) -> None:
+        """Run ``hook`` after every reconnect and every 1101, in ``phase`` order then added order."""
+        self._hooks[phase].append(hook)
+
+    def remove_session_hook(self, hook: SessionHook) -> None:
+        """Stop running ``hook`` (no error if it was not registered)."""
+        for hooks in self._hooks.values():
+            if hook in hooks:
+                hooks.remove(hook)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Connect (failing fast on 326, a refused port or no handshake) and start supervising."""
+        if self._tasks is not None:
+            return
+        self._closing = False
+        tasks = asyncio.TaskGroup()
+        await tasks.__aenter__()
+        self._tasks = tasks
+        self._workers = [
+            tasks.create_task(self._outbox.run(), name="ibbot-connection-outbox"),
+        ]
+        try:
+            await self._connect_once()
+        except BaseException:
+            await self._stop_tasks()
+            raise
+        self._workers.append(
+            tasks.create_task(self._supervise(), name="ibbot-connection-supervisor")
+        )
+
+    async def close(self) -> None:
+        """Disconnect and stop reconnecting; idempotent."""
+        if self._tasks is None:
+            return
+        self._closing = True
+        was_connected = self._ib.isConnected()
+        self._ready.clear()
+        self._ib.disconnect()
+        if was_connected:
+            self._set_state(ConnectionState.DISCONNECTED, "closed by ibbot")
+        await self._stop_tasks()
+
+    async def _stop_tasks(self) -> None:
+        """Deliver what the outbox holds (for at most a few seconds), then stop the workers."""
+        try:
+            await within(self._clock, _FLUSH_SECONDS, self._outbox.flush())
+        except TimeoutError:
+            log.warning("connection.close_undelivered", pending=self._outbox.pending)
+        tasks, self._tasks = self._tasks, None
+        for worker in self._workers:
+            worker.cancel()
+        self._workers = []
+        if tasks is not None:
+            await tasks.__aexit__(None, None, None)
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connect_once(self) -> None:
+        """One connect attempt: handshake, startup sync, farms; ConnectionFailed on any failure."""
+        cfg = self._config
+        where = f"{cfg.host}:{cfg.port}"
+        self._set_state(ConnectionState.CONNECTING, f"connecting to {where}")
+        self._connecting = True
+        self._ib.disconnect()  # a half-dead previous session must not linger
+        self._broken.clear()
+        self._farms_up.clear()
+        loop = asyncio.get_running_loop()
+        failure: asyncio.Future[str] = loop.create_future()
+        self._connect_failure = failure
+
+        def on_api_error(message: str) -> None:
+            # ib_async: "Peer closed connection. clientId N already in use?" before the API start.
+            if not failure.done():
+                failure.set_result(
+                    f"the Gateway closed the connection during the handshake ({message})"
+                )
+
+        self._ib.client.apiError += on_api_error
+        try:
+            await self._handshake(failure, where)
+        except ConnectionFailed:
+            self._set_state(ConnectionState.DISCONNECTED, "connect failed")
+            raise
+        except ConnectionRefusedError as exc:
+            self._set_state(ConnectionState.DISCONNECTED, "connect refused")
+            raise ConnectionFailed(
+                f"IB Gateway at {where} refused the connection (IB 502: is the Gateway running, "
+                "the API enabled and the port its socket port?)"
+            ) from exc
+        except TimeoutError as exc:
+            self._set_state(ConnectionState.DISCONNECTED, "connect timed out")
+            raise ConnectionFailed(
+                f"IB Gateway at {where} did not complete the API handshake and startup sync "
+                f"within {cfg.connect_timeout:g} s"
+            ) from exc
+        except OSError as exc:
+            self._set_state(ConnectionState.DISCONNECTED, "connect failed")
+            if type(exc) is ConnectionError:  # ib_async: the startup sync failed or broke off
+                raise ConnectionFailed(
+                    f"IB Gateway at {where}: startup sync failed: {exc}"
+                ) from exc
+            raise ConnectionFailed(f"cannot reach IB Gateway at {where}: {exc}") from exc
+        finally:
+            self._connecting = False
+            self._connect_failure = None
+            self._ib.client.apiError -= on_api_error
+            if not failure.done():
+                failure.cancel()
+
+        accounts = tuple(self._ib.managedAccounts())
+        if cfg.account and cfg.account not in accounts:
+            self._ib.disconnect()
+            self._set_state(ConnectionState.DISCONNECTED, "account not managed")
+            raise ConnectionFailed(
+                f"IB Gateway at {where} does not manage the configured account "
+                f"(it manages {len(accounts)} account(s))"
+            )
+        if not await wait_event(self._clock, self._farms_up, cfg.farm_grace):
+            log.warning(
+                "connection.no_farm_status", host=cfg.host, port=cfg.port, waited=cfg.farm_grace
+            )
+        self._accounts = accounts
+        self._session += 1
+        self._ready.set()
+        self._set_state(
+            ConnectionState.DEGRADED if self._broken else ConnectionState.CONNECTED,
+            "connected" if not self._broken else "connected; some farms are down",
+        )
+        log.info(
+            "connection.ready",
+            host=cfg.host,
+            port=cfg.port,
+            client_id=cfg.client_id,
+            session=self._session,
+            server_version=self._ib.client.serverVersion(),
+            accounts=len(accounts),
+            paper=self.is_paper,
+        )
+
+    async def _handshake(self, failure: asyncio.Future[str], where: str) -> None:
+        """ib_async's connect, cut short by a refusal (326, socket closed) reported on ``failure``."""
+        cfg = self._config
+        attempt = asyncio.ensure_future(
+            self._ib.connectAsync(
+                cfg.host,
+                cfg.port,
+                clientId=cfg.client_id,
+                timeout=cfg.connect_timeout,
+                readonly=cfg.readonly,
+                account=cfg.account,
+                raiseSyncErrors=True,
+            )
+        )
+        try:
+            done, _ = await asyncio.wait((attempt, failure), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+                await asyncio.wait((attempt,))
+        if attempt in done:
+            attempt.result()
+            return
+        self._ib.disconnect()
+        raise ConnectionFailed(f"cannot connect to IB Gateway at {where}: {failure.result()}")
+
+    # ------------------------------------------------------------------ supervision
+
+    async def _supervise(self) -> None:
+        """Reconnect after drops and run the session hooks, until cancelled."""
+        while True:
+            signal = await self._signals.get()
+            self._pending_signals.discard(signal)
+            if signal is _Signal.DROPPED:
+                await self._reconnect()
+                self._pending_signals.discard(_Signal.DATA_LOST)  # the new session covers it
+                await self._run_hooks(SessionChange.RECONNECTED)
+            elif self.is_ready:
+                await self._run_hooks(SessionChange.DATA_LOST)
+
+    async def _reconnect(self) -> None:
+        """Try to connect again, forever, with exponential backoff and jitter."""
+        attempt = 0
+        while True:
+            delay = self._config.backoff.delay(attempt, self._rng)
+            log.info("connection.reconnect_wait", attempt=attempt + 1, delay=round(delay, 3))
+            await self._clock.sleep(delay)
+            try:
+                await self._connect_once()
+            except ConnectionFailed as exc:
+                log.warning("connection.reconnect_failed", attempt=attempt + 1, error=str(exc))
+                attempt += 1
+            else:
+                log.info("connection.reconnected", attempts=attempt + 1, session=self._session)
+                return
+
+    async def _run_hooks(self, change: SessionChange) -> None:
+        for phase in HookPhase:
+            for hook in list(self._hooks[phase]):
+                name = getattr(hook, "__qualname__", repr(hook))
+                try:
+                    await hook(change)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one failing hook must not stop the supervisor
+                    log.exception("connection.hook_failed", hook=name, phase=phase.value)
+                else:
+                    log.info(
+                        "connection.hook_done", hook=name, phase=phase.value, change=change.value
+                    )
+
+    def _signal(self, signal: _Signal) -> None:
+        # Signals are idempotent: one pending signal of a kind covers any repeat (queue of 2).
+        if signal in self._pending_signals:
+            return
+        self._pending_signals.add(signal)
+        self._signals.put_nowait(signal)
+
+    # ------------------------------------------------------------------ ib_async callbacks (sync)
+
+    def _on_disconnected(self) -> None:
+        if self._closing or self._connecting:
+            return
+        was_ready = self._ready.is_set()
+        self._ready.clear()
+        if was_ready:
+            self._set_state(ConnectionState.DISCONNECTED, "the Gateway dropped the connection")
+            self._signal(_Signal.DROPPED)
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
+        row = describe(code)
+        if code == CLIENT_ID_IN_USE and self._connect_failure is not None:
+            if not self._connect_failure.done():
+                self._connect_failure.set_result(
+                    f"client id {self._config.client_id} is already in use (IB 326)"
+                )
+            return
+        if code in _FARMS_UP:
+            self._farms_up.set()
+        if row.category in (ErrorCategory.CONNECTIVITY, ErrorCategory.FARM_STATUS):
+            log.info("connection.notice", code=code, message=message, category=row.category.value)
+        self._track_link(code, message)
+
+    def _track_link(self, code: int, message: str) -> None:
+        """Follow what is broken; publish a status when the set changes (and on every 1101)."""
+        status = connection_status_for(
+            code,
+            message,
+            host=self._config.host,
+            port=self._config.port,
+            client_id=self._config.client_id,
+        )
+        if status is None:
+            return
+        farm = _FARM_CODES.get(code)
+        key = (farm[0], message.rpartition(":")[2].strip()) if farm else _IB_LINK
+        changed = False
+        if status.state is ConnectionState.DEGRADED:
+            changed = key not in self._broken
+            self._broken.add(key)
+        elif key in self._broken:
+            self._broken.discard(key)
+            changed = True
+        elif farm is None:
+            # 1101/1102 without a 1100 first: the link bounced while we were not looking.
+            self._broken = {k for k in self._broken if k != _IB_LINK}
+        if code == DATA_LOST:
+            changed = True
+            self._signal(_Signal.DATA_LOST)
+        if not changed or not self._ready.is_set():
+            return
+        self._state = ConnectionState.DEGRADED if self._broken else ConnectionState.CONNECTED
+        log.warning(
+            "connection.degraded"
+            if status.state is ConnectionState.DEGRADED
+            else "connection.restored",
+            code=code,
+            message=message,
+            data_lost=status.data_lost,
+            broken=sorted(f"{kind}:{name}" if name else kind for kind, name in self._broken),
+        )
+        self._publish(status)
+
+    # ------------------------------------------------------------------ state changes
+
+    def _set_state(self, state: ConnectionState, message: str) -> None:
+        if state is self._state:
+            return
+        previous, self._state = self._state, state
+        log.info("connection.state", state=state.value, previous=previous.value, message=message)
+        self._publish(
+            ConnectionStatus(
+                state=state,
+                message=message,
+                host=self._config.host,
+                port=self._config.port,
+                client_id=self._config.client_id,
+            )
+        )
+
+    def _publish(self, status: ConnectionStatus) -> None:
+        self._outbox.put(
+            Event(
+                type=EventType.CONNECTION,
+                symbol=None,
+                timestamp=self._market_clock.now(),
+                payload=status,
+                source="ib",
+                ingested_at=self._market_clock.now(),
+            )
+        )

@@ -1,0 +1,243 @@
+"""The work behind ``ibbot check`` and ``ibbot backfill`` (see :mod:`ibbot.broker.commands`).
+
+Both talk to the configured Gateway, or, with ``ib.simulate`` on (the default), to a simulated
+gateway started in-process for the command on a private loopback port.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Final
+
+from ibbot.broker.backfill import Backfill, BackfillChunk
+from ibbot.broker.connection import ConnectionConfig, IBConnection
+from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
+from ibbot.clock import Clock, WallClock
+from ibbot.errors import ConnectionFailed, RequestFailed
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import AsyncIterator
+
+    from rich.progress import Progress, TaskID
+
+    from ibbot.broker.ports import BrokerStore
+    from ibbot.models import BarSize, ContractInfo, WhatToShow
+    from ibbot.settings import Settings
+
+__all__ = ["CHECK_CLIENT_ID_OFFSET", "backfill", "check"]
+
+# `ibbot check` connects with its own client id (ib.client_id + this), so probing a Gateway the
+# service is connected to does not collide with the service's id (IB error 326).
+CHECK_CLIENT_ID_OFFSET: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The gateway a command talks to, and the clock its market runs on."""
+
+    host: str
+    port: int
+    market_clock: Clock
+    simulated: bool
+    time_scale: float = 1.0
+
+
+@asynccontextmanager
+async def _gateway(settings: Settings) -> AsyncIterator[_Target]:
+    """The configured Gateway, or (``ib.simulate``) a simulated one started here for the command."""
+    if not settings.ib.simulate:
+        yield _Target(settings.ib.host, settings.ib.port, WallClock(), simulated=False)
+        return
+    from ibbot.sim import SimConfig, SimulatedGateway  # noqa: PLC0415 - only when simulating
+
+    sim = settings.sim
+    config = SimConfig(
+        host=sim.host,
+        port=0,  # a private gateway for this command: never collide with a running `ibbot sim`
+        control_port=None,
+        seed=sim.seed,
+        time_scale=sim.time_scale,
+        start=sim.start,
+        symbols=tuple(sim.symbols),
+        unavailable_fundamentals=tuple(sim.unavailable_fundamentals),
+        account=sim.account,
+        starting_cash=sim.starting_cash,
+        slippage_bps=sim.slippage_bps,
+    )
+    async with SimulatedGateway(config) as gateway:
+        yield _Target(
+            gateway.host, gateway.port, gateway.clock, simulated=True, time_scale=sim.time_scale
+        )
+
+
+# ---------------------------------------------------------------------- ibbot check
+
+
+async def check(args: argparse.Namespace, settings: Settings) -> int:
+    """Connect to the gateway; 0 and a summary line when ready, else 1 and one line why."""
+    # A probe's failure is the one line below; ib_async's own error records would repeat it.
+    ib_logger = logging.getLogger("ib_async")
+    level = ib_logger.level
+    ib_logger.setLevel(logging.CRITICAL)
+    try:
+        return await _check(args, settings)
+    finally:
+        ib_logger.setLevel(level)
+
+
+async def _check(args: argparse.Namespace, settings: Settings) -> int:
+    client_id = args.client_id
+    if client_id is None:
+        client_id = settings.ib.client_id + CHECK_CLIENT_ID_OFFSET
+    async with _gateway(settings) as target:
+        config = replace(  # a probe never touches orders
+            ConnectionConfig.from_settings(
+                settings.ib, host=target.host, port=target.port, client_id=client_id
+            ),
+            readonly=True,
+        )
+        connection = IBConnection(config, clock=WallClock(), market_clock=target.market_clock)
+        try:
+            async with connection:
+                summary = _ready_line(connection, settings, simulated=target.simulated)
+        except ConnectionFailed as exc:
+            sys.stderr.write(f"ibbot check: not ready: {exc}\n")
+            return 1
+    sys.stdout.write(summary + "\n")
+    return 0
+
+
+def _ready_line(connection: IBConnection, settings: Settings, *, simulated: bool) -> str:
+    cfg = connection.config
+    kind = "paper" if connection.is_paper else "LIVE"
+    trading = ""
+    if not connection.is_paper:
+        trading = (
+            "; live trading enabled"
+            if settings.ib.allow_live_trading
+            else "; orders will be refused (ib.allow_live_trading is false)"
+        )
+    where = "simulated gateway" if simulated else "IB Gateway"
+    return (
+        f"ready: {where} at {cfg.host}:{cfg.port}, server version "
+        f"{connection.ib.client.serverVersion()}, {len(connection.accounts)} {kind} account(s), "
+        f"state {connection.state.value}{trading}"
+    )
+
+
+# ---------------------------------------------------------------------- ibbot backfill
+
+
+async def backfill(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch what the store lacks of each symbol's history; 1 if anything failed."""
+    from ibbot.pacing import IBPacer  # noqa: PLC0415 - command-time imports keep --help fast
+    from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415
+
+    async with _gateway(settings) as target:
+        market = target.market_clock
+        config = ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port)
+        async with (
+            AsyncStore(ParquetStore(settings.store.path, clock=market)) as store,
+            IBConnection(config, clock=WallClock(), market_clock=market) as connection,
+        ):
+            requests = IBRequests(
+                connection,
+                IBPacer(WallClock(), safe_pacing_rules(scale=target.time_scale)),
+                policy=RequestPolicy.from_settings(settings.ib),
+            )
+            return await _backfill_symbols(args, settings, requests, store, market)
+
+
+async def _backfill_symbols(
+    args: argparse.Namespace,
+    settings: Settings,
+    requests: IBRequests,
+    store: BrokerStore,
+    market: Clock,
+) -> int:
+    collector = settings.collector
+    bar_size: BarSize = args.bar_size or collector.bar_size
+    duration: str = args.duration or collector.history_duration
+    what_to_show: WhatToShow = args.what_to_show or collector.what_to_show
+    infos: list[ContractInfo] = []
+    for symbol in dict.fromkeys(args.symbols):
+        try:
+            info = await requests.qualify(symbol)
+        except (RequestFailed, TimeoutError) as exc:
+            sys.stderr.write(f"ibbot backfill: skipping {symbol}: {str(exc) or 'no answer'}\n")
+            continue
+        await store.write_contract(info)
+        infos.append(info)
+    if not infos:
+        sys.stderr.write("ibbot backfill: no symbol could be qualified; nothing fetched\n")
+        return 1
+    show = not args.no_progress and sys.stderr.isatty()
+    async with _progress(show) as progress:
+        report = await Backfill(requests, store, market).run(
+            infos,
+            bar_size=bar_size,
+            duration=duration,
+            what_to_show=what_to_show,
+            use_rth=collector.use_rth,
+            progress=progress,
+        )
+    sys.stdout.write(
+        f"backfilled {report.bars} {bar_size.value} bars for {len(infos)} symbol(s): "
+        f"{report.planned} request(s), {report.empty} without data, {report.failed} failed"
+        + ("" if report.ok else " (run again to retry the failed ones)")
+        + "\n"
+    )
+    for error in report.errors[:5]:
+        sys.stderr.write(f"ibbot backfill: {error}\n")
+    return 0 if report.ok else 1
+
+
+class _RichProgress:
+    """A rich progress bar on stderr, advanced per request."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+
+    def planned(self, chunks: int) -> None:
+        self._task = self._progress.add_task("backfill", total=chunks, bars=0)
+
+    def chunk_done(self, chunk: BackfillChunk, bars: int, *, ok: bool) -> None:
+        if self._task is not None:
+            task = self._progress.tasks[self._task]
+            total_bars = int(task.fields.get("bars", 0)) + bars
+            label = f"{chunk.symbol} {chunk.end:%Y-%m-%d}" + ("" if ok else " failed")
+            self._progress.update(
+                self._task, advance=1, bars=total_bars, description=f"backfill {label}"
+            )
+
+
+@asynccontextmanager
+async def _progress(show: bool) -> AsyncIterator[_RichProgress | None]:
+    if not show:
+        yield None
+        return
+    from rich.console import Console  # noqa: PLC0415 - only with a terminal
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[bars]} bars"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        yield _RichProgress(progress)

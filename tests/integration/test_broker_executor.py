@@ -1,0 +1,253 @@
+"""OrderExecutor against the simulated gateway: fills, audit, reconciliation, refusals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ibbot.broker.connection import IBConnection
+from ibbot.broker.executor import ExecutorConfig, OrderExecutor
+from ibbot.broker.requests import IBRequests
+from ibbot.errors import BrokerError, LiveTradingRefused
+from ibbot.models import EventType, Fill, Order, OrderSide, OrderStatus, OrderType
+from tests.integration.broker_support import Harness, background, connection_config, harness
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _executor(h: Harness, **config: object) -> OrderExecutor:
+    return OrderExecutor(
+        h.connection,
+        h.requests,
+        h.store,
+        h.bus,
+        config=ExecutorConfig(**config),  # type: ignore[arg-type]
+    )
+
+
+def _fills(h: Harness) -> list[Fill]:
+    return [e.payload for e in h.recorder.of(EventType.FILL) if isinstance(e.payload, Fill)]
+
+
+async def test_market_order_filled_audited_and_published(tmp_path: Path) -> None:
+    """A market order fills; the result is honest, audited, and the fill published once with commission."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h, submit_timeout=5.0)
+        async with background(executor.run()):
+            order = Order("value", "AAPL", OrderSide.BUY, 10, decision_id="d-1")
+            result = await executor.submit(order)
+            assert result.status is OrderStatus.FILLED
+            assert result.fill_quantity == 10
+            assert result.fill_price is not None
+            assert result.fill_price > 0
+            assert result.perm_id > 0
+            assert (result.strategy_name, result.decision_id) == ("value", "d-1")
+            await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+            await executor.flush()
+        (fill,) = _fills(h)
+        assert (fill.strategy_name, fill.decision_id, fill.quantity) == ("value", "d-1", 10)
+        assert fill.commission == 1.0
+        assert executor.get_order_status(result.order_id).status is OrderStatus.FILLED
+        audited = await h.store.read_orders(strategy="value")
+        assert next(r.status for _, r in audited) is OrderStatus.PENDING  # written before sending
+        assert audited[-1][1].status is OrderStatus.FILLED
+        fills = await h.store.read_audit("fills")
+        assert [e.record["exec_id"] for e in fills] == [fill.exec_id]
+        statuses = [e.payload.status for e in h.recorder.of(EventType.ORDER_STATUS)]
+        assert statuses[-1] is OrderStatus.FILLED
+
+
+async def test_limit_order_returns_submitted_honestly_and_cancels(tmp_path: Path) -> None:
+    """A limit order far from the market is SUBMITTED after the timeout, not filled; cancel works."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h)
+        async with background(executor.run()):
+            order = Order(
+                "v", "AAPL", OrderSide.BUY, 5, OrderType.LIMIT, limit_price=1.0, decision_id="x"
+            )
+            result = await executor.submit(order, timeout=0.5)
+            assert result.status is OrderStatus.SUBMITTED
+            assert result.fill_price is None
+            assert executor.open_orders() == [executor.get_order_status(result.order_id)]
+            assert await executor.cancel(result.order_id, timeout=5.0)
+            assert executor.get_order_status(result.order_id).status is OrderStatus.CANCELLED
+            assert not await executor.cancel(result.order_id)
+        with pytest.raises(BrokerError, match="no order with id"):
+            executor.get_order_status(999_999)
+
+
+async def test_rejected_order_is_rejected_with_reason(tmp_path: Path) -> None:
+    """IB's 201 comes back as REJECTED with IB's reason, not as cancelled."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h)
+        h.gateway.reject_next_orders(1, code=201, message="Order rejected - reason: test")
+        async with background(executor.run()):
+            result = await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="r"))
+        assert result.status is OrderStatus.REJECTED
+        assert result.message is not None
+        assert "201" in result.message
+
+
+async def test_fill_while_disconnected_is_reconciled_exactly_once(tmp_path: Path) -> None:
+    """An order filled while we were away is reconciled after reconnect, once, and never re-sent."""
+    async with harness(tmp_path, client_id=4) as h:
+        executor = _executor(h)
+        async with background(executor.run()):
+            order = Order(
+                "away",
+                "AAPL",
+                OrderSide.BUY,
+                7,
+                OrderType.LIMIT,
+                limit_price=100.0,
+                decision_id="a1",
+            )
+            result = await executor.submit(order, timeout=0.5)
+            assert result.status is OrderStatus.SUBMITTED
+            h.gateway.drop_connections()
+            await h.gateway.wait_for_clients(lambda ids: 4 not in ids)
+            h.gateway.fill_order(4, result.order_id)
+            await h.recorder.wait_for(lambda: len(_fills(h)) == 1, seconds=15)
+            await h.recorder.wait_for(
+                lambda: executor.get_order_status(result.order_id).status is OrderStatus.FILLED
+            )
+            # A second outage: the same execution comes back from IB and must not count again.
+            session = h.connection.session
+            h.gateway.drop_connections()
+            await h.recorder.wait_for(lambda: h.connection.session > session, seconds=15)
+            await executor.reconcile()
+            await executor.flush()
+        assert len(_fills(h)) == 1
+        assert _fills(h)[0].decision_id == "a1"
+        exchange = h.gateway.truth()["exchange"]
+        sent = [
+            o
+            for o in exchange["open_orders"] + exchange["completed_orders"]
+            if o["order_ref"] == "away:a1"
+        ]
+        assert len(sent) == 1  # never re-sent
+        assert len(exchange["executions"]) == 1
+
+
+async def test_audited_fills_are_not_published_again_by_a_new_run(tmp_path: Path) -> None:
+    """A fresh executor (a restart of ibbot) remembers audited fills and does not publish them twice."""
+    async with harness(tmp_path) as h:
+        first = _executor(h, submit_timeout=5.0)
+        async with background(first.run()):
+            result = await first.submit(Order("v", "AAPL", OrderSide.BUY, 3, decision_id="once"))
+            assert result.status is OrderStatus.FILLED
+            await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+            await first.flush()
+        second = _executor(h)
+        async with background(second.run()):
+            await second.reconcile()
+            await second.flush()
+        assert len(_fills(h)) == 1
+
+
+async def test_live_account_is_refused_and_audited(tmp_path: Path) -> None:
+    """Connected to a non-DU account without consent: LiveTradingRefused and an audit entry."""
+    async with harness(tmp_path, sim={"account": "U1234567"}) as h:
+        assert not h.connection.is_paper
+        executor = _executor(h)
+        async with background(executor.run()):
+            with pytest.raises(LiveTradingRefused, match="not a paper account"):
+                await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="live"))
+        audited = await h.store.read_orders(strategy="v")
+        assert [r.status for _, r in audited] == [OrderStatus.BLOCKED]
+        exchange = h.gateway.truth()["exchange"]
+        assert exchange["open_orders"] == exchange["completed_orders"] == []
+
+
+async def test_live_account_allowed_when_enabled(tmp_path: Path) -> None:
+    """With live trading explicitly allowed, the same order is sent."""
+    async with harness(tmp_path, sim={"account": "U1234567"}) as h:
+        executor = _executor(h, allow_live_trading=True, submit_timeout=5.0)
+        async with background(executor.run()):
+            result = await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="ok"))
+        assert result.status is OrderStatus.FILLED
+
+
+async def test_read_only_mode_never_sends(tmp_path: Path) -> None:
+    """Read-only: the order is audited as BLOCKED and the gateway never sees it."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h, readonly=True)
+        async with background(executor.run()):
+            result = await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="ro"))
+        assert result.status is OrderStatus.BLOCKED
+        assert "read-only" in (result.message or "")
+        assert [r.status for _, r in await h.store.read_orders()] == [OrderStatus.BLOCKED]
+
+
+async def test_not_connected_blocks_instead_of_queueing(tmp_path: Path) -> None:
+    """While disconnected an order is refused at once (BLOCKED), never queued to be sent later."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h)
+        await h.gateway.restart(5.0)
+        await h.recorder.wait_for(lambda: not h.connection.is_ready)
+        async with background(executor.run()):
+            result = await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="nc"))
+        assert result.status is OrderStatus.BLOCKED
+        assert "not connected" in (result.message or "")
+
+
+async def test_a_new_run_adopts_orders_of_the_previous_one(tmp_path: Path) -> None:
+    """After a restart of ibbot, orders it left working are found, tracked and their fills published."""
+    async with harness(tmp_path, client_id=6) as h:
+        first = _executor(h)
+        async with background(first.run()):
+            order = Order(
+                "keep",
+                "AAPL",
+                OrderSide.BUY,
+                4,
+                OrderType.LIMIT,
+                limit_price=100.0,
+                decision_id="k1",
+            )
+            placed = await first.submit(order, timeout=0.5)
+            assert placed.status is OrderStatus.SUBMITTED
+        await h.connection.close()
+        await h.gateway.wait_for_clients(lambda ids: 6 not in ids)
+        again = IBConnection(
+            connection_config(h.gateway, 6),
+            clock=h.clock,
+            market_clock=h.market_clock,
+            publisher=h.bus,
+        )
+        async with again:
+            requests = IBRequests(again, h.pacer, policy=h.requests.policy)
+            second = OrderExecutor(again, requests, h.store, h.bus, config=ExecutorConfig())
+            async with background(second.run()):
+                await h.recorder.wait_for(
+                    lambda: any(
+                        r.perm_id == placed.perm_id and r.status is OrderStatus.SUBMITTED
+                        for r in second.open_orders()
+                    )
+                )
+                h.gateway.fill_order(6, placed.order_id)
+                await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+                await h.recorder.wait_for(lambda: not second.open_orders())
+                await second.flush()
+        (fill,) = _fills(h)
+        assert (fill.strategy_name, fill.decision_id, fill.perm_id) == (
+            "keep",
+            "k1",
+            placed.perm_id,
+        )
+        adopted = await h.store.read_audit("orders")
+        assert any(e.record.get("order_ref") == "keep:k1" for e in adopted)
+
+
+async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None:
+    """An order for a symbol IB cannot describe is REJECTED with the reason and never sent."""
+    async with harness(tmp_path) as h:
+        executor = _executor(h)
+        async with background(executor.run()):
+            result = await executor.submit(Order("v", "NOPE", OrderSide.BUY, 1, decision_id="n"))
+        assert result.status is OrderStatus.REJECTED
+        assert "cannot trade" in (result.message or "")
+        exchange = h.gateway.truth()["exchange"]
+        assert exchange["open_orders"] == exchange["completed_orders"] == []
