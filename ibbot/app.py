@@ -63,7 +63,7 @@ from ibbot.live.runner import StrategyRunner
 from ibbot.live.signals import shutdown_signals
 from ibbot.live.state import BOOK_STATE, FreshAccountStore, StateKeeper
 from ibbot.live.trader import LiveTrader
-from ibbot.models import ContractInfo, Event, EventType
+from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
 from ibbot.settings import StrategySettings
 from ibbot.store import AsyncStore, InvalidStoreInput, ParquetStore
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
     from ibbot.broker.ports import BrokerStore
+    from ibbot.clock import Clock
     from ibbot.settings import Settings
 
 __all__ = ["EXIT_FORCED", "EXIT_OK", "Orchestrator", "shutdown_budget"]
@@ -153,10 +154,14 @@ class Orchestrator:
 
     ``await Orchestrator(settings).run(duration=60)`` returns an exit code. :attr:`started` is set
     once the live feed is open; :meth:`stop` begins the graceful shutdown from anywhere.
+    ``market_clock`` is the time at a gateway that is not embedded when it is not the wall clock
+    (a simulated gateway run elsewhere with its own start and speed); an embedded simulator
+    brings its own.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, market_clock: Clock | None = None) -> None:
         self.settings = settings
+        self._market_clock = market_clock
         self.started = asyncio.Event()
         self._stopping = asyncio.Event()
         self._stop_reason = ""
@@ -301,6 +306,8 @@ class Orchestrator:
             target = await stack.enter_async_context(open_gateway(settings, control=True))
             self._announce(target)
             bus = await stack.enter_async_context(EventBus())
+            if self._market_clock is not None and not target.embedded:
+                target = GatewayTarget(target.host, target.port, self._market_clock)
             market = target.market_clock
             connection = IBConnection(
                 ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port),
@@ -354,6 +361,7 @@ class Orchestrator:
                 clock=market,
                 wall=wall,
                 lifecycle=lifecycle,
+                publish=bus.publish,
             )
             self._subscribe_services(bus, store, trader, activity)
             try:
@@ -574,6 +582,12 @@ class Orchestrator:
             "app.strategy_disabled", strategy=runner.name, warning=True, reason=reason
         )
         parts.bus.unsubscribe(running.subscription)
+        now = parts.target.market_clock.now()
+        error = ErrorInfo(f"strategy {runner.name} disabled: {reason}", request="strategy")
+        try:
+            parts.bus.publish_nowait(Event(EventType.ERROR, None, now, error, "app"))
+        except IbbotError as exc:  # a full or closing bus: the lifecycle audit has it
+            log.debug("app.error_not_published", error=str(exc))
 
     async def _replay_fills(self, parts: _Parts) -> None:
         """Audited fills since the last save into the restored book and strategies (idempotent)."""

@@ -22,13 +22,14 @@ decision is never dropped); the fill queue holds 10,000 fills, BLOCK.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import structlog
 
 from ibbot.errors import IbbotError, LiveTradingRefused, RequestFailed
-from ibbot.models import Event, Fill, Order, OrderResult, Position, to_dict
+from ibbot.models import Event, EventType, Fill, Order, OrderResult, Position, to_dict
 from ibbot.store import AuditKind
 from ibbot.trading import (
     UNATTRIBUTED,
@@ -41,7 +42,7 @@ from ibbot.trading import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from ibbot.clock import Clock
     from ibbot.live.lifecycle import LifecycleLog
@@ -103,7 +104,9 @@ class LiveTrader:
     """Plans, audits and submits decisions; books fills; watches the kill switch; reconciles.
 
     ``price`` gives the freshest known price of a symbol; ``clock`` is the market clock (decision
-    times, the trading day of the loss limit); ``wall`` paces the kill-switch check.
+    times, the trading day of the loss limit); ``wall`` paces the kill-switch check. ``publish``
+    (the bus) receives every handled decision as a ``decision`` event whose payload maps
+    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block) and ``order_ref``.
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class LiveTrader:
         clock: Clock,
         wall: Clock,
         lifecycle: LifecycleLog,
+        publish: Callable[[Event], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._orders = orders
@@ -128,6 +132,7 @@ class LiveTrader:
         self._clock = clock
         self._wall = wall
         self._lifecycle = lifecycle
+        self._publish = publish
         self.fills: asyncio.Queue[Event] = asyncio.Queue(FILL_QUEUE)
         self._decisions: asyncio.Queue[tuple[Strategy, Decision]] = asyncio.Queue(DECISION_QUEUE)
         self._in_flight: dict[str, Order] = {}
@@ -218,6 +223,14 @@ class LiveTrader:
         await self._audit_decision(plan, plan.outcome, plan.reason)
         if plan.outcome is DecisionOutcome.BLOCKED and order is not None:
             await self._blocked(plan, order)
+        verdict = plan.verdict
+        await self._announce(
+            plan.decision,
+            plan.outcome,
+            plan.reason,
+            rule=verdict.rule.value if verdict is not None and verdict.rule is not None else None,
+            order_ref=order.order_ref if order is not None else None,
+        )
 
     def _send(self, order: Order) -> None:
         assert self._tasks is not None
@@ -288,13 +301,14 @@ class LiveTrader:
         )
 
     async def _record_untraded(self, strategy: Strategy, decision: Decision, reason: str) -> None:
+        if decision.strategy_name != strategy.name:
+            decision = dataclasses.replace(decision, strategy_name=strategy.name)
         self.stats.not_traded += 1
         log.debug("trade.not_traded", strategy=strategy.name, symbol=decision.symbol, reason=reason)
         await self._audit(
             AuditKind.DECISIONS,
             {
                 **to_dict(decision),
-                "strategy_name": strategy.name,
                 "outcome": DecisionOutcome.NOT_TRADED.value,
                 "detail": reason,
                 "order_ref": None,
@@ -302,6 +316,7 @@ class LiveTrader:
             strategy=strategy.name,
             symbol=decision.symbol,
         )
+        await self._announce(decision, DecisionOutcome.NOT_TRADED, reason)
 
     async def _audit_decision(self, plan: TradePlan, outcome: DecisionOutcome, detail: str) -> None:
         decision = plan.decision
@@ -317,6 +332,36 @@ class LiveTrader:
             strategy=decision.strategy_name,
             symbol=decision.symbol,
         )
+
+    async def _announce(
+        self,
+        decision: Decision,
+        outcome: DecisionOutcome,
+        detail: str,
+        *,
+        rule: str | None = None,
+        order_ref: str | None = None,
+    ) -> None:
+        if self._publish is None:
+            return
+        event = Event(
+            EventType.DECISION,
+            decision.symbol,
+            decision.timestamp,
+            {
+                "decision": decision,
+                "outcome": outcome.value,
+                "detail": detail,
+                "rule": rule,
+                "order_ref": order_ref,
+            },
+            source="trader",
+            ingested_at=self._clock.now(),
+        )
+        try:
+            await self._publish(event)
+        except IbbotError as exc:  # the bus is closing: the audit log has the decision
+            log.debug("trade.decision_not_published", error=str(exc))
 
     async def _audit(
         self, kind: str, record: dict[str, Any], *, strategy: str | None, symbol: str | None
@@ -485,12 +530,19 @@ class LiveTrader:
                 )
             for symbol in sorted(halted_before - set(self.gate.halted_symbols)):
                 log.info("reconciliation.resolved", symbol=symbol, reason=reason)
-            log.info(
-                "reconciliation.done",
-                reason=reason,
-                policy=ReconciliationPolicy(policy).value,
-                broker_symbols=len(broker),
-                deferred=sorted(working),
-                mismatches=len(mismatches),
+            summary = {
+                "reason": reason,
+                "policy": ReconciliationPolicy(policy).value,
+                "broker_symbols": len(broker),
+                "deferred": sorted(working),
+                "mismatches": len(mismatches),
+                "halted": sorted(self.gate.halted_symbols),
+            }
+            log.info("reconciliation.done", **summary)
+            await self._audit(
+                AuditKind.RECONCILIATION,
+                {**summary, "at": self._clock.now().isoformat()},
+                strategy=None,
+                symbol=None,
             )
             return mismatches
