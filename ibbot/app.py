@@ -408,14 +408,14 @@ class Orchestrator:
         live: _Live | None = None
         try:
             if await _unless(self._stopping, self._start(parts)):
-                live = self._go_live(parts, sources, start)
+                live = await self._go_live(parts, sources, start)
             await self._stopping.wait()
             await self._shutdown(parts, live, executor_task)
         finally:
             for task in background:
                 task.cancel()
 
-    def _go_live(
+    async def _go_live(
         self,
         parts: _Parts,
         sources: list[Any],
@@ -440,7 +440,8 @@ class Orchestrator:
             server = ControlServer(
                 self, port=settings.app.control_port, directory=settings.store.path
             )
-            start("control", server.serve())
+            serving = start("control", server.serve())
+            await _either(server.ready, serving)  # a server that cannot listen fails the group
         self.started.set()
         parts.lifecycle.note(
             "app.started",
@@ -786,6 +787,16 @@ async def _unless(stopping: asyncio.Event, work: Coroutine[Any, Any, None]) -> b
         return False
     job.result()
     return True
+
+
+async def _either(event: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Wait until ``event`` is set or ``task`` has ended."""
+    waiting = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((waiting, task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        await asyncio.wait([waiting])
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:

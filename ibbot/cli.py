@@ -36,12 +36,15 @@ from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
 from ibbot.broker import commands as broker_commands
+from ibbot.commands import audit as audit_command
 from ibbot.commands import backfill_fundamentals
 from ibbot.commands import backtest as backtest_command
 from ibbot.commands import config as config_command
 from ibbot.commands import import_bars as import_bars_command
+from ibbot.commands import kill as kill_command
 from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
+from ibbot.commands import strategies as strategies_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -84,6 +87,12 @@ class Command:
 
 COMMANDS: Final[tuple[Command, ...]] = (
     Command(
+        "audit",
+        "print the audit trail: decisions (with reasoning), orders, fills, blocked orders",
+        run=audit_command.run,
+        configure=audit_command.configure,
+    ),
+    Command(
         "backfill",
         "fetch the history the store lacks for SYMBOL... (resumable, paced)",
         run=broker_commands.run_backfill,
@@ -120,6 +129,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         configure=import_bars_command.configure,
     ),
     Command(
+        "kill",
+        "engage the kill switch (no new orders; open ones cancelled), or --release it",
+        run=kill_command.run,
+        configure=kill_command.configure,
+    ),
+    Command(
         DEFAULT_COMMAND,
         "run the main job: collect, run the strategies, trade (the default command)",
         run=run_command.run,
@@ -130,6 +145,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "run the simulated IB Gateway (TWS API) standalone, for any TWS API client",
         run=sim_command.run,
         configure=sim_command.configure,
+    ),
+    Command(
+        "strategies",
+        "list, add or remove the strategies of a running `ibbot run` (hot add/remove)",
+        run=strategies_command.run,
+        configure=strategies_command.configure,
     ),
 )
 

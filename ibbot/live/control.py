@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import structlog
 from pydantic import ValidationError
 
-from ibbot.errors import IbbotError
+from ibbot.errors import ConfigError, IbbotError
 from ibbot.settings import StrategySettings
 
 if TYPE_CHECKING:
@@ -79,13 +79,17 @@ class _Request:
 
 
 class ControlServer:
-    """Serves :class:`ControlTarget` on loopback until :meth:`serve` is cancelled."""
+    """Serves :class:`ControlTarget` on loopback until :meth:`serve` is cancelled.
+
+    :attr:`ready` is set once it listens and ``control.json`` says where.
+    """
 
     def __init__(self, target: ControlTarget, *, port: int, directory: Path) -> None:
         self._target = target
         self._port = port
         self._file = directory / CONTROL_FILE
         self.address: tuple[str, int] | None = None
+        self.ready = asyncio.Event()
 
     async def serve(self) -> None:
         """Listen, publish the address in ``control.json``, answer requests; clean up when cancelled."""
@@ -94,11 +98,15 @@ class ControlServer:
             def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
                 requests.create_task(self._answer(reader, writer), name="ibbot-control-request")
 
-            server = await asyncio.start_server(accept, _HOST, self._port)
+            try:
+                server = await asyncio.start_server(accept, _HOST, self._port)
+            except OSError as exc:
+                raise ConfigError("app.control_port", self._port, str(exc)) from exc
             try:
                 port = server.sockets[0].getsockname()[1]
                 self.address = (_HOST, port)
                 await asyncio.to_thread(self._publish, port)
+                self.ready.set()
                 log.info("app.control_listening", url=f"http://{_HOST}:{port}")
                 await server.serve_forever()
             finally:
