@@ -53,7 +53,7 @@ from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 from ibbot.bus import EventBus, OverflowPolicy, Subscription
 from ibbot.clock import WallClock
 from ibbot.errors import ConfigError, IbbotError
-from ibbot.fundamentals import FundamentalsService, open_sources
+from ibbot.fundamentals import FundamentalsOutcome, FundamentalsService, open_sources
 from ibbot.gateway import GatewayTarget, open_gateway
 from ibbot.live.activity import Activity, summary_line
 from ibbot.live.control import ControlServer
@@ -154,6 +154,7 @@ class Orchestrator:
 
     ``await Orchestrator(settings).run(duration=60)`` returns an exit code. :attr:`started` is set
     once the live feed is open; :meth:`stop` begins the graceful shutdown from anywhere.
+    :attr:`fundamentals` holds each symbol's latest fundamentals outcome.
     ``market_clock`` is the time at a gateway that is not embedded when it is not the wall clock
     (a simulated gateway run elsewhere with its own start and speed); an embedded simulator
     brings its own.
@@ -171,6 +172,7 @@ class Orchestrator:
         self._running: dict[str, _Running] = {}
         self._contracts: dict[str, ContractInfo] = {}
         self._adding = asyncio.Lock()
+        self.fundamentals: dict[str, FundamentalsOutcome] = {}
 
     # --- public API -------------------------------------------------------------------------------
 
@@ -193,6 +195,11 @@ class Orchestrator:
     def strategies(self) -> dict[str, StrategyRunner]:
         """The strategies in the live loop (running, disabled or warming up), by name."""
         return {name: running.runner for name, running in self._running.items()}
+
+    @property
+    def connection(self) -> IBConnection | None:
+        """The connection to the gateway while running."""
+        return None if self._parts is None else self._parts.connection
 
     def stop(self, reason: str = "requested") -> None:
         """Begin the graceful shutdown (idempotent)."""
@@ -232,6 +239,10 @@ class Orchestrator:
             except BaseExceptionGroup as group:
                 raise _single(group) from None
         return EXIT_FORCED if self._forced else EXIT_OK
+
+    def _fundamentals_seen(self, outcome: FundamentalsOutcome) -> None:
+        """The latest fundamentals outcome of each symbol (which source answered, or why none)."""
+        self.fundamentals[outcome.symbol] = outcome
 
     def _on_signal(self, name: str) -> None:
         self.stop(f"signal {name}")
@@ -276,6 +287,7 @@ class Orchestrator:
         return {
             "state": "stopping" if self._stopping.is_set() else "running",
             "connection": parts.connection.state.value,
+            "symbols": sorted(self._contracts),
             "strategies": {
                 name: {
                     "state": running.runner.state.value,
@@ -431,7 +443,10 @@ class Orchestrator:
             )
             interval = settings.collector.fundamental_refresh_hours * 3_600
             live.fundamentals = start(
-                "fundamentals", service.run(sorted(self._contracts), interval=interval)
+                "fundamentals",
+                service.run(
+                    sorted(self._contracts), interval=interval, on_outcome=self._fundamentals_seen
+                ),
             )
         start("state-saver", self._every(settings.app.state_save_interval, self._save_all))
         start("reconciler", self._every(settings.app.reconcile_interval, self._reconcile))

@@ -44,6 +44,7 @@ from ibbot.commands import import_bars as import_bars_command
 from ibbot.commands import kill as kill_command
 from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
+from ibbot.commands import smoke as smoke_command
 from ibbot.commands import strategies as strategies_command
 
 if TYPE_CHECKING:
@@ -145,6 +146,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "run the simulated IB Gateway (TWS API) standalone, for any TWS API client",
         run=sim_command.run,
         configure=sim_command.configure,
+    ),
+    Command(
+        "smoke",
+        "the paper-trading checklist against the configured gateway: PASS/FAIL per check",
+        run=smoke_command.run,
+        configure=smoke_command.configure,
     ),
     Command(
         "strategies",
