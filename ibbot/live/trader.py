@@ -211,6 +211,9 @@ class LiveTrader:
         order = plan.order
         if plan.outcome is DecisionOutcome.SENT and order is not None:
             self._send(order)
+            # Let the order go first: its audit-ahead write is on the way to the wire, this
+            # decision's audit line is not (both are fsynced, and the disk serves one at a time).
+            await asyncio.sleep(0)
         log.info(
             "trade.decision",
             strategy=name,
