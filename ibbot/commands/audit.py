@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["configure", "run"]
 
 KINDS: Final = ("decisions", "orders", "fills", "risk")
+_PIPED_WIDTH: Final = 200
 
 
 def _since(text: str) -> datetime:
@@ -69,7 +70,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"{len(shown)} of {len(rows)} {args.kind} in {settings.store.path / 'audit'} "
         "(times are market time, UTC)"
     )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or redirected: rows on their own lines read better than the 80 columns rich assumes.
+        console = Console(width=_PIPED_WIDTH)
+    console.print(table)
     return 0
 
 

@@ -92,16 +92,21 @@ class ControlServer:
         self.ready = asyncio.Event()
 
     async def serve(self) -> None:
-        """Listen, publish the address in ``control.json``, answer requests; clean up when cancelled."""
-        async with asyncio.TaskGroup() as requests:
+        """Listen, publish the address in ``control.json``, answer requests; clean up when cancelled.
 
-            def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                requests.create_task(self._answer(reader, writer), name="ibbot-control-request")
+        Raises :class:`~ibbot.errors.ConfigError` when the port cannot be bound.
+        """
+        requests = asyncio.TaskGroup()
 
-            try:
-                server = await asyncio.start_server(accept, _HOST, self._port)
-            except OSError as exc:
-                raise ConfigError("app.control_port", self._port, str(exc)) from exc
+        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            requests.create_task(self._answer(reader, writer), name="ibbot-control-request")
+
+        try:
+            server = await asyncio.start_server(accept, _HOST, self._port)
+        except OSError as exc:
+            raise ConfigError("app.control_port", self._port, str(exc)) from exc
+        # No await between listening and entering the group: no request can arrive before it.
+        async with requests:
             try:
                 port = server.sockets[0].getsockname()[1]
                 self.address = (_HOST, port)

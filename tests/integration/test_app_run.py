@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from typing import TYPE_CHECKING
 
 import pytest
+import tomli_w
 
+from ibbot import cli
 from ibbot.app import Orchestrator
 from ibbot.errors import ConnectionFailed
 from ibbot.models import EventType
@@ -74,3 +78,21 @@ async def test_an_unreachable_gateway_fails_the_start_with_one_clear_error(tmp_p
     settings = app_settings(tmp_path, strategies=[], port=1)
     with pytest.raises(ConnectionFailed, match="refused the connection"):
         await Orchestrator(settings).run(handle_signals=False)
+
+
+def test_ibbot_run_with_a_duration_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ibbot --duration N` (the default command): runs the embedded simulator, trades, exits 0."""
+    settings = app_settings(tmp_path, strategies=[strategy("holder", "HoldQuantity")])
+    document = settings.model_dump(mode="json", exclude_none=True)
+    document["sim"]["control_port"] = document["app"]["control_port"] = "off"
+    config = tmp_path / "settings.toml"
+    config.write_text(tomli_w.dumps(document))
+    code = cli.main(["--config", str(config), "--log-format", "json", "--duration", "3"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (0, "")
+    events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+    assert "trade.fill" in events
+    assert events.index("app.started") < events.index("app.stopping") < events.index("app.stopped")
+    assert logging.getLogger("ib_async").level == logging.NOTSET  # restored after the run
