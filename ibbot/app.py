@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from ibbot.broker.ports import BrokerStore
     from ibbot.clock import Clock
     from ibbot.settings import Settings
+    from ibbot.sim import SimulatedGateway
 
 __all__ = ["EXIT_FORCED", "EXIT_OK", "Orchestrator", "shutdown_budget"]
 
@@ -177,7 +178,7 @@ class Orchestrator:
     # --- public API -------------------------------------------------------------------------------
 
     @property
-    def simulator(self) -> Any:
+    def simulator(self) -> SimulatedGateway | None:
         """The embedded simulated gateway of this run (None against a real gateway or before start)."""
         return None if self._parts is None else self._parts.target.simulator
 

@@ -273,7 +273,7 @@ class LiveTrader:
                 quantity=order.quantity,
                 status=result.status.value,
                 filled=result.fill_quantity,
-                price=result.fill_price,
+                price=None if result.fill_price is None else round(result.fill_price, 4),
                 message=result.message,
             )
 
