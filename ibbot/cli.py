@@ -1,6 +1,7 @@
 """The ``ibbot`` command: parse the command line, load the settings, configure logging, run one command.
 
-``ibbot [global options] [COMMAND [options]]``; without a command it runs ``run``, the main job.
+``ibbot [global options] [COMMAND [options]]``; without a command it runs ``run``, the main job
+(and the options given are ``run``'s: ``ibbot --duration 60``).
 Global options (accepted before or after the command): ``--config PATH`` (a TOML settings file, or a
 YAML one in the plan's schema), ``--set SECTION.KEY=VALUE`` (repeatable), ``--log-level``,
 ``--log-format``, and ``--version``.
@@ -35,11 +36,16 @@ from typing import TYPE_CHECKING, Final
 
 from ibbot import __version__
 from ibbot.broker import commands as broker_commands
-from ibbot.commands import backfill_fundamentals, main_job
+from ibbot.commands import audit as audit_command
+from ibbot.commands import backfill_fundamentals
 from ibbot.commands import backtest as backtest_command
 from ibbot.commands import config as config_command
 from ibbot.commands import import_bars as import_bars_command
+from ibbot.commands import kill as kill_command
+from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
+from ibbot.commands import smoke as smoke_command
+from ibbot.commands import strategies as strategies_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -82,6 +88,12 @@ class Command:
 
 COMMANDS: Final[tuple[Command, ...]] = (
     Command(
+        "audit",
+        "print the audit trail: decisions (with reasoning), orders, fills, blocked orders",
+        run=audit_command.run,
+        configure=audit_command.configure,
+    ),
+    Command(
         "backfill",
         "fetch the history the store lacks for SYMBOL... (resumable, paced)",
         run=broker_commands.run_backfill,
@@ -117,12 +129,35 @@ COMMANDS: Final[tuple[Command, ...]] = (
         run=import_bars_command.run,
         configure=import_bars_command.configure,
     ),
-    Command(DEFAULT_COMMAND, "run the main job (the default command)", run=main_job.run),
+    Command(
+        "kill",
+        "engage the kill switch (no new orders; open ones cancelled), or --release it",
+        run=kill_command.run,
+        configure=kill_command.configure,
+    ),
+    Command(
+        DEFAULT_COMMAND,
+        "run the main job: collect, run the strategies, trade (the default command)",
+        run=run_command.run,
+        configure=run_command.configure,
+    ),
     Command(
         "sim",
         "run the simulated IB Gateway (TWS API) standalone, for any TWS API client",
         run=sim_command.run,
         configure=sim_command.configure,
+    ),
+    Command(
+        "smoke",
+        "the paper-trading checklist against the configured gateway: PASS/FAIL per check",
+        run=smoke_command.run,
+        configure=smoke_command.configure,
+    ),
+    Command(
+        "strategies",
+        "list, add or remove the strategies of a running `ibbot run` (hot add/remove)",
+        run=strategies_command.run,
+        configure=strategies_command.configure,
     ),
 )
 
@@ -203,12 +238,31 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    args = parser.parse_args(argv)
-    if args.command is None:
-        # Only global options were given (argparse consumed all of them), so appending the
-        # default command cannot change how they parse.
-        args = parser.parse_args([*argv, DEFAULT_COMMAND])
-    return args
+    if not _names_a_command(argv) and not _TOP_LEVEL_ONLY.intersection(argv):
+        # No command: what was given belongs to the default command (global options are accepted
+        # after a command too), so `ibbot --duration 60` is `ibbot run --duration 60`.
+        argv = [DEFAULT_COMMAND, *argv]
+    return parser.parse_args(argv)
+
+
+# Global options that take a value (the value is never a command name), and the options that only
+# the top level answers.
+_VALUED_OPTIONS: Final = frozenset({"--config", "--set", "--log-level", "--log-format"})
+_TOP_LEVEL_ONLY: Final = frozenset({"-h", "--help", "--version"})
+
+
+def _names_a_command(argv: list[str]) -> bool:
+    """True when the first positional word of ``argv`` is a command's name."""
+    names = {command.name for command in COMMANDS}
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in _VALUED_OPTIONS:
+            skip = True
+        elif not token.startswith("-"):
+            return token in names
+    return False
 
 
 def _say(message: str) -> None:

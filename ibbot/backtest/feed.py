@@ -21,7 +21,7 @@ from ibbot.models import BarSize, FundamentalData, PriceBar
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ibbot.store import ParquetStore
+    from ibbot.store import DataStore, ParquetStore
 
 __all__ = ["BarFeed", "load_bars", "load_fundamentals"]
 
@@ -129,7 +129,7 @@ def load_bars(
 
 
 def load_fundamentals(
-    store: ParquetStore, symbols: Sequence[str], start: datetime, end: datetime
+    store: DataStore, symbols: Sequence[str], start: datetime, end: datetime
 ) -> list[FundamentalData]:
     """The records a strategy would have had by ``start``, then those that arrive before ``end``.
 

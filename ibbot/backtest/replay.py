@@ -13,15 +13,15 @@ timestamp order:
 5. the account is valued at the latest closes: one point of the equity curve.
 
 A strategy therefore sees bar t only after every bar before it, never a bar after it, and no
-fundamentals record stamped after t. Each decision goes through the live trading layer: sizing
-(``size_decision`` against the strategy's capital and its position in the :class:`PositionBook`),
-the :class:`RiskGate` (the settings' limits), and, when allowed, the simulated broker.
+fundamentals record stamped after t. Each decision goes through the live trading layer
+(:func:`~ibbot.trading.plan_trade`: sizing against the strategy's capital and its position in the
+:class:`PositionBook`, then the :class:`RiskGate` with the settings' limits) and, when allowed, to
+the simulated broker.
 Time is the bars' time: a :class:`SimulatedClock` is moved to it before the trading layer runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,11 +35,11 @@ from ibbot.backtest.broker import BACKTEST_ACCOUNT, BrokerOrder, SimulatedBroker
 from ibbot.backtest.builders import make_event, make_price_bar, utc_from_micros
 from ibbot.backtest.errors import BacktestError
 from ibbot.backtest.feed import BarFeed, load_bars, load_fundamentals
-from ibbot.backtest.result import BacktestResult, DecisionOutcome, DecisionRecord, EquityCurve
+from ibbot.backtest.result import BacktestResult, DecisionRecord, EquityCurve
 from ibbot.clock import SimulatedClock
 from ibbot.models import BarSize, Event, EventType, OrderResult, OrderStatus
 from ibbot.strategies import create_strategy
-from ibbot.trading import PositionBook, RiskGate, size_decision
+from ibbot.trading import DecisionOutcome, PositionBook, RiskGate, plan_trade
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -355,7 +355,7 @@ class Backtest:
     # --- the trading layer ----------------------------------------------------------------------
 
     def _decide(self, strategy: Strategy, decisions: list[Decision], now: datetime) -> None:
-        """Size, risk-check and stage each decision, exactly as live trading treats it."""
+        """Plan each decision with the live trading layer (:func:`plan_trade`) and stage its order."""
         if now is not self._decided_at:
             self._decided_at = now
             self.clock.advance(max(0.0, (now - self.clock.now()).total_seconds()))
@@ -364,32 +364,25 @@ class Backtest:
         name = strategy.name
         capital = strategy.allocated_capital
         for decision in decisions:
-            if decision.strategy_name != name:
-                decision = dataclasses.replace(decision, strategy_name=name)  # noqa: PLW2901 - attribution is the strategy's
-            held = self.book.quantity(name, decision.symbol)
-            price = self.closes.get(decision.symbol)
-            sized = size_decision(
+            plan = plan_trade(
                 decision,
+                strategy_name=name,
                 allocated_capital=capital,
-                position_quantity=held,
-                price=price,
-                min_order_notional=self.gate.limits.min_order_notional,
+                book=self.book,
+                gate=self.gate,
+                price=self.closes.get(decision.symbol),
+                open_orders=broker.open_orders + len(self._staged),
+                now=now,
             )
-            order = sized.order
+            order = plan.order
             if order is None:
                 self.decisions.append(
-                    DecisionRecord(decision, DecisionOutcome.NO_ORDER, sized.reason)
+                    DecisionRecord(plan.decision, DecisionOutcome.NO_ORDER, plan.sizing.reason)
                 )
                 continue
-            verdict = self.gate.check(
-                order,
-                price=sized.price,
-                allocated_capital=capital,
-                position_quantity=held,
-                daily_pnl=self.book.daily_realized_pnl(name, now),
-                open_orders=broker.open_orders + len(self._staged),
-            )
-            if not verdict.allowed:
+            verdict = plan.verdict
+            if plan.outcome is DecisionOutcome.BLOCKED:
+                assert verdict is not None
                 log.info(
                     "backtest.order_blocked",
                     strategy=name,
@@ -399,14 +392,18 @@ class Backtest:
                     reason=verdict.message,
                 )
                 self.decisions.append(
-                    DecisionRecord(decision, DecisionOutcome.BLOCKED, sized.reason, order, verdict)
+                    DecisionRecord(
+                        plan.decision, DecisionOutcome.BLOCKED, plan.sizing.reason, order, verdict
+                    )
                 )
                 if self._status_handlers:
                     self._blocked(order, verdict.message, now)
                 continue
             self._staged.append((order, len(self.decisions)))
             self.decisions.append(
-                DecisionRecord(decision, DecisionOutcome.SENT, sized.reason, order, verdict)
+                DecisionRecord(
+                    plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict
+                )
             )
 
     def _send(self, now: datetime) -> None:

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 from ibbot.backtest.broker import BrokerOrder
 from ibbot.backtest.config import BacktestConfig
 from ibbot.models import BarSize, Decision, Fill, Order
-from ibbot.trading import RiskVerdict
+from ibbot.trading import DecisionOutcome, RiskVerdict
 
 __all__ = ["BacktestResult", "DecisionOutcome", "DecisionRecord", "EquityCurve"]
-
-
-class DecisionOutcome(StrEnum):
-    """What the trading layer did with a decision."""
-
-    NO_ORDER = "no_order"  # HOLD, or sizing found nothing to do
-    BLOCKED = "blocked"  # the risk gate refused the order
-    SENT = "sent"  # the order went to the broker (see its final status)
 
 
 @dataclass(frozen=True, slots=True)

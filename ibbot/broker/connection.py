@@ -95,10 +95,12 @@ class SessionChange(StrEnum):
 
 
 class HookPhase(StrEnum):
-    """Hooks run by phase: market data is re-established before orders are reconciled."""
+    """Hooks run by phase, in this order: market data is re-established, then orders and fills are
+    reconciled, then positions (which must see the fills the order reconciliation found)."""
 
     RESUBSCRIBE = "resubscribe"
     RECONCILE = "reconcile"
+    POSITIONS = "positions"
 
 
 SessionHook = Callable[[SessionChange], Awaitable[None]]

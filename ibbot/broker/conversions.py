@@ -25,6 +25,7 @@ from ibbot.models import (
     OrderSide,
     OrderStatus,
     OrderType,
+    Position,
     PriceBar,
     Tick,
     parse_order_ref,
@@ -33,6 +34,7 @@ from ibbot.models import (
 if TYPE_CHECKING:
     from ib_async import BarData, ContractDetails, RealTimeBar, Ticker, Trade
     from ib_async import Fill as IBFill
+    from ib_async import Position as IBPosition
 
 __all__ = [
     "bar_start",
@@ -42,6 +44,7 @@ __all__ = [
     "ib_order",
     "map_order_status",
     "order_result",
+    "position_from_ib",
     "price_bar",
     "realtime_price_bar",
     "stock_contract",
@@ -307,6 +310,19 @@ def fill_from_ib(fill: IBFill) -> Fill:
         decision_id=decision_id,
         account=execution.acctNumber,
         realized_pnl=report.realizedPNL if has_report else None,
+    )
+
+
+def position_from_ib(position: IBPosition) -> Position:
+    """An account position as IB reports it (all strategies together, so no ``strategy_name``).
+
+    IB's ``avgCost`` of a stock is per share, commissions included.
+    """
+    return Position(
+        symbol=position.contract.symbol,
+        quantity=float(position.position),
+        avg_cost=float(position.avgCost),
+        account=position.account,
     )
 
 

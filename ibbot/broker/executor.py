@@ -214,20 +214,27 @@ class OrderExecutor:
             result=self._result(order, ib_request.orderId, OrderStatus.PENDING, "sending"),
         )
         self._by_id[tracked.order_id] = tracked
-        # Write-ahead: the audit shows the order before IB does.
-        await self._audit(tracked)
-        await self._pacer.message()
-        log.info(
-            "executor.placing",
-            order_id=tracked.order_id,
-            order_ref=order.order_ref,
-            symbol=order.symbol,
-            side=order.action.value,
-            quantity=order.quantity,
-            order_type=order.order_type.value,
-        )
-        tracked.trade = self._ib.placeOrder(contract, ib_request)
-        self._update(tracked, tracked.trade)
+        # Write-ahead: the audit line is written before the order leaves, and fsynced before
+        # submit() goes on. The fsync (milliseconds on a real disk) runs while the order travels,
+        # not before it: a crash in between leaves the order at IB with its orderRef, which the
+        # next run's reconciliation adopts and audits.
+        written = asyncio.ensure_future(self._audit(tracked))
+        try:
+            await asyncio.sleep(0)  # the write starts now, ahead of the order
+            await self._pacer.message()
+            log.info(
+                "executor.placing",
+                order_id=tracked.order_id,
+                order_ref=order.order_ref,
+                symbol=order.symbol,
+                side=order.action.value,
+                quantity=order.quantity,
+                order_type=order.order_type.value,
+            )
+            tracked.trade = self._ib.placeOrder(contract, ib_request)
+            self._update(tracked, tracked.trade)
+        finally:
+            await written
         await self._wait_terminal(
             tracked, self._config.submit_timeout if timeout is None else timeout
         )

@@ -1,7 +1,7 @@
 """The work behind ``ibbot check`` and ``ibbot backfill`` (see :mod:`ibbot.broker.commands`).
 
 Both talk to the configured Gateway, or, with ``ib.simulate`` on (the default), to a simulated
-gateway started in-process for the command on a private loopback port.
+gateway started in-process for the command on a private loopback port (:mod:`ibbot.gateway`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from ibbot.broker.backfill import Backfill, BackfillChunk
@@ -17,6 +17,7 @@ from ibbot.broker.connection import ConnectionConfig, IBConnection
 from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 from ibbot.clock import Clock, WallClock
 from ibbot.errors import ConnectionFailed, RequestFailed
+from ibbot.gateway import open_gateway
 
 if TYPE_CHECKING:
     import argparse
@@ -33,45 +34,6 @@ __all__ = ["CHECK_CLIENT_ID_OFFSET", "backfill", "check"]
 # `ibbot check` connects with its own client id (ib.client_id + this), so probing a Gateway the
 # service is connected to does not collide with the service's id (IB error 326).
 CHECK_CLIENT_ID_OFFSET: Final = 100
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """The gateway a command talks to, and the clock its market runs on."""
-
-    host: str
-    port: int
-    market_clock: Clock
-    simulated: bool
-    time_scale: float = 1.0
-
-
-@asynccontextmanager
-async def _gateway(settings: Settings) -> AsyncIterator[_Target]:
-    """The configured Gateway, or (``ib.simulate``) a simulated one started here for the command."""
-    if not settings.ib.simulate:
-        yield _Target(settings.ib.host, settings.ib.port, WallClock(), simulated=False)
-        return
-    from ibbot.sim import SimConfig, SimulatedGateway  # noqa: PLC0415 - only when simulating
-
-    sim = settings.sim
-    config = SimConfig(
-        host=sim.host,
-        port=0,  # a private gateway for this command: never collide with a running `ibbot sim`
-        control_port=None,
-        seed=sim.seed,
-        time_scale=sim.time_scale,
-        start=sim.start,
-        symbols=tuple(sim.symbols),
-        unavailable_fundamentals=tuple(sim.unavailable_fundamentals),
-        account=sim.account,
-        starting_cash=sim.starting_cash,
-        slippage_bps=sim.slippage_bps,
-    )
-    async with SimulatedGateway(config) as gateway:
-        yield _Target(
-            gateway.host, gateway.port, gateway.clock, simulated=True, time_scale=sim.time_scale
-        )
 
 
 # ---------------------------------------------------------------------- ibbot check
@@ -93,7 +55,7 @@ async def _check(args: argparse.Namespace, settings: Settings) -> int:
     client_id = args.client_id
     if client_id is None:
         client_id = settings.ib.client_id + CHECK_CLIENT_ID_OFFSET
-    async with _gateway(settings) as target:
+    async with open_gateway(settings) as target:
         config = replace(  # a probe never touches orders
             ConnectionConfig.from_settings(
                 settings.ib, host=target.host, port=target.port, client_id=client_id
@@ -103,7 +65,7 @@ async def _check(args: argparse.Namespace, settings: Settings) -> int:
         connection = IBConnection(config, clock=WallClock(), market_clock=target.market_clock)
         try:
             async with connection:
-                summary = _ready_line(connection, settings, simulated=target.simulated)
+                summary = _ready_line(connection, settings, simulated=target.embedded)
         except ConnectionFailed as exc:
             sys.stderr.write(f"ibbot check: not ready: {exc}\n")
             return 1
@@ -137,7 +99,7 @@ async def backfill(args: argparse.Namespace, settings: Settings) -> int:
     from ibbot.pacing import IBPacer  # noqa: PLC0415 - command-time imports keep --help fast
     from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415
 
-    async with _gateway(settings) as target:
+    async with open_gateway(settings) as target:
         market = target.market_clock
         config = ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port)
         async with (

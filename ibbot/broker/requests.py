@@ -20,11 +20,17 @@ import structlog
 from ib_async import RequestError
 
 from ibbot.broker.backoff import Backoff
-from ibbot.broker.conversions import contract_for, contract_info, price_bar, stock_contract
+from ibbot.broker.conversions import (
+    contract_for,
+    contract_info,
+    position_from_ib,
+    price_bar,
+    stock_contract,
+)
 from ibbot.broker.errors import FUNDAMENTALS_UNAVAILABLE, translate_request_error
 from ibbot.broker.timing import within
 from ibbot.errors import FundamentalsUnavailable, PacingViolation, RequestFailed
-from ibbot.models import BarSize, ContractInfo, PriceBar, WhatToShow
+from ibbot.models import BarSize, ContractInfo, Position, PriceBar, WhatToShow
 from ibbot.pacing import PacingRules
 
 if TYPE_CHECKING:
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ib_async import IB, ContractDetails
+    from ib_async import Position as IBPosition
 
     from ibbot.broker.connection import IBConnection
     from ibbot.pacing import IBPacer
@@ -215,6 +222,21 @@ class IBRequests:
         if not xml or not xml.strip():
             raise FundamentalsUnavailable(f"{label}: IB returned an empty document", request=label)
         return xml
+
+    async def positions(self) -> list[Position]:
+        """The account positions IB holds now (``reqPositions``: a fresh snapshot, not a cache).
+
+        Filtered to the connection's account when it has one; flat positions are left out.
+        """
+        answer: list[IBPosition] = await self._send(
+            "positions", self._ib.reqPositionsAsync, self._message
+        )
+        account = self._connection.account
+        return [
+            position_from_ib(p)
+            for p in answer
+            if p.position and (not account or p.account == account)
+        ]
 
     # ------------------------------------------------------------------ machinery
 

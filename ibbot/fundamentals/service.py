@@ -178,13 +178,20 @@ class FundamentalsService:
                 on_outcome(outcome)
         return outcomes
 
-    async def run(self, symbols: Sequence[str], *, interval: float) -> None:
+    async def run(
+        self,
+        symbols: Sequence[str],
+        *,
+        interval: float,
+        on_outcome: Callable[[FundamentalsOutcome], None] | None = None,
+    ) -> None:
         """Refresh every symbol, then wait ``interval`` seconds, forever (until cancelled).
 
-        The long-lived collector of fundamentals: its owner runs it in a TaskGroup.
+        The long-lived collector of fundamentals: its owner runs it in a TaskGroup, and hears of
+        each symbol's outcome through ``on_outcome``.
         """
         while True:
-            await self.refresh_all(symbols)
+            await self.refresh_all(symbols, on_outcome=on_outcome)
             await self._clock.sleep(interval)
 
     async def _ask(

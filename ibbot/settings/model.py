@@ -33,6 +33,7 @@ __all__ = [
     "ENV_PREFIX",
     "REDACTED",
     "SECRET",
+    "AppSettings",
     "CollectorSettings",
     "CrossFieldError",
     "FundamentalsSettings",
@@ -411,6 +412,24 @@ class StrategySettings(_Section):
         return import_class(self.class_path)
 
 
+class AppSettings(_Section):
+    """The main job (``ibbot run``): shutdown, saved state, reconciliation, the console, the control.
+
+    ``shutdown_timeout`` bounds how long a SIGTERM/SIGINT waits for in-flight orders to settle
+    before state is saved and the gateway disconnected (keep the container's stop grace period
+    above it). ``control_port`` is the loopback HTTP/JSON control endpoint (0: a free port, written
+    to ``<store.path>/control.json``; "off": none).
+    """
+
+    shutdown_timeout: Annotated[float, Field(gt=0, le=600)] = 20.0
+    state_save_interval: Annotated[float, Field(gt=0)] = 60.0
+    reconcile_interval: Annotated[float, Field(gt=0)] = 300.0
+    summary_interval: Annotated[float, Field(gt=0)] = 10.0
+    max_strategy_failures: Annotated[int, Field(ge=1)] = 5
+    store_ticks: bool = False
+    control_port: Annotated[ListenPort | None, BeforeValidator(_none_word)] = 0
+
+
 class LoggingSettings(_Section):
     """How much to log and how to render it (``auto``: coloured console on a terminal, JSON otherwise)."""
 
@@ -454,6 +473,7 @@ class Settings(BaseSettings):
     )
 
     ib: IbSettings = Field(default_factory=IbSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)

@@ -1,9 +1,11 @@
 """From decisions to orders, safely: sizing, the risk gate, the position book, reconciliation.
 
 Everything here is pure (no I/O beyond the kill switch's occasional ``stat``, no asyncio, no
-ib_async), so the orchestrator and the backtester run exactly the same code per decision.
+ib_async), so the orchestrator and the backtester run exactly the same code per decision:
+:func:`plan_trade` (sizing, then the risk gate) on every decision.
 """
 
+from ibbot.trading.desk import DecisionOutcome, TradePlan, plan_trade
 from ibbot.trading.kill_switch import KillSwitch
 from ibbot.trading.positions import MARKET_TIMEZONE, UNATTRIBUTED, PositionBook
 from ibbot.trading.reconciliation import (
@@ -19,6 +21,7 @@ __all__ = [
     "MARKET_TIMEZONE",
     "PAPER_ACCOUNT_PREFIX",
     "UNATTRIBUTED",
+    "DecisionOutcome",
     "KillSwitch",
     "Mismatch",
     "PositionBook",
@@ -30,6 +33,8 @@ __all__ = [
     "RiskVerdict",
     "SizingResult",
     "SizingSkip",
+    "TradePlan",
     "compare_positions",
+    "plan_trade",
     "size_decision",
 ]

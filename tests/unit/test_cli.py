@@ -60,27 +60,27 @@ def test_command_table_is_sorted_and_unique() -> None:
     assert cli.DEFAULT_COMMAND in names
 
 
-def test_no_command_runs_the_main_job(capsys: pytest.CaptureFixture[str]) -> None:
-    """Plain `ibbot` runs `run`: settings loaded, logging configured, the missing orchestrator said."""
-    code, out, err = run_cli(capsys, "--log-format", "json")
-    assert code == EXIT_OK
-    assert out == ""
-    events = [json.loads(line) for line in err.splitlines()]
-    assert [event["event"] for event in events] == [
-        "app.settings_loaded",
-        "app.orchestrator_unavailable",
-    ]
-    assert events[0]["simulate"] is True
-    assert events[1]["level"] == "warning"
+def test_no_command_parses_as_the_main_job() -> None:
+    """Plain `ibbot` is `ibbot run`, and the options given belong to `run` (`--duration`)."""
+    parser = cli.build_parser()
+    args = cli._parse(parser, ["--log-level", "warning", "--duration", "60"])
+    assert (args.command, args.duration, args.log_level) == ("run", 60.0, "WARNING")
+    assert cli._parse(parser, []).command == "run"
+    assert cli._parse(parser, ["--config", "run.toml", "check"]).command == "check"
 
 
-def test_run_command_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_command_by_name_takes_global_options_after_it() -> None:
     """`ibbot run` is the same job; global options may follow the command."""
-    code, _, err = run_cli(capsys, "run", "--log-format", "json", "--log-level", "warning")
-    assert code == EXIT_OK
-    assert [json.loads(line)["event"] for line in err.splitlines()] == [
-        "app.orchestrator_unavailable"
-    ]
+    args = cli._parse(cli.build_parser(), ["run", "--log-format", "json", "--duration", "1.5"])
+    assert (args.command, args.log_format, args.duration) == ("run", "json", 1.5)
+
+
+@pytest.mark.parametrize("duration", ["0", "-5", "soon"])
+def test_a_bad_duration_is_a_usage_error(capsys: pytest.CaptureFixture[str], duration: str) -> None:
+    """--duration must be a positive number of seconds: exit 2 with one line, nothing run."""
+    code, out, err = run_cli(capsys, "--duration", duration)
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert "expected a number of seconds > 0" in err
 
 
 def test_config_check_names_the_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -442,6 +442,17 @@ def test_restart_and_stop_policies() -> None:
         assert seconds(service(document, name)["stop_grace_period"]) > request_timeout, name
 
 
+def test_the_stop_grace_period_covers_the_graceful_shutdown() -> None:
+    """Docker's SIGKILL comes after stop_grace_period: longer than ibbot's whole two-phase
+    shutdown (orders settling for app.shutdown_timeout, then draining, saving, disconnecting)."""
+    from ibbot.app import shutdown_budget  # noqa: PLC0415 - the orchestrator only for this test
+
+    document = compose(env_example())
+    for name in IBBOT_SERVICES:
+        budget = shutdown_budget(container_settings(document, name))
+        assert seconds(service(document, name)["stop_grace_period"]) > budget, (name, budget)
+
+
 def test_ibbot_keeps_its_data_in_named_volumes() -> None:
     """ibbot's data directory is a named volume, and the simulated run keeps a separate one."""
     document = raw_compose()

@@ -105,11 +105,41 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.source_files == ()
 
 
-def test_repository_settings_toml_matches_the_defaults() -> None:
-    """The settings.toml at the repository root documents exactly the built-in defaults."""
+# What the repository's settings.toml sets differently from the built-in defaults: the demo that a
+# fresh clone runs with `uv run ibbot` (three strategies, a faster simulated clock, a market open).
+DEMO_KEYS = (("strategies",), ("sim", "time_scale"), ("sim", "start"))
+
+
+def test_repository_settings_toml_is_the_defaults_plus_the_demo() -> None:
+    """settings.toml documents exactly the built-in defaults, apart from the demo's few keys."""
     settings = load_settings(config_file=REPO / "settings.toml", environ={})
-    assert settings.model_dump() == Settings().model_dump()
     assert settings.source_files == (REPO / "settings.toml",)
+    shown, defaults = settings.model_dump(), Settings().model_dump()
+    for *parents, leaf in DEMO_KEYS:
+        mine, theirs = shown, defaults
+        for parent in parents:
+            mine, theirs = mine[parent], theirs[parent]
+        assert mine.pop(leaf) != theirs.pop(leaf), leaf
+    assert shown == defaults
+
+
+def test_the_demo_trades_on_an_open_market_with_the_shipped_strategies() -> None:
+    """The demo runs the three shipped strategies on the simulator, during regular trading hours."""
+    from ibbot.sim.calendar import ExchangeCalendar  # noqa: PLC0415 - the sim only for this test
+    from ibbot.strategies import SHIPPED_STRATEGIES  # noqa: PLC0415
+
+    settings = load_settings(config_file=REPO / "settings.toml", environ={})
+    assert settings.ib.simulate
+    assert {s.name: s.class_path for s in settings.strategies if s.enabled} == dict(
+        SHIPPED_STRATEGIES
+    )
+    assert {"JPM", "XOM"} <= set(settings.collector.watchlist)  # what value_momentum buys
+    start = settings.sim.start
+    assert start is not None
+    session = ExchangeCalendar().session(start.date())
+    assert session is not None
+    assert session.start(use_rth=True) < start < session.end(use_rth=True)
+    assert settings.sim.time_scale > 1
 
 
 def test_env_example_names_only_real_settings() -> None:
@@ -545,7 +575,7 @@ def test_bad_secret_value_is_not_echoed() -> None:
 def test_unknown_variables_are_errors(tmp_path: Path) -> None:
     """An IBBOT_ variable naming no section is an error wherever it is set, not silently ignored."""
     assert str(load_error(environ={"IBBOT_IB_PORT": "1"})).startswith(
-        "invalid setting IBBOT_IB_PORT='1': unknown setting; sections are collector, fundamentals, ib,"
+        "invalid setting IBBOT_IB_PORT='1': unknown setting; sections are app, collector, fundamentals,"
     )
     assert load_error(overrides={"broker.port": "1"}, environ={}).key == "--set broker.port"
     misspelt_secret = load_error(environ={"IBBOT_IB_ACCOUNT": "U7654321"})
@@ -559,8 +589,8 @@ def test_unknown_section_in_a_file(tmp_path: Path) -> None:
     """A misspelt section in settings.toml is named, with the sections that exist."""
     write(tmp_path / "settings.toml", "[ibkr]\nport = 1\n")
     assert str(load_error(environ={})) == (
-        "invalid setting ibkr={'port': 1}: unknown setting; sections are collector, fundamentals, "
-        "ib, logging, risk, sim, store, strategies (set by settings.toml)"
+        "invalid setting ibkr={'port': 1}: unknown setting; sections are app, collector, "
+        "fundamentals, ib, logging, risk, sim, store, strategies (set by settings.toml)"
     )
 
 

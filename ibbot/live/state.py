@@ -1,0 +1,195 @@
+"""Saved state across runs: each strategy's own, and the position book, tied to the account they describe.
+
+Positions only mean something at the broker that holds them, so the book's saved state carries a
+*world*: a fingerprint of the account (hashed, the id is a secret) for a real gateway, and a
+one-off id for the embedded simulator, which opens a fresh paper account on every run. State is
+restored only into the same world: restarting against the same account resumes every strategy's
+positions and indicators; a fresh simulated account (or another account) starts every strategy
+afresh, since positions carried over from elsewhere would contradict the broker at once.
+
+A fill is audited (fsynced) by the executor before anyone hears of it, so a crash between the
+audit and the next save cannot lose it: :meth:`StateKeeper.fills_since_save` returns the audited
+fills of this account since shortly before the last save, to be replayed into the restored book and
+strategies (both ignore an execution id they already applied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from ibbot.errors import IbbotError
+from ibbot.models import Fill, from_dict
+from ibbot.store import AsyncStore
+from ibbot.trading import PositionBook
+
+if TYPE_CHECKING:
+    from ibbot.clock import Clock
+    from ibbot.store import AuditEntry, DataStore
+    from ibbot.strategies import Strategy
+
+__all__ = ["BOOK_STATE", "FreshAccountStore", "StateKeeper", "world_of"]
+
+log = structlog.get_logger(__name__)
+
+BOOK_STATE: Final = "ibbot-position-book"
+"""The name the book's state is saved under (strategies may not use it)."""
+
+STATE_VERSION: Final = 1
+# How far before the last save audited fills are replayed: a fill audited just before the save may
+# not have reached the strategies by then (the executor waits up to seconds for its commission).
+_REPLAY_MARGIN: Final = timedelta(minutes=5)
+# The executor's own audit kind for executions.
+_FILLS: Final = "fills"
+
+
+def world_of(account: str, *, embedded: bool) -> str:
+    """The world fingerprint of ``account``: hashed for a gateway, unique per embedded simulator."""
+    if embedded:
+        return f"embedded-simulator:{uuid.uuid4().hex}"
+    digest = hashlib.sha256(account.encode()).hexdigest()[:16]
+    return f"account:{digest}"
+
+
+class StateKeeper:
+    """Loads and saves the book's and the strategies' state for one world.
+
+    ``clock`` stamps the saves (wall time: it is compared with the audit log's times).
+    """
+
+    def __init__(self, store: AsyncStore, *, account: str, embedded: bool, clock: Clock) -> None:
+        self._store = store
+        self.world = world_of(account, embedded=embedded)
+        self._embedded = embedded
+        self._account = account
+        self._clock = clock
+        self._restoring = False
+        self._saved_at: datetime | None = None
+
+    @property
+    def restoring(self) -> bool:
+        """True when the saved state belongs to this world (set by :meth:`load_book`)."""
+        return self._restoring
+
+    async def load_book(self) -> PositionBook | None:
+        """The saved book when it belongs to this world; None (and no restoring) otherwise."""
+        saved: dict[str, Any] | None = None
+        failure = ""
+        try:
+            saved = await self._store.load_strategy_state(BOOK_STATE)
+        except IbbotError as exc:
+            failure = str(exc)
+        if failure:
+            log.error("state.book_unreadable", error=failure)
+            return None
+        if saved is None:
+            log.info("state.none_saved", detail="strategies start afresh")
+            return None
+        if saved.get("world") != self.world:
+            if self._embedded:
+                log.info(
+                    "state.fresh_account",
+                    detail="the embedded simulator opens a new paper account every run: "
+                    "strategies start afresh (their state is saved as they run)",
+                )
+            else:
+                log.warning(
+                    "state.other_world",
+                    detail="the saved state describes another account: strategies start afresh",
+                )
+            return None
+        try:
+            book = PositionBook.load(saved["book"])
+            self._saved_at = datetime.fromisoformat(saved["saved_at"])
+        except (KeyError, TypeError, ValueError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        if failure:
+            log.error("state.book_unreadable", error=failure)
+            return None
+        self._restoring = True
+        return book
+
+    async def restore(self, strategy: Strategy) -> bool:
+        """Load ``strategy``'s saved state when restoring; True if it had one.
+
+        Raises :class:`~ibbot.errors.IbbotError` when the saved state cannot be read back: the
+        strategy must not run on guessed positions (its file is left untouched).
+        """
+        if not self._restoring:
+            return False
+        saved = await self._store.load_strategy_state(strategy.name)
+        if saved is None:
+            return False
+        strategy.load_state(saved)
+        return True
+
+    async def save(self, strategies: list[Strategy], book: PositionBook) -> None:
+        """Save every strategy's state and the book's (each file replaced atomically)."""
+        for strategy in strategies:
+            await self.save_strategy(strategy)
+        now = self._clock.now()
+        await self._store.save_strategy_state(
+            BOOK_STATE,
+            {
+                "version": STATE_VERSION,
+                "world": self.world,
+                "saved_at": now.isoformat(),
+                "book": book.dump(),
+            },
+        )
+        self._saved_at = now
+
+    async def save_strategy(self, strategy: Strategy) -> None:
+        """Save one strategy's state."""
+        await self._store.save_strategy_state(strategy.name, strategy.get_state())
+
+    async def fills_since_save(self) -> list[Fill]:
+        """This account's audited fills since shortly before the last save (empty when not restoring)."""
+        if not self._restoring or self._saved_at is None:
+            return []
+        entries = await self._store.read_audit(_FILLS, since=self._saved_at - _REPLAY_MARGIN)
+        fills: list[Fill] = []
+        for entry in entries:
+            record: dict[str, Any] = dict(entry.record)
+            if record.get("account") not in ("", self._account):
+                continue
+            try:
+                fills.append(from_dict(Fill, record))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning(
+                    "state.fill_unreadable", logged_at=entry.logged_at.isoformat(), error=str(exc)
+                )
+        return fills
+
+
+class FreshAccountStore(AsyncStore):
+    """The store as seen by the executor of a fresh account: no fill audited before ``since``.
+
+    The executor remembers audited execution ids so that an execution IB re-sends is booked once.
+    An embedded simulator is a new account on every run and numbers its executions the same way
+    each time, so fills audited by earlier runs must not be taken for this account's.
+    """
+
+    __slots__ = ("_since",)
+
+    def __init__(self, store: DataStore, *, since: datetime) -> None:
+        super().__init__(store)
+        self._since = since
+
+    async def read_audit(
+        self,
+        kind: str,
+        since: datetime | None = None,
+        symbol: str | None = None,
+        strategy: str | None = None,
+        *,
+        until: datetime | None = None,
+    ) -> list[AuditEntry]:
+        """:meth:`AsyncStore.read_audit`, never earlier than this account's first moment for fills."""
+        if kind == _FILLS:
+            since = self._since if since is None else max(since, self._since)
+        return await super().read_audit(kind, since, symbol, strategy, until=until)

@@ -1,0 +1,551 @@
+"""The live trading desk: decisions in, orders out through the executor, fills into the position book.
+
+Each decision is planned exactly as the backtest plans it (:func:`~ibbot.trading.plan_trade`:
+sizing against the strategy's capital and its position in the book, then the risk gate, kill
+switch included) and audited with its outcome: ``sent``, ``blocked`` (with the rule, also in
+``audit/risk/``), ``no_order`` or ``not_traded`` (history, a stale bar, a working order for the
+same strategy and symbol, or the trader stopping). A planned order is submitted in a task of the
+trader's own group, so a slow fill never holds up the next decision; while it works no other
+order is planned for that strategy and symbol (the strategy would otherwise be sized twice on the
+same holding).
+
+Fills come from the bus (``FILL`` events, attributed by ``orderRef``) and move the book. The kill
+switch is watched once a second (a file has nothing to await): when it engages, open orders are
+cancelled if the settings say so. Reconciliation compares the book with the broker's positions on
+start, after every reconnect and periodically; symbols with a working order are left for the next
+round, since a fill may be on its way.
+
+Overflow policy of the decision queue: 1,000 decisions, BLOCK (the strategy's consumer waits: a
+decision is never dropped); the fill queue holds 10,000 fills, BLOCK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import structlog
+
+from ibbot.errors import IbbotError, LiveTradingRefused, RequestFailed
+from ibbot.models import Event, EventType, Fill, Order, OrderResult, Position, to_dict
+from ibbot.store import AuditKind
+from ibbot.trading import (
+    UNATTRIBUTED,
+    DecisionOutcome,
+    PositionBook,
+    ReconciliationPolicy,
+    RiskGate,
+    TradePlan,
+    plan_trade,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ibbot.clock import Clock
+    from ibbot.live.lifecycle import LifecycleLog
+    from ibbot.models import Decision
+    from ibbot.store import AsyncStore
+    from ibbot.strategies import Strategy
+    from ibbot.trading import Mismatch
+
+__all__ = ["LiveTrader", "OrderPort", "PositionsPort", "TraderStats"]
+
+log = structlog.get_logger(__name__)
+
+DECISION_QUEUE: Final = 1_000
+FILL_QUEUE: Final = 10_000
+KILL_SWITCH_CHECK: Final = 1.0
+
+
+class OrderPort(Protocol):
+    """What the trader needs of the executor (:class:`~ibbot.broker.OrderExecutor` is one)."""
+
+    async def submit(self, order: Order, *, timeout: float | None = None) -> OrderResult:  # noqa: ASYNC109 - the executor's own signature
+        """Send ``order`` once; its state when terminal or after the timeout."""
+        ...
+
+    async def cancel(self, order_id: int, *, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the executor's own signature
+        """Ask the broker to cancel; True once it confirms."""
+        ...
+
+    def open_orders(self) -> list[OrderResult]:
+        """Every known order not finished yet."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until every fill and status reported so far is audited and published."""
+        ...
+
+
+class PositionsPort(Protocol):
+    """Where the broker's positions come from (:class:`~ibbot.broker.IBRequests` is one)."""
+
+    async def positions(self) -> list[Position]:
+        """The account's positions now."""
+        ...
+
+
+@dataclass(slots=True)
+class TraderStats:
+    """Counters for the summary line."""
+
+    decisions: int = 0
+    sent: int = 0
+    blocked: int = 0
+    not_traded: int = 0
+    fills: int = 0
+    mismatches: int = 0
+
+
+class LiveTrader:
+    """Plans, audits and submits decisions; books fills; watches the kill switch; reconciles.
+
+    ``price`` gives the freshest known price of a symbol; ``clock`` is the market clock (decision
+    times, the trading day of the loss limit); ``wall`` paces the kill-switch check. ``publish``
+    (the bus) receives every handled decision as a ``decision`` event whose payload maps
+    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block) and ``order_ref``.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: AsyncStore,
+        orders: OrderPort,
+        positions: PositionsPort,
+        book: PositionBook,
+        gate: RiskGate,
+        price: Callable[[str], float | None],
+        clock: Clock,
+        wall: Clock,
+        lifecycle: LifecycleLog,
+        publish: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._orders = orders
+        self._positions = positions
+        self.book = book
+        self.gate = gate
+        self._price = price
+        self._clock = clock
+        self._wall = wall
+        self._lifecycle = lifecycle
+        self._publish = publish
+        self.fills: asyncio.Queue[Event] = asyncio.Queue(FILL_QUEUE)
+        self._decisions: asyncio.Queue[tuple[Strategy, Decision]] = asyncio.Queue(DECISION_QUEUE)
+        self._in_flight: dict[str, Order] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._accepting = True
+        self._kill_engaged = False
+        self._reconciling = asyncio.Lock()
+        self.stats = TraderStats()
+
+    # --- intake -----------------------------------------------------------------------------------
+
+    async def accept(
+        self, strategy: Strategy, decisions: list[Decision], *, untraded: str | None
+    ) -> None:
+        """Queue ``decisions`` for trading, or record them as not traded with the reason given."""
+        for decision in decisions:
+            if untraded is not None:
+                await self._record_untraded(strategy, decision, untraded)
+            elif not self._accepting:
+                await self._record_untraded(
+                    strategy, decision, "ibbot is shutting down: no new orders"
+                )
+            else:
+                await self._decisions.put((strategy, decision))
+
+    def close_intake(self) -> None:
+        """Stop trading new decisions (the first phase of a shutdown): they are recorded only."""
+        self._accepting = False
+
+    # --- running ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Trade decisions, book fills and watch the kill switch until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            tasks.create_task(self._trade(), name="ibbot-trader-decisions")
+            tasks.create_task(self._book_fills(), name="ibbot-trader-fills")
+            tasks.create_task(self._watch_kill_switch(), name="ibbot-trader-kill-switch")
+
+    async def _trade(self) -> None:
+        while True:
+            strategy, decision = await self._decisions.get()
+            try:
+                await self._decide(strategy, decision)
+            finally:
+                self._decisions.task_done()
+
+    async def _decide(self, strategy: Strategy, decision: Decision) -> None:
+        name = strategy.name
+        if not self._accepting:
+            await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
+            return
+        working = self._working_order(name, decision.symbol)
+        if working is not None:
+            await self._record_untraded(
+                strategy,
+                decision,
+                f"order {working} for {name} in {decision.symbol} is still working: "
+                "not sized again on the same holding",
+            )
+            return
+        plan = plan_trade(
+            decision,
+            strategy_name=name,
+            allocated_capital=strategy.allocated_capital,
+            book=self.book,
+            gate=self.gate,
+            price=self._price(decision.symbol),
+            open_orders=self.open_order_count(),
+            now=self._clock.now(),
+        )
+        self.stats.decisions += 1
+        order = plan.order
+        if plan.outcome is DecisionOutcome.SENT and order is not None:
+            self._send(order)
+            # Let the order go first: its audit-ahead write is on the way to the wire, this
+            # decision's audit line is not (both are fsynced, and the disk serves one at a time).
+            await asyncio.sleep(0)
+        log.info(
+            "trade.decision",
+            strategy=name,
+            symbol=decision.symbol,
+            action=decision.action.value,
+            outcome=plan.outcome.value,
+            reasoning=decision.reasoning,
+            detail=plan.reason,
+        )
+        await self._audit_decision(plan, plan.outcome, plan.reason)
+        if plan.outcome is DecisionOutcome.BLOCKED and order is not None:
+            await self._blocked(plan, order)
+        verdict = plan.verdict
+        await self._announce(
+            plan.decision,
+            plan.outcome,
+            plan.reason,
+            rule=verdict.rule.value if verdict is not None and verdict.rule is not None else None,
+            order_ref=order.order_ref if order is not None else None,
+        )
+
+    def _send(self, order: Order) -> None:
+        assert self._tasks is not None
+        self._in_flight[order.decision_id] = order
+        self._settled.clear()
+        self.stats.sent += 1
+        task = self._tasks.create_task(self._submit(order), name=f"ibbot-order-{order.order_ref}")
+        self._sending.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not self._sending:
+            self._settled.set()
+
+    async def _submit(self, order: Order) -> None:
+        result: OrderResult | None = None
+        failure = ""
+        try:
+            result = await self._orders.submit(order)
+        except LiveTradingRefused as exc:
+            failure = f"refused: {exc}"
+        except IbbotError as exc:
+            failure = str(exc)
+        except Exception:  # one order's bug must not stop the desk; the executor audited it
+            log.exception("trade.order_crashed", order_ref=order.order_ref)
+        finally:
+            self._in_flight.pop(order.decision_id, None)
+        if failure:
+            log.error("trade.order_failed", order_ref=order.order_ref, error=failure)
+        if result is not None:
+            log.info(
+                "trade.order_done",
+                order_ref=order.order_ref,
+                symbol=order.symbol,
+                side=order.action.value,
+                quantity=order.quantity,
+                status=result.status.value,
+                filled=result.fill_quantity,
+                price=None if result.fill_price is None else round(result.fill_price, 4),
+                message=result.message,
+            )
+
+    async def _blocked(self, plan: TradePlan, order: Order) -> None:
+        verdict = plan.verdict
+        assert verdict is not None
+        self.stats.blocked += 1
+        rule = verdict.rule.value if verdict.rule is not None else None
+        log.warning(
+            "trade.blocked",
+            strategy=order.strategy_name,
+            symbol=order.symbol,
+            rule=rule,
+            reason=verdict.message,
+        )
+        await self._audit(
+            AuditKind.RISK,
+            {
+                "rule": rule,
+                "message": verdict.message,
+                "order_ref": order.order_ref,
+                "decision_id": order.decision_id,
+                "order": to_dict(order),
+                "at": self._clock.now().isoformat(),
+            },
+            strategy=order.strategy_name,
+            symbol=order.symbol,
+        )
+
+    async def _record_untraded(self, strategy: Strategy, decision: Decision, reason: str) -> None:
+        if decision.strategy_name != strategy.name:
+            decision = dataclasses.replace(decision, strategy_name=strategy.name)
+        self.stats.not_traded += 1
+        log.debug("trade.not_traded", strategy=strategy.name, symbol=decision.symbol, reason=reason)
+        await self._audit(
+            AuditKind.DECISIONS,
+            {
+                **to_dict(decision),
+                "outcome": DecisionOutcome.NOT_TRADED.value,
+                "detail": reason,
+                "order_ref": None,
+            },
+            strategy=strategy.name,
+            symbol=decision.symbol,
+        )
+        await self._announce(decision, DecisionOutcome.NOT_TRADED, reason)
+
+    async def _audit_decision(self, plan: TradePlan, outcome: DecisionOutcome, detail: str) -> None:
+        decision = plan.decision
+        order = plan.order
+        await self._audit(
+            AuditKind.DECISIONS,
+            {
+                **to_dict(decision),
+                "outcome": outcome.value,
+                "detail": detail,
+                "order_ref": order.order_ref if order is not None else None,
+            },
+            strategy=decision.strategy_name,
+            symbol=decision.symbol,
+        )
+
+    async def _announce(
+        self,
+        decision: Decision,
+        outcome: DecisionOutcome,
+        detail: str,
+        *,
+        rule: str | None = None,
+        order_ref: str | None = None,
+    ) -> None:
+        if self._publish is None:
+            return
+        event = Event(
+            EventType.DECISION,
+            decision.symbol,
+            decision.timestamp,
+            {
+                "decision": decision,
+                "outcome": outcome.value,
+                "detail": detail,
+                "rule": rule,
+                "order_ref": order_ref,
+            },
+            source="trader",
+            ingested_at=self._clock.now(),
+        )
+        try:
+            await self._publish(event)
+        except IbbotError as exc:  # the bus is closing: the audit log has the decision
+            log.debug("trade.decision_not_published", error=str(exc))
+
+    async def _audit(
+        self, kind: str, record: dict[str, Any], *, strategy: str | None, symbol: str | None
+    ) -> None:
+        failure = ""
+        try:
+            await self._store.log_audit(kind, record, strategy=strategy, symbol=symbol)
+        except IbbotError as exc:
+            failure = str(exc)
+        if failure:
+            log.error("trade.audit_failed", kind=kind, strategy=strategy, error=failure)
+
+    # --- orders at work ---------------------------------------------------------------------------
+
+    def open_order_count(self) -> int:
+        """Orders working (or on their way) for every strategy: the risk gate's count."""
+        ids = set(self._in_flight)
+        ids.update(r.decision_id or f"#{r.order_id}" for r in self._orders.open_orders())
+        return len(ids)
+
+    def _working_order(self, strategy: str, symbol: str) -> str | None:
+        for order in self._in_flight.values():
+            if order.strategy_name == strategy and order.symbol == symbol:
+                return order.order_ref
+        for result in self._orders.open_orders():
+            if result.strategy_name == strategy and result.symbol == symbol:
+                return f"{result.strategy_name}:{result.decision_id}"
+        return None
+
+    def _working_symbols(self) -> set[str]:
+        symbols = {order.symbol for order in self._in_flight.values()}
+        symbols.update(r.symbol for r in self._orders.open_orders() if r.symbol)
+        return symbols
+
+    async def settle(self, timeout: float) -> int:  # noqa: ASYNC109 - measured on the wall clock given
+        """Wait up to ``timeout`` seconds for submitted orders to finish; return those still out.
+
+        Orders still working then stay at the broker: their fills are picked up by the next run's
+        reconciliation (ibbot never re-sends an order).
+        """
+        if self._sending:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._settled.wait()
+            except TimeoutError:
+                log.warning("trade.orders_unsettled", orders=sorted(self._in_flight))
+        await self._decisions.join()
+        return len(self._in_flight)
+
+    # --- fills ------------------------------------------------------------------------------------
+
+    async def _book_fills(self) -> None:
+        while True:
+            event = await self.fills.get()
+            try:
+                if isinstance(event.payload, Fill):
+                    self.book_fill(event.payload)
+            finally:
+                self.fills.task_done()
+
+    def book_fill(self, fill: Fill) -> Position | None:
+        """Move the book by one execution (a repeated execution id is ignored)."""
+        position = self.book.apply_fill(fill)
+        if position is None:
+            return None
+        self.stats.fills += 1
+        log.info(
+            "trade.fill",
+            strategy=fill.strategy_name or UNATTRIBUTED,
+            symbol=fill.symbol,
+            side=fill.side.value,
+            quantity=fill.quantity,
+            price=fill.price,
+            commission=fill.commission,
+            position=position.quantity,
+        )
+        return position
+
+    # --- kill switch ------------------------------------------------------------------------------
+
+    async def _watch_kill_switch(self) -> None:
+        switch = self.gate.kill_switch
+        while True:
+            engaged = switch.engaged()
+            if engaged and not self._kill_engaged:
+                self._kill_engaged = True
+                self._lifecycle.note(
+                    "app.kill_switch_engaged",
+                    warning=True,
+                    reason=switch.reason,
+                    cancel_open_orders=self.gate.limits.cancel_open_orders_on_kill,
+                )
+                if self.gate.limits.cancel_open_orders_on_kill:
+                    await self.cancel_open_orders()
+            elif self._kill_engaged and not engaged:
+                self._kill_engaged = False
+                self._lifecycle.note("app.kill_switch_released")
+            await self._wall.sleep(KILL_SWITCH_CHECK)
+
+    async def cancel_open_orders(self) -> int:
+        """Ask the broker to cancel every open order; return how many it confirmed."""
+        cancelled = 0
+        for result in self._orders.open_orders():
+            failure = ""
+            confirmed = False
+            try:
+                confirmed = await self._orders.cancel(result.order_id)
+            except IbbotError as exc:
+                failure = str(exc)
+            if failure:
+                log.error("trade.cancel_failed", order_id=result.order_id, error=failure)
+                continue
+            cancelled += confirmed
+            log.warning(
+                "trade.order_cancelled" if confirmed else "trade.cancel_unconfirmed",
+                order_id=result.order_id,
+                strategy=result.strategy_name,
+                symbol=result.symbol,
+            )
+        return cancelled
+
+    # --- reconciliation ---------------------------------------------------------------------------
+
+    async def reconcile(self, reason: str) -> list[Mismatch] | None:
+        """Compare the book with the broker's positions and apply the configured policy.
+
+        Returns the mismatches (None when the broker could not be asked). Fills reported so far are
+        booked first; symbols with a working order are left for the next round.
+        """
+        async with self._reconciling:
+            await self._orders.flush()
+            await self.fills.join()
+            try:
+                broker = await self._positions.positions()
+            except (RequestFailed, TimeoutError) as exc:
+                log.warning("reconciliation.skipped", reason=reason, error=str(exc))
+                return None
+            working = self._working_symbols()
+            view = [p for p in broker if p.symbol not in working]
+            book = self.book.quantities()
+            for symbol in working:
+                held = sum(q.get(symbol, 0.0) for q in book.values())
+                view.append(Position(symbol, held, 0.0))
+            halted_before = set(self.gate.halted_symbols)
+            policy = self.gate.limits.on_reconciliation_mismatch
+            mismatches = self.book.reconcile(view, policy)
+            self.gate.apply_reconciliation(mismatches)
+            self.stats.mismatches += len(mismatches)
+            for mismatch in mismatches:
+                log.error("reconciliation.mismatch", reason=reason, detail=mismatch.message)
+                await self._audit(
+                    AuditKind.RECONCILIATION,
+                    {
+                        "reason": reason,
+                        "symbol": mismatch.symbol,
+                        "book": mismatch.book_quantity,
+                        "broker": mismatch.broker_quantity,
+                        "difference": mismatch.difference,
+                        "by_strategy": dict(mismatch.by_strategy),
+                        "outcome": mismatch.outcome.value,
+                        "message": mismatch.message,
+                        "at": self._clock.now().isoformat(),
+                    },
+                    strategy=None,
+                    symbol=mismatch.symbol,
+                )
+            for symbol in sorted(halted_before - set(self.gate.halted_symbols)):
+                log.info("reconciliation.resolved", symbol=symbol, reason=reason)
+            summary = {
+                "reason": reason,
+                "policy": ReconciliationPolicy(policy).value,
+                "broker_symbols": len(broker),
+                "deferred": sorted(working),
+                "mismatches": len(mismatches),
+                "halted": sorted(self.gate.halted_symbols),
+            }
+            log.info("reconciliation.done", **summary)
+            await self._audit(
+                AuditKind.RECONCILIATION,
+                {**summary, "at": self._clock.now().isoformat()},
+                strategy=None,
+                symbol=None,
+            )
+            return mismatches

@@ -1,0 +1,113 @@
+"""`ibbot smoke`: the paper-trading checklist against the simulated gateway, passing and failing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import tomli_w
+
+from ibbot import cli
+from ibbot.live.smoke import (
+    CHECKS,
+    CONNECT,
+    MARKET_DATA,
+    TEST_ORDER,
+    CheckStatus,
+    run_smoke,
+)
+from tests.integration.app_support import (
+    TRADING_START,
+    app_settings,
+    running_gateway,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+    from ibbot.live.smoke import Check
+
+
+def statuses(checks: list[Check]) -> dict[str, CheckStatus]:
+    """Each check's status, by name."""
+    return {check.name: check.status for check in checks}
+
+
+def config_file(tmp_path: Path, **overrides: object) -> Path:
+    """A settings file for the CLI: the embedded simulator, market open, two symbols."""
+    settings = app_settings(tmp_path, strategies=[], **overrides)
+    document = settings.model_dump(mode="json", exclude_none=True)
+    document["sim"]["control_port"] = "off"
+    document["app"]["control_port"] = "off"
+    path = tmp_path / "settings.toml"
+    path.write_text(tomli_w.dumps(document))
+    return path
+
+
+def test_every_check_passes_on_the_simulator_with_a_test_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ibbot smoke --place-test-order`: seven PASS lines, a log and a summary, exit 0."""
+    out = tmp_path / "smoke"
+    config = config_file(tmp_path, sim={"start": TRADING_START.isoformat()})
+    code = cli.main(["smoke", "--config", str(config), "--place-test-order", "--out", str(out)])
+    printed = capsys.readouterr().out.splitlines()
+    assert code == 0, printed
+    assert [line.split()[0] for line in printed[: len(CHECKS)]] == ["PASS"] * len(CHECKS)
+    assert "BUY 1 AAPL filled at" in printed[CHECKS.index(TEST_ORDER)]
+    assert printed[-1].startswith("all checks passed")
+    summary = (out / "summary.md").read_text()
+    assert "- result: PASS" in summary
+    assert f"| {TEST_ORDER} | PASS |" in summary
+    assert (out / "smoke.log").read_text().count("\n") > 10
+    assert (out / "data" / "state" / "smoke-probe.json").exists()
+
+
+def test_without_a_gateway_the_connect_check_fails_and_the_rest_are_not_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listens at ib.port: FAIL on connect with the reason, exit 1."""
+    config = config_file(tmp_path, ib={"simulate": False, "port": 1})
+    code = cli.main(["smoke", "--config", str(config), "--out", str(tmp_path / "smoke")])
+    printed = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert printed[0].startswith(f"FAIL  {CONNECT}: ConnectionFailed")
+    assert all(line.startswith("FAIL") for line in printed[1 : len(CHECKS)])
+    assert printed[-1].startswith("some checks FAILED")
+
+
+async def test_a_rejected_test_order_is_the_failing_check(tmp_path: Path) -> None:
+    """The gateway rejects the order: only the test-order check fails, with IB's reason."""
+    async with running_gateway() as gateway:
+        gateway.reject_next_orders(5, code=201, message="Order rejected - reason: smoke test")
+        settings = app_settings(tmp_path, strategies=[], port=gateway.port)
+        checks = await run_smoke(
+            settings,
+            store=tmp_path / "smoke",
+            place_test_order=True,
+            timeout=20.0,
+            market_clock=gateway.clock,
+        )
+    failed = {c.name: c.evidence for c in checks if c.status is CheckStatus.FAIL}
+    assert list(failed) == [TEST_ORDER]
+    assert "rejected" in failed[TEST_ORDER]
+    assert "smoke test" in failed[TEST_ORDER]
+
+
+async def test_withheld_market_data_is_the_failing_check(tmp_path: Path) -> None:
+    """The gateway has no data for a watchlist symbol (it does not list MSFT): the market data
+    check fails naming it, while the symbol it serves goes through every other check."""
+    async with running_gateway(symbols=("AAPL", "JPM")) as gateway:
+        settings = app_settings(tmp_path, strategies=[], port=gateway.port)
+        checks = await run_smoke(
+            settings,
+            store=tmp_path / "smoke",
+            place_test_order=True,
+            timeout=20.0,
+            market_clock=gateway.clock,
+        )
+    failed = {c.name: c.evidence for c in checks if c.status is CheckStatus.FAIL}
+    assert list(failed) == [MARKET_DATA]
+    assert failed[MARKET_DATA].startswith("the gateway describes no contract for MSFT; got: AAPL")
+    assert statuses(checks)[TEST_ORDER] is CheckStatus.PASS

@@ -1,0 +1,108 @@
+"""plan_trade: one decision through sizing and the risk gate, as live trading and the backtest use it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ibbot.models import Action, Decision, Fill, OrderSide
+from ibbot.trading import DecisionOutcome, PositionBook, RiskGate, RiskLimits, RiskRule, plan_trade
+
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+
+
+def decision(action: Action, *, weight: float = 0.1, strategy: str = "") -> Decision:
+    """A decision for AAPL at 100."""
+    return Decision(
+        "AAPL",
+        action,
+        weight,
+        1.0,
+        "because",
+        strategy_name=strategy,
+        decision_id="d1",
+        timestamp=NOW,
+        price=100.0,
+    )
+
+
+def gate(**limits: object) -> RiskGate:
+    """A gate on a paper account."""
+    return RiskGate(RiskLimits(**limits), monotonic=lambda: 0.0, account="DU1")  # type: ignore[arg-type]
+
+
+def test_hold_is_no_order_without_a_verdict() -> None:
+    """A HOLD plans nothing and never reaches the gate."""
+    result = plan_trade(
+        decision(Action.HOLD),
+        strategy_name="s",
+        allocated_capital=1.0,
+        book=PositionBook(),
+        gate=gate(),
+        price=None,
+        open_orders=0,
+        now=NOW,
+    )
+    assert result.outcome is DecisionOutcome.NO_ORDER
+    assert (result.order, result.verdict) == (None, None)
+    assert result.reason == "HOLD AAPL: no order"
+
+
+def test_a_buy_within_the_limits_is_sent_and_attributed_to_its_strategy() -> None:
+    """Sized from the weight and the price; the order carries the planning strategy's name."""
+    result = plan_trade(
+        decision(Action.BUY, strategy="someone-else"),
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=PositionBook(),
+        gate=gate(),
+        price=None,
+        open_orders=0,
+        now=NOW,
+    )
+    assert result.outcome is DecisionOutcome.SENT
+    assert result.decision.strategy_name == "s"
+    assert result.order is not None
+    assert (result.order.strategy_name, result.order.action, result.order.quantity) == (
+        "s",
+        OrderSide.BUY,
+        100,
+    )
+    assert "within every limit" in result.reason
+
+
+def test_a_buy_over_a_limit_is_blocked_with_the_rule() -> None:
+    """The gate's verdict names the rule; the order is kept for the audit."""
+    result = plan_trade(
+        decision(Action.BUY),
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=PositionBook(),
+        gate=gate(max_order_notional=5_000.0),
+        price=None,
+        open_orders=0,
+        now=NOW,
+    )
+    assert result.outcome is DecisionOutcome.BLOCKED
+    assert result.verdict is not None
+    assert result.verdict.rule is RiskRule.MAX_ORDER_NOTIONAL
+    assert result.order is not None
+    assert "risk: order BUY 100 AAPL" in result.reason
+
+
+def test_the_holding_comes_from_the_book() -> None:
+    """An EXIT closes what the book says the strategy holds."""
+    book = PositionBook()
+    book.apply_fill(Fill("e1", 1, 1, "AAPL", OrderSide.BUY, 30.0, 100.0, NOW, strategy_name="s"))
+    result = plan_trade(
+        decision(Action.EXIT),
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=book,
+        gate=gate(),
+        price=101.0,
+        open_orders=0,
+        now=NOW,
+    )
+    assert result.outcome is DecisionOutcome.SENT
+    assert result.order is not None
+    assert (result.order.action, result.order.quantity) == (OrderSide.SELL, 30)
