@@ -191,19 +191,31 @@ async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> No
 
 
 async def test_1101_resubscribes(tmp_path: Path) -> None:
-    """IB's "data lost" makes the streams subscribe again; ticks keep coming."""
+    """IB's "data lost" makes the streams subscribe again; ticks and bars flow again after it."""
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         streams = MarketDataStreams(
             h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
         )
         async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: streams.subscriptions == 1)
             await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
-            before = streams.subscriptions
+            # The gateway stops every stream on 1101; only a new subscription brings data back.
             h.gateway.send_notice(1101)
-            await h.recorder.wait_for(lambda: streams.subscriptions > before)
-            ticks = len(h.recorder.of(EventType.TICK, "AAPL"))
-            await h.recorder.wait_for(lambda: len(h.recorder.of(EventType.TICK, "AAPL")) > ticks)
+            await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+            # Ticks carry their arrival time (wall clock), bars their start (market clock): only
+            # the new subscriptions can deliver either from after this point.
+            arrived_after = datetime.now(UTC)
+            started_after = h.market_clock.now()
+            await h.recorder.wait_for(
+                lambda: any(
+                    e.payload.timestamp > arrived_after
+                    for e in h.recorder.of(EventType.TICK, "AAPL")
+                )
+            )
+            await h.recorder.wait_for(
+                lambda: any(b.timestamp >= started_after for b in _live_bars(h)), seconds=15
+            )
 
 
 async def test_fundamentals_parsed_stored_published(tmp_path: Path) -> None:
