@@ -26,8 +26,10 @@ from ibbot.pacing import IBPacer
 from tests.integration.broker_support import TRADING_START, background, harness
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
+
+    from ibbot.sim.gateway import SimulatedGateway
 
 
 async def test_qualify_stores_and_publishes_contracts(tmp_path: Path) -> None:
@@ -171,8 +173,21 @@ def _live_bars(h: object) -> list[PriceBar]:
     ]
 
 
-async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> None:
-    """After the gateway drops us, streams come back and the missed minutes are filled from history."""
+async def _drop(gateway: SimulatedGateway) -> None:
+    gateway.drop_connections()
+
+
+async def _restart(gateway: SimulatedGateway) -> None:
+    # Sockets dropped, connections refused for 1.5 s: 90 simulated seconds, so at least one whole
+    # minute bar is missed and must come from history.
+    await gateway.restart(1.5)
+
+
+@pytest.mark.parametrize("outage", [_drop, _restart], ids=["drop", "restart"])
+async def test_bars_continue_after_reconnect_without_holes(
+    tmp_path: Path, outage: Callable[[SimulatedGateway], Awaitable[None]]
+) -> None:
+    """After a drop or a gateway restart, streams come back and the missed minutes are filled."""
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         streams = MarketDataStreams(
@@ -180,10 +195,15 @@ async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> No
         )
         async with background(streams.run([info])):
             await h.recorder.wait_for(lambda: len(_live_bars(h)) >= 1, seconds=15)
-            h.gateway.drop_connections()
+            await h.recorder.wait_for(lambda: streams.subscriptions == 1)
+            await outage(h.gateway)
             await h.recorder.wait_for(lambda: h.connection.session == 2)
-            seen = len(_live_bars(h))
-            await h.recorder.wait_for(lambda: len(_live_bars(h)) >= seen + 3, seconds=20)
+            await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+            # Only the re-established real-time bar stream delivers bars from after this point.
+            resumed = h.market_clock.now()
+            await h.recorder.wait_for(
+                lambda: sum(b.timestamp >= resumed for b in _live_bars(h)) >= 2, seconds=20
+            )
             await streams.flush()
         starts = sorted({b.timestamp for b in _live_bars(h)})
         gaps = [b - a for a, b in itertools.pairwise(starts) if b - a != timedelta(minutes=1)]
