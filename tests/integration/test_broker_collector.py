@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
+import json
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ from ibbot.broker.requests import IBRequests, RequestPolicy
 from ibbot.clock import SimulatedClock, WallClock
 from ibbot.errors import FundamentalsUnavailable, RequestFailed
 from ibbot.fundamentals import FundamentalsError, FundamentalsSource, SourceUnavailable
+from ibbot.logs import configure_logging, reset_logging
 from ibbot.models import BarSize, EventType, FundamentalData, PriceBar
 from ibbot.pacing import IBPacer
 from tests.integration.broker_support import TRADING_START, background, harness
@@ -117,6 +120,25 @@ async def test_backfill_resumes_and_respects_pacing(tmp_path: Path) -> None:
         bars = await h.store.read_bars("KO", end - timedelta(days=10), end, BarSize.MIN_1)
         # Feb 17-26 2026: eight sessions (Feb 16 is Presidents' Day) of 390 regular-hours minutes.
         assert len(bars) == 8 * 390
+
+
+async def test_backfill_of_a_weekend_is_empty_without_warnings(tmp_path: Path) -> None:
+    """Hours without trading come back as IB's 162 "no data": counted empty, logged at debug only."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("KO")
+        backfill = Backfill(h.requests, h.store, h.market_clock, workers=2)
+        with structlog.testing.capture_logs() as logs:
+            report = await backfill.run(
+                [info],
+                bar_size=BarSize.SEC_5,
+                duration="7200 S",
+                end=datetime(2026, 3, 1, 14, tzinfo=UTC),  # a Sunday
+            )
+        assert report.ok
+        assert report.empty == report.planned > 0
+        assert report.bars == 0
+        assert [e for e in logs if e["log_level"] not in ("debug", "info")] == []
+        assert {e["code"] for e in logs if e["event"] == "requests.failed"} == {162}
 
 
 async def test_injected_pacing_violation_backs_off_and_succeeds(tmp_path: Path) -> None:
@@ -291,6 +313,33 @@ async def test_fundamentals_430_is_unavailable_said_once(tmp_path: Path) -> None
         assert await h.store.read_fundamental("MSFT") is None
 
 
+async def test_fundamentals_430_is_one_line_in_the_log(tmp_path: Path) -> None:
+    """A 430 run logs one fundamentals.unavailable line and nothing else at WARNING or above."""
+    out = io.StringIO()
+    async with harness(tmp_path, sim={"unavailable_fundamentals": ("MSFT",)}) as h:
+        info = await h.requests.qualify("MSFT")
+        schedule = SimulatedClock(datetime.now(UTC))
+        refresher = FundamentalsRefresher(
+            h.requests,
+            h.store,
+            h.bus,
+            schedule,
+            config=RefreshConfig(report_types=("ReportSnapshot",), refresh=timedelta(hours=1)),
+        )
+        await refresher.prepare([info])
+        configure_logging("INFO", "json", stream=out)
+        try:
+            for _ in range(3):
+                assert await refresher.refresh_due() == 0
+                schedule.advance(4 * 3600)
+        finally:
+            reset_logging()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    loud = [line for line in lines if line["level"] not in ("debug", "info")]
+    assert [line["event"] for line in loud] == ["fundamentals.unavailable"]
+    assert [line for line in lines if line["event"] == "fundamentals.unavailable"] == loud
+
+
 async def test_collector_runs_everything_until_stopped(tmp_path: Path) -> None:
     """IBCollector qualifies, streams and refreshes fundamentals, then stops when asked."""
     async with harness(tmp_path) as h:
@@ -427,8 +476,13 @@ async def test_ib_is_a_fundamentals_source(tmp_path: Path) -> None:
         assert snapshot.symbol == "AAPL"
         assert snapshot.market_cap is not None
         assert snapshot.industry == "Technology"  # IB's own classification, from the contract
-        with pytest.raises(SourceUnavailable, match="no fundamentals for MSFT"):
+        with (
+            structlog.testing.capture_logs() as logs,
+            pytest.raises(SourceUnavailable, match="no fundamentals for MSFT"),
+        ):
             await source.fetch("MSFT")
+        # The fundamentals service says "unavailable" once; the request layer only at debug.
+        assert [e["log_level"] for e in logs if e["event"] == "requests.failed"] == ["debug"]
         with pytest.raises(SourceUnavailable, match="knows no stock NOPE"):
             await source.fetch("NOPE")
         h.gateway.delay_replies(1_000)
