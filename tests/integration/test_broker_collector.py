@@ -166,7 +166,7 @@ async def test_no_data_is_an_error_not_an_empty_list(tmp_path: Path) -> None:
 
 
 async def test_streams_ticks_and_minute_bars(tmp_path: Path) -> None:
-    """Ticks and 1-minute bars built from 5-second bars reach the bus and the store."""
+    """Ticks reach the bus; 1-minute bars built from 5-second bars reach the bus and the store."""
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         streams = MarketDataStreams(
