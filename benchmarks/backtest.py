@@ -1,6 +1,6 @@
 """Backtest throughput: sma_cross(10, 30) over synthetic daily bars read from a temporary store.
 
-Run: ``uv run python benchmarks/backtest.py [--repeat N] [--quick]``
+Run: ``uv run python benchmarks/backtest.py [--repeat N]``
 
 Two cases: 1 symbol x 100,000 daily bars, and 20 symbols x 5,000 daily bars (seeded random walks
 that revert to a level, so prices stay in a tradable range; written to a temporary ParquetStore

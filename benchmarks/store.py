@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shutil
 import tempfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
+import structlog
 
 from ibbot.models import BarSize, Event, EventType, PriceBar, Tick, from_arrow, to_arrow
 from ibbot.store import AsyncStore, ParquetStore
@@ -156,6 +158,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    # The store's debug lines (one per compacted file) would bury the figures.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"ParquetStore benchmark (best of {args.repeat}; x = store time / baseline time)")
     with tempfile.TemporaryDirectory(prefix="ibbot-store-bench-") as tmp:
         bench_bars(Path(tmp), args.bars, args.repeat)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     # dataclasses never evaluate annotations, and a runtime import would load pydantic on --help
-    from ibbot.settings import Settings  # noqa: TC004
+    from ibbot.settings import LogLevel, Settings  # noqa: TC004
 
 __all__ = [
     "COMMANDS",
@@ -78,12 +78,17 @@ _LOG_FORMATS: Final = ("auto", "console", "json")
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One ``ibbot`` subcommand: its name, one-line help, what it runs, and its own options."""
+    """One ``ibbot`` subcommand: its name, one-line help, what it runs, and its own options.
+
+    ``log_level``, when set, is the command's log level unless ``--log-level`` is given, whatever
+    the settings say: ``check`` is the container's health probe and must print one line.
+    """
 
     name: str
     help: str
     run: Callable[[argparse.Namespace, Settings], int]
     configure: Callable[[argparse.ArgumentParser], None] | None = None
+    log_level: LogLevel | None = None
 
 
 COMMANDS: Final[tuple[Command, ...]] = (
@@ -116,6 +121,7 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "connect to the configured gateway: exit 0 when it is ready, else say why and exit 1",
         run=broker_commands.run_check,
         configure=broker_commands.add_check_arguments,
+        log_level="WARNING",
     ),
     Command(
         "config",
@@ -177,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_global_options(sub, top_level=False)
         if command.configure is not None:
             command.configure(sub)
-        sub.set_defaults(handler=command.run)
+        sub.set_defaults(handler=command.run, command_log_level=command.log_level)
     return parser
 
 
@@ -298,9 +304,10 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(str(exc))
         return EXIT_USAGE
-    configure_logging(
-        settings.logging.level, settings.logging.format, secrets=settings.secret_values()
-    )
+    level = settings.logging.level
+    if args.log_level is None and args.command_log_level is not None:
+        level = args.command_log_level
+    configure_logging(level, settings.logging.format, secrets=settings.secret_values())
     try:
         code: int = args.handler(args, settings)
     except ConfigError as exc:

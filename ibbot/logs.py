@@ -8,6 +8,11 @@ stdout stays free for command output.
 Exceptions are rendered as plain text before redaction, on purpose: rich tracebacks show local
 variables, which is where account ids and tokens live.
 
+ib_async logs every IB error and notice itself ("Error 430, reqId 7: ..."). For the codes ibbot
+handles and logs in its own words (:data:`ibbot.broker.errors.LOGGED_BY_IBBOT`: 430, 162, the
+connectivity and farm notices), :class:`IBErrorDemoter` turns ib_async's line into a debug record,
+so each such event is said once, by ibbot, at the level ibbot chose.
+
 Usage in a module: ``log = structlog.get_logger(__name__)`` then
 ``log.info("component.event_name", key=value)``.
 """
@@ -22,12 +27,14 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import structlog
 
+from ibbot.broker.errors import LOGGED_BY_IBBOT
+
 if TYPE_CHECKING:
     from structlog.typing import EventDict, Processor, WrappedLogger
 
     from ibbot.settings import LogFormat, LogLevel
 
-__all__ = ["MASK", "Redactor", "configure_logging", "reset_logging"]
+__all__ = ["MASK", "IBErrorDemoter", "Redactor", "configure_logging", "reset_logging"]
 
 MASK: Final = "***"
 # Key names whose values are secret wherever they appear (matched on whole ``_``-separated words).
@@ -37,6 +44,9 @@ _SECRET_KEY = re.compile(
 )
 # Shorter registered secrets would mask ordinary words and numbers.
 _MIN_SECRET_LENGTH: Final = 4
+# Where and how ib_async reports IB's error callback: "Error 430, reqId 7: ..." (or "Warning 2104").
+_IB_ASYNC_ERROR_LOGGER: Final = "ib_async.wrapper"
+_IB_ASYNC_ERROR_LINE: Final = re.compile(r"(?:Error|Warning) (?P<code>-?\d+), reqId ")
 
 
 class Redactor:
@@ -87,6 +97,28 @@ class Redactor:
         return self.redact(value)
 
 
+class IBErrorDemoter(logging.Filter):
+    """Demotes ib_async's line for an IB code ibbot logs itself to debug (dropped above debug).
+
+    Installed on ib_async's error logger, so the record is changed before any handler sees it.
+    """
+
+    def __init__(self, codes: Iterable[int], *, level: int) -> None:
+        super().__init__()
+        self._codes = frozenset(codes)
+        self._level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False to drop a demoted record below the configured level; True otherwise."""
+        if record.levelno <= logging.DEBUG:
+            return True
+        match = _IB_ASYNC_ERROR_LINE.match(record.getMessage())
+        if match is None or int(match["code"]) not in self._codes:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return self._level <= logging.DEBUG
+
+
 class _IbbotHandler(logging.StreamHandler[TextIO]):
     """The one handler :func:`configure_logging` installs on the root logger (found again by type)."""
 
@@ -134,6 +166,9 @@ def configure_logging(
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger(_IB_ASYNC_ERROR_LOGGER).addFilter(
+        IBErrorDemoter(LOGGED_BY_IBBOT, level=logging.getLevelNamesMapping()[level])
+    )
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -152,4 +187,7 @@ def reset_logging() -> None:
         root.removeHandler(handler)
         handler.close()
     root.setLevel(logging.WARNING)
+    ib_errors = logging.getLogger(_IB_ASYNC_ERROR_LOGGER)
+    for demoter in [f for f in ib_errors.filters if isinstance(f, IBErrorDemoter)]:
+        ib_errors.removeFilter(demoter)
     structlog.reset_defaults()

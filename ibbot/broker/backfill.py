@@ -226,6 +226,7 @@ class Backfill:
                 bar_size=job.bar_size,
                 what_to_show=job.what_to_show,
                 use_rth=job.use_rth,
+                expected_codes=(NO_DATA,),
             )
         except RequestFailed as exc:
             if exc.code != NO_DATA or isinstance(exc, PacingViolation):

@@ -189,6 +189,7 @@ class IBConnection:
         self._broken: set[tuple[str, str]] = set()
         self._farms_up = asyncio.Event()
         self._connect_failure: asyncio.Future[str] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop ib_async runs on
         self._connecting = False
         self._closing = False
         self._session = 0
@@ -261,9 +262,21 @@ class IBConnection:
     def next_order_id(self) -> int:
         """A fresh order id from ib_async's sequence (seeded by nextValidId, bumped by openOrder).
 
-        All ids are drawn on the event loop thread from that one sequence, so two orders never get
-        the same id; IB would answer 103 (duplicate order id) otherwise.
+        Call it on the connection's event loop thread only (RuntimeError elsewhere): ib_async draws
+        every request and order id from that one unlocked counter on the loop thread, so ids drawn
+        there never repeat; a repeated order id would get IB's 103 (duplicate order id).
         """
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None or running is not self._loop:
+            # A programming error, not a broker failure: not an IbbotError, so no handler of
+            # broker failures mistakes it for one.
+            raise RuntimeError(
+                "IBConnection.next_order_id() must be called on the event loop the connection "
+                "runs on (ib_async's id counter is not thread-safe)"
+            )
         if not self.is_ready:
             raise ConnectionFailed("not connected to IB Gateway: no order id available")
         return self._ib.client.getReqId()
@@ -354,6 +367,7 @@ class IBConnection:
         self._broken.clear()
         self._farms_up.clear()
         loop = asyncio.get_running_loop()
+        self._loop = loop
         failure: asyncio.Future[str] = loop.create_future()
         self._connect_failure = failure
 

@@ -29,6 +29,7 @@ __all__ = [
     "DATA_LOST",
     "FUNDAMENTALS_UNAVAILABLE",
     "IB_ERRORS",
+    "LOGGED_BY_IBBOT",
     "ErrorCategory",
     "IBError",
     "connection_status_for",
@@ -213,6 +214,14 @@ IB_ERRORS: Final[Mapping[int, IBError]] = MappingProxyType({row.code: row for ro
 _DEGRADED: Final = frozenset({1100, 2103, 2105, 2157})
 _RESTORED: Final = frozenset({DATA_LOST, 1102, 2104, 2106, 2158})
 _CANCELLED: Final = frozenset({202})
+# Codes ibbot always says in its own words, so ib_async's "Error/Warning <code>" line repeats it:
+# connectivity and farm notices (connection.notice, connection.degraded/restored), historical
+# "no data" and pacing (requests.*, market_data.stream_failed) and 430 (fundamentals.unavailable,
+# once per symbol and report). ibbot.logs demotes ib_async's line for these to debug.
+LOGGED_BY_IBBOT: Final = frozenset(
+    {_HMDS_ERROR, FUNDAMENTALS_UNAVAILABLE, *_DEGRADED, *_RESTORED}
+    | {row.code for row in _ROWS if row.category is ErrorCategory.FARM_STATUS}
+)
 # Errors that refuse a *cancel*: the order itself lives on (or has already filled). ib_async marks
 # the trade "Cancelled" on any error, so these must not be read as the order's end.
 CANCEL_REFUSED: Final = frozenset({135, 161, 10147, 10148})

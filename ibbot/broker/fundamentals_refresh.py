@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from ibbot.broker.errors import error_info
+from ibbot.broker.errors import FUNDAMENTALS_UNAVAILABLE, error_info
 from ibbot.broker.fundamentals import (
     REPORT_FIN_STATEMENTS,
     REPORT_FIN_SUMMARY,
@@ -122,7 +122,9 @@ class FundamentalsRefresher:
         key = (info.symbol, report)
         entry = self._schedule[key]
         try:
-            xml = await self._requests.fundamental_xml(info, report)
+            xml = await self._requests.fundamental_xml(
+                info, report, expected_codes=(FUNDAMENTALS_UNAVAILABLE,)
+            )
             received = self._clock.now()
             # Statements run to tens of kilobytes: parse them off the loop.
             data = await asyncio.to_thread(_parse, report, xml, info, received)

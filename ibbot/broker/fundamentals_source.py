@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from ibbot.broker.errors import FUNDAMENTALS_UNAVAILABLE
 from ibbot.broker.fundamentals import REPORT_SNAPSHOT, parse_report_snapshot
 from ibbot.errors import FundamentalsParseError, FundamentalsUnavailable, IbbotError, RequestFailed
 from ibbot.fundamentals.errors import FundamentalsError, SourceUnavailable
@@ -49,7 +50,9 @@ class IBFundamentalsSource:
         del since
         info = await self._contract(symbol)
         try:
-            xml = await self._requests.fundamental_xml(info, REPORT_SNAPSHOT)
+            xml = await self._requests.fundamental_xml(
+                info, REPORT_SNAPSHOT, expected_codes=(FUNDAMENTALS_UNAVAILABLE,)
+            )
         except FundamentalsUnavailable as exc:
             raise SourceUnavailable(f"IB has no fundamentals for {symbol}: {exc}") from exc
         except (RequestFailed, TimeoutError) as exc:

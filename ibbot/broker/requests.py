@@ -34,7 +34,7 @@ from ibbot.models import BarSize, ContractInfo, Position, PriceBar, WhatToShow
 from ibbot.pacing import PacingRules
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection
     from datetime import datetime
 
     from ib_async import IB, ContractDetails
@@ -166,11 +166,13 @@ class IBRequests:
         bar_size: BarSize,
         what_to_show: WhatToShow = WhatToShow.TRADES,
         use_rth: bool = True,
+        expected_codes: Collection[int] = (),
     ) -> list[PriceBar]:
         """Bars ending at ``end`` (None: now) spanning IB's ``duration`` (e.g. ``"2 D"``).
 
         Raises :class:`RequestFailed` with code 162 when IB has no bars for the window (IB's own
         "no data" answer, or an empty one), and on errors and timeouts; never returns ``[]``.
+        IB errors in ``expected_codes`` are the caller's to report, so they are logged at debug.
         """
         contract = contract_for(info)
         label = f"historical {info.symbol} {bar_size.value} {duration} to {end or 'now'}"
@@ -195,13 +197,17 @@ class IBRequests:
             label,
             fetch,
             lambda: self._pacer.historical(request_key, (info.con_id, "SMART"), what_to_show),
+            expected_codes=expected_codes,
         )
 
-    async def fundamental_xml(self, info: ContractInfo, report_type: str) -> str:
+    async def fundamental_xml(
+        self, info: ContractInfo, report_type: str, *, expected_codes: Collection[int] = ()
+    ) -> str:
         """IB's ``report_type`` document for ``info``.
 
         430, an empty answer and no answer within the timeout all raise
-        :class:`FundamentalsUnavailable`: IB de-supported these reports in API 10.47.
+        :class:`FundamentalsUnavailable`: IB de-supported these reports in API 10.47. IB errors in
+        ``expected_codes`` (430 for a caller that says "unavailable" itself) are logged at debug.
         """
         contract = contract_for(info)
         label = f"fundamentals {info.symbol} {report_type}"
@@ -210,6 +216,7 @@ class IBRequests:
                 label,
                 lambda: self._ib.reqFundamentalDataAsync(contract, report_type),
                 lambda: self._paced(self._pacer.fundamentals(info.symbol)),
+                expected_codes=expected_codes,
             )
         except TimeoutError as exc:
             raise FundamentalsUnavailable(
@@ -258,10 +265,13 @@ class IBRequests:
         label: str,
         send: Callable[[], Awaitable[T]],
         pace: Callable[[], AbstractAsyncContextManager[None]],
+        *,
+        expected_codes: Collection[int] = (),
     ) -> T:
         """Wait for the connection, pass the pacer, send, translate; retry pacing and drops.
 
         Raises :class:`TimeoutError` when no answer comes in time (callers say what that means).
+        A failure with a code in ``expected_codes`` is logged at debug: the caller reports it.
         """
         limit = self._policy.timeout
         pacing_attempts = 0
@@ -274,7 +284,8 @@ class IBRequests:
             except RequestError as exc:
                 error = translate_request_error(exc, request=label)
                 if not isinstance(error, PacingViolation):
-                    log.warning("requests.failed", request=label, code=exc.code, error=exc.message)
+                    say = log.debug if exc.code in expected_codes else log.warning
+                    say("requests.failed", request=label, code=exc.code, error=exc.message)
                     raise error from exc
                 self.pacing_violations += 1
                 if pacing_attempts >= self._policy.pacing_retries:

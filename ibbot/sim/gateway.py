@@ -269,7 +269,10 @@ class SimulatedGateway:
         return self._server is None and self._tasks is not None
 
     def send_notice(self, code: int) -> int:
-        """Send a system notice (1100/1101/1102, 2103-2106, 2157/2158) to every API client."""
+        """Send a system notice (1100/1101/1102, 2103-2106, 2157/2158) to every API client.
+
+        1101 ("data lost") also stops every client's market data streams, which must be requested again.
+        """
         try:
             notice = ErrorCode(code)
         except ValueError:

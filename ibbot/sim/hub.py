@@ -130,9 +130,16 @@ class Hub:
             session.send_error(-1, code)
 
     def broadcast_notice(self, code: ErrorCode) -> int:
-        """Send a system notice (reqId -1) to every API session; returns how many got it."""
+        """Send a system notice (reqId -1) to every API session; returns how many got it.
+
+        1101 means IB restored connectivity but lost the market data subscriptions: every
+        session's ticks, real-time bars and keepUpToDate bars stop, and clients must request
+        them again, as with IB.
+        """
         sessions = list(self.api_sessions())
         for session in sessions:
+            if code is ErrorCode.CONNECTIVITY_RESTORED_DATA_LOST:
+                self.data.drop_subscriptions(session)
             session.send_error(-1, code)
         return len(sessions)
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ibbot.sim.market import Quote, SimBar
     from ibbot.sim.session import ClientSession
 
-__all__ = ["MIN_WALL_INTERVAL", "MarketDataService"]
+__all__ = ["MARKET_DATA_STREAMS", "MIN_WALL_INTERVAL", "MarketDataService"]
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +79,9 @@ _DELAYED_TICKS = {
     "last_timestamp": 88,
 }
 _SUPPORTED_WHAT_TO_SHOW = {w.value: w for w in WhatToShow}
+# The kinds of session stream this service runs: quote ticks, real-time bars, keepUpToDate bars.
+# These are the market data subscriptions IB drops when it reports 1101 ("data lost").
+MARKET_DATA_STREAMS = frozenset({"mkt", "rtb", "hist"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,19 @@ class MarketDataService:
             session.send_error(req_id, ErrorCode.NO_SECURITY_DEFINITION)
             log.info("sim.data.unknown_contract", req_id=req_id, contract=spec.describe())
         return resolved
+
+    def drop_subscriptions(self, session: ClientSession) -> int:
+        """Stop every market data stream of ``session`` (IB lost them); returns how many ran."""
+        lost = [
+            key
+            for key in session.stream_keys()
+            if isinstance(key, tuple) and key and key[0] in MARKET_DATA_STREAMS
+        ]
+        for key in lost:
+            session.stop_stream(key)
+        if lost:
+            log.info("sim.data.subscriptions_lost", client_id=session.client_id, streams=len(lost))
+        return len(lost)
 
     # ---------------------------------------------------------------- contract details
 

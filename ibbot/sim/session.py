@@ -259,6 +259,10 @@ class ClientSession:
         """True while the subscription ``key`` runs."""
         return key in self._streams
 
+    def stream_keys(self) -> list[Hashable]:
+        """The keys of every running subscription."""
+        return list(self._streams)
+
     def _forget_stream(self, key: Hashable, task: asyncio.Task[None]) -> None:
         if self._streams.get(key) is task:
             del self._streams[key]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
+import json
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,13 +23,16 @@ from ibbot.broker.requests import IBRequests, RequestPolicy
 from ibbot.clock import SimulatedClock, WallClock
 from ibbot.errors import FundamentalsUnavailable, RequestFailed
 from ibbot.fundamentals import FundamentalsError, FundamentalsSource, SourceUnavailable
+from ibbot.logs import configure_logging, reset_logging
 from ibbot.models import BarSize, EventType, FundamentalData, PriceBar
 from ibbot.pacing import IBPacer
 from tests.integration.broker_support import TRADING_START, background, harness
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
+
+    from ibbot.sim.gateway import SimulatedGateway
 
 
 async def test_qualify_stores_and_publishes_contracts(tmp_path: Path) -> None:
@@ -117,6 +122,25 @@ async def test_backfill_resumes_and_respects_pacing(tmp_path: Path) -> None:
         assert len(bars) == 8 * 390
 
 
+async def test_backfill_of_a_weekend_is_empty_without_warnings(tmp_path: Path) -> None:
+    """Hours without trading come back as IB's 162 "no data": counted empty, logged at debug only."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("KO")
+        backfill = Backfill(h.requests, h.store, h.market_clock, workers=2)
+        with structlog.testing.capture_logs() as logs:
+            report = await backfill.run(
+                [info],
+                bar_size=BarSize.SEC_5,
+                duration="7200 S",
+                end=datetime(2026, 3, 1, 14, tzinfo=UTC),  # a Sunday
+            )
+        assert report.ok
+        assert report.empty == report.planned > 0
+        assert report.bars == 0
+        assert [e for e in logs if e["log_level"] not in ("debug", "info")] == []
+        assert {e["code"] for e in logs if e["event"] == "requests.failed"} == {162}
+
+
 async def test_injected_pacing_violation_backs_off_and_succeeds(tmp_path: Path) -> None:
     """The gateway refuses a request for pacing: the request waits, is sent again and succeeds."""
     async with harness(tmp_path) as h:
@@ -142,7 +166,7 @@ async def test_no_data_is_an_error_not_an_empty_list(tmp_path: Path) -> None:
 
 
 async def test_streams_ticks_and_minute_bars(tmp_path: Path) -> None:
-    """Ticks and 1-minute bars built from 5-second bars reach the bus and the store."""
+    """Ticks reach the bus; 1-minute bars built from 5-second bars reach the bus and the store."""
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         streams = MarketDataStreams(
@@ -171,8 +195,21 @@ def _live_bars(h: object) -> list[PriceBar]:
     ]
 
 
-async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> None:
-    """After the gateway drops us, streams come back and the missed minutes are filled from history."""
+async def _drop(gateway: SimulatedGateway) -> None:
+    gateway.drop_connections()
+
+
+async def _restart(gateway: SimulatedGateway) -> None:
+    # Sockets dropped, connections refused for 1.5 s: 90 simulated seconds, so at least one whole
+    # minute bar is missed and must come from history.
+    await gateway.restart(1.5)
+
+
+@pytest.mark.parametrize("outage", [_drop, _restart], ids=["drop", "restart"])
+async def test_bars_continue_after_reconnect_without_holes(
+    tmp_path: Path, outage: Callable[[SimulatedGateway], Awaitable[None]]
+) -> None:
+    """After a drop or a gateway restart, streams come back and the missed minutes are filled."""
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         streams = MarketDataStreams(
@@ -180,10 +217,15 @@ async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> No
         )
         async with background(streams.run([info])):
             await h.recorder.wait_for(lambda: len(_live_bars(h)) >= 1, seconds=15)
-            h.gateway.drop_connections()
+            await h.recorder.wait_for(lambda: streams.subscriptions == 1)
+            await outage(h.gateway)
             await h.recorder.wait_for(lambda: h.connection.session == 2)
-            seen = len(_live_bars(h))
-            await h.recorder.wait_for(lambda: len(_live_bars(h)) >= seen + 3, seconds=20)
+            await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+            # Only the re-established real-time bar stream delivers bars from after this point.
+            resumed = h.market_clock.now()
+            await h.recorder.wait_for(
+                lambda: sum(b.timestamp >= resumed for b in _live_bars(h)) >= 2, seconds=20
+            )
             await streams.flush()
         starts = sorted({b.timestamp for b in _live_bars(h)})
         gaps = [b - a for a, b in itertools.pairwise(starts) if b - a != timedelta(minutes=1)]
@@ -191,19 +233,31 @@ async def test_bars_continue_after_reconnect_without_holes(tmp_path: Path) -> No
 
 
 async def test_1101_resubscribes(tmp_path: Path) -> None:
-    """IB's "data lost" makes the streams subscribe again; ticks keep coming."""
+    """IB's "data lost" makes the streams subscribe again; ticks and bars flow again after it."""
     async with harness(tmp_path) as h:
         info = await h.requests.qualify("AAPL")
         streams = MarketDataStreams(
             h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
         )
         async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: streams.subscriptions == 1)
             await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
-            before = streams.subscriptions
+            # The gateway stops every stream on 1101; only a new subscription brings data back.
             h.gateway.send_notice(1101)
-            await h.recorder.wait_for(lambda: streams.subscriptions > before)
-            ticks = len(h.recorder.of(EventType.TICK, "AAPL"))
-            await h.recorder.wait_for(lambda: len(h.recorder.of(EventType.TICK, "AAPL")) > ticks)
+            await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+            # Ticks carry their arrival time (wall clock), bars their start (market clock): only
+            # the new subscriptions can deliver either from after this point.
+            arrived_after = datetime.now(UTC)
+            started_after = h.market_clock.now()
+            await h.recorder.wait_for(
+                lambda: any(
+                    e.payload.timestamp > arrived_after
+                    for e in h.recorder.of(EventType.TICK, "AAPL")
+                )
+            )
+            await h.recorder.wait_for(
+                lambda: any(b.timestamp >= started_after for b in _live_bars(h)), seconds=15
+            )
 
 
 async def test_fundamentals_parsed_stored_published(tmp_path: Path) -> None:
@@ -257,6 +311,33 @@ async def test_fundamentals_430_is_unavailable_said_once(tmp_path: Path) -> None
         # Backed off: the second failure waits twice as long.
         assert refresher.status()[("MSFT", "ReportSnapshot")] == schedule.now() + timedelta(hours=2)
         assert await h.store.read_fundamental("MSFT") is None
+
+
+async def test_fundamentals_430_is_one_line_in_the_log(tmp_path: Path) -> None:
+    """A 430 run logs one fundamentals.unavailable line and nothing else at WARNING or above."""
+    out = io.StringIO()
+    async with harness(tmp_path, sim={"unavailable_fundamentals": ("MSFT",)}) as h:
+        info = await h.requests.qualify("MSFT")
+        schedule = SimulatedClock(datetime.now(UTC))
+        refresher = FundamentalsRefresher(
+            h.requests,
+            h.store,
+            h.bus,
+            schedule,
+            config=RefreshConfig(report_types=("ReportSnapshot",), refresh=timedelta(hours=1)),
+        )
+        await refresher.prepare([info])
+        configure_logging("INFO", "json", stream=out)
+        try:
+            for _ in range(3):
+                assert await refresher.refresh_due() == 0
+                schedule.advance(4 * 3600)
+        finally:
+            reset_logging()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    loud = [line for line in lines if line["level"] not in ("debug", "info")]
+    assert [line["event"] for line in loud] == ["fundamentals.unavailable"]
+    assert [line for line in lines if line["event"] == "fundamentals.unavailable"] == loud
 
 
 async def test_collector_runs_everything_until_stopped(tmp_path: Path) -> None:
@@ -395,8 +476,13 @@ async def test_ib_is_a_fundamentals_source(tmp_path: Path) -> None:
         assert snapshot.symbol == "AAPL"
         assert snapshot.market_cap is not None
         assert snapshot.industry == "Technology"  # IB's own classification, from the contract
-        with pytest.raises(SourceUnavailable, match="no fundamentals for MSFT"):
+        with (
+            structlog.testing.capture_logs() as logs,
+            pytest.raises(SourceUnavailable, match="no fundamentals for MSFT"),
+        ):
             await source.fetch("MSFT")
+        # The fundamentals service says "unavailable" once; the request layer only at debug.
+        assert [e["log_level"] for e in logs if e["event"] == "requests.failed"] == ["debug"]
         with pytest.raises(SourceUnavailable, match="knows no stock NOPE"):
             await source.fetch("NOPE")
         h.gateway.delay_replies(1_000)

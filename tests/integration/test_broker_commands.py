@@ -54,6 +54,32 @@ def test_check_refused_port_is_one_line_and_exit_1(capsys: pytest.CaptureFixture
     assert f"127.0.0.1:{port} refused" in lines[0]
 
 
+@pytest.mark.parametrize(
+    "settings", [[], ["--set", "logging.level=DEBUG"]], ids=["default", "debug"]
+)
+def test_check_says_one_line_without_a_log_level(
+    capsys: pytest.CaptureFixture[str], settings: list[str]
+) -> None:
+    """As the Docker HEALTHCHECK runs it (no --log-level), check prints its one line and no logs."""
+    assert main([*settings, "check"]) == 0
+    out, err = capsys.readouterr()
+    assert (out + err).splitlines() == [out.rstrip("\n")]
+    assert out.startswith("ready: simulated gateway at 127.0.0.1:")
+    port = _free_port()
+    assert main([*settings, "--set", "ib.simulate=false", "--set", f"ib.port={port}", "check"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"ibbot check: not ready: IB Gateway at 127.0.0.1:{port} refused")
+
+
+def test_check_logs_at_the_log_level_given(capsys: pytest.CaptureFixture[str]) -> None:
+    """An explicit --log-level still applies to check: INFO shows the connection's progress."""
+    assert main(["check", "--log-level", "INFO"]) == 0
+    _, err = capsys.readouterr()
+    assert "connection.ready" in err
+
+
 def test_check_reports_a_live_account(capsys: pytest.CaptureFixture[str]) -> None:
     """A non-DU account is reported as LIVE with orders refused."""
     code = main(

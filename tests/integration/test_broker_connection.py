@@ -47,6 +47,16 @@ async def test_connects_ready_with_paper_account_and_status_events(tmp_path: Pat
         assert states[:2] == [ConnectionState.CONNECTING, ConnectionState.CONNECTED]
 
 
+async def test_order_ids_only_on_the_loop_thread(tmp_path: Path) -> None:
+    """next_order_id from another thread is refused plainly; the sequence is not touched."""
+    async with harness(tmp_path) as h:
+        conn = h.connection
+        first = conn.next_order_id()
+        with pytest.raises(RuntimeError, match="event loop the connection runs on"):
+            await asyncio.to_thread(conn.next_order_id)
+        assert conn.next_order_id() == first + 1
+
+
 async def test_refused_port_fails_fast() -> None:
     """Nothing listening on the port: ConnectionFailed at once, naming the address."""
     port = _free_port()

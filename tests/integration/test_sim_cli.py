@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sys
@@ -26,7 +27,10 @@ async def _spawn(*args: str) -> asyncio.subprocess.Process:
 
 
 async def test_standalone_gateway_serves_until_sigint() -> None:
-    """It prints one line with both addresses, serves ib_async and HTTP, and exits 0 on SIGINT."""
+    """It prints one line with both addresses, serves ib_async and HTTP, and exits 0 on SIGINT.
+
+    Its logs are ibbot's: JSON lines on stderr (not a terminal here), with level and logger.
+    """
     proc = await _spawn(
         "--port",
         "0",
@@ -60,6 +64,10 @@ async def test_standalone_gateway_serves_until_sigint() -> None:
         async with asyncio.timeout(WAIT):
             assert await proc.wait() == 0
         assert await proc.stdout.read() == b""  # one line, nothing else on stdout
+        assert proc.stderr is not None
+        logs = [json.loads(line) for line in (await proc.stderr.read()).splitlines()]
+        assert {"sim.gateway.started", "sim.session.api_started"} <= {e["event"] for e in logs}
+        assert all({"level", "logger", "timestamp"} <= e.keys() for e in logs)
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -95,6 +95,37 @@ async def test_system_notices_reach_every_client(code: int) -> None:
             gw.send_notice(200)
 
 
+async def test_1101_stops_every_market_data_stream() -> None:
+    """1101 ("data lost") ends the ticks, real-time bars and keepUpToDate bars; IB forgets them."""
+    async with running_gateway(time_scale=120.0) as gw, connected(gw) as ib:
+        ib.RaiseRequestErrors = False
+        ticker = ib.reqMktData(AAPL)
+        realtime = ib.reqRealTimeBars(AAPL, 5, "TRADES", True)
+        history = await ib.reqHistoricalDataAsync(
+            AAPL, "", "1800 S", "1 min", "TRADES", True, 2, True
+        )
+        await until(lambda: ticker.last > 0, ticker.updateEvent)
+        session = gw.hub.session_for(1)
+        assert session is not None
+        assert len(session.stream_keys()) == 3
+        notices: list[int] = []
+        ib.errorEvent += lambda req_id, code, *_: notices.append(code) if req_id == -1 else None
+        assert gw.send_notice(1101) == 1
+        assert session.stream_keys() == []
+        await until(lambda: 1101 in notices, ib.errorEvent)
+        refused: list[tuple[int, int]] = []
+        ib.errorEvent += lambda req_id, code, *_: refused.append((req_id, code))
+        ib.cancelMktData(ticker.contract)
+        ib.cancelHistoricalData(history)
+        ib.cancelRealTimeBars(realtime)  # unknown real-time bar ids are ignored, as TWS does
+        # 300: no such ticker id; 366: no such historical query. The gateway had forgotten both.
+        await until(lambda: len(refused) >= 2, ib.errorEvent)
+        assert sorted(code for _, code in refused) == [300, 366]
+        again = ib.reqMktData(AAPL)
+        req_id = ib.wrapper.ticker2ReqId["mktData"][again]
+        await until(lambda: session.has_stream(("mkt", req_id)), again.updateEvent)
+
+
 async def test_withheld_end_messages_make_the_connect_sync_time_out() -> None:
     """Withholding positionEnd/execDetailsEnd makes ib_async's startup sync report those timeouts."""
     async with running_gateway() as gw:

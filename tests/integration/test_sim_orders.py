@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ib_async import LimitOrder, MarketOrder, Stock, StopLimitOrder, StopOrder, Trade
+from ib_async import IB, LimitOrder, MarketOrder, Stock, StopLimitOrder, StopOrder, Trade
 
 from tests.integration.sim_support import WEEKEND_START, connected, running_gateway, until
 
@@ -59,13 +59,16 @@ async def test_sell_closes_the_position_with_realized_pnl() -> None:
 
 
 async def test_limit_orders_rest_fill_and_cancel() -> None:
-    """A marketable LMT fills at once; a far LMT rests as Submitted until cancelled (202)."""
+    """A marketable LMT fills at once (commission, position, portfolio); a far LMT rests until cancelled."""
     async with running_gateway() as gw, connected(gw) as ib:
         quote = await ib.reqTickersAsync(AAPL)
         ask, bid = quote[0].ask, quote[0].bid
         marketable = await _done(ib.placeOrder(AAPL, LimitOrder("BUY", 10, round(ask + 1, 2))))
         assert marketable.orderStatus.status == "Filled"
         assert marketable.orderStatus.avgFillPrice <= ask + 1
+        await _commission_reported(marketable)
+        assert [f.commissionReport.commission for f in marketable.fills] == [1.0]
+        await _holding(ib, AAPL, 10)
         resting = ib.placeOrder(AAPL, LimitOrder("BUY", 10, round(bid * 0.8, 2)))
         await until(lambda: resting.orderStatus.status == "Submitted", resting.statusEvent)
         errors: list[int] = []
@@ -75,14 +78,19 @@ async def test_limit_orders_rest_fill_and_cancel() -> None:
         assert resting.orderStatus.status == "Cancelled"
         await until(lambda: 202 in errors, ib.errorEvent)
         assert gw.truth()["exchange"]["open_orders"] == []
+        assert not resting.fills
+        assert [p.position for p in ib.positions()] == [10]  # the cancelled order bought nothing
 
 
 async def test_stop_orders_trigger() -> None:
-    """A BUY STP below the market triggers and fills; a STP LMT rests PreSubmitted until touched."""
+    """A BUY STP below the market fills; a STP LMT rests PreSubmitted until touched, then closes it."""
     async with running_gateway() as gw, connected(gw) as ib:
         (ticker,) = await ib.reqTickersAsync(AAPL)
         triggered = await _done(ib.placeOrder(AAPL, StopOrder("BUY", 5, round(ticker.last - 1, 2))))
         assert triggered.orderStatus.status == "Filled"
+        await _commission_reported(triggered)
+        assert [f.commissionReport.commission for f in triggered.fills] == [1.0]
+        await _holding(ib, AAPL, 5)
         stop = round(ticker.last * 0.9, 2)
         waiting = ib.placeOrder(AAPL, StopLimitOrder("SELL", 5, stop, stop))
         await until(lambda: waiting.orderStatus.status == "PreSubmitted", waiting.statusEvent)
@@ -92,6 +100,40 @@ async def test_stop_orders_trigger() -> None:
         await _done(waiting)
         assert waiting.orderStatus.status == "Filled"
         assert waiting.orderStatus.avgFillPrice == stop
+        await _commission_reported(waiting)
+        (closing,) = waiting.fills
+        assert closing.commissionReport.commission == 1.0
+        assert closing.commissionReport.realizedPNL != 0
+        await until(lambda: not ib.positions(), ib.positionEvent)
+        await until(lambda: not ib.portfolio(), ib.updatePortfolioEvent)
+        (book,) = gw.truth()["exchange"]["positions"]
+        assert (book["symbol"], book["quantity"]) == ("AAPL", 0)
+
+
+async def _commission_reported(trade: Trade) -> None:
+    """Wait for the commission report of every fill of ``trade``."""
+    await until(
+        lambda: bool(trade.fills) and all(f.commissionReport.execId for f in trade.fills),
+        trade.commissionReportEvent,
+    )
+
+
+async def _holding(ib: IB, contract: Stock, quantity: float) -> None:
+    """Wait until both the position and the portfolio show ``quantity`` of ``contract``."""
+    await until(
+        lambda: (
+            [(p.contract.conId, p.position) for p in ib.positions()] == [(contract.conId, quantity)]
+        ),
+        ib.positionEvent,
+    )
+    await until(
+        lambda: (
+            [(i.contract.conId, i.position) for i in ib.portfolio()] == [(contract.conId, quantity)]
+        ),
+        ib.updatePortfolioEvent,
+    )
+    (item,) = ib.portfolio()
+    assert item.marketValue > 0
 
 
 async def test_rejections_carry_ib_codes() -> None:

@@ -71,13 +71,11 @@ def sma_spec(**params: object) -> StrategySpec:
 
 
 def test_sma_cross_hand_computed() -> None:
-    """SMA(2)/SMA(3) on nine bars: one BUY filled at bar 6's open, one EXIT at bar 8's, exact cash.
-
-    Bar 5 (close 12): SMA(2) = 10.5 > SMA(3) = 10 after being below: BUY 10, filled at bar 6's
-    open 12.50, commission max(1.00, 10 x 0.005) = 1.00. Bar 7 (close 8): SMA(2) = 10.5 <
-    SMA(3) = 11: EXIT, filled at bar 8's open 8.20, commission capped at 1% of 82.00 = 0.82.
-    Cash: 10,000 - 125 - 1 = 9,874 then + 82 - 0.82 = 9,955.18; realized -44.82.
-    """
+    """SMA(2)/SMA(3) on nine bars: one BUY filled at bar 6's open, one EXIT at bar 8's, exact cash."""
+    # Bar 5 (close 12): SMA(2) = 10.5 > SMA(3) = 10 after being below: BUY 10, filled at bar 6's
+    # open 12.50, commission max(1.00, 10 x 0.005) = 1.00. Bar 7 (close 8): SMA(2) = 10.5 <
+    # SMA(3) = 11: EXIT, filled at bar 8's open 8.20, commission capped at 1% of 82.00 = 0.82.
+    # Cash: 10,000 - 125 - 1 = 9,874 then + 82 - 0.82 = 9,955.18; realized -44.82.
     feed = BarFeed.from_bars(daily_bars("ABC", CLOSES, opens=OPENS))
     result = Backtest(config(sma_spec())).run(feed)
     trades = [(f.timestamp, f.side, f.quantity, f.price, f.commission) for f in result.fills]

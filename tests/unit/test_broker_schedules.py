@@ -27,6 +27,7 @@ from ibbot.models import BarSize, ContractInfo, Event, EventType, PriceBar
 from ibbot.store import AsyncStore, ParquetStore
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from pathlib import Path
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -53,7 +54,9 @@ class ScriptedRequests:
         self.bars = deque(bars or [])
         self.asked: list[tuple[str, str]] = []
 
-    async def fundamental_xml(self, info: ContractInfo, report_type: str) -> str:
+    async def fundamental_xml(
+        self, info: ContractInfo, report_type: str, *, expected_codes: Collection[int] = ()
+    ) -> str:
         self.asked.append((info.symbol, report_type))
         answer = self.fundamentals.popleft()
         if isinstance(answer, BaseException):

@@ -252,7 +252,7 @@ def _returns_3(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @pytest.fixture
-def test_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+def failing_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that fail in each way, registered like real ones."""
     monkeypatch.setattr(
         cli,
@@ -267,7 +267,7 @@ def test_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@pytest.mark.usefixtures("test_commands")
+@pytest.mark.usefixtures("failing_commands")
 @pytest.mark.parametrize(
     ("command", "code", "message"),
     [
@@ -292,7 +292,7 @@ def test_command_outcomes_map_to_exit_codes(
     assert run_cli(capsys, command) == (code, "", message)
 
 
-@pytest.mark.usefixtures("test_commands")
+@pytest.mark.usefixtures("failing_commands")
 def test_crash_exits_1_with_a_redacted_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     """An unexpected exception is logged with its traceback (secrets masked) and exits 1."""
     code, _, err = run_cli(capsys, "--log-format", "json", "crash")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import structlog
 
-from ibbot.logs import MASK, Redactor, configure_logging, reset_logging
+from ibbot.logs import MASK, IBErrorDemoter, Redactor, configure_logging, reset_logging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -209,3 +209,33 @@ class _Holder:
 
     def __repr__(self) -> str:
         return f"_Holder({self.value!r})"
+
+
+def test_ib_async_lines_for_codes_ibbot_logs_are_demoted_to_debug() -> None:
+    """ib_async's "Error 430"/"Warning 2104"/"Error 162" lines drop below INFO; others stay."""
+    wrapper = logging.getLogger("ib_async.wrapper")
+    out = io.StringIO()
+    configure_logging("INFO", "json", stream=out)
+    wrapper.error("Error 430, reqId 7: We are sorry, but fundamentals data ... is not available.")
+    wrapper.info("Warning 2104, reqId -1: Market data farm connection is OK:usfarm")
+    wrapper.error("Error 162, reqId 9: Historical Market Data Service error message:HMDS query")
+    wrapper.error("Error 201, reqId 3: Order rejected - reason:")
+    wrapper.warning("IBKR API validation warning: Trade(...)")
+    assert [(r["level"], r["event"][:9]) for r in json_lines(out)] == [
+        ("error", "Error 201"),
+        ("warning", "IBKR API "),
+    ]
+    debug = io.StringIO()
+    configure_logging("DEBUG", "json", stream=debug)
+    wrapper.error("Error 430, reqId 7: We are sorry, but fundamentals data ... is not available.")
+    assert [(r["level"], r["event"][:9]) for r in json_lines(debug)] == [("debug", "Error 430")]
+
+
+def test_reset_removes_the_ib_async_demoter() -> None:
+    """Configured twice there is one demoter on ib_async's logger; after reset there is none."""
+    wrapper = logging.getLogger("ib_async.wrapper")
+    configure_logging("INFO", "json", stream=io.StringIO())
+    configure_logging("INFO", "json", stream=io.StringIO())
+    assert [type(f) for f in wrapper.filters] == [IBErrorDemoter]
+    reset_logging()
+    assert wrapper.filters == []

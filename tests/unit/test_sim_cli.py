@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from ibbot.errors import ConfigError
 from ibbot.sim.__main__ import main as sim_main
@@ -86,3 +88,12 @@ def test_module_entry_point_parses_and_runs(capsys: pytest.CaptureFixture[str]) 
     """python -m ibbot.sim's main() shares the options and exit codes of ibbot sim."""
     assert sim_main(["--time-scale", "0"]) == 2
     assert "sim.time_scale" in capsys.readouterr().err
+
+
+def test_module_entry_point_leaves_logging_as_it_found_it() -> None:
+    """python -m ibbot.sim's main() undoes its logging configuration when it returns."""
+    handlers = list(logging.getLogger().handlers)
+    assert not structlog.is_configured()
+    assert sim_main(["--time-scale", "0"]) == 2
+    assert not structlog.is_configured()
+    assert logging.getLogger().handlers == handlers
