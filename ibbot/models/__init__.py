@@ -18,7 +18,9 @@ from ibbot.models.orders import (
     OrderType,
     Position,
     TimeInForce,
+    order_price_problem,
     parse_order_ref,
+    valuation_price,
 )
 from ibbot.models.serialization import (
     arrow_schema,
@@ -78,9 +80,11 @@ __all__ = [
     "from_arrow",
     "from_dict",
     "from_json",
+    "order_price_problem",
     "parse_order_ref",
     "register_model",
     "to_arrow",
     "to_dict",
     "to_json",
+    "valuation_price",
 ]
