@@ -34,6 +34,7 @@ from ibbot.models import (
     from_arrow,
     from_dict,
     from_json,
+    fundamentals_event_type,
     parse_order_ref,
     to_arrow,
     to_dict,
@@ -337,3 +338,20 @@ def test_fundamental_raw_xml_alias() -> None:
     fund = FundamentalData("A", T0, "A Corp", raw="<x/>")
     assert fund.raw_xml == "<x/>"
     assert fund.source == "ib"
+
+
+@pytest.mark.parametrize(
+    ("source", "report_type", "expected"),
+    [
+        ("ib", "ReportSnapshot", EventType.FUNDAMENTAL_DATA),
+        ("ib", "ReportsFinStatements", EventType.FINANCIAL_STATEMENTS),
+        ("ib", "ReportsFinSummary", EventType.FINANCIAL_STATEMENTS),
+        ("sec", "CompanyFacts", EventType.FUNDAMENTAL_DATA),
+    ],
+)
+def test_fundamentals_are_typed_as_live_trading_publishes_them(
+    source: str, report_type: str, expected: EventType
+) -> None:
+    """IB's statement reports are financial_statements; IB's snapshot and other sources are not."""
+    record = FundamentalData("AAPL", T0, "Apple", source=source, report_type=report_type)
+    assert fundamentals_event_type(record) is expected
