@@ -91,6 +91,8 @@ def order_price_problem(
     STP and STP LMT, each a positive number; a price the type does not use is refused too, since it
     would be silently ignored (a MKT order "with a limit" is still a market order).
     """
+    if order_type is OrderType.MARKET and limit_price is None and stop_price is None:
+        return None  # the common case, checked once per decision and once per order
     needs_limit = order_type in _LIMIT_TYPES
     needs_stop = order_type in _STOP_TYPES
     for needed, value, name in (
