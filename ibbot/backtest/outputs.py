@@ -8,8 +8,9 @@ shortest round-trip ``repr``), quantities as integers when whole, times in ISO 8
   realized_pnl (the P&L a closing fill realized, net of both legs' commissions; empty for openings).
 - ``equity.csv``: timestamp, equity, cash, gross_exposure, after each replayed instant.
 - ``metrics.json``: see :mod:`ibbot.backtest.metrics`.
-- ``decisions.jsonl``: one decision per line with its reasoning, the sizing arithmetic, the risk
-  gate's verdict and what became of its order.
+- ``decisions.jsonl``: one decision per line with its reasoning, the sizing arithmetic, the order
+  (with its limit/stop prices and time in force unless it is a market DAY order), the risk gate's
+  verdict and what became of the order at the broker.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
 from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
+from ibbot.models import OrderType, TimeInForce
 from ibbot.store.atomic import atomic_write, ensure_dir
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from ibbot.backtest.broker import BrokerOrder
     from ibbot.backtest.result import BacktestResult, DecisionRecord
+    from ibbot.models import Order
 
 __all__ = ["OutputFiles", "decision_line", "write_outputs"]
 
@@ -155,14 +158,7 @@ def decision_line(record: DecisionRecord, order: BrokerOrder | None) -> dict[str
         "data": {key: _json_safe(value) for key, value in decision.data.items()},
         "sizing": record.sizing,
         "outcome": record.outcome.value,
-        "order": None
-        if planned is None
-        else {
-            "side": planned.action.value,
-            "quantity": planned.quantity,
-            "type": planned.order_type.value,
-            "order_ref": planned.order_ref,
-        },
+        "order": None if planned is None else _planned_json(planned),
         "risk": None
         if verdict is None
         else {
@@ -172,6 +168,21 @@ def decision_line(record: DecisionRecord, order: BrokerOrder | None) -> dict[str
         },
         "broker": _order_json(order),
     }
+
+
+def _planned_json(order: Order) -> dict[str, Any]:
+    """The order as planned; the prices and time in force only when it is not a market DAY order."""
+    planned: dict[str, Any] = {
+        "side": order.action.value,
+        "quantity": order.quantity,
+        "type": order.order_type.value,
+        "order_ref": order.order_ref,
+    }
+    if order.order_type is not OrderType.MARKET or order.time_in_force is not TimeInForce.DAY:
+        planned["limit_price"] = order.limit_price
+        planned["stop_price"] = order.stop_price
+        planned["time_in_force"] = order.time_in_force.value
+    return planned
 
 
 def _json_safe(value: Any) -> Any:

@@ -7,7 +7,9 @@ timestamp order:
 1. the orders decided at the previous instant go to the broker (so nothing decided at t can trade
    on a bar of t, whatever symbol it is for);
 2. DAY orders whose trading day has ended are cancelled;
-3. FUNDAMENTAL_DATA events for the records known at t (timestamp <= t), in timestamp order;
+3. fundamentals events for the records known at t (timestamp <= t), in timestamp order, typed as
+   live trading publishes them (:func:`~ibbot.models.fundamentals_event_type`: IB's statement
+   reports as FINANCIAL_STATEMENTS, every other record as FUNDAMENTAL_DATA);
 4. for each bar of t, by symbol: the broker matches that symbol's working orders against the bar
    and each fill goes out as a FILL event (attributed by ``orderRef``), then the PRICE_BAR event;
 5. the account is valued at the latest closes: one point of the equity curve.
@@ -37,7 +39,14 @@ from ibbot.backtest.errors import BacktestError
 from ibbot.backtest.feed import BarFeed, load_bars, load_fundamentals
 from ibbot.backtest.result import BacktestResult, DecisionRecord, EquityCurve
 from ibbot.clock import SimulatedClock
-from ibbot.models import BarSize, Event, EventType, OrderResult, OrderStatus
+from ibbot.models import (
+    BarSize,
+    Event,
+    EventType,
+    OrderResult,
+    OrderStatus,
+    fundamentals_event_type,
+)
 from ibbot.strategies import create_strategy
 from ibbot.trading import DecisionOutcome, PositionBook, RiskGate, plan_trade
 
@@ -314,7 +323,8 @@ class Backtest:
         while index < len(records) and times[index] <= micros:
             record = records[index]
             stamp = record.timestamp
-            event = Event(EventType.FUNDAMENTAL_DATA, record.symbol, stamp, record, SOURCE, stamp)
+            kind = fundamentals_event_type(record)
+            event = Event(kind, record.symbol, stamp, record, SOURCE, stamp)
             self._dispatch(event, stamp)
             index += 1
         self._next_record = index
@@ -461,7 +471,7 @@ def run_backtest(
         store, config.start, config.end, bar_size=config.bar_size, symbols=config.symbols
     )
     fundamentals: list[FundamentalData] = []
-    if any(EventType.FUNDAMENTAL_DATA in s.subscriptions for s in backtest.strategies):
+    if any(kind in s.subscriptions for s in backtest.strategies for kind in _FUNDAMENTALS):
         fundamentals = load_fundamentals(store, feed.universe, config.start, config.end)
     log.info(
         "backtest.loaded",
@@ -489,6 +499,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+_FUNDAMENTALS = (EventType.FUNDAMENTAL_DATA, EventType.FINANCIAL_STATEMENTS)
 
 
 def _record_time(record: FundamentalData) -> datetime:

@@ -3,8 +3,9 @@
 A bar becomes known when it closes (its end), a fundamentals record at its timestamp; ties go to
 fundamentals first, as in the backtest. Fundamentals are chosen as the backtest chooses them
 (:func:`~ibbot.backtest.load_fundamentals`: the latest record of each source and report known at
-the start of the window, then every later one) and typed as the live collectors publish them: IB's
-statement reports are ``financial_statements`` events, everything else ``fundamental_data``.
+the start of the window, then every later one) and typed as the live collectors publish them
+(:func:`~ibbot.models.fundamentals_event_type`: IB's statement reports are ``financial_statements``
+events, everything else ``fundamental_data``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Final
 
-from ibbot.broker.fundamentals import REPORT_SNAPSHOT
-from ibbot.models import Event, EventType, FundamentalData, PriceBar
+from ibbot.models import Event, EventType, FundamentalData, PriceBar, fundamentals_event_type
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,8 +26,6 @@ __all__ = ["SOURCE", "history_events"]
 
 SOURCE: Final = "history"
 """``Event.source`` of a replayed event."""
-
-_IB: Final = "ib"
 
 
 async def history_events(
@@ -50,7 +48,7 @@ async def history_events(
     ]
     events.extend(
         Event(
-            _event_type(record),
+            fundamentals_event_type(record),
             record.symbol,
             record.timestamp,
             record,
@@ -69,12 +67,6 @@ def _fundamentals(
     from ibbot.backtest.feed import load_fundamentals  # noqa: PLC0415 - pyarrow-heavy, on use
 
     return load_fundamentals(store.store, symbols, start, end)
-
-
-def _event_type(record: FundamentalData) -> EventType:
-    if record.source == _IB and record.report_type != REPORT_SNAPSHOT:
-        return EventType.FINANCIAL_STATEMENTS
-    return EventType.FUNDAMENTAL_DATA
 
 
 def _known_order(event: Event) -> tuple[datetime, int, str]:

@@ -5,8 +5,8 @@ refused); states are enums. Every model round-trips through dict/JSON and Arrow
 (``ibbot.models.serialization``).
 """
 
-from ibbot.models.events import Event, EventType, Payload
-from ibbot.models.fundamentals import FundamentalData
+from ibbot.models.events import Event, EventType, Payload, fundamentals_event_type
+from ibbot.models.fundamentals import IB_SOURCE, REPORT_SNAPSHOT, FundamentalData
 from ibbot.models.market import BarSize, ContractInfo, PriceBar, Tick, WhatToShow
 from ibbot.models.orders import (
     Action,
@@ -18,7 +18,9 @@ from ibbot.models.orders import (
     OrderType,
     Position,
     TimeInForce,
+    order_price_problem,
     parse_order_ref,
+    valuation_price,
 )
 from ibbot.models.serialization import (
     arrow_schema,
@@ -51,6 +53,8 @@ for _model in (
     register_model(_model)
 
 __all__ = [
+    "IB_SOURCE",
+    "REPORT_SNAPSHOT",
     "Action",
     "BarSize",
     "ConnectionState",
@@ -78,9 +82,12 @@ __all__ = [
     "from_arrow",
     "from_dict",
     "from_json",
+    "fundamentals_event_type",
+    "order_price_problem",
     "parse_order_ref",
     "register_model",
     "to_arrow",
     "to_dict",
     "to_json",
+    "valuation_price",
 ]

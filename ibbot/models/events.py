@@ -9,13 +9,13 @@ from enum import StrEnum
 from typing import Any
 
 from ibbot.clock import ensure_utc, utc_now
-from ibbot.models.fundamentals import FundamentalData
+from ibbot.models.fundamentals import IB_SOURCE, REPORT_SNAPSHOT, FundamentalData
 from ibbot.models.market import ContractInfo, PriceBar, Tick
 from ibbot.models.orders import Fill, OrderResult, Position
 from ibbot.models.strategy import Decision
 from ibbot.models.system import ConnectionStatus, ErrorInfo
 
-__all__ = ["Event", "EventType", "Payload"]
+__all__ = ["Event", "EventType", "Payload", "fundamentals_event_type"]
 
 
 class EventType(StrEnum):
@@ -32,6 +32,20 @@ class EventType(StrEnum):
     POSITION = "position"
     CONNECTION = "connection"
     ERROR = "error"
+
+
+def fundamentals_event_type(record: FundamentalData) -> EventType:
+    """The event type live trading publishes ``record`` as; replays deliver stored records the same way.
+
+    IB's statement reports (ReportsFinStatements, and every IB report but the snapshot) are
+    FINANCIAL_STATEMENTS (the broker's fundamentals refresher publishes them so); IB's ReportSnapshot
+    and the records of every other source (the fundamentals service: SEC...) are FUNDAMENTAL_DATA.
+    A strategy subscribed to FUNDAMENTAL_DATA therefore never sees a statements record replace its
+    snapshot, live or in a backtest.
+    """
+    if record.source == IB_SOURCE and record.report_type != REPORT_SNAPSHOT:
+        return EventType.FINANCIAL_STATEMENTS
+    return EventType.FUNDAMENTAL_DATA
 
 
 Payload = (

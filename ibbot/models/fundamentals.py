@@ -9,7 +9,13 @@ from typing import Any
 
 from ibbot.clock import ensure_utc
 
-__all__ = ["FundamentalData"]
+__all__ = ["IB_SOURCE", "REPORT_SNAPSHOT", "FundamentalData"]
+
+IB_SOURCE = "ib"
+"""``FundamentalData.source`` of a record parsed from an IB report."""
+
+REPORT_SNAPSHOT = "ReportSnapshot"
+"""IB's company snapshot report (ratios, market cap...); its other reports are financial statements."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +39,8 @@ class FundamentalData:
     category: str | None = None
     subcategory: str | None = None
     raw: str = ""
-    source: str = "ib"
-    report_type: str = "ReportSnapshot"
+    source: str = IB_SOURCE
+    report_type: str = REPORT_SNAPSHOT
     currency: str | None = None
     price: float | None = None
     market_cap: float | None = None

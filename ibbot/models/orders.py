@@ -6,6 +6,7 @@ An order is always traceable to the decision that caused it: ``Order.order_ref``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,7 +23,9 @@ __all__ = [
     "OrderType",
     "Position",
     "TimeInForce",
+    "order_price_problem",
     "parse_order_ref",
+    "valuation_price",
 ]
 
 ORDER_REF_SEPARATOR = ":"
@@ -73,6 +76,52 @@ class OrderType(StrEnum):
             "STOP_LIMIT": cls.STOP_LIMIT,
         }
         return aliases.get(str(value).upper().replace(" ", "_"))
+
+
+_LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+
+
+def order_price_problem(
+    order_type: OrderType, limit_price: float | None, stop_price: float | None
+) -> str | None:
+    """Why these prices do not fit ``order_type`` (None when they do), in one phrase.
+
+    IB needs a limit price (``lmtPrice``) for LMT and STP LMT and a stop price (``auxPrice``) for
+    STP and STP LMT, each a positive number; a price the type does not use is refused too, since it
+    would be silently ignored (a MKT order "with a limit" is still a market order).
+    """
+    if order_type is OrderType.MARKET and limit_price is None and stop_price is None:
+        return None  # the common case, checked once per decision and once per order
+    needs_limit = order_type in _LIMIT_TYPES
+    needs_stop = order_type in _STOP_TYPES
+    for needed, value, name in (
+        (needs_limit, limit_price, "limit"),
+        (needs_stop, stop_price, "stop"),
+    ):
+        if needed and (value is None or not math.isfinite(value) or value <= 0):
+            return f"{order_type} order needs a positive {name}_price, got {value}"
+        if not needed and value is not None:
+            return f"{order_type} order takes no {name}_price, got {value}"
+    return None
+
+
+def valuation_price(
+    order_type: OrderType,
+    limit_price: float | None,
+    stop_price: float | None,
+    market_price: float | None,
+) -> float | None:
+    """The price an order is sized and risk-checked at.
+
+    A limit order (LMT, STP LMT) at its limit: the most it pays or the least it takes. A stop
+    order at its stop, where it becomes a market order. A market order at ``market_price``.
+    """
+    if order_type is OrderType.MARKET:
+        return market_price
+    if order_type in _LIMIT_TYPES:
+        return limit_price
+    return stop_price
 
 
 class TimeInForce(StrEnum):
@@ -142,12 +191,9 @@ class Order:
             raise ValueError(
                 f"strategy name must not contain {ORDER_REF_SEPARATOR!r}: {self.strategy_name!r}"
             )
-        needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-        needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
-        if needs_limit and (self.limit_price is None or self.limit_price <= 0):
-            raise ValueError(f"{self.order_type} order needs a positive limit_price")
-        if needs_stop and (self.stop_price is None or self.stop_price <= 0):
-            raise ValueError(f"{self.order_type} order needs a positive stop_price")
+        problem = order_price_problem(self.order_type, self.limit_price, self.stop_price)
+        if problem is not None:
+            raise ValueError(problem)
 
     @property
     def order_ref(self) -> str:

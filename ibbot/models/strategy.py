@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ibbot.clock import ensure_utc, utc_now
-from ibbot.models.orders import Action
+from ibbot.models.orders import Action, OrderType, TimeInForce
 
 __all__ = ["Decision", "LayerResult"]
 
@@ -28,7 +28,14 @@ class Decision:
 
     ``target_weight`` is the fraction (0..1) of the strategy's allocated capital it wants in the
     symbol; ``decision_id`` ties the decision to the orders it causes (see ``Order.order_ref``).
-    ``quantity`` optionally asks for an exact share count instead of a weight.
+    ``quantity`` optionally asks for an exact share count instead of a weight; ``price`` is the
+    last price the strategy saw.
+
+    The order it leads to is a market order working for the day unless the decision says how to
+    trade: ``order_type`` LMT with ``limit_price``, STP with ``stop_price``, STP LMT with both,
+    and ``time_in_force`` DAY or GTC. These are checked by the trading layer, which refuses a
+    decision whose prices do not fit its type (see ``ibbot.trading.size_decision``); a limit or
+    stop order is sized and risk-checked at its own price (:func:`~ibbot.models.valuation_price`).
     """
 
     symbol: str
@@ -42,10 +49,18 @@ class Decision:
     quantity: int | None = None
     price: float | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
         object.__setattr__(self, "action", Action(self.action))
+        if type(self.order_type) is not OrderType:
+            object.__setattr__(self, "order_type", OrderType(self.order_type))
+        if type(self.time_in_force) is not TimeInForce:
+            object.__setattr__(self, "time_in_force", TimeInForce(self.time_in_force))
         if not 0.0 <= self.target_weight <= 1.0:
             raise ValueError(f"target_weight must be within 0..1, got {self.target_weight}")
         if not 0.0 <= self.confidence <= 1.0:

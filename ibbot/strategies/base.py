@@ -21,9 +21,11 @@ from ibbot.models import (
     Fill,
     FundamentalData,
     LayerResult,
+    OrderType,
     Position,
     PriceBar,
     Tick,
+    TimeInForce,
     from_dict,
     to_dict,
 )
@@ -109,12 +111,18 @@ class Intent:
     """What a decision layer wants done; the strategy turns it into a :class:`Decision`.
 
     ``quantity`` asks for an exact number of shares as the *target* position instead of a weight.
+    ``order_type``, ``limit_price``, ``stop_price`` and ``time_in_force`` say how to trade (see
+    :class:`~ibbot.models.Decision`); the default is a market order for the day.
     """
 
     action: Action
     target_weight: float = 0.0
     confidence: float = 1.0
     quantity: int | None = None
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
 
 
 def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) -> str:
@@ -421,6 +429,10 @@ class PipelineStrategy(ABC, Generic[S]):
                 for key, value in data.items()
                 if isinstance(value, int | float | str | bool) and key != "symbol"
             },
+            order_type=intent.order_type,
+            limit_price=intent.limit_price,
+            stop_price=intent.stop_price,
+            time_in_force=intent.time_in_force,
         )
         if intent.action is not Action.HOLD:
             state.set_pending(ident, intent.action, self.params.retry_after_bars)

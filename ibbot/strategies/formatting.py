@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["compact", "money", "pct"]
+__all__ = ["compact", "money", "pct", "quote_price"]
 
 _SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
@@ -20,6 +20,11 @@ def compact(value: float) -> str:
 def money(value: float) -> str:
     """A price or an amount with thousands separators and cents: ``"25,200.00"``."""
     return f"{value:,.2f}"
+
+
+def quote_price(value: float) -> str:
+    """A price as the exchange quotes it: cents from $1.00 (``"9,990.50"``), else ``"0.1234"``."""
+    return f"{value:,.2f}" if value >= 1.0 else f"{value:.4f}"
 
 
 def pct(fraction: float) -> str:

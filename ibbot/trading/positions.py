@@ -8,8 +8,8 @@ applied once per execution id, because IB re-sends executions after a reconnect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -36,20 +36,13 @@ MARKET_TIMEZONE = ZoneInfo("America/New_York")
 _EXEC_ID_RETENTION = timedelta(days=7)
 
 
-@dataclass(frozen=True, slots=True)
-class _Day:
-    """One US/Eastern calendar day and its UTC bounds, to place timestamps without tz conversion."""
+def _market_day(timestamp: datetime) -> date:
+    """The US/Eastern date of ``timestamp``.
 
-    day: date
-    start: datetime
-    end: datetime
-
-
-def _market_day(timestamp: datetime) -> _Day:
-    day = timestamp.astimezone(MARKET_TIMEZONE).date()
-    start = datetime.combine(day, time(0), MARKET_TIMEZONE).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), MARKET_TIMEZONE).astimezone(UTC)
-    return _Day(day, start, end)
+    Computed afresh each time (a quarter of a microsecond): caching a day's UTC bounds misses on
+    every backtest trade, whose decision and fill fall on different market days.
+    """
+    return timestamp.astimezone(MARKET_TIMEZONE).date()
 
 
 class PositionBook:
@@ -61,7 +54,6 @@ class PositionBook:
         self._daily: dict[str, tuple[date, float]] = {}
         self._execs: dict[str, tuple[str, str, date]] = {}
         self._commissioned: set[str] = set()
-        self._day: _Day | None = None
         self._latest_day: date | None = None
 
     # --- attribution and fills -------------------------------------------------------------------
@@ -82,7 +74,7 @@ class PositionBook:
         if fill.exec_id in self._execs:
             return None
         strategy = self.attribute(fill, order_ref)
-        day = self._day_of(fill.timestamp)
+        day = _market_day(fill.timestamp)
         self._remember(fill.exec_id, strategy, fill.symbol, day)
         commission = fill.commission
         if commission is not None:
@@ -129,12 +121,6 @@ class PositionBook:
                 del self._execs[eid]
                 self._commissioned.discard(eid)
 
-    def _day_of(self, timestamp: datetime) -> date:
-        cached = self._day
-        if cached is None or not cached.start <= timestamp < cached.end:
-            cached = self._day = _market_day(timestamp)
-        return cached.day
-
     # --- queries ---------------------------------------------------------------------------------
 
     def position(self, strategy: str, symbol: str) -> Position | None:
@@ -170,7 +156,7 @@ class PositionBook:
         current = self._daily.get(strategy)
         if current is None:
             return 0.0
-        return current[1] if current[0] == self._day_of(now) else 0.0
+        return current[1] if current[0] == _market_day(now) else 0.0
 
     def unrealized_pnl(self, strategy: str, prices: Mapping[str, float]) -> float:
         """Mark-to-market PnL of the open positions at ``prices`` (symbols without a price count 0)."""

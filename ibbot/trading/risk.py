@@ -5,7 +5,9 @@ so live trading and the backtester run the same checks. Rules apply in a fixed o
 that blocks names itself in the verdict, with the numbers that tripped it. Orders that only reduce
 an existing position are exempt from the exposure rules (order notional, position size, daily
 loss): getting out must stay possible. The kill switch, read-only mode, the live-account guard, a
-reconciliation halt and the open-order cap stop every order.
+reconciliation halt and the open-order cap stop every order. A limit order is valued at its limit
+price and a stop order at its stop price (:func:`~ibbot.models.valuation_price`), whatever the
+market price: that is what it may trade at.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ibbot.errors import ConfigError, RiskBlocked
+from ibbot.models import OrderType, valuation_price
 from ibbot.trading.kill_switch import KillSwitch
 from ibbot.trading.reconciliation import ReconciliationOutcome, ReconciliationPolicy
 
@@ -177,7 +180,8 @@ class RiskGate:
     ) -> RiskVerdict:
         """Every rule against ``order``; the first that blocks is named in the verdict.
 
-        ``price`` values the order, ``position_quantity`` is what the order's strategy holds in
+        ``price`` (the market price) values a market order, a limit or stop order is valued at
+        its own price; ``position_quantity`` is what the order's strategy holds in
         the symbol now, ``daily_pnl`` its realized PnL today, ``open_orders`` the number of orders
         working at the broker (all strategies).
         """
@@ -204,17 +208,17 @@ class RiskGate:
                 f"{order.action} {order.quantity} {order.symbol} reduces "
                 f"the position of {held:g}: allowed",
             )
+        what = f"{order.action} {order.quantity} {order.symbol}"
+        if order.order_type is not OrderType.MARKET:
+            what = f"{what} {order.order_type}"
+            price = valuation_price(order.order_type, order.limit_price, order.stop_price, price)
         if price is None or not math.isfinite(price) or price <= 0:
-            return RiskVerdict(
-                False,
-                f"no price to value {order.action} {order.quantity} {order.symbol}",
-                RiskRule.NO_PRICE,
-            )
+            return RiskVerdict(False, f"no price to value {what}", RiskRule.NO_PRICE)
         notional = order.quantity * price
         if notional > limits.max_order_notional:
             return RiskVerdict(
                 False,
-                f"order {order.action} {order.quantity} {order.symbol} x {price:,.2f} = "
+                f"order {what} x {price:,.2f} = "
                 f"{notional:,.2f} > max order notional {limits.max_order_notional:,.2f}",
                 RiskRule.MAX_ORDER_NOTIONAL,
             )
@@ -237,11 +241,7 @@ class RiskGate:
                 f"capital {allocated_capital:,.2f} = {-loss_limit:,.2f}: no new entries today",
                 RiskRule.DAILY_LOSS_LIMIT,
             )
-        return RiskVerdict(
-            True,
-            f"{order.action} {order.quantity} {order.symbol} x {price:,.2f} = {notional:,.2f}: "
-            "within every limit",
-        )
+        return RiskVerdict(True, f"{what} x {price:,.2f} = {notional:,.2f}: within every limit")
 
     def _check_mode(self, order: Order) -> RiskVerdict | None:
         """The rules that stop every order, whatever it does to the position."""

@@ -6,6 +6,11 @@ The order is the difference from what the strategy holds now, so repeating a dec
 a position, and a lower target than the holding sells the excess. EXIT closes the whole position.
 Orders worth less than the minimum notional are skipped, except exits: closing must stay possible
 however small the remainder.
+
+The order has the type, prices and time in force the decision asks for (a market DAY order by
+default). A limit or stop order is sized at its own price (:func:`~ibbot.models.valuation_price`),
+not the last price; a decision whose prices do not fit its type (a LMT without a limit price, say)
+is refused before any arithmetic, with the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ibbot.models import Action, Decision, Order, OrderSide, OrderType
+from ibbot.models import (
+    Action,
+    Decision,
+    Order,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+    order_price_problem,
+    valuation_price,
+)
 
 __all__ = ["SizingResult", "SizingSkip", "size_decision"]
 
@@ -26,6 +40,7 @@ class SizingSkip(StrEnum):
     """Why a decision produced no order."""
 
     HOLD = "hold"
+    INVALID_ORDER = "invalid_order"
     NO_PRICE = "no_price"
     AT_TARGET = "at_target"
     NOTHING_TO_EXIT = "nothing_to_exit"
@@ -58,17 +73,33 @@ def size_decision(
 ) -> SizingResult:
     """Size ``decision`` against the strategy's capital and its current holding.
 
-    ``price`` overrides ``decision.price`` (e.g. a fresher last price). The order carries the
-    decision's strategy, id and timestamp, so it is traceable and a replay builds identical orders.
+    ``price`` overrides ``decision.price`` (e.g. a fresher last price) for a market order; a limit
+    or stop order is sized at its limit or stop price. The order carries the decision's strategy,
+    id, timestamp and order terms, so it is traceable and a replay builds identical orders.
     """
     symbol = decision.symbol
-    if decision.action is Action.HOLD:
+    action = decision.action
+    if action is Action.HOLD:
         return SizingResult(None, f"HOLD {symbol}: no order", skip=SizingSkip.HOLD)
-    ref_price = price if price is not None else decision.price
+    order_type = decision.order_type
+    problem = order_price_problem(order_type, decision.limit_price, decision.stop_price)
+    if problem is not None:
+        return SizingResult(
+            None,
+            f"{action.name} {symbol}: {problem}: refused",
+            skip=SizingSkip.INVALID_ORDER,
+        )
+    ref_price = valuation_price(
+        order_type,
+        decision.limit_price,
+        decision.stop_price,
+        price if price is not None else decision.price,
+    )
     if ref_price is not None and (not math.isfinite(ref_price) or ref_price <= 0):
         ref_price = None
+    terms = _terms(decision)
     held = position_quantity
-    if decision.action is Action.EXIT:
+    if action is Action.EXIT:
         quantity = math.floor(abs(held) + _ROUNDING_SLACK)
         if quantity == 0:
             return SizingResult(
@@ -81,7 +112,7 @@ def size_decision(
         side = OrderSide.SELL if held > 0 else OrderSide.BUY
         return SizingResult(
             _order(decision, side, quantity),
-            f"EXIT {symbol}: close {held:g} shares: {side} {quantity}",
+            f"EXIT {symbol}: close {held:g} shares: {side} {quantity}{terms}",
             target_quantity=0,
             price=ref_price,
         )
@@ -96,7 +127,7 @@ def size_decision(
         weight = decision.target_weight
         target = math.floor(weight * allocated_capital / ref_price + _ROUNDING_SLACK)
         basis = (
-            f"target {weight:.3f} x capital {allocated_capital:,.2f} / price "
+            f"target {weight:.3f} x capital {allocated_capital:,.2f} / {_PRICE_WORD[order_type]} "
             f"{ref_price:,.2f} = {target} shares"
         )
     delta = target - held
@@ -122,10 +153,33 @@ def size_decision(
         )
     return SizingResult(
         _order(decision, side, quantity),
-        f"{basis}; holding {held:g}: {side} {quantity}",
+        f"{basis}; holding {held:g}: {side} {quantity}{terms}",
         target_quantity=target,
         price=ref_price,
     )
+
+
+# What the reference price of each order type is, in the sizing sentence.
+_PRICE_WORD = {
+    OrderType.MARKET: "price",
+    OrderType.LIMIT: "limit",
+    OrderType.STOP: "stop",
+    OrderType.STOP_LIMIT: "limit",
+}
+
+
+def _terms(decision: Decision) -> str:
+    """`` LMT 101.5 GTC``: the order's terms, or nothing for a market DAY order (the default)."""
+    order_type = decision.order_type
+    tif = decision.time_in_force
+    if order_type is OrderType.MARKET:
+        return "" if tif is TimeInForce.DAY else f" {order_type} {tif}"
+    prices = "".join(
+        f" {name} {value}"
+        for name, value in (("stop", decision.stop_price), ("limit", decision.limit_price))
+        if value is not None
+    )
+    return f" {order_type}{prices} {tif}"
 
 
 def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
@@ -134,7 +188,10 @@ def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
         decision.symbol,
         side,
         quantity,
-        OrderType.MARKET,
+        decision.order_type,
+        decision.limit_price,
+        decision.stop_price,
+        decision.time_in_force,
         decision_id=decision.decision_id,
         created_at=decision.timestamp,
     )

@@ -101,7 +101,8 @@ class BuyOnContract:
     """Buys ``quantity`` shares at an assumed ``price`` when IB describes a contract (no bars needed).
 
     A plain implementation of the Strategy protocol, for a market that is closed (no bars, orders
-    rest at the exchange).
+    rest at the exchange). ``order_type``, ``limit_price``, ``stop_price`` and ``time_in_force``,
+    when given, are the decision's order terms (default: a market DAY order).
     """
 
     def __init__(
@@ -113,6 +114,11 @@ class BuyOnContract:
         self.subscriptions = [EventType.CONTRACT_INFO.value, EventType.FILL.value]
         self._quantity = int(options.get("quantity", 10))
         self._price = float(options.get("price", 100.0))
+        self._terms = {
+            key: options[key]
+            for key in ("order_type", "limit_price", "stop_price", "time_in_force")
+            if key in options
+        }
         self._positions: dict[str, Position] = {}
         self._sequence = 0
 
@@ -139,6 +145,7 @@ class BuyOnContract:
                 timestamp=event.timestamp,
                 quantity=self._quantity,
                 price=self._price,
+                **self._terms,
             )
         ]
 

@@ -134,3 +134,76 @@ def statuses(events: Sequence[Event]) -> list[tuple[str, str]]:
             assert isinstance(event.payload, OrderResult)
             out.append((event.payload.status.value, event.payload.symbol))
     return out
+
+
+def ohlc_bars(symbol: str, rows: Sequence[tuple[float, float, float, float]]) -> list[PriceBar]:
+    """Daily bars from (open, high, low, close) rows, one a day from D0, volume 1,000,000."""
+    return [
+        PriceBar(symbol, day(i), open_, high, low, close, 1_000_000.0, BarSize.DAY_1)
+        for i, (open_, high, low, close) in enumerate(rows)
+    ]
+
+
+class ScriptedStrategy:
+    """Decides exactly what its script says, with the script's order terms, on the given bars.
+
+    ``params``: ``script`` maps a bar's ISO timestamp to a decision: ``action`` (buy/exit),
+    ``quantity`` (the target shares of a BUY), and optionally ``order_type``, ``limit_price``,
+    ``stop_price``, ``time_in_force``. Every event it gets is recorded in :attr:`seen`.
+    """
+
+    seen: ClassVar[dict[str, list[Event]]] = {}
+
+    def __init__(
+        self, *, name: str, allocated_capital: float, params: Mapping[str, Any] | None = None
+    ) -> None:
+        params = dict(params or {})
+        self.name = name
+        self.allocated_capital = float(allocated_capital)
+        self.subscriptions = ["price_bar", "fill", "order_status"]
+        self._script: dict[str, dict[str, Any]] = dict(params["script"])
+        self.events: list[Event] = []
+        ScriptedStrategy.seen[name] = self.events
+        self._held: dict[str, float] = {}
+        self._sequence = 0
+
+    def on_event(self, event: Event) -> list[Decision]:
+        """Record the event; on a scripted bar, decide as scripted."""
+        self.events.append(event)
+        fill = event.payload
+        if isinstance(fill, Fill) and fill.strategy_name == self.name:
+            self._held[fill.symbol] = self._held.get(fill.symbol, 0.0) + fill.signed_quantity
+        step = self._script.get(event.timestamp.isoformat())
+        if event.type is not EventType.PRICE_BAR or step is None:
+            return []
+        assert isinstance(event.payload, PriceBar)
+        self._sequence += 1
+        terms = {k: v for k, v in step.items() if k not in ("action", "quantity")}
+        return [
+            Decision(
+                event.payload.symbol,
+                Action(step["action"]),
+                0.0,
+                1.0,
+                f"scripted {step}",
+                strategy_name=self.name,
+                decision_id=f"{self.name}-{self._sequence}",
+                timestamp=event.timestamp,
+                quantity=step.get("quantity"),
+                price=event.payload.close,
+                **terms,
+            )
+        ]
+
+    def get_positions(self) -> dict[str, Position]:
+        """Positions from the fills seen."""
+        return {s: Position(s, q, 0.0, strategy_name=self.name) for s, q in self._held.items() if q}
+
+    def get_state(self) -> dict[str, Any]:
+        """The held quantities and the decision counter."""
+        return {"held": dict(self._held), "sequence": self._sequence}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore the held quantities and the decision counter."""
+        self._held = dict(state["held"])
+        self._sequence = int(state["sequence"])

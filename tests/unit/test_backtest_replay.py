@@ -218,19 +218,20 @@ def test_fundamentals_as_of_each_bar(tmp_path: Path) -> None:
         record(day(30), "after the last bar"),
     ):
         store.write_fundamental("AAA", item)
-    spec = StrategySpec("rec", RECORDER, 10_000.0)
+    subscriptions = ["price_bar", "fundamental_data", "financial_statements"]
+    spec = StrategySpec("rec", RECORDER, 10_000.0, {"subscriptions": subscriptions})
     run_backtest(config(spec, start=day(10), end=day(16)), store)
     seen = [
         (
             e.type.value,
-            e.payload.company_name if e.type is EventType.FUNDAMENTAL_DATA else None,
+            e.payload.company_name if e.type is not EventType.PRICE_BAR else None,
             e.timestamp,
         )  # type: ignore[union-attr]
         for e in RecordingStrategy.seen["rec"]
     ]
     assert seen == [
         ("fundamental_data", "latest snapshot before the start", day(2)),
-        ("fundamental_data", "statements before the start", day(3)),
+        ("financial_statements", "statements before the start", day(3)),
         ("price_bar", None, day(10)),
         ("price_bar", None, day(11)),
         ("fundamental_data", "at bar 12 exactly", day(12)),
@@ -241,6 +242,50 @@ def test_fundamentals_as_of_each_bar(tmp_path: Path) -> None:
         ("price_bar", None, day(15)),
     ]
     assert len(load_fundamentals(store, ["AAA"], day(10), day(16))) == 4
+
+
+def test_statements_are_delivered_as_live_publishes_them_and_leave_snapshots_alone(
+    tmp_path: Path,
+) -> None:
+    """A stored ReportsFinStatements record is a FINANCIAL_STATEMENTS event, as live; it reaches
+    its subscribers and does not replace value_momentum's snapshot (same decisions without it)."""
+    store = ParquetStore(tmp_path)
+    closes = [100.0 + i for i in range(60)]
+    store.write_bars("AAA", daily_bars("AAA", closes, volumes=dict.fromkeys(range(60), 5e6)))
+    snapshot = FundamentalData(
+        "AAA", day(1), "AAA Inc", market_cap=50e9, pe_ratio=12.0, price_to_book=2.0
+    )
+    store.write_fundamental("AAA", snapshot)
+    specs = (
+        StrategySpec("vm", "value_momentum", 10_000.0, {"momentum_window": 5, "volume_window": 5}),
+        StrategySpec(
+            "rec", RECORDER, 10_000.0, {"subscriptions": ["price_bar", "financial_statements"]}
+        ),
+    )
+    cfg = config(*specs, end=day(60), risk=RiskLimits(max_position_pct=1.0))
+    without = run_backtest(cfg, store)
+    # IB's statements carry no market cap or ratios: as a snapshot they would fail every screen
+    statements = FundamentalData(
+        "AAA", day(30) + timedelta(hours=12), "AAA Inc", report_type="ReportsFinStatements"
+    )
+    store.write_fundamental("AAA", statements)
+    with_statements = run_backtest(cfg, store)
+    vm = [
+        (r.decision.timestamp, r.decision.action, r.decision.reasoning, r.outcome)
+        for r in with_statements.decisions
+        if r.decision.strategy_name == "vm"
+    ]
+    assert vm == [
+        (r.decision.timestamp, r.decision.action, r.decision.reasoning, r.outcome)
+        for r in without.decisions
+        if r.decision.strategy_name == "vm"
+    ]
+    assert [action for _, action, _, _ in vm] == ["buy"]
+    assert with_statements.fills == without.fills
+    delivered = [e for e in RecordingStrategy.seen["rec"] if e.type is not EventType.PRICE_BAR]
+    assert [(e.type, e.payload) for e in delivered] == [
+        (EventType.FINANCIAL_STATEMENTS, statements)
+    ]
 
 
 def test_zero_volume_bar_fills_nothing_and_day_order_expires() -> None:

@@ -34,6 +34,7 @@ from ibbot.models import (
     from_arrow,
     from_dict,
     from_json,
+    fundamentals_event_type,
     parse_order_ref,
     to_arrow,
     to_dict,
@@ -68,8 +69,23 @@ def _samples() -> list[Any]:
         timestamp=T0,
         data={"fast": 231.0, "slow": [1, 2]},
     )
+    limit_decision = Decision(
+        "AAPL",
+        Action.BUY,
+        0.1,
+        1.0,
+        "buy the dip",
+        strategy_name="sma_cross",
+        decision_id="d-2",
+        timestamp=T0,
+        order_type=OrderType.STOP_LIMIT,
+        limit_price=229.5,
+        stop_price=230.0,
+        time_in_force=TimeInForce.GTC,
+    )
     return [
         bar,
+        limit_decision,
         Tick("AAPL", T0, bid=230.9, ask=231.1, last=231.0, bid_size=300, ask_size=200, volume=1e6),
         ContractInfo(
             "AAPL", 265598, "APPLE INC", "Technology", "Computers", "Computers", "SMART", "USD"
@@ -168,6 +184,28 @@ def test_strings_are_coerced_to_enums() -> None:
     assert order.time_in_force is TimeInForce.GTC
     assert PriceBar("A", T0, 1, 1, 1, 1, 0, "1 mins").bar_size is BarSize.MIN_1  # type: ignore[arg-type]
     assert Decision("A", "HOLD", 0, 0, "").action is Action.HOLD  # type: ignore[arg-type]
+    decision = Decision("A", Action.BUY, 0, 0, "", order_type="LIMIT", time_in_force="gtc")  # type: ignore[arg-type]
+    assert decision.order_type is OrderType.LIMIT
+    assert decision.time_in_force is TimeInForce.GTC
+
+
+def test_a_decision_is_a_market_day_order_unless_it_says_otherwise() -> None:
+    """Decisions written before order terms existed read back as market DAY orders."""
+    decision = Decision("A", Action.BUY, 0.1, 1.0, "", timestamp=T0)
+    assert (decision.order_type, decision.limit_price, decision.stop_price) == (
+        OrderType.MARKET,
+        None,
+        None,
+    )
+    assert decision.time_in_force is TimeInForce.DAY
+    old = {k: v for k, v in to_dict(decision).items() if k not in _ORDER_TERMS}
+    assert from_dict(Decision, old) == decision
+    table = to_arrow(Decision, [decision]).drop_columns(list(_ORDER_TERMS))
+    assert from_arrow(Decision, table) == [decision]
+    assert to_dict(decision) | {"order_type": "MKT", "time_in_force": "DAY"} == to_dict(decision)
+
+
+_ORDER_TERMS = ("order_type", "limit_price", "stop_price", "time_in_force")
 
 
 @pytest.mark.parametrize(
@@ -178,6 +216,10 @@ def test_strings_are_coerced_to_enums() -> None:
         ({"order_type": OrderType.LIMIT}, "needs a positive limit_price"),
         ({"order_type": OrderType.STOP}, "needs a positive stop_price"),
         ({"order_type": OrderType.STOP_LIMIT, "stop_price": 1.0}, "needs a positive limit_price"),
+        ({"order_type": OrderType.LIMIT, "limit_price": float("nan")}, "positive limit_price"),
+        ({"order_type": OrderType.STOP, "stop_price": -1.0}, "positive stop_price"),
+        ({"limit_price": 10.0}, "MKT order takes no limit_price"),
+        ({"order_type": OrderType.LIMIT, "limit_price": 1.0, "stop_price": 2.0}, "takes no stop"),
         ({"strategy_name": "a:b"}, "must not contain"),
     ],
 )
@@ -296,3 +338,20 @@ def test_fundamental_raw_xml_alias() -> None:
     fund = FundamentalData("A", T0, "A Corp", raw="<x/>")
     assert fund.raw_xml == "<x/>"
     assert fund.source == "ib"
+
+
+@pytest.mark.parametrize(
+    ("source", "report_type", "expected"),
+    [
+        ("ib", "ReportSnapshot", EventType.FUNDAMENTAL_DATA),
+        ("ib", "ReportsFinStatements", EventType.FINANCIAL_STATEMENTS),
+        ("ib", "ReportsFinSummary", EventType.FINANCIAL_STATEMENTS),
+        ("sec", "CompanyFacts", EventType.FUNDAMENTAL_DATA),
+    ],
+)
+def test_fundamentals_are_typed_as_live_trading_publishes_them(
+    source: str, report_type: str, expected: EventType
+) -> None:
+    """IB's statement reports are financial_statements; IB's snapshot and other sources are not."""
+    record = FundamentalData("AAPL", T0, "Apple", source=source, report_type=report_type)
+    assert fundamentals_event_type(record) is expected

@@ -8,7 +8,7 @@ import pytest
 
 from ibbot.clock import SimulatedClock
 from ibbot.errors import ConfigError, RiskBlocked
-from ibbot.models import Order, OrderSide
+from ibbot.models import Order, OrderSide, OrderType
 from ibbot.trading import (
     KillSwitch,
     Mismatch,
@@ -271,3 +271,24 @@ def test_policy_given_as_text_is_converted() -> None:
     """The reconciliation policy may be given as its settings string."""
     limits = RiskLimits(on_reconciliation_mismatch="adopt_broker")  # type: ignore[arg-type]
     assert limits.on_reconciliation_mismatch is ReconciliationPolicy.ADOPT_BROKER
+
+
+def test_a_limit_order_is_valued_at_its_limit_and_a_stop_at_its_stop() -> None:
+    """100 x limit 260 = 26,000 is over the cap though the market is 210; a stop uses its stop."""
+    gate, _ = make_gate()
+    limit = Order("vm", "JPM", OrderSide.BUY, 100, OrderType.LIMIT, limit_price=260.0)
+    verdict = check(gate, limit, price=210.0)
+    assert verdict.rule is RiskRule.MAX_ORDER_NOTIONAL
+    assert verdict.message == (
+        "order BUY 100 JPM LMT x 260.00 = 26,000.00 > max order notional 25,000.00"
+    )
+    cheap = Order("vm", "JPM", OrderSide.BUY, 100, OrderType.LIMIT, limit_price=240.0)
+    assert check(gate, cheap, price=260.0) == RiskVerdict(
+        True, "BUY 100 JPM LMT x 240.00 = 24,000.00: within every limit"
+    )
+    stop = Order("vm", "JPM", OrderSide.BUY, 100, OrderType.STOP, stop_price=251.0)
+    assert check(gate, stop, price=None).rule is RiskRule.MAX_ORDER_NOTIONAL
+    stop_limit = Order(
+        "vm", "JPM", OrderSide.BUY, 100, OrderType.STOP_LIMIT, limit_price=249.0, stop_price=251.0
+    )
+    assert check(gate, stop_limit, price=None).allowed

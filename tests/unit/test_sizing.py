@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ibbot.models import Action, Decision, OrderSide, OrderType
+from ibbot.models import Action, Decision, OrderSide, OrderType, TimeInForce
 from ibbot.trading import SizingSkip, size_decision
 from tests.unit.strategy_events import T0
 
@@ -153,3 +153,103 @@ def test_given_price_overrides_the_decision_price() -> None:
     assert result.order is not None
     assert result.order.quantity == 100
     assert result.price == 200.0
+
+
+def test_a_limit_buy_is_sized_at_its_limit_and_carries_its_terms() -> None:
+    """0.2 x 100,000 / limit 200 = 100 shares (not / the last price 210); the order is that LMT."""
+    result = size_decision(
+        decision(order_type=OrderType.LIMIT, limit_price=200.0, time_in_force=TimeInForce.GTC),
+        allocated_capital=100_000,
+        position_quantity=0,
+        price=210.0,
+    )
+    order = result.order
+    assert order is not None
+    assert (order.action, order.quantity, order.order_type) == (OrderSide.BUY, 100, OrderType.LIMIT)
+    assert (order.limit_price, order.stop_price, order.time_in_force) == (
+        200.0,
+        None,
+        TimeInForce.GTC,
+    )
+    assert result.price == 200.0
+    assert result.reason == (
+        "target 0.200 x capital 100,000.00 / limit 200.00 = 100 shares; holding 0: "
+        "BUY 100 LMT limit 200.0 GTC"
+    )
+
+
+def test_a_limit_buy_needs_no_market_price() -> None:
+    """Without any last price a limit order is still sized, at its limit."""
+    result = size_decision(
+        decision(price=None, order_type=OrderType.LIMIT, limit_price=250.0),
+        allocated_capital=100_000,
+        position_quantity=0,
+    )
+    assert result.order is not None
+    assert result.order.quantity == 80
+
+
+def test_a_stop_exit_closes_the_holding_with_a_stop_order() -> None:
+    """EXIT with a stop: SELL the whole holding as a STP at the stop price."""
+    result = size_decision(
+        decision(Action.EXIT, target_weight=0.0, order_type=OrderType.STOP, stop_price=190.0),
+        allocated_capital=100_000,
+        position_quantity=40,
+    )
+    order = result.order
+    assert order is not None
+    assert (order.action, order.quantity, order.order_type, order.stop_price) == (
+        OrderSide.SELL,
+        40,
+        OrderType.STOP,
+        190.0,
+    )
+    assert result.reason == "EXIT JPM: close 40 shares: SELL 40 STP stop 190.0 DAY"
+
+
+def test_a_stop_limit_buy_is_sized_at_its_limit() -> None:
+    """STP LMT: triggered at the stop, it pays at most the limit, so the limit sizes it."""
+    result = size_decision(
+        decision(order_type=OrderType.STOP_LIMIT, stop_price=215.0, limit_price=220.0),
+        allocated_capital=100_000,
+        position_quantity=0,
+    )
+    assert result.order is not None
+    assert (result.order.quantity, result.price) == (90, 220.0)
+    assert result.reason.endswith("BUY 90 STP LMT stop 215.0 limit 220.0 DAY")
+
+
+@pytest.mark.parametrize(
+    ("terms", "problem"),
+    [
+        ({"order_type": OrderType.LIMIT}, "LMT order needs a positive limit_price, got None"),
+        (
+            {"order_type": OrderType.STOP_LIMIT, "limit_price": 200.0},
+            "STP LMT order needs a positive stop_price, got None",
+        ),
+        ({"order_type": OrderType.STOP, "stop_price": 0.0}, "STP order needs a positive stop"),
+        ({"limit_price": 200.0}, "MKT order takes no limit_price, got 200.0"),
+    ],
+)
+def test_order_terms_that_do_not_fit_are_refused_with_the_reason(
+    terms: dict[str, Any], problem: str
+) -> None:
+    """A LMT without a limit price (and the like) gives no order, and says why."""
+    for action in (Action.BUY, Action.EXIT):
+        result = size_decision(
+            decision(action, **terms), allocated_capital=100_000, position_quantity=10
+        )
+        assert result.order is None
+        assert result.skip is SizingSkip.INVALID_ORDER
+        assert result.reason.startswith(f"{action.name} JPM: {problem}")
+        assert result.reason.endswith(": refused")
+
+
+def test_a_market_gtc_order_says_so() -> None:
+    """Only a market DAY order leaves its terms out of the reason."""
+    result = size_decision(
+        decision(time_in_force=TimeInForce.GTC), allocated_capital=100_000, position_quantity=0
+    )
+    assert result.order is not None
+    assert result.order.time_in_force is TimeInForce.GTC
+    assert result.reason.endswith("BUY 95 MKT GTC")

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from ibbot.errors import ConfigError
-from ibbot.models import Action, BarSize, Decision, Event, OrderSide
+from ibbot.models import Action, BarSize, Decision, Event, OrderSide, OrderType, TimeInForce
+from ibbot.strategies import INTENT_KEY
+from ibbot.strategies.entry import EntryOrder
 from ibbot.strategies.sma_cross import CrossSignal, SmaCrossStrategy
 from ibbot.strategies.sma_cross.layers import DecisionLayer
 from tests.unit.strategy_events import T0, bar, day, fill, fill_decision, tick
@@ -73,6 +75,39 @@ def test_fixed_quantity_buys_that_many_shares() -> None:
     assert buy.quantity == 50
     assert buy.target_weight == pytest.approx(50 * 10 / 100_000)
     assert buy.reasoning.endswith("decision PASS: BUY 50 AAPL (fixed quantity), holding 0")
+
+
+def test_limit_entry_buys_with_a_day_limit_under_the_last_price() -> None:
+    """entry = limit: the BUY is a DAY LMT ``limit_offset_bps`` under the close; EXIT stays MKT."""
+    strategy = make(entry="limit", limit_offset_bps=25)
+    decided = run(strategy, PRICES)
+    assert [i for i, _ in decided] == [10, 15]
+    buy, exit_ = (d for _, d in decided)
+    assert (buy.order_type, buy.limit_price, buy.stop_price, buy.time_in_force) == (
+        OrderType.LIMIT,
+        9.97,
+        None,
+        TimeInForce.DAY,
+    )
+    assert buy.reasoning.endswith(
+        "decision PASS: BUY AAPL to target weight 0.10 of capital 100,000.00, holding 0, "
+        "with a DAY limit at 9.97 (25 bps below the last price 10.00)"
+    )
+    assert (exit_.order_type, exit_.limit_price) == (OrderType.MARKET, None)
+    fixed = run(make(entry="limit", quantity=50), PRICES[:11])
+    assert [(d.quantity, d.order_type, d.limit_price) for _, d in fixed] == [
+        (50, OrderType.LIMIT, 10.0)
+    ]
+
+
+def test_market_entry_is_the_default() -> None:
+    """Without ``entry`` the BUY is a market DAY order, as before entry existed."""
+    [(_, buy)] = run(make(), PRICES[:11])
+    assert (buy.order_type, buy.limit_price, buy.time_in_force) == (
+        OrderType.MARKET,
+        None,
+        TimeInForce.DAY,
+    )
 
 
 def test_cross_below_without_a_position_is_not_an_exit() -> None:
@@ -140,6 +175,13 @@ def test_the_first_side_seen_is_not_a_cross() -> None:
         ({"fast": 0}, "strategies.sma.params.fast", "greater than or equal to 1"),
         ({"weight": 1.5}, "strategies.sma.params.weight", "less than or equal to 1"),
         ({"quantity": 0}, "strategies.sma.params.quantity", "greater than or equal to 1"),
+        ({"limit_offset_bps": 5}, "strategies.sma.params", "applies to entry = limit only"),
+        ({"entry": "stop"}, "strategies.sma.params.entry", "'market' or 'limit'"),
+        (
+            {"entry": "limit", "limit_offset_bps": -1},
+            "strategies.sma.params.limit_offset_bps",
+            "greater than or equal to 0",
+        ),
     ],
 )
 def test_params_validation(params: dict[str, Any], key: str, text: str) -> None:
@@ -212,3 +254,20 @@ def test_decision_layer_without_an_action() -> None:
     assert (long_.passed, long_.reasoning) == (False, "no action: already long 5")
     flat = layer.process("AAPL", {**data, "signal": CrossSignal.BELOW, "position": 0.0})
     assert (flat.passed, flat.reasoning) == (False, "no action: not holding")
+
+
+def test_limit_entry_without_a_last_price_leaves_the_refusal_to_the_trading_layer() -> None:
+    """No price to set a limit from: the intent is a LMT without a limit, which sizing refuses."""
+    layer = DecisionLayer(0.1, entry=EntryOrder.LIMIT, limit_offset_bps=10)
+    data = {
+        "signal": CrossSignal.CROSSED_ABOVE,
+        "fast_sma": 2.0,
+        "slow_sma": 1.0,
+        "position": 0.0,
+        "price": None,
+        "capital": 1_000.0,
+    }
+    result = layer.process("AAPL", data)
+    intent = result.data[INTENT_KEY]
+    assert (intent.order_type, intent.limit_price) == (OrderType.LIMIT, None)
+    assert result.reasoning.endswith("with a limit but no last price")

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
+from typing import Any
 
-from ibbot.models import Action, Decision, Fill, OrderSide
-from ibbot.trading import DecisionOutcome, PositionBook, RiskGate, RiskLimits, RiskRule, plan_trade
+import pytest
+from ib_async.util import UNSET_DOUBLE
+
+from ibbot.broker.conversions import ib_order
+from ibbot.models import Action, Decision, Fill, OrderSide, OrderType, TimeInForce
+from ibbot.trading import (
+    DecisionOutcome,
+    PositionBook,
+    RiskGate,
+    RiskLimits,
+    RiskRule,
+    SizingSkip,
+    plan_trade,
+)
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -106,3 +120,60 @@ def test_the_holding_comes_from_the_book() -> None:
     assert result.outcome is DecisionOutcome.SENT
     assert result.order is not None
     assert (result.order.action, result.order.quantity) == (OrderSide.SELL, 30)
+
+
+@pytest.mark.parametrize(
+    ("terms", "ib_terms"),
+    [
+        ({}, ("MKT", "DAY", UNSET_DOUBLE, UNSET_DOUBLE)),
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 99.5},
+            ("LMT", "DAY", 99.5, UNSET_DOUBLE),
+        ),
+        (
+            {"order_type": OrderType.STOP, "stop_price": 101.0, "time_in_force": TimeInForce.GTC},
+            ("STP", "GTC", UNSET_DOUBLE, 101.0),
+        ),
+        (
+            {"order_type": OrderType.STOP_LIMIT, "stop_price": 101.0, "limit_price": 101.5},
+            ("STP LMT", "DAY", 101.5, 101.0),
+        ),
+    ],
+)
+def test_a_decisions_order_terms_reach_the_ib_order(
+    terms: dict[str, Any], ib_terms: tuple[str, str, float, float]
+) -> None:
+    """Type, limit/stop prices and time in force go from the decision to the order IB receives."""
+    planned = dataclasses.replace(decision(Action.BUY), **terms)
+    result = plan_trade(
+        planned,
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=PositionBook(),
+        gate=gate(),
+        price=100.0,
+        open_orders=0,
+        now=NOW,
+    )
+    assert result.outcome is DecisionOutcome.SENT
+    assert result.order is not None
+    ib = ib_order(result.order)
+    assert (ib.orderType, ib.tif, ib.lmtPrice, ib.auxPrice) == ib_terms
+    assert (ib.action, ib.orderRef) == ("BUY", "s:d1")
+
+
+def test_a_limit_without_a_price_is_refused_before_the_gate() -> None:
+    """A LMT decision without a limit price plans no order and says why."""
+    result = plan_trade(
+        dataclasses.replace(decision(Action.BUY), order_type=OrderType.LIMIT),
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=PositionBook(),
+        gate=gate(),
+        price=100.0,
+        open_orders=0,
+        now=NOW,
+    )
+    assert (result.outcome, result.order, result.verdict) == (DecisionOutcome.NO_ORDER, None, None)
+    assert result.sizing.skip is SizingSkip.INVALID_ORDER
+    assert result.reason == "BUY AAPL: LMT order needs a positive limit_price, got None: refused"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, model_validator
 
 from ibbot.strategies.base import PipelineStrategy
+from ibbot.strategies.entry import EntryOrder
 from ibbot.strategies.params import StrategyParams
 from ibbot.strategies.pipeline import StrategyPipeline
 from ibbot.strategies.rolling import RollingMean
@@ -24,12 +25,19 @@ __all__ = ["SmaCrossParams", "SmaCrossState", "SmaCrossStrategy"]
 
 class SmaCrossParams(StrategyParams):
     """``fast``/``slow``: SMA lengths in bars; a BUY asks for ``quantity`` shares when given, else
-    for ``weight`` of the allocated capital (give one of the two, not both)."""
+    for ``weight`` of the allocated capital (give one of the two, not both).
+
+    ``entry`` is how it buys: ``market`` (the next bar's open) or ``limit``, a DAY limit order
+    ``limit_offset_bps`` basis points below the crossing bar's close, sized at the limit price,
+    which fills only if the price comes down to it during the next session. Exits are at the market.
+    """
 
     fast: int = Field(10, ge=1)
     slow: int = Field(30, ge=2)
     quantity: int | None = Field(None, ge=1)
     weight: float = Field(0.1, gt=0, le=1)
+    entry: EntryOrder = EntryOrder.MARKET
+    limit_offset_bps: float = Field(0.0, ge=0, lt=10_000)
 
     @model_validator(mode="after")
     def _check(self) -> SmaCrossParams:
@@ -37,6 +45,8 @@ class SmaCrossParams(StrategyParams):
             raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
         if self.quantity is not None and "weight" in self.model_fields_set:
             raise ValueError("give either quantity or weight, not both")
+        if self.entry is not EntryOrder.LIMIT and "limit_offset_bps" in self.model_fields_set:
+            raise ValueError("limit_offset_bps applies to entry = limit only")
         return self
 
 
@@ -85,7 +95,9 @@ class SmaCrossStrategy(PipelineStrategy[SmaCrossState]):
         return StrategyPipeline(
             [
                 CrossoverLayer(params.fast, params.slow),
-                DecisionLayer(params.weight, params.quantity),
+                DecisionLayer(
+                    params.weight, params.quantity, params.entry, params.limit_offset_bps
+                ),
             ]
         )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ibbot.models import Action, LayerResult
+from ibbot.models import Action, LayerResult, OrderSide, OrderType
 from ibbot.strategies.base import INTENT_KEY, Intent
-from ibbot.strategies.formatting import money
+from ibbot.strategies.entry import EntryOrder, passive_limit
+from ibbot.strategies.formatting import money, quote_price
 from ibbot.strategies.sma_cross.signal import CrossSignal
 
 __all__ = ["DecisionLayer"]
@@ -20,12 +21,15 @@ _FULL_CONFIDENCE_GAP = 0.01
 class DecisionLayer:
     """BUY on a bullish cross when not long; EXIT when bearish and long; otherwise no action.
 
-    A BUY asks for ``quantity`` shares when set, else for ``weight`` of the allocated capital.
-    Confidence grows with the gap between the averages (full at 1%).
+    A BUY asks for ``quantity`` shares when set, else for ``weight`` of the allocated capital; with
+    ``entry`` LIMIT it is a DAY limit order ``limit_offset_bps`` below the last price. Confidence
+    grows with the gap between the averages (full at 1%).
     """
 
     weight: float
     quantity: int | None = None
+    entry: EntryOrder = EntryOrder.MARKET
+    limit_offset_bps: float = 0.0
     name: str = "decision"
 
     def process(self, symbol: str, data: dict[str, Any]) -> LayerResult:
@@ -47,18 +51,30 @@ class DecisionLayer:
 
     def _buy(self, symbol: str, data: dict[str, Any], confidence: float) -> LayerResult:
         capital: float = data["capital"]
+        price: float | None = data["price"]
         if self.quantity is not None:
-            price: float | None = data["price"]
             weight = min(1.0, self.quantity * price / capital) if price else 0.0
             intent = Intent(Action.BUY, weight, confidence, quantity=self.quantity)
-            return LayerResult(
-                True,
-                {INTENT_KEY: intent},
-                f"BUY {self.quantity} {symbol} (fixed quantity), holding {data['position']:g}",
+            text = f"BUY {self.quantity} {symbol} (fixed quantity), holding {data['position']:g}"
+        else:
+            intent = Intent(Action.BUY, self.weight, confidence)
+            text = (
+                f"BUY {symbol} to target weight {self.weight:.2f} of capital {money(capital)}, "
+                f"holding {data['position']:g}"
             )
-        return LayerResult(
-            True,
-            {INTENT_KEY: Intent(Action.BUY, self.weight, confidence)},
-            f"BUY {symbol} to target weight {self.weight:.2f} of capital {money(capital)}, "
-            f"holding {data['position']:g}",
+        if self.entry is EntryOrder.LIMIT:
+            intent, terms = self._limit(intent, price)
+            text = f"{text}, {terms}"
+        return LayerResult(True, {INTENT_KEY: intent}, text)
+
+    def _limit(self, intent: Intent, price: float | None) -> tuple[Intent, str]:
+        """The BUY as a DAY limit below ``price``, and the limit in words."""
+        if price is None:
+            # no limit to set: the trading layer refuses a LMT order without a limit price
+            return replace(intent, order_type=OrderType.LIMIT), "with a limit but no last price"
+        limit = passive_limit(price, OrderSide.BUY, self.limit_offset_bps)
+        limited = replace(intent, order_type=OrderType.LIMIT, limit_price=limit)
+        return limited, (
+            f"with a DAY limit at {quote_price(limit)} ({self.limit_offset_bps:g} bps below the "
+            f"last price {quote_price(price)})"
         )
