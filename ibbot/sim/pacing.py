@@ -7,7 +7,8 @@ contract, exchange and tick type within 2 seconds, or when more than 60 requests
 bars: no more than 60 *new* requests per 10 minutes. These windows are measured on the gateway's
 clock in simulated seconds, so a time-scaled gateway shrinks them with the scale. The API message
 rate (50 messages per second by default, error 100, session dropped at the third violation) is a
-property of the socket, so :class:`MessageRateLimiter` measures it in wall-clock seconds.
+property of the socket, so :class:`MessageRateLimiter` measures it in wall-clock seconds, as a token
+bucket of one second's budget.
 
 Rejected requests are not recorded: a refused request costs the client nothing but the refusal.
 """
@@ -41,6 +42,8 @@ FUNDAMENTALS_WINDOW = 600.0
 FUNDAMENTALS_LIMIT = 60
 REALTIME_BARS_WINDOW = 600.0
 REALTIME_BARS_LIMIT = 60
+# Float rounding in the token bucket's refill must not turn an exact-budget message into a strike.
+_ROUNDING = 1e-9
 
 
 class PacingKind(StrEnum):
@@ -182,7 +185,15 @@ class RequestPacer:
 
 
 class MessageRateLimiter:
-    """IB's API message rate for one connection: ``limit`` messages per wall-clock second.
+    """IB's API message rate for one connection: on average ``limit`` messages per wall-clock second.
+
+    A token bucket holding one second's budget (``limit`` tokens, refilled at ``limit`` per second):
+    a steady stream at the limit always passes, an unthrottled burst past one second's budget is
+    refused. A bucket rather than a strict sliding window because the gateway sees messages when it
+    reads them, not when the client sent them: a client that keeps every rolling second under the
+    limit (ib_async sends at most 45 per second) must not be refused because a busy machine
+    delivered its first batch late and the next one on time. Every sequence a one-second sliding
+    window admits, the bucket admits too.
 
     ``admit()`` returns None for an admitted message, else the number of violations so far; the
     caller answers error 100 and drops the session at the third.
@@ -192,6 +203,8 @@ class MessageRateLimiter:
         self._limit = limit
         self._window = SlidingWindow(1.0)
         self._monotonic = monotonic
+        self._tokens = float(limit)
+        self._refilled_at = monotonic()
         self.violations = 0
 
     @property
@@ -200,7 +213,7 @@ class MessageRateLimiter:
         return self._limit
 
     def received_last_second(self) -> int:
-        """Messages admitted within the last second."""
+        """Messages admitted within the last second (for the error text)."""
         return self._window.count(self._monotonic())
 
     def admit(self) -> int | None:
@@ -208,8 +221,12 @@ class MessageRateLimiter:
         if self._limit <= 0:
             return None
         now = self._monotonic()
-        if self._window.count(now) >= self._limit:
+        elapsed = max(0.0, now - self._refilled_at)
+        self._tokens = min(float(self._limit), self._tokens + elapsed * self._limit)
+        self._refilled_at = now
+        if self._tokens < 1.0 - _ROUNDING:
             self.violations += 1
             return self.violations
+        self._tokens -= 1.0
         self._window.add(now)
         return None

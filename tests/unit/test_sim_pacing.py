@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ibbot.clock import SimulatedClock
 from ibbot.sim.pacing import (
@@ -119,7 +121,7 @@ def test_forced_violations_and_disabled_pacing() -> None:
 
 
 def test_message_rate_limiter_counts_strikes() -> None:
-    """Beyond the limit within one second each message is a strike; the window then recovers."""
+    """Past one second's budget each message is a strike; the budget refills with time."""
     now = [0.0]
     limiter = MessageRateLimiter(3, lambda: now[0])
     assert [limiter.admit() for _ in range(3)] == [None, None, None]
@@ -127,6 +129,36 @@ def test_message_rate_limiter_counts_strikes() -> None:
     assert limiter.admit() == 2
     assert limiter.received_last_second() == 3
     now[0] = 1.0
-    assert limiter.admit() is None
+    assert [limiter.admit() for _ in range(3)] == [None, None, None]
+    assert limiter.admit() == 3
+    now[0] = 4.0  # idle time does not bank more than one second's budget
+    assert [limiter.admit() for _ in range(3)] == [None, None, None]
+    assert limiter.admit() == 4
     assert MessageRateLimiter(0).admit() is None
     assert limiter.limit == 3
+
+
+def test_a_batch_read_late_does_not_make_the_next_one_a_violation() -> None:
+    """ib_async's 45-per-rolling-second batches pass even when the first one is read 0.3 s late."""
+    now = [0.0]
+    limiter = MessageRateLimiter(50, lambda: now[0])
+    now[0] = 0.3  # the first batch, sent at 0.0, reaches the gateway late
+    assert all(limiter.admit() is None for _ in range(45))
+    now[0] = 1.0  # the next batch, sent at 1.0, arrives on time
+    assert all(limiter.admit() is None for _ in range(15))
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=5.0), min_size=1, max_size=200))
+def test_what_a_one_second_window_admits_the_limiter_admits(offsets: list[float]) -> None:
+    """Any stream with at most ``limit`` messages in every rolling second is never refused."""
+    limit = 10
+    times = sorted(offsets)
+    compliant: list[float] = []
+    for t in times:  # keep a sliding-window-compliant subsequence
+        if sum(1 for u in compliant if u > t - 1.0) < limit:
+            compliant.append(t)
+    now = [0.0]
+    limiter = MessageRateLimiter(limit, lambda: now[0])
+    for t in compliant:
+        now[0] = t
+        assert limiter.admit() is None
