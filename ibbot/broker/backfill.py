@@ -30,13 +30,17 @@ if TYPE_CHECKING:
     from ibbot.broker.requests import IBRequests
     from ibbot.clock import Clock
 
-__all__ = ["Backfill", "BackfillChunk", "BackfillProgress", "BackfillReport"]
+__all__ = ["HISTORY_SOURCE", "Backfill", "BackfillChunk", "BackfillProgress", "BackfillReport"]
 
 log = structlog.get_logger(__name__)
 
 # Requests in flight at once: enough that the pacer, not round trips, sets the pace (IB allows 50
 # simultaneous historical requests; the pacer's in-flight limit enforces that).
 DEFAULT_WORKERS: Final = 8
+
+# ``Event.source`` of the bars a backfill publishes: history fetched from IB, not a live stream, so a
+# consumer (a strategy, the smoke check) can tell the two apart.
+HISTORY_SOURCE: Final = "ib-history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +262,7 @@ class Backfill:
                         bar.symbol,
                         bar.timestamp,
                         bar,
-                        source="ib",
+                        source=HISTORY_SOURCE,
                         ingested_at=self._clock.now(),
                     )
                 )

@@ -42,7 +42,7 @@ def floor_time(moment: datetime, bar_size: BarSize) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class RequestSpan:
-    """How much history one request asks for: ``count`` of IB's duration ``unit`` (S, D, W, Y)."""
+    """How much history one request asks for: ``count`` of IB's duration ``unit`` (S, W or Y)."""
 
     count: int
     unit: str
@@ -59,31 +59,34 @@ class RequestSpan:
 
 
 # Calendar length of IB's duration units as ibbot claims them covered: a year is 365 days (IB goes
-# back one calendar year, which is never shorter); months are avoided because their length varies.
-_UNIT_SECONDS: Final = {"S": 1, "D": 86_400, "W": 7 * 86_400, "Y": 365 * 86_400}
+# back one calendar year, which is never shorter). Only fixed-calendar units are used: IB counts "D"
+# in trading sessions back from the end time (counting the one in progress), so "1 D" ending at
+# 10:00 starts at that morning's open, not 24 hours earlier; claiming 86,400 s covered would mark
+# the previous afternoon as held when it never arrived. Months are avoided: their length varies.
+_UNIT_SECONDS: Final = {"S": 1, "W": 7 * 86_400, "Y": 365 * 86_400}
 
-# One request per bar size, sized to return at most a couple of thousand bars (IB asks requests to
-# "return only a few thousand bars"), in a duration unit IB allows for that bar size: S for bars of
-# 1 s to 1 min, D for 5 s to 1 h, W for 10 s to 4 h, Y for 1 min to 1 day (IB Campus, historical
-# data "step sizes").
+# One request per bar size, sized to return at most a few thousand bars (IB asks requests to
+# "return only a few thousand bars"; a week outside regular hours is 5 x 16 h), in a duration unit
+# IB allows for that bar size: S for bars of 1 s to 1 min, W for 10 s to 4 h, Y for 1 min to 1 day
+# (IB Campus, historical data "step sizes").
 _SPANS: Final = {
     BarSize.SEC_1: RequestSpan(1_800, "S"),
     BarSize.SEC_5: RequestSpan(7_200, "S"),
     BarSize.SEC_10: RequestSpan(14_400, "S"),
     BarSize.SEC_15: RequestSpan(14_400, "S"),
     BarSize.SEC_30: RequestSpan(28_800, "S"),
-    BarSize.MIN_1: RequestSpan(1, "D"),
-    BarSize.MIN_2: RequestSpan(2, "D"),
-    BarSize.MIN_3: RequestSpan(3, "D"),
-    BarSize.MIN_5: RequestSpan(5, "D"),
-    BarSize.MIN_10: RequestSpan(10, "D"),
-    BarSize.MIN_15: RequestSpan(15, "D"),
-    BarSize.MIN_20: RequestSpan(20, "D"),
-    BarSize.MIN_30: RequestSpan(30, "D"),
-    BarSize.HOUR_1: RequestSpan(60, "D"),
-    BarSize.HOUR_2: RequestSpan(8, "W"),
-    BarSize.HOUR_3: RequestSpan(12, "W"),
-    BarSize.HOUR_4: RequestSpan(16, "W"),
+    BarSize.MIN_1: RequestSpan(86_400, "S"),
+    BarSize.MIN_2: RequestSpan(1, "W"),
+    BarSize.MIN_3: RequestSpan(1, "W"),
+    BarSize.MIN_5: RequestSpan(2, "W"),
+    BarSize.MIN_10: RequestSpan(4, "W"),
+    BarSize.MIN_15: RequestSpan(6, "W"),
+    BarSize.MIN_20: RequestSpan(8, "W"),
+    BarSize.MIN_30: RequestSpan(12, "W"),
+    BarSize.HOUR_1: RequestSpan(26, "W"),
+    BarSize.HOUR_2: RequestSpan(52, "W"),
+    BarSize.HOUR_3: RequestSpan(52, "W"),
+    BarSize.HOUR_4: RequestSpan(52, "W"),
     BarSize.HOUR_8: RequestSpan(1, "Y"),
     BarSize.DAY_1: RequestSpan(1, "Y"),
     BarSize.WEEK_1: RequestSpan(5, "Y"),

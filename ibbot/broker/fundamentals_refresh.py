@@ -26,7 +26,7 @@ from ibbot.broker.fundamentals import (
     parse_report_snapshot,
 )
 from ibbot.errors import FundamentalsParseError, FundamentalsUnavailable, IbbotError, RequestFailed
-from ibbot.models import ContractInfo, Event, EventType, FundamentalData
+from ibbot.models import ContractInfo, Event, EventType, FundamentalData, fundamentals_event_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -148,13 +148,15 @@ class FundamentalsRefresher:
             await self._store.write_fundamental(info.symbol, data)
         except IbbotError as exc:
             await self._error(info.symbol, None, exc)
-        event_type = (
-            EventType.FUNDAMENTAL_DATA
-            if report == REPORT_SNAPSHOT
-            else EventType.FINANCIAL_STATEMENTS
-        )
-        await self._publish(
-            Event(event_type, info.symbol, received, data, source="ib", ingested_at=received)
+        await self._publish(  # typed as a backtest replays it (ibbot.models.events)
+            Event(
+                fundamentals_event_type(data),
+                info.symbol,
+                received,
+                data,
+                source="ib",
+                ingested_at=received,
+            )
         )
         log.info("fundamentals.stored", symbol=info.symbol, report=report, bytes=len(xml))
         return True

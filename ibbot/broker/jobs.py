@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ibbot.models import BarSize, ContractInfo, WhatToShow
     from ibbot.settings import Settings
 
-__all__ = ["CHECK_CLIENT_ID_OFFSET", "backfill", "check"]
+__all__ = ["CHECK_CLIENT_ID_OFFSET", "backfill", "check", "paced_requests"]
 
 # `ibbot check` connects with its own client id (ib.client_id + this), so probing a Gateway the
 # service is connected to does not collide with the service's id (IB error 326).
@@ -96,22 +96,34 @@ def _ready_line(connection: IBConnection, settings: Settings, *, simulated: bool
 
 async def backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch what the store lacks of each symbol's history; 1 if anything failed."""
+    from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415 - keeps --help fast
+
+    async with (
+        paced_requests(settings) as (requests, market),
+        AsyncStore(ParquetStore(settings.store.path, clock=market)) as store,
+    ):
+        return await _backfill_symbols(args, settings, requests, store, market)
+
+
+@asynccontextmanager
+async def paced_requests(settings: Settings) -> AsyncIterator[tuple[IBRequests, Clock]]:
+    """Paced requests over a connection to the configured gateway (or an embedded simulator), and
+    the market's clock: what one-off commands (``backfill``, ``backfill-fundamentals``) ask through.
+
+    Raises :class:`~ibbot.errors.ConnectionFailed` (one line for the CLI) when it is not reachable.
+    """
     from ibbot.pacing import IBPacer  # noqa: PLC0415 - command-time imports keep --help fast
-    from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415
 
     async with open_gateway(settings) as target:
         market = target.market_clock
         config = ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port)
-        async with (
-            AsyncStore(ParquetStore(settings.store.path, clock=market)) as store,
-            IBConnection(config, clock=WallClock(), market_clock=market) as connection,
-        ):
+        async with IBConnection(config, clock=WallClock(), market_clock=market) as connection:
             requests = IBRequests(
                 connection,
                 IBPacer(WallClock(), safe_pacing_rules(scale=target.time_scale)),
                 policy=RequestPolicy.from_settings(settings.ib),
             )
-            return await _backfill_symbols(args, settings, requests, store, market)
+            yield requests, market
 
 
 async def _backfill_symbols(

@@ -2,14 +2,17 @@
 
 For each symbol the configured sources (``fundamentals.sources``, or only ``--source``) are asked in
 order; the first that answers has its point-in-time records stored under ``data/fundamentals/``,
-where backtests read them without look-ahead. A progress bar runs on stderr; a table of per-symbol
+where backtests read them without look-ahead. Asking IB (``ib`` among the sources) connects to the
+configured gateway, or to the embedded simulator with ``ib.simulate``, as ``ibbot backfill`` does;
+an unreachable gateway is one line and exit code 1. A progress bar runs on stderr; a table of per-symbol
 results follows on stdout. Exit code 0 when every symbol got fundamentals, 1 when some did not
 (each with its reason), 2 for bad settings (e.g. the SEC source without ``sec_user_agent``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     import argparse
@@ -17,12 +20,13 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from ibbot.fundamentals import FundamentalsOutcome
+    from ibbot.fundamentals import FundamentalsOutcome, FundamentalsSource
     from ibbot.settings import Settings
 
 __all__ = ["configure", "run"]
 
-_SOURCES = ("ib", "sec")
+IB_SOURCE: Final = "ib"
+_SOURCES = (IB_SOURCE, "sec")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,10 +88,22 @@ async def backfill(
 
     clock = WallClock()
     names = [source] if source is not None else list(settings.fundamentals.sources)
-    async with (
-        AsyncStore(ParquetStore(settings.store.path, clock=clock)) as store,
-        open_sources(settings.fundamentals, store=store, clock=clock, names=names) as sources,
-    ):
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(
+            AsyncStore(ParquetStore(settings.store.path, clock=clock))
+        )
+        provided: dict[str, FundamentalsSource] = {}
+        if IB_SOURCE in names:  # IB's snapshot needs a gateway connection; SEC only HTTP
+            from ibbot.broker.fundamentals_source import IBFundamentalsSource  # noqa: PLC0415
+            from ibbot.broker.jobs import paced_requests  # noqa: PLC0415
+
+            requests, market = await stack.enter_async_context(paced_requests(settings))
+            provided[IB_SOURCE] = IBFundamentalsSource(requests, store, market)
+        sources = await stack.enter_async_context(
+            open_sources(
+                settings.fundamentals, store=store, clock=clock, names=names, provided=provided
+            )
+        )
         service = FundamentalsService(sources, store, clock=clock)
         with Progress(
             TextColumn("{task.description}"),

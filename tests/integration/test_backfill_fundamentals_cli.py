@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -110,12 +111,75 @@ async def test_backfill_without_user_agent_is_a_usage_error(
     assert sec.requests == []
 
 
-async def test_backfill_from_ib_needs_the_adapter(
+async def test_the_default_ib_source_asks_the_embedded_simulator(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The IB source is only available with a gateway connection: a clear usage error here."""
-    code = await asyncio.to_thread(
-        main, ["backfill-fundamentals", "ACME", "--set", f"store.path={tmp_path / 'data'}"]
-    )
-    assert code == 2
-    assert "provided by the IB adapter" in capsys.readouterr().err
+    """With the default sources (["ib"]) and ib.simulate on, IB's snapshots come from the sim."""
+    argv = ["backfill-fundamentals", "AAPL", "KO", "--set", f"store.path={tmp_path / 'data'}"]
+    code = await asyncio.to_thread(main, argv)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "fetched" in out
+    with ParquetStore(tmp_path / "data") as store:
+        for symbol in ("AAPL", "KO"):
+            [record] = store.read_fundamentals(symbol, source="ib")
+            assert record.market_cap is not None
+            assert record.market_cap > 0
+
+
+async def test_a_symbol_ib_has_no_fundamentals_for_falls_through_to_sec(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sources ["ib", "sec"]: IB answers 430 for KO, so KO's records come from the SEC."""
+    async with FakeSecServer() as sec:
+        sec.add_company("KO", ACME_CIK, "COCA COLA CO", acme_facts())
+        argv = [
+            "backfill-fundamentals",
+            "AAPL",
+            "KO",
+            *sec_flags(sec, tmp_path),
+            "--set",
+            "fundamentals.sources=ib,sec",
+            "--set",
+            f"fundamentals.sec_user_agent={USER_AGENT}",
+            "--set",
+            "sim.unavailable_fundamentals=KO",
+        ]
+        code = await asyncio.to_thread(main, argv)
+    out = capsys.readouterr().out
+    assert code == 0
+    with ParquetStore(tmp_path / "data") as store:
+        assert len(store.read_fundamentals("AAPL", source="ib")) == 1
+        assert store.read_fundamentals("AAPL", source="sec") == []
+        assert store.read_fundamentals("KO", source="ib") == []
+        assert len(store.read_fundamentals("KO", source="sec")) == 8
+    assert "sec" in out
+
+
+async def test_an_unreachable_gateway_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asking IB with no gateway listening: exit 1 and one line naming the address."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    argv = [
+        "--log-level",
+        "ERROR",
+        "backfill-fundamentals",
+        "AAPL",
+        "--set",
+        f"store.path={tmp_path / 'data'}",
+        "--set",
+        "ib.simulate=false",
+        "--set",
+        f"ib.port={port}",
+        "--set",
+        "ib.connect_timeout=2",
+    ]
+    code = await asyncio.to_thread(main, argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    mine = [line for line in err if line.startswith("ibbot")]  # ib_async logs its own error too
+    assert len(mine) == 1, err
+    assert mine[0].startswith("ibbot: error: IB Gateway at")
+    assert f"127.0.0.1:{port} refused the connection" in mine[0]

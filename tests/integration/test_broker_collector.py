@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import structlog
 
-from ibbot.broker.backfill import Backfill
+from ibbot.broker.backfill import HISTORY_SOURCE, Backfill
 from ibbot.broker.backoff import Backoff
 from ibbot.broker.collector import CollectorConfig, IBCollector
 from ibbot.broker.fundamentals_refresh import FundamentalsRefresher, RefreshConfig
@@ -24,7 +24,7 @@ from ibbot.clock import SimulatedClock, WallClock
 from ibbot.errors import FundamentalsUnavailable, RequestFailed
 from ibbot.fundamentals import FundamentalsError, FundamentalsSource, SourceUnavailable
 from ibbot.logs import configure_logging, reset_logging
-from ibbot.models import BarSize, EventType, FundamentalData, PriceBar
+from ibbot.models import BarSize, Event, EventType, FundamentalData, PriceBar
 from ibbot.pacing import IBPacer
 from tests.integration.broker_support import TRADING_START, background, harness
 
@@ -120,6 +120,36 @@ async def test_backfill_resumes_and_respects_pacing(tmp_path: Path) -> None:
         bars = await h.store.read_bars("KO", end - timedelta(days=10), end, BarSize.MIN_1)
         # Feb 17-26 2026: eight sessions (Feb 16 is Presidents' Day) of 390 regular-hours minutes.
         assert len(bars) == 8 * 390
+
+
+async def test_a_backfill_ending_mid_session_leaves_no_hole(tmp_path: Path) -> None:
+    """Two days of minute bars ending at 11:00 New York: every regular-hours minute arrives, and
+    the store marks nothing covered that it does not hold (IB's "1 D" would start at the open)."""
+
+    class Published:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        async def publish(self, event: Event) -> None:
+            self.events.append(event)
+
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("KO")
+        published = Published()
+        backfill = Backfill(h.requests, h.store, h.market_clock, publisher=published, workers=2)
+        end = datetime(2026, 2, 26, 16, tzinfo=UTC)  # Thursday 11:00 in New York
+        report = await backfill.run([info], bar_size=BarSize.MIN_1, duration="2 D", end=end)
+        assert report.ok
+        start = end - timedelta(days=2)
+        bars = await h.store.read_bars("KO", start, end, BarSize.MIN_1)
+        # Tuesday 11:00-16:00 (300 minutes), all of Wednesday (390), Thursday 09:30-11:00 (90).
+        assert len(bars) == 300 + 390 + 90
+        assert len({bar.timestamp for bar in bars}) == len(bars)
+        assert await h.store.bar_gaps("KO", BarSize.MIN_1, start, end) == []
+        assert h.requests.pacing_violations == 0
+        assert len(published.events) == len(bars)
+        assert {event.source for event in published.events} == {HISTORY_SOURCE}
+        assert HISTORY_SOURCE == "ib-history"
 
 
 async def test_backfill_of_a_weekend_is_empty_without_warnings(tmp_path: Path) -> None:

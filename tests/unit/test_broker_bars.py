@@ -17,6 +17,7 @@ from ibbot.broker.bars import (
 )
 from ibbot.clock import SimulatedClock
 from ibbot.models import BarSize, ContractInfo, PriceBar
+from ibbot.sim.market import parse_duration as sim_parse_duration
 from ibbot.store import AsyncStore, ParquetStore
 
 if TYPE_CHECKING:
@@ -130,22 +131,37 @@ def test_aggregator_refuses_sizes_it_cannot_build(size: BarSize) -> None:
         BarAggregator("AAPL", size)
 
 
-def test_request_spans_use_units_ib_allows() -> None:
-    """Every bar size has a span; second-bars use S, minute-bars D, daily Y."""
-    for size in BarSize:
-        span = request_span(size)
-        assert span.count > 0
+@pytest.mark.parametrize("size", list(BarSize))
+def test_request_spans_use_calendar_units_ib_accepts(size: BarSize) -> None:
+    """Every bar size asks in S, W or Y (never D: IB counts it in sessions), within IB's step rules
+    (as the simulated gateway enforces them) and for at most a few thousand bars."""
+    span = request_span(size)
+    assert span.unit in {"S", "W", "Y"}
+    assert span.count > 0
+    sim_parse_duration(f"{span.count} {span.unit}", size)  # raises with IB's error if refused
+    trading_share = 80 / 168 if span.length >= timedelta(weeks=1) else 16 / 24  # outside RTH too
+    bars = (
+        span.length.total_seconds() * (trading_share if size.is_intraday else 5 / 7) / size.seconds
+    )
+    assert bars <= 5_000
+
+
+def test_request_span_lengths() -> None:
+    """A span's length is the calendar time it claims covered."""
     assert request_span(BarSize.SEC_5) == RequestSpan(7_200, "S")
     assert request_span(BarSize.MIN_1).length == timedelta(days=1)
+    assert request_span(BarSize.MIN_5).length == timedelta(weeks=2)
     assert request_span(BarSize.DAY_1).length == timedelta(days=365)
 
 
 def test_span_duration_rounds_up_and_caps() -> None:
     """A short window asks for the units it needs, rounded up; never more than the span."""
-    span = RequestSpan(5, "D")
-    assert span.duration_for(timedelta(hours=30)) == "2 D"
-    assert span.duration_for(timedelta(seconds=1)) == "1 D"
-    assert span.duration_for(timedelta(days=9)) == "5 D"
+    span = RequestSpan(5, "W")
+    assert span.duration_for(timedelta(days=8)) == "2 W"
+    assert span.duration_for(timedelta(seconds=1)) == "1 W"
+    assert span.duration_for(timedelta(weeks=9)) == "5 W"
+    assert RequestSpan(86_400, "S").duration_for(timedelta(hours=30)) == "86400 S"
+    assert RequestSpan(86_400, "S").duration_for(timedelta(minutes=90)) == "5400 S"
 
 
 @pytest.mark.parametrize(
@@ -186,11 +202,11 @@ async def test_backfill_plans_only_what_the_store_lacks(tmp_path: Path) -> None:
             [_info("AAPL", 1), _info("MSFT", 2)], bar_size=BarSize.MIN_1, start=start, end=end
         )
     assert [(c.symbol, c.start, c.end, c.duration) for c in chunks] == [
-        ("AAPL", start + timedelta(days=2), end, "1 D"),
-        ("MSFT", start + timedelta(days=2), end, "1 D"),
-        ("AAPL", start, start + timedelta(days=1), "1 D"),
-        ("MSFT", start + timedelta(days=1), start + timedelta(days=2), "1 D"),
-        ("MSFT", start, start + timedelta(days=1), "1 D"),
+        ("AAPL", start + timedelta(days=2), end, "86400 S"),
+        ("MSFT", start + timedelta(days=2), end, "86400 S"),
+        ("AAPL", start, start + timedelta(days=1), "86400 S"),
+        ("MSFT", start + timedelta(days=1), start + timedelta(days=2), "86400 S"),
+        ("MSFT", start, start + timedelta(days=1), "86400 S"),
     ]
 
 
