@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from ibbot.app import EXIT_OK, Orchestrator
+from ibbot.broker.backfill import HISTORY_SOURCE as IB_HISTORY_SOURCE
 from ibbot.clock import Clock
 from ibbot.errors import IbbotError
 from ibbot.fundamentals import OutcomeStatus
+from ibbot.live.history import SOURCE as REPLAY_SOURCE
 from ibbot.live.runner import stale_reason
 from ibbot.live.state import BOOK_STATE
 from ibbot.models import (
@@ -66,6 +68,10 @@ EVENTS = "events reach a strategy"
 DECISION = "a decision is logged with its reasoning"
 TEST_ORDER = "a test order is submitted and filled"
 SHUTDOWN = "graceful shutdown preserves state"
+# Event sources of history: the warm-up replay, and bars fetched from IB's historical data (the
+# startup backfill, holes in a live stream filled from history).
+_HISTORY_SOURCES: Final = frozenset({REPLAY_SOURCE, IB_HISTORY_SOURCE})
+
 CHECKS: Final = (CONNECT, MARKET_DATA, FUNDAMENTALS, EVENTS, DECISION, TEST_ORDER, SHUTDOWN)
 """The checks, in the order they are reported."""
 
@@ -226,6 +232,8 @@ class _Evidence:
     def see(self, event: Event) -> None:
         payload = event.payload
         symbol = event.symbol or ""
+        if isinstance(payload, Tick | PriceBar) and event.source in _HISTORY_SOURCES:
+            return  # history proves nothing about live market data
         if isinstance(payload, Tick) and payload.price is not None:
             self.prices.setdefault(symbol, f"{symbol} {payload.price:g} (tick)")
         elif isinstance(payload, PriceBar) and stale_reason(event, self.clock.now()) is None:

@@ -17,6 +17,8 @@ path           method  body                                        effect
 ``/pacing``    POST    ``{"count": 3}``                            next K data requests violate
 ``/reject``    POST    ``{"count": 1, "code": 201, "message": ""}``  reject the next K orders
 ``/withhold``  POST    ``{"messages": ["positionEnd"]}``           never send these End messages
+``/no-data``   POST    ``{"symbols": ["MSFT"], "release": false}``  no live data for these symbols
+                                                                   (release: resume; [] = all)
 ``/delay``     POST    ``{"ms": 250}``                             delay every reply
 ``/fill``      POST    ``{"client_id": 1, "order_id": 7}``         fill an open order now
 ``/clear``     POST                                                clear every fault
@@ -55,6 +57,8 @@ class FaultTarget(Protocol):
     def force_pacing_violations(self, count: int) -> None: ...
     def reject_next_orders(self, count: int = 1, *, code: int = 201, message: str = "") -> None: ...
     def withhold_end_messages(self, *names: str) -> None: ...
+    def withhold_market_data(self, *symbols: str) -> None: ...
+    def release_market_data(self, *symbols: str) -> None: ...
     def delay_replies(self, milliseconds: float) -> None: ...
     def fill_order(
         self, client_id: int, order_id: int, price: float | None = None
@@ -88,6 +92,15 @@ class _Withhold(_Empty):
     messages: list[str] = Field(
         description="positionEnd, openOrderEnd, completedOrdersEnd, accountDownloadEnd, "
         "accountUpdateMultiEnd, execDetailsEnd"
+    )
+
+
+class _NoData(_Empty):
+    symbols: list[str] = Field(
+        default_factory=list, max_length=1_000, description="symbols the gateway lists"
+    )
+    release: bool = Field(
+        default=False, description="resume these symbols' data instead (no symbols: all)"
     )
 
 
@@ -140,6 +153,16 @@ async def _withhold(gw: FaultTarget, body: _Withhold) -> dict[str, Any]:
     return {"withheld": gw.truth()["faults"]["withheld"]}
 
 
+async def _no_data(gw: FaultTarget, body: _NoData) -> dict[str, Any]:
+    if body.release:
+        gw.release_market_data(*body.symbols)
+    elif not body.symbols:
+        raise ValueError("name the symbols whose data to withhold (or set release)")
+    else:
+        gw.withhold_market_data(*body.symbols)
+    return {"no_data": gw.truth()["faults"]["no_data"]}
+
+
 async def _delay(gw: FaultTarget, body: _Delay) -> dict[str, Any]:
     gw.delay_replies(body.ms)
     return {"reply_delay_ms": body.ms}
@@ -171,6 +194,9 @@ COMMANDS: dict[str, _Command] = {
     "/reject": _Command("POST", _Reject, "reject the next K orders", _reject),
     "/withhold": _Command(
         "POST", _Withhold, "stop sending these connect-time End messages", _withhold
+    ),
+    "/no-data": _Command(
+        "POST", _NoData, "send no live data for these symbols (or release them)", _no_data
     ),
     "/delay": _Command("POST", _Delay, "hold every reply back for N milliseconds", _delay),
     "/fill": _Command("POST", _Fill, "fill an open order now, connected or not", _fill),

@@ -3,8 +3,9 @@
 The faults are the ones a service talking to IB must survive: a Gateway restart (sockets dropped,
 connections refused for a while), IB's connectivity and data-farm notices, pacing violations,
 rejected orders, connect-time requests whose End message never comes (ib_async then times out that
-part of its startup sync), and slow replies. The gateway applies them; this module only names them
-and holds the settings, so tests and the control interface speak the same vocabulary.
+part of its startup sync), slow replies, and symbols whose live data never comes. The gateway
+applies them; this module only names them and holds the settings, so tests and the control
+interface speak the same vocabulary.
 """
 
 from __future__ import annotations
@@ -49,12 +50,18 @@ class FaultState:
 
     withheld: set[EndMessage] = field(default_factory=set)
     reply_delay: float = 0.0
+    silent_symbols: set[str] = field(default_factory=set)
 
     def withholds(self, message: EndMessage) -> bool:
         """True when ``message`` must not be sent."""
         return message in self.withheld
 
+    def is_silent(self, symbol: str) -> bool:
+        """True when ``symbol``'s live data (ticks, real-time bars, bar updates) is withheld."""
+        return symbol in self.silent_symbols
+
     def clear(self) -> None:
         """Back to a well-behaved gateway."""
         self.withheld.clear()
         self.reply_delay = 0.0
+        self.silent_symbols.clear()

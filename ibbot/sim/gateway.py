@@ -307,6 +307,38 @@ class SimulatedGateway:
         self.hub.faults.withheld |= messages
         log.info("sim.fault.withhold", messages=sorted(m.value for m in messages))
 
+    def withhold_market_data(self, *symbols: str) -> None:
+        """Accept market-data requests for ``symbols`` but send them no live data until released.
+
+        Models a feed that is subscribed yet silent (a halted stock, a data farm that delivers
+        nothing, frozen data): reqMktData is answered with tickReqParams and marketDataType 2
+        (frozen) and then no price, size or volume tick; reqRealTimeBars sends no bar; a
+        keepUpToDate request gets its history but no update. Streams already running go quiet
+        too. Historical requests are still served. Unknown symbols raise ValueError naming them.
+        """
+        wanted = self._known_symbols(symbols)
+        self.hub.faults.silent_symbols |= wanted
+        log.info("sim.fault.no_data", symbols=sorted(self.hub.faults.silent_symbols))
+
+    def release_market_data(self, *symbols: str) -> None:
+        """Resume live data for ``symbols`` (none given: every withheld symbol)."""
+        faults = self.hub.faults
+        if symbols:
+            faults.silent_symbols -= self._known_symbols(symbols)
+        else:
+            faults.silent_symbols.clear()
+        log.info("sim.fault.no_data", symbols=sorted(faults.silent_symbols))
+
+    def _known_symbols(self, symbols: tuple[str, ...]) -> set[str]:
+        wanted = {symbol.strip().upper() for symbol in symbols}
+        known = set(self.hub.contracts.universe)
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ValueError(
+                f"unknown symbol(s) {', '.join(unknown)}; this gateway lists {', '.join(sorted(known))}"
+            )
+        return wanted
+
     def delay_replies(self, milliseconds: float) -> None:
         """Hold every outgoing message for ``milliseconds`` before sending it (0: no delay)."""
         if milliseconds < 0:
@@ -321,7 +353,7 @@ class SimulatedGateway:
         return self.hub.orders.force_fill(client_id, order_id, price)
 
     def clear_faults(self) -> None:
-        """Back to a well-behaved gateway (pacing, rejections, withheld messages, delays)."""
+        """Back to a well-behaved gateway (pacing, rejections, withheld messages and data, delays)."""
         self.hub.faults.clear()
         self.hub.pacer.force(0)
         self.hub.exchange.reject_next(0)
@@ -342,6 +374,7 @@ class SimulatedGateway:
             "faults": {
                 "withheld": sorted(m.value for m in faults.withheld),
                 "reply_delay_ms": faults.reply_delay * 1000.0,
+                "no_data": sorted(faults.silent_symbols),
                 "forced_pacing_violations": self.hub.pacer.forced,
             },
             "exchange": self.hub.exchange.snapshot(),

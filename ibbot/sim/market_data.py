@@ -44,6 +44,8 @@ BAR_UPDATE_INTERVAL = 5.0
 REALTIME_BAR_SECONDS = 5
 # ... but never more often than this in wall-clock seconds, however fast simulated time runs.
 MIN_WALL_INTERVAL = 0.02
+# marketDataType 2: IB's "frozen" data, the last values recorded, no live updates.
+FROZEN_DATA = 2
 CONTRACT_DETAILS_DAYS = 7
 # How far back the simulated data reaches (headTimestamp): the price process is defined for any
 # date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
@@ -351,7 +353,7 @@ class MarketDataService:
                 what_to_show=what_to_show,
                 use_rth=request.use_rth,
             )
-            if bars:
+            if bars and not self.hub.faults.is_silent(symbol):
                 session.send(
                     msg.historical_data_update(
                         req_id, self._row(bars[-1], bar_size, request.format_date)
@@ -447,10 +449,14 @@ class MarketDataService:
         security = resolved.security
         ticks = _DELAYED_TICKS if session.market_data_type >= 3 else _LIVE_TICKS
         session.send(msg.tick_req_params(req_id, security.min_tick, "9c0001", 3))
-        session.send(msg.market_data_type(req_id, session.market_data_type))
-        quote = self.hub.market.quote(security.symbol, self.hub.clock.now())
-        for fields in _quote_ticks(req_id, quote, None, ticks):
-            session.send(fields)
+        quote: Quote | None = None
+        if self.hub.faults.is_silent(security.symbol):
+            session.send(msg.market_data_type(req_id, FROZEN_DATA))
+        else:
+            session.send(msg.market_data_type(req_id, session.market_data_type))
+            quote = self.hub.market.quote(security.symbol, self.hub.clock.now())
+            for fields in _quote_ticks(req_id, quote, None, ticks):
+                session.send(fields)
         if snapshot or regulatory:
             session.send(msg.tick_snapshot_end(req_id))
             return
@@ -463,13 +469,18 @@ class MarketDataService:
         session: ClientSession,
         req_id: int,
         symbol: str,
-        previous: Quote,
+        previous: Quote | None,
         ticks: dict[str, int],
     ) -> None:
+        """Send what changed since the last quote sent; nothing while the symbol is silent (then
+        everything once it speaks again: the client's values are stale)."""
         clock = self.hub.clock
         interval = self._interval(TICK_INTERVAL)
         while True:
             await clock.sleep(interval)
+            if self.hub.faults.is_silent(symbol):
+                previous = None
+                continue
             quote = self.hub.market.quote(symbol, clock.now())
             for fields in _quote_ticks(req_id, quote, previous, ticks):
                 session.send(fields)
@@ -532,7 +543,9 @@ class MarketDataService:
             await clock.sleep(max(wait, self._interval(0.0)))
             now = clock.now()
             while next_start + step <= now:
-                if self.hub.market.is_trading(next_start, outside_rth=not use_rth):
+                if self.hub.market.is_trading(
+                    next_start, outside_rth=not use_rth
+                ) and not self.hub.faults.is_silent(symbol):
                     bar = self.hub.market.realtime_bar(symbol, next_start, what_to_show)
                     session.send(
                         msg.realtime_bar(

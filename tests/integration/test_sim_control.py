@@ -24,6 +24,7 @@ async def test_command_list_and_truth() -> None:
             "/pacing",
             "/reject",
             "/withhold",
+            "/no-data",
             "/delay",
             "/fill",
             "/clear",
@@ -49,11 +50,16 @@ async def test_fault_commands_over_http() -> None:
         status, body = await control(gw, "POST", "/withhold", {"messages": ["openOrderEnd"]})
         assert (status, body) == (200, {"withheld": ["openOrderEnd"]})
         assert (await control(gw, "POST", "/delay", {"ms": 5}))[0] == 200
+        status, body = await control(gw, "POST", "/no-data", {"symbols": ["msft", "KO"]})
+        assert (status, body) == (200, {"no_data": ["KO", "MSFT"]})
+        status, body = await control(gw, "POST", "/no-data", {"symbols": ["KO"], "release": True})
+        assert (status, body) == (200, {"no_data": ["MSFT"]})
         truth = gw.truth()
         assert truth["faults"] == {
             "withheld": ["openOrderEnd"],
             "reply_delay_ms": 5.0,
             "forced_pacing_violations": 2,
+            "no_data": ["MSFT"],
         }
         assert truth["exchange"]["pending_rejections"] == 1
         seen: list[int] = []
@@ -65,6 +71,7 @@ async def test_fault_commands_over_http() -> None:
         await until(lambda: 1100 in seen, ib.errorEvent)
         assert await control(gw, "POST", "/clear") == (200, {"cleared": True})
         assert gw.truth()["faults"]["withheld"] == []
+        assert gw.truth()["faults"]["no_data"] == []
         assert gw.truth()["exchange"]["pending_rejections"] == 0
 
 
@@ -115,6 +122,10 @@ async def test_bad_requests_get_clear_errors() -> None:
         assert (status, "no open order" in body["error"]) == (400, True)
         status, body = await control(gw, "POST", "/withhold", {"messages": ["nope"]})
         assert status == 400
+        status, body = await control(gw, "POST", "/no-data", {"symbols": ["NOPE"]})
+        assert (status, "unknown symbol(s) NOPE" in body["error"]) == (400, True)
+        status, body = await control(gw, "POST", "/no-data", {})
+        assert (status, "name the symbols" in body["error"]) == (400, True)
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.control_port)
         writer.write(b"POST /pacing HTTP/1.1\r\nContent-Length: 5\r\n\r\n{oops")
         async with asyncio.timeout(5):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from ib_async import IB, LimitOrder, MarketOrder, Stock
 from tests.integration.sim_support import connected, running_gateway, until
 
 AAPL = Stock("AAPL", "SMART", "USD", conId=265598)
+MSFT = Stock("MSFT", "SMART", "USD", conId=272093)
 
 
 async def test_drop_connections_and_reconnect_replays_executions() -> None:
@@ -156,3 +158,46 @@ async def test_delayed_replies() -> None:
         gw.delay_replies(0)
         with pytest.raises(ValueError, match="negative"):
             gw.delay_replies(-1)
+
+
+async def test_withheld_market_data_is_accepted_announced_frozen_and_silent() -> None:
+    """A withheld symbol's subscriptions are accepted but get no ticks, bars or bar updates (a
+    running stream goes quiet too) while other symbols flow; releasing it resumes everything."""
+    async with running_gateway(time_scale=120.0) as gw, connected(gw) as ib:
+        msft_bars = ib.reqRealTimeBars(MSFT, 5, "TRADES", True)
+        await until(lambda: len(msft_bars) >= 1, msft_bars.updateEvent)  # running before the fault
+        gw.withhold_market_data("msft")
+        assert gw.truth()["faults"]["no_data"] == ["MSFT"]
+        history = await ib.reqHistoricalDataAsync(
+            MSFT, "", "1800 S", "1 min", "TRADES", True, 2, True
+        )
+        assert len(history) > 0  # history is still served
+        updates: list[bool] = []
+        history.updateEvent += lambda _bars, has_new: updates.append(has_new)
+        silent = ib.reqMktData(MSFT)
+        live = ib.reqMktData(AAPL)
+        await ib.reqCurrentTimeAsync()  # a round trip: whatever was sent before the fault is in
+        bars_before = len(msft_bars)
+        aapl_bars = ib.reqRealTimeBars(AAPL, 5, "TRADES", True)
+        await until(lambda: len(aapl_bars) >= 3 and live.last > 0, aapl_bars.updateEvent)
+        assert len(msft_bars) == bars_before
+        assert updates == []
+        assert silent.marketDataType == 2  # announced as frozen
+        assert math.isnan(silent.last)
+        assert math.isnan(silent.bid)
+        assert live.marketDataType == 1
+
+        gw.release_market_data()
+        await until(lambda: silent.last > 0 and silent.bid > 0, silent.updateEvent)
+        await until(lambda: len(msft_bars) > bars_before, msft_bars.updateEvent)
+        await until(lambda: bool(updates), history.updateEvent)
+
+
+async def test_withholding_an_unknown_symbol_names_it() -> None:
+    """Only symbols the gateway lists can be withheld; the error says which are not."""
+    async with running_gateway(symbols=("AAPL", "MSFT")) as gw:
+        with pytest.raises(
+            ValueError, match=r"unknown symbol\(s\) ZZZ; this gateway lists AAPL, MSFT"
+        ):
+            gw.withhold_market_data("MSFT", "zzz")
+        assert gw.truth()["faults"]["no_data"] == []

@@ -96,18 +96,23 @@ async def test_a_rejected_test_order_is_the_failing_check(tmp_path: Path) -> Non
 
 
 async def test_withheld_market_data_is_the_failing_check(tmp_path: Path) -> None:
-    """The gateway has no data for a watchlist symbol (it does not list MSFT): the market data
-    check fails naming it, while the symbol it serves goes through every other check."""
-    async with running_gateway(symbols=("AAPL", "JPM")) as gateway:
+    """The gateway lists MSFT but sends it no live data (subscriptions accepted, then silence):
+    the market data check fails naming it, while AAPL goes through every other check. History
+    (the warm-up, bars backfilled from IB) does not count as market data."""
+    async with running_gateway() as gateway:
+        gateway.withhold_market_data("MSFT")
         settings = app_settings(tmp_path, strategies=[], port=gateway.port)
+        assert settings.collector.watchlist == ["AAPL", "MSFT"]
         checks = await run_smoke(
             settings,
             store=tmp_path / "smoke",
             place_test_order=True,
-            timeout=20.0,
+            timeout=10.0,  # the whole wait: MSFT never answers
             market_clock=gateway.clock,
         )
     failed = {c.name: c.evidence for c in checks if c.status is CheckStatus.FAIL}
     assert list(failed) == [MARKET_DATA]
-    assert failed[MARKET_DATA].startswith("the gateway describes no contract for MSFT; got: AAPL")
+    assert failed[MARKET_DATA].startswith("no live tick or bar within 10 s for MSFT")
+    assert "got: AAPL" in failed[MARKET_DATA]
+    assert "MSFT" not in failed[MARKET_DATA].split("got:")[1]
     assert statuses(checks)[TEST_ORDER] is CheckStatus.PASS
