@@ -11,6 +11,19 @@ recorded exactly once (executions are keyed by execId, remembered in the audit l
 and an order IB never received is reported as such. Orders are keyed by permId once IB assigns it
 (order ids are per client session; permId is unique per account).
 
+Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
+``<strategy>:<decision id>``) is started before the order is sent and fsynced before ``submit``
+goes on. After a crash the next run settles every order an earlier run left unfinished:
+
+- IB lists it (open, or completed today) under its ``orderRef``: it is adopted, tracked to its end
+  and its fills are published once, including fills that happened while ibbot was down (the crash
+  came after IB accepted it, before its status or fill was written).
+- IB does not list it and no execution carries its ``orderRef``: the crash came before the order
+  left (or it finished on an earlier day); it is audited as rejected "unconfirmed after a restart"
+  and never re-sent. Its decision is not retried: a strategy decides again on new data.
+- The order reached IB but the crash came before its write-ahead line was durable: IB lists it
+  under its ``orderRef``, so it is adopted as above; only the "sending" line is missing.
+
 Safety: orders are refused with :class:`LiveTradingRefused` (and an audit entry) when the account
 is not a paper account (``DU...``) unless live trading is explicitly allowed, and a read-only
 executor logs what it would have sent and sends nothing.
@@ -58,6 +71,11 @@ log = structlog.get_logger(__name__)
 AUDIT_FILLS: Final = "fills"
 AUDIT_ORDERS: Final = "orders"
 AUDIT_RECONCILIATION: Final = "reconciliation"
+UNCONFIRMED_MESSAGE: Final = (
+    "unconfirmed after a restart: IB lists no such order (open or completed today) and no "
+    "execution of it; it never reached IB, or finished on an earlier day. ibbot does not re-send "
+    "orders"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +149,7 @@ class OrderExecutor:
         self._commissions: dict[str, asyncio.Event] = {}
         self._fills: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._attached = False
+        self._settling = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -328,7 +347,15 @@ class OrderExecutor:
         for trade in trades:  # orders of earlier runs that IB still works or finished today
             if self._known(trade) is None and _is_ours(trade):
                 self._adopt(trade)
-        log.info("executor.reconciled", executions=len(fills), orders_found=found, orders_lost=lost)
+        at_ib = {t.order.orderRef for t in trades} | {f.execution.orderRef for f in fills}
+        unconfirmed = await self._settle_earlier_runs(at_ib)
+        log.info(
+            "executor.reconciled",
+            executions=len(fills),
+            orders_found=found,
+            orders_lost=lost,
+            unconfirmed=unconfirmed,
+        )
         await self._store_quietly(
             AUDIT_RECONCILIATION,
             {
@@ -336,9 +363,58 @@ class OrderExecutor:
                 "executions": len(fills),
                 "orders_found": found,
                 "orders_lost": lost,
+                "unconfirmed": unconfirmed,
                 "session": self._connection.session,
             },
         )
+
+    async def _settle_earlier_runs(self, at_ib: set[str]) -> int:
+        """Audit as unconfirmed the orders an earlier run left unfinished that IB does not know.
+
+        An audited order whose last status is not terminal, that this run does not track (adopted
+        orders are tracked) and whose ``orderRef`` no IB order or execution carries never reached
+        IB, or finished on an earlier day: it gets a terminal audit line saying so and is never
+        re-sent. Returns how many were settled.
+        """
+        async with self._settling:
+            since = self._clock.now() - self._config.fill_memory
+            try:
+                entries = await self._store.read_audit(AUDIT_ORDERS, since=since)
+            except IbbotError as exc:
+                log.exception("executor.orders_unreadable", error=str(exc))
+                return 0
+            last: dict[str, dict[str, Any]] = {}
+            for entry in entries:
+                ref = entry.record.get("order_ref")
+                result = entry.record.get("result", entry.record)
+                if isinstance(ref, str) and ref and isinstance(result, dict):
+                    last[ref] = result
+            mine = {t.order_ref for t in self._tracked()}
+            settled = 0
+            for ref, result in last.items():
+                if ref in mine or ref in at_ib or _terminal(result.get("status")):
+                    continue
+                strategy = parse_order_ref(ref)[0]
+                log.warning(
+                    "executor.unconfirmed_order",
+                    order_ref=ref,
+                    symbol=result.get("symbol"),
+                    last_status=result.get("status"),
+                    detail="IB lists no such order or execution: not re-sent",
+                )
+                await self._store_quietly(
+                    AUDIT_ORDERS,
+                    {
+                        "order_ref": ref,
+                        **result,
+                        "status": OrderStatus.REJECTED.value,
+                        "message": UNCONFIRMED_MESSAGE,
+                    },
+                    strategy=strategy or None,
+                    symbol=result.get("symbol") or None,
+                )
+                settled += 1
+            return settled
 
     def _match(self, tracked: _Tracked, trades: list[Trade]) -> Trade | None:
         for trade in trades:
@@ -665,6 +741,14 @@ class OrderExecutor:
 def _execution_base(exec_id: str) -> str:
     """IB's execution id without the correction suffix ("...01.02" corrects "...01.01")."""
     return exec_id.rpartition(".")[0] or exec_id
+
+
+def _terminal(status: object) -> bool:
+    """True for a terminal status value; unknown values count as terminal (nothing to settle)."""
+    try:
+        return OrderStatus(str(status)).is_terminal
+    except ValueError:
+        return True
 
 
 def _is_ours(trade: Trade) -> bool:

@@ -15,6 +15,7 @@ from ibbot.app import Orchestrator
 from ibbot.errors import ConnectionFailed
 from ibbot.models import EventType
 from ibbot.store import AuditKind, ParquetStore
+from tests.data_readme import undocumented
 from tests.integration.app_support import (
     DEADLINE,
     TRADING_START,
@@ -71,6 +72,7 @@ async def test_a_run_with_a_duration_collects_decides_trades_and_matches_the_sim
     assert book_totals(quantities) == sim_positions(gateway) == {"AAPL": 10.0, "MSFT": 10.0}
     lifecycle = [e.record["event"] for e in store.read_audit(AuditKind.LIFECYCLE)]
     assert lifecycle == ["app.starting", "app.started", "app.stopping", "app.stopped"]
+    assert undocumented(settings.store.path) == []  # data/README.md describes all of it
 
 
 async def test_an_unreachable_gateway_fails_the_start_with_one_clear_error(tmp_path: Path) -> None:

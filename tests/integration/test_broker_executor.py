@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ibbot.broker.connection import IBConnection
-from ibbot.broker.executor import ExecutorConfig, OrderExecutor
+from ibbot.broker.executor import UNCONFIRMED_MESSAGE, ExecutorConfig, OrderExecutor
 from ibbot.broker.requests import IBRequests
 from ibbot.errors import BrokerError, LiveTradingRefused
-from ibbot.models import EventType, Fill, Order, OrderSide, OrderStatus, OrderType
+from ibbot.models import EventType, Fill, Order, OrderResult, OrderSide, OrderStatus, OrderType
 from tests.integration.broker_support import Harness, background, connection_config, harness
 
 if TYPE_CHECKING:
@@ -239,6 +239,78 @@ async def test_a_new_run_adopts_orders_of_the_previous_one(tmp_path: Path) -> No
         )
         adopted = await h.store.read_audit("orders")
         assert any(e.record.get("order_ref") == "keep:k1" for e in adopted)
+
+
+async def test_a_restart_after_a_crash_adopts_what_ib_knows_and_never_resends_the_rest(
+    tmp_path: Path,
+) -> None:
+    """The crash windows: an order IB accepted and filled while ibbot was down is adopted and its
+    fill published once; an order whose write-ahead line is all that exists is audited as
+    unconfirmed, not re-sent; a further restart settles nothing twice."""
+    async with harness(tmp_path, client_id=7) as h:
+        first = _executor(h)
+        async with background(first.run()):  # leaving the block cancels it: the "crash"
+            placed = await first.submit(
+                Order(
+                    "crash",
+                    "AAPL",
+                    OrderSide.BUY,
+                    5,
+                    OrderType.LIMIT,
+                    limit_price=100.0,
+                    decision_id="at-ib",
+                ),
+                timeout=0.5,
+            )
+            assert placed.status is OrderStatus.SUBMITTED
+        # What a crash between the write-ahead line and placeOrder leaves: the line, no order.
+        ghost = Order("crash", "MSFT", OrderSide.BUY, 3, decision_id="never-sent")
+        await h.store.log_order(
+            "crash",
+            ghost,
+            OrderResult(
+                order_id=99,
+                status=OrderStatus.PENDING,
+                message="sending",
+                symbol="MSFT",
+                strategy_name="crash",
+                decision_id="never-sent",
+            ),
+        )
+        await h.connection.close()
+        await h.gateway.wait_for_clients(lambda ids: 7 not in ids)
+        h.gateway.fill_order(7, placed.order_id)  # filled while ibbot is down
+
+        for _ in range(2):  # the restart, then another one
+            again = IBConnection(
+                connection_config(h.gateway, 7),
+                clock=h.clock,
+                market_clock=h.market_clock,
+                publisher=h.bus,
+            )
+            async with again:
+                requests = IBRequests(again, h.pacer, policy=h.requests.policy)
+                second = OrderExecutor(again, requests, h.store, h.bus, config=ExecutorConfig())
+                async with background(second.run()):
+                    await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+                    await second.reconcile()  # settled by now, whichever reconcile came first
+                    await second.flush()
+
+    (fill,) = _fills(h)
+    assert (fill.strategy_name, fill.decision_id, fill.quantity) == ("crash", "at-ib", 5)
+    exchange = h.gateway.truth()["exchange"]
+    sent = [o["order_ref"] for o in exchange["open_orders"] + exchange["completed_orders"]]
+    assert sent == ["crash:at-ib"]  # the ghost was never sent
+    assert len(exchange["executions"]) == 1
+    lines = await h.store.read_audit("orders")
+    ghost_lines = [e.record for e in lines if e.record["order_ref"] == "crash:never-sent"]
+    assert len(ghost_lines) == 2  # the write-ahead line, then one settlement over two restarts
+    assert ghost_lines[-1]["status"] == "rejected"
+    assert ghost_lines[-1]["message"] == UNCONFIRMED_MESSAGE
+    adopted = [e.record for e in lines if e.record["order_ref"] == "crash:at-ib"]
+    assert adopted[-1].get("result", adopted[-1])["status"] == "filled"
+    settled = [e.record["unconfirmed"] for e in await h.store.read_audit("reconciliation")]
+    assert sum(settled) == 1
 
 
 async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None:
