@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,6 +15,7 @@ from ibbot.models import EventType, Fill, Order, OrderResult, OrderSide, OrderSt
 from tests.integration.broker_support import Harness, background, connection_config, harness
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 
@@ -25,6 +27,23 @@ def _executor(h: Harness, **config: object) -> OrderExecutor:
         h.bus,
         config=ExecutorConfig(**config),  # type: ignore[arg-type]
     )
+
+
+@asynccontextmanager
+async def _restarted(h: Harness, client_id: int) -> AsyncIterator[OrderExecutor]:
+    """A new run of ibbot: a fresh connection with the same client id and a fresh executor on the
+    same store, running for the block."""
+    again = IBConnection(
+        connection_config(h.gateway, client_id),
+        clock=h.clock,
+        market_clock=h.market_clock,
+        publisher=h.bus,
+    )
+    async with again:
+        requests = IBRequests(again, h.pacer, policy=h.requests.policy)
+        executor = OrderExecutor(again, requests, h.store, h.bus, config=ExecutorConfig())
+        async with background(executor.run()):
+            yield executor
 
 
 def _fills(h: Harness) -> list[Fill]:
@@ -211,26 +230,17 @@ async def test_a_new_run_adopts_orders_of_the_previous_one(tmp_path: Path) -> No
             assert placed.status is OrderStatus.SUBMITTED
         await h.connection.close()
         await h.gateway.wait_for_clients(lambda ids: 6 not in ids)
-        again = IBConnection(
-            connection_config(h.gateway, 6),
-            clock=h.clock,
-            market_clock=h.market_clock,
-            publisher=h.bus,
-        )
-        async with again:
-            requests = IBRequests(again, h.pacer, policy=h.requests.policy)
-            second = OrderExecutor(again, requests, h.store, h.bus, config=ExecutorConfig())
-            async with background(second.run()):
-                await h.recorder.wait_for(
-                    lambda: any(
-                        r.perm_id == placed.perm_id and r.status is OrderStatus.SUBMITTED
-                        for r in second.open_orders()
-                    )
+        async with _restarted(h, 6) as second:
+            await h.recorder.wait_for(
+                lambda: any(
+                    r.perm_id == placed.perm_id and r.status is OrderStatus.SUBMITTED
+                    for r in second.open_orders()
                 )
-                h.gateway.fill_order(6, placed.order_id)
-                await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
-                await h.recorder.wait_for(lambda: not second.open_orders())
-                await second.flush()
+            )
+            h.gateway.fill_order(6, placed.order_id)
+            await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+            await h.recorder.wait_for(lambda: not second.open_orders())
+            await second.flush()
         (fill,) = _fills(h)
         assert (fill.strategy_name, fill.decision_id, fill.perm_id) == (
             "keep",
@@ -282,19 +292,10 @@ async def test_a_restart_after_a_crash_adopts_what_ib_knows_and_never_resends_th
         h.gateway.fill_order(7, placed.order_id)  # filled while ibbot is down
 
         for _ in range(2):  # the restart, then another one
-            again = IBConnection(
-                connection_config(h.gateway, 7),
-                clock=h.clock,
-                market_clock=h.market_clock,
-                publisher=h.bus,
-            )
-            async with again:
-                requests = IBRequests(again, h.pacer, policy=h.requests.policy)
-                second = OrderExecutor(again, requests, h.store, h.bus, config=ExecutorConfig())
-                async with background(second.run()):
-                    await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
-                    await second.reconcile()  # settled by now, whichever reconcile came first
-                    await second.flush()
+            async with _restarted(h, 7) as second:
+                await h.recorder.wait_for(lambda: len(_fills(h)) == 1)
+                await second.reconcile()  # settled by now, whichever reconcile came first
+                await second.flush()
 
     (fill,) = _fills(h)
     assert (fill.strategy_name, fill.decision_id, fill.quantity) == ("crash", "at-ib", 5)
