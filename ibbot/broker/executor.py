@@ -328,6 +328,10 @@ class OrderExecutor:
         for tracked in list(self._tracked()):
             if tracked.result.status.is_terminal:
                 continue
+            if tracked.trade is None:
+                # submit() has it between its write-ahead line and placeOrder (waiting for the
+                # pacer): in flight, not lost. submit() sends it on this connection.
+                continue
             trade = self._match(tracked, trades)
             if trade is None:
                 lost += 1
