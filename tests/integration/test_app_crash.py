@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING
 
 from ib_async import IB, LimitOrder, MarketOrder, Stock
 
+from ibbot.broker.conversions import fill_from_ib
 from ibbot.broker.executor import UNCONFIRMED_MESSAGE
 from ibbot.live import BOOK_STATE
-from ibbot.models import EventType, Order, OrderResult, OrderSide, OrderStatus, OrderType
+from ibbot.models import (
+    EventType,
+    Order,
+    OrderResult,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    to_dict,
+)
 from ibbot.store import AuditKind, ParquetStore
 from tests.integration.app_support import (
     DEADLINE,
@@ -72,6 +81,7 @@ async def crashed_run(settings: Settings, gateway: SimulatedGateway) -> None:
     (b) ``accepted``: IB accepted the order (a limit far below the market, still working); its
         status never came back, so the write-ahead line is all ibbot wrote.
     (c) ``filled``: IB accepted and filled the order; neither its status nor its fill was written.
+    (c') ``audited``: filled and its fill audited, but the crash came before the book was saved.
     """
     store = ParquetStore(settings.store.path)
     write_ahead(store, Order("holder", "AAPL", OrderSide.BUY, 4, decision_id="lost"), order_id=900)
@@ -101,10 +111,23 @@ async def crashed_run(settings: Settings, gateway: SimulatedGateway) -> None:
         request.orderId = ib.client.getReqId()
         write_ahead(store, filled, request.orderId)
         trade = ib.placeOrder(msft, request)
+        audited = Order("holder", "AAPL", OrderSide.BUY, 1, decision_id="audited")
+        request = MarketOrder("BUY", 1, orderRef=audited.order_ref)
+        request.orderId = ib.client.getReqId()
+        write_ahead(store, audited, request.orderId)
+        booked = ib.placeOrder(aapl, request)
         async with asyncio.timeout(DEADLINE):
-            while not (trade.isDone() and working.isActive() and working.order.permId):
+            while not (
+                trade.isDone()
+                and booked.isDone()
+                and booked.fills
+                and booked.fills[0].commissionReport.execId
+                and working.isActive()
+                and working.order.permId
+            ):
                 await ib.updateEvent
-        assert trade.orderStatus.status == "Filled"
+        assert trade.orderStatus.status == booked.orderStatus.status == "Filled"
+        store.log_audit("fills", to_dict(fill_from_ib(booked.fills[0])), strategy="holder")
     finally:
         ib.disconnect()  # the crash: nothing of the above reaches ibbot's audit
     await gateway.wait_for_clients(lambda ids: settings.ib.client_id not in ids)
@@ -113,9 +136,10 @@ async def crashed_run(settings: Settings, gateway: SimulatedGateway) -> None:
 async def test_a_restart_after_a_crash_settles_each_window_once_and_the_book_matches_ib(
     tmp_path: Path,
 ) -> None:
-    """Crash windows (a) not placed, (b) accepted without a status, (c) filled without a record:
-    the next run adopts (b) and (c) by orderRef and books (c)'s fill once, audits (a) as
-    unconfirmed and never sends it; one order per decision at IB, the saved book equals IB's."""
+    """Crash windows (a) not placed, (b) accepted without a status, (c) filled without a record,
+    (c') fill audited but book not saved: the next run adopts (b) and (c) by orderRef, books the
+    fills of (c) and (c') once each, audits (a) as unconfirmed and never sends it; one order per
+    decision at IB, the saved book equals IB's."""
     async with running_gateway() as gateway:
         settings = app_settings(
             tmp_path, port=gateway.port, strategies=[strategy("holder", "HoldQuantity", quantity=5)]
@@ -127,7 +151,7 @@ async def test_a_restart_after_a_crash_settles_each_window_once_and_the_book_mat
         assert saved_book(settings) == HELD
 
         await crashed_run(settings, gateway)
-        expected = {"AAPL": 5.0, "MSFT": 8.0}
+        expected = {"AAPL": 6.0, "MSFT": 8.0}
         assert sim_positions(gateway) == expected
 
         for _ in range(2):  # the restart after the crash, then a plain one: nothing settles twice
@@ -138,7 +162,7 @@ async def test_a_restart_after_a_crash_settles_each_window_once_and_the_book_mat
     refs = [o["order_ref"] for o in sim_orders(gateway)]
     assert len(refs) == len(set(refs))  # no decision reached IB twice
     assert "holder:lost" not in refs
-    assert {"holder:accepted", "holder:filled"} <= set(refs)
+    assert {"holder:accepted", "holder:filled", "holder:audited"} <= set(refs)
     store = ParquetStore(settings.store.path)
     lines: dict[str, list[dict[str, object]]] = {}
     for entry in store.read_audit(AuditKind.ORDERS):
@@ -150,8 +174,10 @@ async def test_a_restart_after_a_crash_settles_each_window_once_and_the_book_mat
     assert lines["holder:lost"][-1]["message"] == UNCONFIRMED_MESSAGE
     assert lines["holder:filled"][-1]["status"] == "filled"
     assert lines["holder:accepted"][-1]["status"] == "submitted"
-    fills = [e.record for e in store.read_audit("fills") if e.record["decision_id"] == "filled"]
-    assert len(fills) == 1
+    assert lines["holder:audited"][-1]["status"] == "filled"
+    for decision in ("filled", "audited"):
+        fills = [e for e in store.read_audit("fills") if e.record["decision_id"] == decision]
+        assert len(fills) == 1, decision
     starts = [
         r.record["mismatches"]
         for r in store.read_audit(AuditKind.RECONCILIATION)
