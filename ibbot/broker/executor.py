@@ -13,16 +13,30 @@ and an order IB never received is reported as such. Orders are keyed by permId o
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
 ``<strategy>:<decision id>``) is started before the order is sent and fsynced before ``submit``
-goes on. After a crash the next run settles every order an earlier run left unfinished:
+goes on. Orders are never re-sent, so no crash can place a decision's order twice. After a crash
+the next run settles every order an earlier run left unfinished, whichever window the crash hit:
 
-- IB lists it (open, or completed today) under its ``orderRef``: it is adopted, tracked to its end
-  and its fills are published once, including fills that happened while ibbot was down (the crash
-  came after IB accepted it, before its status or fill was written).
-- IB does not list it and no execution carries its ``orderRef``: the crash came before the order
-  left (or it finished on an earlier day); it is audited as rejected "unconfirmed after a restart"
-  and never re-sent. Its decision is not retried: a strategy decides again on new data.
-- The order reached IB but the crash came before its write-ahead line was durable: IB lists it
-  under its ``orderRef``, so it is adopted as above; only the "sending" line is missing.
+- (a) The write-ahead line is durable, placeOrder never reached IB: IB lists no order and no
+  execution with its ``orderRef``. It is audited as rejected "unconfirmed after a restart" (a
+  ``reconciliation`` line counts it) and never re-sent; its decision is not retried, the strategy
+  decides again on new data.
+- (b) IB accepted the order, no status came back before the crash: IB lists it (open, or completed
+  today) under its ``orderRef``; it is adopted and tracked to its end like an order of this run.
+- (c) A fill happened but was not audited before the crash: IB still reports the execution, which
+  is audited and published once (executions are keyed by execId, and audited ones are remembered
+  across runs), so the position book books it once; an adopted order's status follows.
+- The order reached IB but the crash came before its write-ahead line was durable: as (b); only
+  the "sending" line is missing.
+
+Within a run, a reconcile (after a reconnect) leaves alone an order ``submit`` has tracked but not
+yet handed to IB (it waits for the pacer): it is in flight, not lost.
+
+Limits, from what IB reports: open orders are listed to the client id that placed them, so
+restart with the same ``ib.client_id`` (an order working under another id is settled as
+unconfirmed, still never re-sent); executions are reported (by default) for the current day
+only, so a fill made while ibbot was down and not audited before the day changed is not
+recovered: the start reconciliation then finds the book off from IB's positions
+(``risk.on_reconciliation_mismatch``).
 
 Safety: orders are refused with :class:`LiveTradingRefused` (and an audit entry) when the account
 is not a paper account (``DU...``) unless live trading is explicitly allowed, and a read-only
@@ -73,8 +87,8 @@ AUDIT_ORDERS: Final = "orders"
 AUDIT_RECONCILIATION: Final = "reconciliation"
 UNCONFIRMED_MESSAGE: Final = (
     "unconfirmed after a restart: IB lists no such order (open or completed today) and no "
-    "execution of it; it never reached IB, or finished on an earlier day. ibbot does not re-send "
-    "orders"
+    "execution of it; it never reached IB, finished on an earlier day, or works under another "
+    "ib.client_id. ibbot does not re-send orders"
 )
 
 
@@ -328,6 +342,10 @@ class OrderExecutor:
         for tracked in list(self._tracked()):
             if tracked.result.status.is_terminal:
                 continue
+            if tracked.trade is None:
+                # submit() has it between its write-ahead line and placeOrder (waiting for the
+                # pacer): in flight, not lost. submit() sends it on this connection.
+                continue
             trade = self._match(tracked, trades)
             if trade is None:
                 lost += 1
@@ -373,8 +391,8 @@ class OrderExecutor:
 
         An audited order whose last status is not terminal, that this run does not track (adopted
         orders are tracked) and whose ``orderRef`` no IB order or execution carries never reached
-        IB, or finished on an earlier day: it gets a terminal audit line saying so and is never
-        re-sent. Returns how many were settled.
+        IB, finished on an earlier day or works under another client id: it gets a terminal audit
+        line saying so and is never re-sent. Returns how many were settled.
         """
         async with self._settling:
             since = self._clock.now() - self._config.fill_memory

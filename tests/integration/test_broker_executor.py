@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from ibbot.broker.executor import UNCONFIRMED_MESSAGE, ExecutorConfig, OrderExec
 from ibbot.broker.requests import IBRequests
 from ibbot.errors import BrokerError, LiveTradingRefused
 from ibbot.models import EventType, Fill, Order, OrderResult, OrderSide, OrderStatus, OrderType
+from ibbot.pacing import IBPacer
 from tests.integration.broker_support import Harness, background, connection_config, harness
 
 if TYPE_CHECKING:
@@ -312,6 +314,66 @@ async def test_a_restart_after_a_crash_adopts_what_ib_knows_and_never_resends_th
     assert adopted[-1].get("result", adopted[-1])["status"] == "filled"
     settled = [e.record["unconfirmed"] for e in await h.store.read_audit("reconciliation")]
     assert sum(settled) == 1
+
+
+class HeldPacer(IBPacer):
+    """A pacer that keeps one task waiting in :meth:`message` until :meth:`release`."""
+
+    def __init__(self, pacer: IBPacer) -> None:
+        super().__init__(pacer._clock, pacer.rules)
+        self.holding = asyncio.Event()
+        self._held: asyncio.Task[Any] | None = None
+        self._released = asyncio.Event()
+
+    def hold(self, task: asyncio.Task[Any]) -> None:
+        self._held = task
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def message(self) -> None:
+        if asyncio.current_task() is self._held:
+            self.holding.set()
+            await self._released.wait()
+        await super().message()
+
+
+async def test_an_order_waiting_to_leave_is_not_declared_lost_by_a_reconcile(
+    tmp_path: Path,
+) -> None:
+    """A reconcile (after a reconnect) while an order waits at the pacer, write-ahead line written
+    but not yet placed: the order is in flight, not "never reached IB"; it is sent once and fills."""
+    async with harness(tmp_path, client_id=8) as h:
+        pacer = HeldPacer(h.pacer)
+        requests = IBRequests(h.connection, pacer, policy=h.requests.policy)
+        executor = OrderExecutor(
+            h.connection, requests, h.store, h.bus, config=ExecutorConfig(submit_timeout=5.0)
+        )
+        # The contract is known, so the pacer call submit() is held at is the one before placeOrder.
+        await h.store.write_contract(await requests.qualify("AAPL"))
+        async with background(executor.run()):
+            order = Order("inflight", "AAPL", OrderSide.BUY, 2, decision_id="w1")
+            submitted = asyncio.ensure_future(executor.submit(order))
+            pacer.hold(submitted)
+            async with asyncio.timeout(10):
+                await pacer.holding.wait()
+            await executor.reconcile()
+            (waiting,) = executor.open_orders()
+            assert waiting.status is OrderStatus.PENDING
+            pacer.release()
+            result = await submitted
+            await executor.flush()
+        assert result.status is OrderStatus.FILLED
+        statuses = [
+            e.payload.status
+            for e in h.recorder.of(EventType.ORDER_STATUS)
+            if isinstance(e.payload, OrderResult)
+        ]
+        assert OrderStatus.REJECTED not in statuses
+        audited = [r.status for _, r in await h.store.read_orders(strategy="inflight")]
+        assert OrderStatus.REJECTED not in audited
+        refs = [o["order_ref"] for o in h.gateway.truth()["exchange"]["completed_orders"]]
+        assert refs.count("inflight:w1") == 1
 
 
 async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None:
