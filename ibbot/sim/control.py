@@ -157,7 +157,7 @@ async def _no_data(gw: FaultTarget, body: _NoData) -> dict[str, Any]:
     if body.release:
         gw.release_market_data(*body.symbols)
     elif not body.symbols:
-        raise ValueError("name the symbols whose data to withhold (or set release)")
+        raise ValueError('name the symbols whose live data to withhold (or set "release": true)')
     else:
         gw.withhold_market_data(*body.symbols)
     return {"no_data": gw.truth()["faults"]["no_data"]}

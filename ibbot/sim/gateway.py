@@ -310,18 +310,34 @@ class SimulatedGateway:
     def withhold_market_data(self, *symbols: str) -> None:
         """Accept market-data requests for ``symbols`` but send them no live data until released.
 
-        Models a feed that is subscribed yet silent (a halted stock, a data farm that delivers
-        nothing, frozen data): reqMktData is answered with tickReqParams and marketDataType 2
-        (frozen) and then no price, size or volume tick; reqRealTimeBars sends no bar; a
-        keepUpToDate request gets its history but no update. Streams already running go quiet
-        too. Historical requests are still served. Unknown symbols raise ValueError naming them.
+        Models a feed that is subscribed yet silent: no error, the ticker id stays valid, and
+        nothing more comes, as after IB's nightly system reset (the socket and subscriptions stay,
+        the feeds stop for minutes: ib_insync#469, IbcAlpha/IBC#143) or for a halted stock. The
+        only sign on the quote stream is its data type: reqMktData gets tickReqParams and
+        marketDataType 2 (frozen; 4 for a client on delayed data) and then no price, size or
+        volume tick, and a snapshot only its tickSnapshotEnd; a quote stream already running is
+        told marketDataType 2 and goes quiet. reqRealTimeBars sends no bar and a keepUpToDate
+        request gets its history but no update (running ones stop too). Historical requests are
+        still served: IB's history farm (HMDS) is separate from the live feed.
+
+        A missing market data *subscription* is a different situation, which the client hears
+        about at once: IB answers the request with error 354 (a client on delayed data gets the
+        10167 warning and delayed ticks instead, or 10168/10186 when delayed data is not enabled).
+
+        Raises ValueError when no symbol is given or one is not listed (naming those).
         """
+        if not symbols:
+            raise ValueError("name the symbols whose live data to withhold")
         wanted = self._known_symbols(symbols)
         self.hub.faults.silent_symbols |= wanted
         log.info("sim.fault.no_data", symbols=sorted(self.hub.faults.silent_symbols))
 
     def release_market_data(self, *symbols: str) -> None:
-        """Resume live data for ``symbols`` (none given: every withheld symbol)."""
+        """Resume live data for ``symbols`` (none given: every withheld symbol).
+
+        Running quote streams are told their live data type again and get every value afresh;
+        real-time bars and keepUpToDate updates continue from the current bar.
+        """
         faults = self.hub.faults
         if symbols:
             faults.silent_symbols -= self._known_symbols(symbols)
@@ -331,6 +347,8 @@ class SimulatedGateway:
 
     def _known_symbols(self, symbols: tuple[str, ...]) -> set[str]:
         wanted = {symbol.strip().upper() for symbol in symbols}
+        if "" in wanted:
+            raise ValueError("a symbol cannot be blank")
         known = set(self.hub.contracts.universe)
         unknown = sorted(wanted - known)
         if unknown:

@@ -44,8 +44,10 @@ BAR_UPDATE_INTERVAL = 5.0
 REALTIME_BAR_SECONDS = 5
 # ... but never more often than this in wall-clock seconds, however fast simulated time runs.
 MIN_WALL_INTERVAL = 0.02
-# marketDataType 2: IB's "frozen" data, the last values recorded, no live updates.
+# marketDataType 2: IB's "frozen" data, the last values recorded, no live updates (4: the same
+# for a client on delayed data, 3). A withheld symbol's quote stream is announced this way.
 FROZEN_DATA = 2
+DELAYED_FROZEN_DATA = 4
 CONTRACT_DETAILS_DAYS = 7
 # How far back the simulated data reaches (headTimestamp): the price process is defined for any
 # date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
@@ -447,21 +449,22 @@ class MarketDataService:
         if resolved is None:
             return
         security = resolved.security
-        ticks = _DELAYED_TICKS if session.market_data_type >= 3 else _LIVE_TICKS
+        # the data type in effect when the request came (reqMarketDataType affects later requests)
+        data_type = session.market_data_type
         session.send(msg.tick_req_params(req_id, security.min_tick, "9c0001", 3))
         quote: Quote | None = None
         if self.hub.faults.is_silent(security.symbol):
-            session.send(msg.market_data_type(req_id, FROZEN_DATA))
+            session.send(msg.market_data_type(req_id, _frozen(data_type)))
         else:
-            session.send(msg.market_data_type(req_id, session.market_data_type))
+            session.send(msg.market_data_type(req_id, data_type))
             quote = self.hub.market.quote(security.symbol, self.hub.clock.now())
-            for fields in _quote_ticks(req_id, quote, None, ticks):
+            for fields in _quote_ticks(req_id, quote, None, _tick_ids(data_type)):
                 session.send(fields)
         if snapshot or regulatory:
             session.send(msg.tick_snapshot_end(req_id))
             return
         session.start_stream(
-            ("mkt", req_id), self._ticks(session, req_id, security.symbol, quote, ticks)
+            ("mkt", req_id), self._ticks(session, req_id, security.symbol, quote, data_type)
         )
 
     async def _ticks(
@@ -470,17 +473,29 @@ class MarketDataService:
         req_id: int,
         symbol: str,
         previous: Quote | None,
-        ticks: dict[str, int],
+        data_type: int,
     ) -> None:
-        """Send what changed since the last quote sent; nothing while the symbol is silent (then
-        everything once it speaks again: the client's values are stale)."""
+        """Send what changed since the last quote sent (``previous``: None when the symbol was
+        withheld at the request).
+
+        While the symbol is withheld nothing is sent; when it goes silent or speaks again the
+        change is announced with a marketDataType message, as IB does when a ticker switches
+        between live and frozen data, and on resuming every value is sent (the client's are stale).
+        """
         clock = self.hub.clock
         interval = self._interval(TICK_INTERVAL)
+        ticks = _tick_ids(data_type)
+        silent = previous is None
         while True:
             await clock.sleep(interval)
             if self.hub.faults.is_silent(symbol):
-                previous = None
+                if not silent:
+                    session.send(msg.market_data_type(req_id, _frozen(data_type)))
+                    silent, previous = True, None
                 continue
+            if silent:
+                session.send(msg.market_data_type(req_id, data_type))
+                silent = False
             quote = self.hub.market.quote(symbol, clock.now())
             for fields in _quote_ticks(req_id, quote, previous, ticks):
                 session.send(fields)
@@ -619,6 +634,16 @@ class MarketDataService:
         """cancelFundamentalData (53): reports are answered at once, nothing to stop."""
         reader.integer()  # version
         reader.integer()  # reqId
+
+
+def _tick_ids(data_type: int) -> dict[str, int]:
+    """The tick type ids for a market data type: live (1, 2) or delayed (3, 4)."""
+    return _DELAYED_TICKS if data_type >= 3 else _LIVE_TICKS
+
+
+def _frozen(data_type: int) -> int:
+    """The frozen counterpart of a market data type: 2 for live data, 4 for delayed."""
+    return DELAYED_FROZEN_DATA if data_type >= 3 else FROZEN_DATA
 
 
 def _bar_start(instant: datetime, *, seconds: int) -> datetime:

@@ -126,6 +126,12 @@ async def test_bad_requests_get_clear_errors() -> None:
         assert (status, "unknown symbol(s) NOPE" in body["error"]) == (400, True)
         status, body = await control(gw, "POST", "/no-data", {})
         assert (status, "name the symbols" in body["error"]) == (400, True)
+        assert '"release": true' in body["error"]
+        status, body = await control(gw, "POST", "/no-data", {"symbols": "MSFT"})
+        assert (status, "symbols: Input should be a valid list" in body["error"]) == (400, True)
+        status, body = await control(gw, "POST", "/no-data", {"symbols": ["MSFT", ""]})
+        assert (status, "blank" in body["error"]) == (400, True)
+        assert gw.truth()["faults"]["no_data"] == []
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.control_port)
         writer.write(b"POST /pacing HTTP/1.1\r\nContent-Length: 5\r\n\r\n{oops")
         async with asyncio.timeout(5):

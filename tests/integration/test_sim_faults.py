@@ -13,6 +13,7 @@ from tests.integration.sim_support import connected, running_gateway, until
 
 AAPL = Stock("AAPL", "SMART", "USD", conId=265598)
 MSFT = Stock("MSFT", "SMART", "USD", conId=272093)
+KO = Stock("KO", "SMART", "USD", conId=8894)
 
 
 async def test_drop_connections_and_reconnect_replays_executions() -> None:
@@ -189,15 +190,76 @@ async def test_withheld_market_data_is_accepted_announced_frozen_and_silent() ->
 
         gw.release_market_data()
         await until(lambda: silent.last > 0 and silent.bid > 0, silent.updateEvent)
+        assert silent.marketDataType == 1  # announced live again before the first tick
         await until(lambda: len(msft_bars) > bars_before, msft_bars.updateEvent)
         await until(lambda: bool(updates), history.updateEvent)
 
 
+async def test_a_running_quote_stream_is_told_frozen_goes_quiet_and_resumes() -> None:
+    """Withholding a symbol mid-stream: its ticker is told marketDataType 2 and gets no tick while
+    another symbol's keep coming; releasing only that symbol announces live data and resends every
+    value, while a symbol still withheld stays quiet."""
+    async with running_gateway(time_scale=120.0) as gw, connected(gw) as ib:
+        msft = ib.reqMktData(MSFT)
+        ko = ib.reqMktData(KO)
+        live = ib.reqMktData(AAPL)
+        await until(lambda: msft.last > 0 and ko.last > 0 and live.last > 0, live.updateEvent)
+        gw.withhold_market_data("MSFT", "KO")
+        await until(lambda: msft.marketDataType == ko.marketDataType == 2, live.updateEvent)
+        heard: dict[str, int] = {"MSFT": 0, "KO": 0}
+        msft.updateEvent += lambda _t: heard.__setitem__("MSFT", heard["MSFT"] + 1)
+        ko.updateEvent += lambda _t: heard.__setitem__("KO", heard["KO"] + 1)
+        aapl_updates = 0
+
+        def count() -> bool:
+            nonlocal aapl_updates
+            aapl_updates += 1
+            return aapl_updates >= 20
+
+        await until(count, live.updateEvent)
+        assert heard == {"MSFT": 0, "KO": 0}
+
+        msft.bid = math.nan  # the resumed stream must send every value again, not only changes
+        gw.release_market_data("msft")
+        assert gw.truth()["faults"]["no_data"] == ["KO"]
+        await until(lambda: msft.bid > 0, msft.updateEvent)
+        assert msft.marketDataType == 1
+        heard["KO"] = 0
+        aapl_updates = 0
+        await until(count, live.updateEvent)
+        assert heard["KO"] == 0
+        assert ko.marketDataType == 2
+
+
+async def test_a_withheld_snapshot_ends_with_no_values() -> None:
+    """A snapshot of a withheld symbol ends (tickSnapshotEnd) with no price, announced frozen; a
+    client on delayed data is told delayed-frozen (4)."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        gw.withhold_market_data("MSFT")
+        withheld, served = await ib.reqTickersAsync(MSFT, AAPL)
+        assert withheld.marketDataType == 2
+        assert math.isnan(withheld.last)
+        assert math.isnan(withheld.bid)
+        assert served.last > 0
+        ib.reqMarketDataType(3)
+        (delayed,) = await ib.reqTickersAsync(MSFT)
+        assert delayed.marketDataType == 4
+        assert math.isnan(delayed.last)
+
+
 async def test_withholding_an_unknown_symbol_names_it() -> None:
-    """Only symbols the gateway lists can be withheld; the error says which are not."""
+    """Only symbols the gateway lists can be withheld or released, and at least one must be
+    named; the error says what is wrong and nothing changes."""
     async with running_gateway(symbols=("AAPL", "MSFT")) as gw:
         with pytest.raises(
             ValueError, match=r"unknown symbol\(s\) ZZZ; this gateway lists AAPL, MSFT"
         ):
             gw.withhold_market_data("MSFT", "zzz")
+        assert gw.truth()["faults"]["no_data"] == []
+        with pytest.raises(ValueError, match="name the symbols"):
+            gw.withhold_market_data()
+        with pytest.raises(ValueError, match="blank"):
+            gw.withhold_market_data("MSFT", " ")
+        with pytest.raises(ValueError, match=r"unknown symbol\(s\) ZZZ"):
+            gw.release_market_data("zzz")
         assert gw.truth()["faults"]["no_data"] == []

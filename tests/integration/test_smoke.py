@@ -96,9 +96,10 @@ async def test_a_rejected_test_order_is_the_failing_check(tmp_path: Path) -> Non
 
 
 async def test_withheld_market_data_is_the_failing_check(tmp_path: Path) -> None:
-    """The gateway lists MSFT but sends it no live data (subscriptions accepted, then silence):
-    the market data check fails naming it, while AAPL goes through every other check. History
-    (the warm-up, bars backfilled from IB) does not count as market data."""
+    """The gateway lists MSFT but sends it no live data (subscriptions accepted, announced frozen,
+    then silence): after its bounded wait the market data check fails naming MSFT alone, while
+    AAPL goes through every other check. History (the warm-up, bars backfilled from IB) does not
+    count as market data."""
     async with running_gateway() as gateway:
         gateway.withhold_market_data("MSFT")
         settings = app_settings(tmp_path, strategies=[], port=gateway.port)
@@ -110,9 +111,17 @@ async def test_withheld_market_data_is_the_failing_check(tmp_path: Path) -> None
             timeout=10.0,  # the whole wait: MSFT never answers
             market_clock=gateway.clock,
         )
-    failed = {c.name: c.evidence for c in checks if c.status is CheckStatus.FAIL}
-    assert list(failed) == [MARKET_DATA]
-    assert failed[MARKET_DATA].startswith("no live tick or bar within 10 s for MSFT")
-    assert "got: AAPL" in failed[MARKET_DATA]
-    assert "MSFT" not in failed[MARKET_DATA].split("got:")[1]
-    assert statuses(checks)[TEST_ORDER] is CheckStatus.PASS
+        assert gateway.truth()["faults"]["no_data"] == ["MSFT"]
+    assert statuses(checks) == {
+        name: CheckStatus.FAIL if name == MARKET_DATA else CheckStatus.PASS for name in CHECKS
+    }
+    market_data = checks[CHECKS.index(MARKET_DATA)]
+    assert market_data.line.startswith(
+        f"FAIL  {MARKET_DATA}: no live tick or bar within 10 s for MSFT ("
+    )
+    silent, got = market_data.evidence.split("; got: ")
+    assert "AAPL" not in silent
+    assert got.startswith("AAPL ")
+    assert "MSFT" not in got
+    order = checks[CHECKS.index(TEST_ORDER)].evidence
+    assert order.startswith("BUY 1 AAPL filled at")
