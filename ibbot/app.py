@@ -16,7 +16,7 @@ Start
     the collectors, fundamentals, periodic state saves, reconciliation, the summary line and the
     control endpoint start.
 
-Stop (SIGINT/SIGTERM, ``--duration``, or ``POST /stop``)
+Stop (SIGINT/SIGTERM, ``--duration`` seconds after the live feed opened, or ``POST /stop``)
     Two phases. First stop intake: the collectors stop and new decisions are recorded but not
     traded. Then settle: orders in flight get up to ``app.shutdown_timeout`` seconds to finish (any
     still working stay at IB; the next run picks up their fills), the executor delivers what it
@@ -217,6 +217,8 @@ class Orchestrator:
 
     async def run(self, *, duration: float | None = None, handle_signals: bool = True) -> int:
         """Run until stopped (a signal, ``duration`` seconds, :meth:`stop`); return the exit code.
+
+        ``duration`` counts from when the live feed opens (:attr:`started`), not from the call.
 
         Failures come out as themselves (a :class:`~ibbot.errors.ConfigError`, a
         :class:`~ibbot.errors.ConnectionFailed`...), not wrapped in exception groups.
@@ -668,6 +670,9 @@ class Orchestrator:
             await work()
 
     async def _stop_after(self, seconds: float) -> None:
+        # Counted from when the live feed opens: start-up (connect, backfill, warm-up) takes as long
+        # as the gateway and the machine make it, and a one-minute demo should trade for a minute.
+        await self.started.wait()
         await WallClock().sleep(seconds)
         self.stop(f"--duration {seconds:g} s elapsed")
 
