@@ -197,7 +197,8 @@ class LiveTrader:
         if not self._accepting:
             await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
             return
-        for result in self._orders.open_orders():
+        open_orders = self._orders.open_orders()
+        for result in open_orders:
             self.working.still_open(result)  # an order of an earlier run joins at first sight
         plan = plan_trade(
             decision,
@@ -206,7 +207,7 @@ class LiveTrader:
             book=self.book,
             gate=self.gate,
             price=self._price(decision.symbol),
-            open_orders=self.open_order_count(),
+            open_orders=self._count_open(open_orders),
             now=self._clock.now(),
             working=self.working.exposure(name, decision.symbol),
         )
@@ -390,10 +391,13 @@ class LiveTrader:
     def open_order_count(self) -> int:
         """Orders working (on their way, open, or with fills not booked yet) for every strategy:
         the risk gate's count."""
+        return self._count_open(self._orders.open_orders())
+
+    def _count_open(self, open_orders: list[OrderResult]) -> int:
         refs = self.working.refs()
         refs.update(
             f"{r.strategy_name}:{r.decision_id}" if r.decision_id else f"#{r.order_id}"
-            for r in self._orders.open_orders()
+            for r in open_orders
         )
         return len(refs)
 
