@@ -520,7 +520,8 @@ class Orchestrator:
     def _subscribe_services(
         self, bus: EventBus, store: AsyncStore, trader: LiveTrader, activity: Activity
     ) -> None:
-        bus.subscribe([EventType.FILL], trader.fills, name="trader-fills")
+        # Statuses too: an order works until its last fill is booked, whichever comes first.
+        bus.subscribe([EventType.FILL, EventType.ORDER_STATUS], trader.fills, name="trader-fills")
         activity.subscription = bus.subscribe(
             "*",
             activity.observe,
