@@ -37,6 +37,7 @@ from ibbot.models import (
     PriceBar,
 )
 from ibbot.store import ParquetStore
+from ibbot.strategies import StrategySources
 from ibbot.trading import RiskLimits, RiskRule
 from tests.unit.backtest_helpers import RecordingStrategy, daily_bars, day, statuses
 
@@ -59,6 +60,7 @@ def config(*specs: StrategySpec, **overrides: object) -> BacktestConfig:
         "starting_cash": 10_000.0,
         "commission": CommissionModel.parse("ib"),
         "slippage_bps": 0.0,
+        "sources": StrategySources(packages=("tests.unit",)),
     }
     values.update(overrides)
     return BacktestConfig(**values)  # type: ignore[arg-type]
