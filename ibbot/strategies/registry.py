@@ -130,6 +130,8 @@ def create_strategy(
 def _load(allowed: AllowedModule) -> ModuleType:
     """The module of ``allowed`` (only :meth:`StrategySources.locate` makes one)."""
     if allowed.file is None:
+        # Allow-listed: locate() returns a module name only under ibbot.strategies or a package
+        # of app.strategy_packages, and it has imported nothing to decide.
         return importlib.import_module(allowed.import_name)
     loaded = sys.modules.get(allowed.import_name)
     if loaded is not None:

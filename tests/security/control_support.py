@@ -39,7 +39,7 @@ class Service:
 
     def client(self, *, token: bool = True, **headers: str) -> httpx.AsyncClient:
         """A client of the endpoint; with the token unless ``token`` is false."""
-        sent = {"Authorization": f"Bearer {self.token}"} if token else {}
+        sent = {"Authorization": f"Bearer {self.token}"} if token and self.token else {}
         return httpx.AsyncClient(base_url=self.url, timeout=DEADLINE, headers={**sent, **headers})
 
     async def assert_alive(self) -> dict[str, Any]:
