@@ -11,6 +11,7 @@ import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from ibbot import cli
@@ -196,7 +197,8 @@ class Target:
         raise ConfigError("strategies.name", config.name, "taken")
 
     async def remove_strategy(self, name: str) -> None:
-        del name
+        if name == "boom":
+            raise RuntimeError("a bug, not a refusal")
 
     def stop(self, reason: str) -> None:
         self.stopped.append(reason)
@@ -270,6 +272,28 @@ async def test_the_control_endpoint_refuses_malformed_requests(tmp_path: Path) -
         serving.cancel()
     assert not (tmp_path / CONTROL_FILE).exists()
     assert not (tmp_path / TOKEN_FILE).exists()
+
+
+async def test_an_unexpected_error_is_one_answer_and_one_log_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A route raising what nobody expected gets a JSON 500 and one log line; the endpoint goes on."""
+    server = ControlServer(Target(), port=0, directory=tmp_path)
+    async with asyncio.TaskGroup() as tasks:
+        serving = tasks.create_task(server.serve())
+        await server.ready.wait()
+        endpoint = read_control_file(tmp_path)
+        headers = {"Authorization": f"Bearer {endpoint.token}"}
+        async with httpx.AsyncClient(base_url=endpoint.url, headers=headers) as client:
+            failed = await client.delete("/strategies/boom")
+            after = await client.get("/status")
+        serving.cancel()
+    assert failed.status_code == 500
+    assert failed.json() == {"error": "internal error (RuntimeError); see the service's log"}
+    assert after.json() == {"state": "running"}
+    lines = [line for line in capsys.readouterr().out.splitlines() if "control_failed" in line]
+    assert len(lines) == 1
+    assert "RuntimeError: a bug, not a refusal" in lines[0]
 
 
 async def test_a_taken_control_port_is_a_config_error(tmp_path: Path) -> None:
