@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from ibbot.clock import Clock
     from ibbot.settings import Settings
     from ibbot.sim import SimulatedGateway
+    from ibbot.strategies import Strategy
 
 __all__ = ["EXIT_FORCED", "EXIT_OK", "Orchestrator", "shutdown_budget"]
 
@@ -173,6 +174,7 @@ class Orchestrator:
         self._running: dict[str, _Running] = {}
         self._contracts: dict[str, ContractInfo] = {}
         self._adding = asyncio.Lock()
+        self._sources = settings.app.strategy_sources()
         self.fundamentals: dict[str, FundamentalsOutcome] = {}
 
     # --- public API -------------------------------------------------------------------------------
@@ -256,7 +258,7 @@ class Orchestrator:
         async with self._adding:
             if config.name in self._running:
                 raise ConfigError("strategies.name", config.name, "a strategy of that name runs")
-            running = await self._start_strategy(parts, config)
+            running = await self._start_strategy(parts, config, self._build(config))
             await self._warm_up(parts, [running])
             running.runner.go_live()
             parts.lifecycle.note(
@@ -312,7 +314,11 @@ class Orchestrator:
 
     async def _serve(self) -> None:
         settings = self.settings
-        self._check_strategy_names()
+        # Every configured strategy is built before anything starts: one that cannot be (not an
+        # allowed class, bad params, a failing constructor) refuses the start, naming it.
+        for config in settings.strategies:
+            _check_name(config.name)
+        built = {c.name: self._build(c) for c in settings.strategies if c.enabled}
         wall = WallClock()
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(
@@ -395,11 +401,13 @@ class Orchestrator:
                         tasks,
                     )
                     self._parts = parts
-                    await self._lifetime(parts, sources)
+                    await self._lifetime(parts, sources, built)
             finally:
                 self._parts = None
 
-    async def _lifetime(self, parts: _Parts, sources: list[Any]) -> None:
+    async def _lifetime(
+        self, parts: _Parts, sources: list[Any], built: dict[str, Strategy]
+    ) -> None:
         settings = self.settings
         tasks = parts.tasks
         background: list[asyncio.Task[None]] = []
@@ -422,7 +430,7 @@ class Orchestrator:
         )
         live: _Live | None = None
         try:
-            if await _unless(self._stopping, self._start(parts)):
+            if await _unless(self._stopping, self._start(parts, built)):
                 live = await self._go_live(parts, sources, start)
             await self._stopping.wait()
             await self._shutdown(parts, live, executor_task)
@@ -469,11 +477,11 @@ class Orchestrator:
         )
         return live
 
-    async def _start(self, parts: _Parts) -> None:
+    async def _start(self, parts: _Parts, built: dict[str, Strategy]) -> None:
         """Everything between the connection and the open live feed (see the module docstring)."""
         for config in self.settings.strategies:
             if config.enabled:
-                await self._start_strategy(parts, config)
+                await self._start_strategy(parts, config, built[config.name])
         await self._replay_fills(parts)
         collector = IBCollector(
             parts.connection,
@@ -542,19 +550,21 @@ class Orchestrator:
 
     # --- strategies -------------------------------------------------------------------------------
 
-    def _check_strategy_names(self) -> None:
-        for config in self.settings.strategies:
-            _check_name(config.name)
-
-    async def _start_strategy(self, parts: _Parts, config: StrategySettings) -> _Running:
-        """Build, restore and subscribe one strategy (its events wait until it goes live)."""
+    def _build(self, config: StrategySettings) -> Strategy:
+        """The strategy ``config`` describes; :class:`ConfigError` when it cannot be built."""
         _check_name(config.name)
-        strategy = create_strategy(
+        return create_strategy(
             config.class_path,
             name=config.name,
             allocated_capital=config.allocated_capital,
             params=config.params,
+            sources=self._sources,
         )
+
+    async def _start_strategy(
+        self, parts: _Parts, config: StrategySettings, strategy: Strategy
+    ) -> _Running:
+        """Restore and subscribe one built strategy (its events wait until it goes live)."""
         try:
             restored = await parts.keeper.restore(strategy)
         except IbbotError as exc:

@@ -123,6 +123,7 @@ class Backtest:
                     name=spec.name,
                     allocated_capital=spec.allocated_capital,
                     params=spec.params,
+                    sources=config.sources,
                 )
                 for spec in config.strategies
             ]

@@ -39,6 +39,7 @@ from ibbot.models import (
     TimeInForce,
 )
 from ibbot.store import ParquetStore
+from ibbot.strategies import StrategySources
 from ibbot.trading import RiskLimits, RiskRule
 from tests.unit.backtest_helpers import RecordingStrategy, daily_bars, day, statuses
 
@@ -61,6 +62,7 @@ def config(*specs: StrategySpec, **overrides: object) -> BacktestConfig:
         "starting_cash": 10_000.0,
         "commission": CommissionModel.parse("ib"),
         "slippage_bps": 0.0,
+        "sources": StrategySources(packages=("tests.unit",)),
     }
     values.update(overrides)
     return BacktestConfig(**values)  # type: ignore[arg-type]
