@@ -517,7 +517,13 @@ def test_allowed_limits_pass() -> None:
     assert parse_duration("2000 S", BarSize.SEC_1) == (2000, "S")
     assert parse_duration("365 D", BarSize.DAY_1) == (365, "D")
     assert parse_duration("68 Y", BarSize.MONTH_1) == (68, "Y")
-    assert parse_duration(" 12 M ", BarSize.SEC_30) == (12, "M")
+    assert parse_duration("68 Y", BarSize.DAY_1) == (68, "Y")
+    assert parse_duration(" 1 D ", BarSize.SEC_5) == (1, "D")
+    assert parse_duration("86400 S", BarSize.SEC_5) == (86_400, "S")
+    assert parse_duration("12 D", BarSize.MIN_1) == (12, "D")
+    assert parse_duration("1 W", BarSize.MIN_1) == (1, "W")
+    assert parse_duration("1 Y", BarSize.HOUR_1) == (1, "Y")
+    assert parse_duration("12 M", BarSize.HOUR_1) == (12, "M")
 
 
 def test_bad_inputs(market: MarketSimulator) -> None:
