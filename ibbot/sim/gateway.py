@@ -10,6 +10,7 @@ uses HTTP.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
@@ -234,8 +235,8 @@ class SimulatedGateway:
 
     async def restart(self, seconds: float) -> int:
         """A gateway restart: drop every connection and refuse new ones for ``seconds`` (wall time)."""
-        if seconds < 0:
-            raise ValueError("seconds cannot be negative")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"seconds must be a finite, non-negative number, got {seconds!r}")
         if self._tasks is None:
             raise RuntimeError("the gateway is not running")
         self._stop_listening()
@@ -359,8 +360,10 @@ class SimulatedGateway:
 
     def delay_replies(self, milliseconds: float) -> None:
         """Hold every outgoing message for ``milliseconds`` before sending it (0: no delay)."""
-        if milliseconds < 0:
-            raise ValueError("the delay cannot be negative")
+        if not math.isfinite(milliseconds) or milliseconds < 0:
+            raise ValueError(
+                f"the delay must be a finite, non-negative number, got {milliseconds!r}"
+            )
         self.hub.faults.reply_delay = milliseconds / 1000.0
         log.info("sim.fault.delay", milliseconds=milliseconds)
 
