@@ -180,6 +180,17 @@ class SimulatedGateway:
         if self._tasks is None or self._stop.is_set():
             writer.transport.abort()
             return
+        open_now = len(self.hub.all_sessions())
+        if open_now >= self.config.max_connections:
+            # IB takes up to 32 API clients per session; the next one is turned away at once
+            log.warning(
+                "sim.gateway.connection_refused",
+                peer=writer.get_extra_info("peername"),
+                open=open_now,
+                limit=self.config.max_connections,
+            )
+            writer.close()
+            return
         session = ClientSession(self.hub, reader, writer)
         self.hub.attach(session)
         log.info("sim.gateway.accepted", conn=session.number, peer=session.peer)
