@@ -37,6 +37,7 @@ completed by ``end`` when ``end`` falls inside it.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from array import array
@@ -61,7 +62,7 @@ from ibbot.sim.pricepath import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from ibbot.sim.universe import SimSecurity
 
@@ -359,18 +360,17 @@ class MarketSimulator:
         use_rth: bool = True,
     ) -> list[SimBar]:
         """The bars starting in ``[start, end)``; the last holds only the seconds completed by ``end``."""
-        return list(
-            self.iter_bars(
-                symbol,
-                start=start,
-                end=end,
-                bar_size=bar_size,
-                what_to_show=what_to_show,
-                use_rth=use_rth,
-            )
+        steps = self.bar_steps(
+            symbol,
+            start=start,
+            end=end,
+            bar_size=bar_size,
+            what_to_show=what_to_show,
+            use_rth=use_rth,
         )
+        return [bar for bar in steps if bar is not None]
 
-    def iter_bars(
+    def bar_steps(
         self,
         symbol: str,
         *,
@@ -379,10 +379,12 @@ class MarketSimulator:
         bar_size: BarSize,
         what_to_show: WhatToShow = WhatToShow.TRADES,
         use_rth: bool = True,
-    ) -> Iterator[SimBar]:
-        """:meth:`bars` one at a time, each computed when taken, so a server can pause between them.
+    ) -> Iterator[SimBar | None]:
+        """:meth:`bars` computed a step at a time, so a server can pause between steps.
 
-        The arguments are checked at the call; only the bars themselves are computed lazily.
+        Each step is a bar, or None for a step of preparation (a year of the price chain the first
+        bar depends on: decades back, that is dozens of years). No step costs more than a few
+        milliseconds. The arguments are checked at the call; the steps run as they are taken.
         """
         self._param(symbol)
         start_ts = ensure_utc(start, field="start").timestamp()
@@ -392,10 +394,10 @@ class MarketSimulator:
         done = math.floor(end_ts)  # seconds [k, k+1) with k < done are complete
         first_day = _group_start(self._calendar.exchange_date(start), bar_size)
         first_day = max(first_day, date(FIRST_YEAR, 1, 1))
-        sessions = self._calendar.sessions(first_day, self._calendar.exchange_date(end))
+        sessions = self._calendar.iter_sessions(first_day, self._calendar.exchange_date(end))
         window = (start_ts, end_ts, done)
         if bar_size.is_intraday:
-            return self._intraday_bars(
+            bars = self._intraday_bars(
                 symbol,
                 sessions,
                 window=window,
@@ -403,9 +405,16 @@ class MarketSimulator:
                 what=what_to_show,
                 use_rth=use_rth,
             )
-        return self._session_bars(
-            symbol, sessions, window=window, bar_size=bar_size, what=what_to_show, use_rth=use_rth
-        )
+        else:
+            bars = self._session_bars(
+                symbol,
+                sessions,
+                window=window,
+                bar_size=bar_size,
+                what=what_to_show,
+                use_rth=use_rth,
+            )
+        return itertools.chain(self._prepare(symbol, first_day.year), bars)
 
     def historical_bars(
         self,
@@ -423,18 +432,17 @@ class MarketSimulator:
         Y = years, counted back from ``end``. Bad durations and bar sizes the duration does not allow
         raise :class:`HistoricalDataError` (a ``ValueError``) with IB's code and text.
         """
-        return list(
-            self.iter_historical_bars(
-                symbol,
-                end=end,
-                duration=duration,
-                bar_size=bar_size,
-                what_to_show=what_to_show,
-                use_rth=use_rth,
-            )
+        steps = self.historical_bar_steps(
+            symbol,
+            end=end,
+            duration=duration,
+            bar_size=bar_size,
+            what_to_show=what_to_show,
+            use_rth=use_rth,
         )
+        return [bar for bar in steps if bar is not None]
 
-    def iter_historical_bars(
+    def historical_bar_steps(
         self,
         symbol: str,
         *,
@@ -443,13 +451,13 @@ class MarketSimulator:
         bar_size: BarSize,
         what_to_show: WhatToShow = WhatToShow.TRADES,
         use_rth: bool = True,
-    ) -> Iterator[SimBar]:
-        """:meth:`historical_bars` one at a time (the request is checked at the call)."""
+    ) -> Iterator[SimBar | None]:
+        """:meth:`historical_bars` as :meth:`bar_steps` (the request is checked at the call)."""
         amount, unit = parse_duration(duration, bar_size)
         self._param(symbol)
         end = ensure_utc(end, field="end")
         start = self._duration_start(end, amount, unit, use_rth=use_rth)
-        return self.iter_bars(
+        return self.bar_steps(
             symbol,
             start=start,
             end=end,
@@ -525,6 +533,18 @@ class MarketSimulator:
             salt = seed_for(self._seed, symbol, "sizes") & _MASK64
             self._salts[symbol] = salt
         return salt
+
+    def _prepare(self, symbol: str, year: int) -> Iterator[None]:
+        """Chain the yearly levels from the anchor to ``year``, one year (one step) at a time.
+
+        Every price is relative to the level at the start of its year, which chains year by year
+        from :data:`ANCHOR_YEAR`; computed on demand, a bar in 1971 would compute 55 years of draws
+        in one call. Years already cached cost nothing.
+        """
+        step = 1 if year >= ANCHOR_YEAR else -1
+        for each in range(ANCHOR_YEAR, year + step, step):
+            self._level(symbol, each)
+            yield None
 
     def _compute_year(self, symbol: str, year: int) -> _Year:
         params = self._param(symbol)
@@ -812,7 +832,7 @@ class MarketSimulator:
     def _intraday_bars(
         self,
         symbol: str,
-        sessions: list[Session],
+        sessions: Iterable[Session],
         *,
         window: tuple[float, float, int],
         size: int,
@@ -844,7 +864,7 @@ class MarketSimulator:
     def _session_bars(
         self,
         symbol: str,
-        sessions: list[Session],
+        sessions: Iterable[Session],
         *,
         window: tuple[float, float, int],
         bar_size: BarSize,
@@ -853,15 +873,8 @@ class MarketSimulator:
     ) -> Iterator[SimBar]:
         """Daily, weekly or monthly bars: one per group of sessions, labelled by its first."""
         start_ts, end_ts, done = window
-        groups: list[list[Session]] = []
-        for session in sessions:
-            if groups and _group_start(groups[-1][0].day, bar_size) == _group_start(
-                session.day, bar_size
-            ):
-                groups[-1].append(session)
-            else:
-                groups.append([session])
-        for group in groups:
+        for _, grouped in itertools.groupby(sessions, key=lambda s: _group_start(s.day, bar_size)):
+            group = list(grouped)
             label = group[0].start(use_rth=use_rth).timestamp()
             if not start_ts <= label < end_ts:
                 continue

@@ -36,7 +36,13 @@ if TYPE_CHECKING:
     from ibbot.sim.market import Quote, SimBar
     from ibbot.sim.session import ClientSession
 
-__all__ = ["MARKET_DATA_STREAMS", "MIN_WALL_INTERVAL", "SLICE_SECONDS", "MarketDataService"]
+__all__ = [
+    "MARKET_DATA_STREAMS",
+    "MIN_WALL_INTERVAL",
+    "PAUSE_SECONDS",
+    "SLICE_SECONDS",
+    "MarketDataService",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -52,9 +58,13 @@ MIN_WALL_INTERVAL = 0.02
 FROZEN_DATA = 2
 DELAYED_FROZEN_DATA = 4
 CONTRACT_DETAILS_DAYS = 7
-# The longest a large answer computes before letting the event loop serve everyone else (a request
-# IB allows takes up to a second or two; other clients and the control port must answer meanwhile).
+# A large answer (up to a second or two of work for the largest request IB allows) computes for
+# SLICE_SECONDS, then steps aside for PAUSE_SECONDS, in which the event loop runs every round trip
+# that is ready to completion (a control-port request takes a dozen loop iterations: yielding
+# for one iteration only would make it wait a dozen slices). A slice ends after the step that
+# crosses it; no step costs more than a few milliseconds (see MarketSimulator.bar_steps).
 SLICE_SECONDS = 0.005
+PAUSE_SECONDS = 0.001
 # How far back the simulated data reaches (headTimestamp): the price process is defined for any
 # date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
 HISTORY_YEARS = 20
@@ -286,7 +296,7 @@ class MarketDataService:
             return
         symbol = request.resolved.security.symbol
         try:
-            bars = self.hub.market.iter_historical_bars(
+            steps = self.hub.market.historical_bar_steps(
                 symbol,
                 end=end,
                 duration=request.duration,
@@ -305,7 +315,7 @@ class MarketDataService:
         session.start_stream(
             ("hist", req_id),
             self._serve_history(
-                session, request, bars, bar_size=bar_size, what_to_show=what_to_show, end=end
+                session, request, steps, bar_size=bar_size, what_to_show=what_to_show, end=end
             ),
         )
 
@@ -313,7 +323,7 @@ class MarketDataService:
         self,
         session: ClientSession,
         request: _HistoricalRequest,
-        bars: Iterator[SimBar],
+        steps: Iterator[SimBar | None],
         *,
         bar_size: BarSize,
         what_to_show: WhatToShow,
@@ -321,8 +331,8 @@ class MarketDataService:
     ) -> None:
         """Compute and encode the answer a slice at a time, send it, then follow the last bar.
 
-        Up to a second or two of work for the largest requests IB allows, so it yields to the event
-        loop every :data:`SLICE_SECONDS`: other clients and the control port are answered meanwhile.
+        Up to a second or two of work for the largest requests IB allows, so it steps aside every
+        :data:`SLICE_SECONDS`: other clients and the control port are answered meanwhile.
         It starts, and its frame is queued, only once the client has taken what was sent before
         (:meth:`ClientSession.flushed`), so a client that stops reading holds back nobody but itself.
         A cancelHistoricalData while it runs ends it with nothing sent.
@@ -331,7 +341,7 @@ class MarketDataService:
         await session.flushed()
         try:
             first, count, rows = await _encode_cooperatively(
-                bars, lambda bar: msg.historical_bar_fields(self._row(bar, bar_size, format_date))
+                steps, lambda bar: msg.historical_bar_fields(self._row(bar, bar_size, format_date))
             )
         except HistoricalDataError as exc:
             session.send(msg.error(req_id, exc.code, exc.message))
@@ -678,22 +688,24 @@ class MarketDataService:
 
 
 async def _encode_cooperatively(
-    bars: Iterator[SimBar], fields: Callable[[SimBar], msg.Fields]
+    steps: Iterator[SimBar | None], fields: Callable[[SimBar], msg.Fields]
 ) -> tuple[SimBar | None, int, bytes]:
-    """Encode every bar's fields, yielding to the event loop after each :data:`SLICE_SECONDS`.
+    """Encode every bar's fields, pausing :data:`PAUSE_SECONDS` after each :data:`SLICE_SECONDS`.
 
+    ``steps`` are bars or None (work that produced no bar yet; see ``MarketSimulator.bar_steps``).
     Returns the first bar (None when there is none), the count, and the encoded fields.
     """
     loop = asyncio.get_running_loop()
     pieces: list[bytes] = []
     first: SimBar | None = None
     slice_ends = loop.time() + SLICE_SECONDS
-    for bar in bars:
-        if first is None:
-            first = bar
-        pieces.append(encode_fields(fields(bar)))
+    for bar in steps:
+        if bar is not None:
+            if first is None:
+                first = bar
+            pieces.append(encode_fields(fields(bar)))
         if loop.time() >= slice_ends:
-            await asyncio.sleep(0)
+            await asyncio.sleep(PAUSE_SECONDS)
             slice_ends = loop.time() + SLICE_SECONDS
     return first, len(pieces), b"".join(pieces)
 
