@@ -88,8 +88,10 @@ class ClientSession:
         self._reader = reader
         self._writer = writer
         self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue(OUTBOX_LIMIT)
-        self._flushed = asyncio.Event()  # set while everything queued has reached the socket
-        self._flushed.set()
+        # frames queued and frames handed to the socket (drained), and a wake-up for each drain
+        self._queued = 0
+        self._written = 0
+        self._drained = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._streams: dict[Hashable, asyncio.Task[None]] = {}
         self._rate = MessageRateLimiter(hub.config.max_messages_per_second)
@@ -257,16 +259,19 @@ class ClientSession:
             self._log.warning("sim.session.slow_consumer", queued=self._outbox.qsize())
             self.abort()
             return
-        self._flushed.clear()
+        self._queued += 1
 
     async def flushed(self) -> None:
-        """Return once everything queued so far has been handed to the socket.
+        """Return once every frame queued before the call has been handed to the socket.
 
         The socket's own buffer may still hold up to its high-water mark. A large answer waits for
         this before it is built and before it is queued, so a client that stops reading holds back
-        its own answers (and no memory piles up for it) while every other client is served.
+        its own answers (and no memory piles up for it) while every other client is served. Frames
+        queued after the call do not count, so a busy quote stream never starves the answer.
         """
-        await self._flushed.wait()
+        target = self._queued
+        while self._written < target:
+            await self._drained.wait()
 
     def send_error(self, req_id: int, code: ErrorCode, text: str | None = None) -> None:
         """Queue an ``error`` message with IB's text for ``code`` unless ``text`` is given."""
@@ -287,14 +292,18 @@ class ClientSession:
         transport = self._writer.transport
         while True:
             item = await self._outbox.get()
+            written = 0
             while item is not _CLOSE:
                 delay = item.due - loop.time()
                 if delay > 0:
                     await self._writer.drain()
+                    self._wrote(written)
+                    written = 0
                     await asyncio.sleep(delay)
                 if transport.is_closing():
                     return
                 self._writer.write(item.frame)
+                written += 1
                 if self._outbox.empty():
                     break
                 item = self._outbox.get_nowait()  # write what is already queued, drain once
@@ -303,8 +312,13 @@ class ClientSession:
                     await self._writer.drain()
                 return
             await self._writer.drain()
-            if self._outbox.empty():
-                self._flushed.set()
+            self._wrote(written)
+
+    def _wrote(self, count: int) -> None:
+        """``count`` more frames reached the socket: wake whoever waits in :meth:`flushed`."""
+        self._written += count
+        self._drained.set()
+        self._drained = asyncio.Event()
 
     # ---------------------------------------------------------------- streams
 
