@@ -333,8 +333,9 @@ class MarketDataService:
 
         Up to a second or two of work for the largest requests IB allows, so it steps aside every
         :data:`SLICE_SECONDS`: other clients and the control port are answered meanwhile.
-        It starts, and its frame is queued, only once the client has taken what was sent before
-        (:meth:`ClientSession.flushed`), so a client that stops reading holds back nobody but itself.
+        It starts, and its frame is queued, only once the frames queued before have gone to the
+        client's socket (:meth:`ClientSession.flushed`), so a client that stops reading holds back
+        nobody but itself.
         A cancelHistoricalData while it runs ends it with nothing sent.
         """
         req_id, format_date = request.req_id, request.format_date

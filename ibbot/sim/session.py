@@ -4,8 +4,8 @@ The session reads frames, checks the message rate, and hands each request to its
 through a bounded outbox drained by a writer task, so one slow or vanished client never stalls the
 gateway (a client that stops reading until its outbox is full is disconnected, as TWS does). Any
 malformed input (bad prefix, oversized length, non-text bytes, unknown message id, missing or
-unparsable fields) closes this connection only, with a log line saying why; so does a frame left
-incomplete for ``frame_timeout`` seconds, and holding the most buffered bytes when the gateway's
+unparsable fields) closes this connection only, with a log line saying why; so does leaving a frame
+incomplete for ``frame_timeout`` seconds, or holding the most buffered bytes when the gateway's
 inbound budget runs out. Streaming subscriptions (ticks, real-time bars, keepUpToDate bars) and
 large answers run as tasks in the session's task group and end with it.
 """
