@@ -22,6 +22,7 @@ EXCEED = "Historical Market Data Service error message:Time length exceed max."
 # The largest request the gateway serves: a year of extended-hours hourly bars, about 4,000 bars
 # each aggregated from minutes (a second or two of work).
 MAXIMAL = ("1 hour", "1 Y")
+BIG_ANSWER_WAIT = 45.0
 
 
 def _history(req_id: int, bar_size: str, duration: str, *, use_rth: bool) -> list[object]:
@@ -78,17 +79,23 @@ async def test_others_are_answered_while_a_maximal_request_is_served() -> None:
     answer is still being computed; then that answer arrives whole."""
     async with running_gateway(pacing=False) as gw, connected(gw, client_id=2) as other:
         big = await RawClient.open(gw.port)
-        await big.handshake(client_id=1)
-        await big.frame_with_id(9)  # nextValidId: the API session has started
-        session = gw.hub.session_for(1)
-        assert session is not None
-        big.send(_history(7, *MAXIMAL, use_rth=False))
-        answered = await asyncio.gather(other.reqCurrentTimeAsync(), control(gw, "GET", "/truth"))
-        assert session.has_stream(("hist", 7)), "the big answer was done before the others"
-        assert answered[1][0] == 200
-        assert await other.reqCurrentTimeAsync() is not None
-        frame = await big.frame_with_id(17)
-        count = int(frame[4])
-        assert count > 3_500
-        assert len(frame) == 5 + 8 * count
-        await big.close()
+        try:
+            await big.handshake(client_id=1)
+            await big.frame_with_id(9)  # nextValidId: the API session has started
+            session = gw.hub.session_for(1)
+            assert session is not None
+            big.send(_history(7, *MAXIMAL, use_rth=False))
+            answered = await asyncio.gather(
+                other.reqCurrentTimeAsync(), control(gw, "GET", "/truth")
+            )
+            assert session.has_stream(("hist", 7)), "the big answer was done before the others"
+            assert answered[1][0] == 200
+            assert await other.reqCurrentTimeAsync() is not None
+            # a second or two of work on an idle machine; far longer when the cores are busy
+            big.wait = BIG_ANSWER_WAIT
+            frame = await big.frame_with_id(17)
+            count = int(frame[4])
+            assert count > 3_500
+            assert len(frame) == 5 + 8 * count
+        finally:
+            await big.close()
