@@ -25,6 +25,7 @@ __all__ = [
     "LoadError",
     "check_json_depth",
     "load_json",
+    "load_json_file",
     "load_toml",
     "load_yaml",
     "read_limited",
@@ -107,6 +108,13 @@ def load_json(data: str | bytes, *, max_chars: int, max_depth: int = DEFAULT_MAX
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LoadError(str(exc)) from None
+
+
+def load_json_file(path: Path, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """The value of JSON file ``path`` within the limits; ``OSError`` passes through as is."""
+    return load_json(
+        read_limited(path, max_bytes=max_bytes), max_chars=max_bytes, max_depth=max_depth
+    )
 
 
 def _check_toml_depth(text: str, max_depth: int) -> None:

@@ -24,6 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from ibbot.errors import ConfigError, IbbotError
+from ibbot.safeload import load_json_file
 from ibbot.settings import StrategySettings
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def read_control_file(directory: Path) -> str:
     """The URL of a running service's control endpoint; :class:`IbbotError` when none runs."""
     path = directory / CONTROL_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json_file(path, max_bytes=65_536)  # a url and a pid: anything big is not ours
     except FileNotFoundError:
         raise IbbotError(
             f"no running ibbot found: {path} does not exist (is `ibbot run` running with this "

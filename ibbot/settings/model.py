@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +26,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ibbot.models.market import BarSize, WhatToShow
+from ibbot.safeload import LoadError, load_json
 
 __all__ = [
     "ENV_DELIMITER",
     "ENV_PREFIX",
+    "MAX_DEPTH",
+    "MAX_TEXT",
     "REDACTED",
     "SECRET",
     "AppSettings",
@@ -56,6 +58,10 @@ __all__ = [
 ENV_PREFIX = "IBBOT_"
 ENV_DELIMITER = "__"
 REDACTED = "<redacted>"
+MAX_TEXT = 1 << 20
+"""The longest settings file or JSON value accepted, in bytes (characters for a value)."""
+MAX_DEPTH = 32
+"""How deep settings may nest (a strategy's params included); deeper input is refused unparsed."""
 
 # IB paper-trading account ids start with "DU"; live ones ("U...", "F...", ...) move real money.
 _PAPER_ACCOUNT_PREFIX = "DU"
@@ -137,9 +143,9 @@ def _words(value: Any) -> Any:
     text = value.strip()
     if text.startswith("["):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not a valid JSON list: {exc}") from exc
+            return load_json(text, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+        except LoadError as exc:
+            raise ValueError(f"not a valid JSON list: {exc}") from None
     return [word.strip() for word in text.split(",") if word.strip()]
 
 
@@ -148,9 +154,9 @@ def _json_table(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from exc
+        return load_json(value, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+    except LoadError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
 
 
 def _none_word(value: Any) -> Any:
