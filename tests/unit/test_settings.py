@@ -615,7 +615,7 @@ def test_other_pydantic_errors_keep_pydantic_wording(tmp_path: Path) -> None:
 
 def test_long_values_are_shortened(tmp_path: Path) -> None:
     """A long bad value is cut short so the error stays a readable line."""
-    write(tmp_path / "settings.toml", f"[ib]\nport = \"{'x' * 300}\"\n")
+    write(tmp_path / "settings.toml", f'[ib]\nport = "{"x" * 300}"\n')
     error = load_error(environ={})
     assert repr(error.value).endswith("...")
     assert len(repr(error.value)) == 100
