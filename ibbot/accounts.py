@@ -19,6 +19,8 @@ import os
 import re
 import secrets
 import threading
+import types
+import typing
 from collections.abc import Mapping
 from datetime import date
 from enum import Enum
@@ -96,32 +98,69 @@ class AccountPseudonyms:
         return self._scrub(value, 0)
 
     def _scrub(self, value: Any, depth: int) -> Any:
-        if isinstance(value, _ATOMS) or depth > _MAX_DEPTH:
+        if depth > _MAX_DEPTH:
             return value
-        if isinstance(value, Mapping):
-            items = [(key, self._field(key, item, depth)) for key, item in value.items()]
-            if all(new is value[key] for key, new in items):
+        # A dataclass of a type seen before costs one lookup (events are scrubbed by the thousand).
+        walk = _FIELDS_TO_WALK.get(type(value))
+        if walk is None:
+            if isinstance(value, _ATOMS):
                 return value
-            return dict(items)
-        if isinstance(value, list | tuple):
-            scrubbed = [self._scrub(item, depth + 1) for item in value]
-            if all(new is old for new, old in zip(scrubbed, value, strict=True)):
+            if isinstance(value, Mapping):
+                items = [(key, self._field(key, item, depth)) for key, item in value.items()]
+                if all(new is value[key] for key, new in items):
+                    return value
+                return dict(items)
+            if isinstance(value, list | tuple):
+                scrubbed = [self._scrub(item, depth + 1) for item in value]
+                if all(new is old for new, old in zip(scrubbed, value, strict=True)):
+                    return value
+                return scrubbed if isinstance(value, list) else tuple(scrubbed)
+            if not dataclasses.is_dataclass(value) or isinstance(value, type):
                 return value
-            return scrubbed if isinstance(value, list) else tuple(scrubbed)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            changes = {}
-            for field in dataclasses.fields(value):
-                old = getattr(value, field.name)
-                new = self._field(field.name, old, depth)
-                if new is not old:
-                    changes[field.name] = new
-            return dataclasses.replace(value, **changes) if changes else value
-        return value
+            walk = _fields_to_walk(type(value))
+        changes = {}
+        for name in walk:
+            old = getattr(value, name)
+            new = self._field(name, old, depth)
+            if new is not old:
+                changes[name] = new
+        return dataclasses.replace(value, **changes) if changes else value
 
     def _field(self, name: object, value: Any, depth: int) -> Any:
         if name == ACCOUNT_FIELD and isinstance(value, str):
             return self.pseudonym(value)
         return self._scrub(value, depth + 1)
+
+
+# Per dataclass type, the fields that may hold an account: its ``account`` field and those whose
+# annotation is not a plain value (a bar or a tick has none, so scrubbing one costs a lookup).
+_FIELDS_TO_WALK: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_to_walk(cls: type) -> tuple[str, ...]:
+    found = _FIELDS_TO_WALK.get(cls)
+    if found is None:
+        try:
+            hints = typing.get_type_hints(cls)
+        except (NameError, TypeError):  # an annotation that does not resolve: walk every field
+            hints = {}
+        found = tuple(
+            field.name
+            for field in dataclasses.fields(cls)
+            if field.name == ACCOUNT_FIELD or not _plain(hints.get(field.name))
+        )
+        _FIELDS_TO_WALK[cls] = found
+    return found
+
+
+def _plain(hint: Any) -> bool:
+    """True when a value of annotation ``hint`` can hold no record (None: unknown, so False)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return all(_plain(arg) for arg in typing.get_args(hint))
+    if origin is typing.Literal:
+        return True
+    return isinstance(hint, type) and issubclass(hint, _ATOMS)
 
 
 def _read_or_create_key(path: Path) -> bytes:
