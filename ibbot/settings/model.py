@@ -7,7 +7,6 @@ what valid settings are.
 from __future__ import annotations
 
 import inspect
-import json
 import re
 import sys
 from datetime import UTC, datetime
@@ -27,11 +26,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ibbot.models.market import BarSize, WhatToShow
+from ibbot.safeload import LoadError, load_json
 from ibbot.strategies.sources import SHIPPED_PACKAGE, StrategySources, is_module_name
 
 __all__ = [
     "ENV_DELIMITER",
     "ENV_PREFIX",
+    "MAX_DEPTH",
+    "MAX_TEXT",
     "REDACTED",
     "SECRET",
     "AppSettings",
@@ -56,6 +58,10 @@ __all__ = [
 ENV_PREFIX = "IBBOT_"
 ENV_DELIMITER = "__"
 REDACTED = "<redacted>"
+MAX_TEXT = 1 << 20
+"""The longest settings file or JSON value accepted, in bytes (characters for a value)."""
+MAX_DEPTH = 32
+"""How deep settings may nest (a strategy's params included); deeper input is refused unparsed."""
 
 # IB paper-trading account ids start with "DU"; live ones ("U...", "F...", ...) move real money.
 _PAPER_ACCOUNT_PREFIX = "DU"
@@ -118,9 +124,9 @@ def _words(value: Any) -> Any:
     text = value.strip()
     if text.startswith("["):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not a valid JSON list: {exc}") from exc
+            return load_json(text, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+        except LoadError as exc:
+            raise ValueError(f"not a valid JSON list: {exc}") from None
     return [word.strip() for word in text.split(",") if word.strip()]
 
 
@@ -129,9 +135,9 @@ def _json_table(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from exc
+        return load_json(value, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+    except LoadError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
 
 
 def _none_word(value: Any) -> Any:
