@@ -1,24 +1,20 @@
-"""JSON from outside, bounded: in bytes before it is read, in nesting depth before it is parsed.
-
-Python's ``json`` parser recurses once per ``[`` or ``{``: 100,000 of them raise ``RecursionError``
-(or exhaust the C stack). The depth is therefore measured first, by a scan that keeps a counter and
-never recurses, and the text is parsed only when it is shallow enough.
-"""
+"""A request body as JSON, bounded: in bytes before it is read, in nesting depth before it is parsed
+(:mod:`ibbot.safeload` measures the depth without recursing)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from ibbot.safeload import LoadError, load_json
+
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "loads_bounded", "read_json_body"]
+__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "read_json_body"]
 
 MAX_BODY_BYTES: Final = 1_000_000
 """The largest request body read; a longer one is refused (413) before the rest is read."""
@@ -27,24 +23,6 @@ MAX_DEPTH: Final = 32
 """The deepest nesting of arrays and objects parsed; a strategy's settings need three."""
 
 _BODY_TIMEOUT: Final = 10.0  # seconds for a body to arrive: a stalled client holds nothing longer
-# A JSON string (escapes included) or one bracket; brackets inside strings are not nesting.
-_TOKENS: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-
-
-def loads_bounded(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads(text)`` once its nesting is at most ``max_depth``; ``ValueError`` otherwise."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    depth = 0
-    for token in _TOKENS.finditer(text):
-        bracket = token.group()
-        if bracket in "[{":
-            depth += 1
-            if depth > max_depth:
-                raise ValueError(f"nested deeper than {max_depth} levels")
-        elif bracket in "]}":
-            depth -= 1
-    return json.loads(text)
 
 
 async def read_json_body(request: Request, *, max_bytes: int = MAX_BODY_BYTES) -> Any:
@@ -66,6 +44,6 @@ async def read_json_body(request: Request, *, max_bytes: int = MAX_BODY_BYTES) -
     if not body.strip():
         raise HTTPException(400, "the body is empty; send a JSON object")
     try:
-        return loads_bounded(bytes(body))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return load_json(bytes(body), max_chars=max_bytes, max_depth=MAX_DEPTH)
+    except LoadError as exc:
         raise HTTPException(400, f"the body is not JSON: {exc}") from None

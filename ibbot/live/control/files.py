@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ibbot.errors import IbbotError
-from ibbot.live.control.bounded import loads_bounded
+from ibbot.safeload import load_json_file, read_limited
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,7 +70,7 @@ def read_control_file(directory: Path) -> ControlEndpoint:
     """The endpoint of the service running on ``directory``; :class:`IbbotError` when none runs."""
     path = directory / CONTROL_FILE
     try:
-        data = loads_bounded(_read_small(path))
+        data = load_json_file(path, max_bytes=_LONGEST_FILE, max_depth=2)
     except FileNotFoundError:
         raise IbbotError(
             f"no running ibbot found: {path} does not exist (is `ibbot run` running with this "
@@ -83,7 +83,7 @@ def read_control_file(directory: Path) -> ControlEndpoint:
         raise IbbotError(f"{path} names no loopback url (http://127.0.0.1:PORT)")
     token_path = directory / TOKEN_FILE
     try:
-        token = _read_small(token_path).decode("ascii").strip()
+        token = read_limited(token_path, max_bytes=_LONGEST_FILE).decode("ascii").strip()
     except (OSError, ValueError) as exc:
         raise IbbotError(
             f"cannot read the control token {token_path}: {exc} (run as the user running ibbot)"
@@ -91,14 +91,6 @@ def read_control_file(directory: Path) -> ControlEndpoint:
     if not _TOKEN.fullmatch(token):
         raise IbbotError(f"{token_path} holds no control token")
     return ControlEndpoint(url, token)
-
-
-def _read_small(path: Path) -> bytes:
-    with path.open("rb") as file:
-        data = file.read(_LONGEST_FILE + 1)
-    if len(data) > _LONGEST_FILE:
-        raise ValueError(f"longer than {_LONGEST_FILE} bytes")
-    return data
 
 
 def _write_private(path: Path, text: str) -> None:
