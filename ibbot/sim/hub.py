@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ibbot.exchange import Exchange
 from ibbot.sim import messages as msg
 from ibbot.sim.accounts import AccountBook
 from ibbot.sim.budget import InboundBudget
 from ibbot.sim.contracts import ContractBook
-from ibbot.sim.exchange import Exchange
 from ibbot.sim.faults import FaultState
 from ibbot.sim.handlers import build_handlers
 from ibbot.sim.ibtime import format_connection_time

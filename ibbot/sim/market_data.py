@@ -32,8 +32,8 @@ from ibbot.sim.wire import FieldReader, ProtocolError, encode_fields, frame_of
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from ibbot.exchange import Quote, SimBar
     from ibbot.sim.hub import Hub
-    from ibbot.sim.market import Quote, SimBar
     from ibbot.sim.session import ClientSession
 
 __all__ = [

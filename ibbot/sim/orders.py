@@ -1,6 +1,6 @@
 """Orders over the wire: placeOrder/cancelOrder in, the full lifecycle of messages out.
 
-Requests go to the hub's :class:`~ibbot.sim.exchange.Exchange` (the pure matching engine); its
+Requests go to the hub's :class:`~ibbot.exchange.Exchange` (the pure matching engine); its
 events come back as IB's messages, in the order TWS sends them: ``openOrder`` + ``orderStatus`` for
 every state change (orderStatus carries the *placing* client's id, which is how ib_async finds the
 trade), ``execDetails`` with reqId -1 for a live fill, the ``commissionReport`` after the order's
@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ibbot.models import OrderSide, OrderType, TimeInForce
-from ibbot.sim import messages as msg
-from ibbot.sim.exchange import (
+from ibbot.exchange import (
     INITIAL_MARGIN_RATE,
     MAINTENANCE_MARGIN_RATE,
     CommissionReport,
@@ -36,11 +34,13 @@ from ibbot.sim.exchange import (
     OrderState,
     OrderStatusChanged,
     PositionChanged,
+    Quote,
     ib_fixed_commission,
 )
+from ibbot.models import OrderSide, OrderType, TimeInForce
+from ibbot.sim import messages as msg
 from ibbot.sim.faults import EndMessage
 from ibbot.sim.ibtime import format_exec_time, parse_end_datetime
-from ibbot.sim.market import Quote
 from ibbot.sim.market_data import MIN_WALL_INTERVAL
 from ibbot.sim.protocol import ErrorCode, error_text
 from ibbot.sim.requests import ExecutionFilter, PlaceOrder, parse_place_order
