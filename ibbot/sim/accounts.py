@@ -20,9 +20,9 @@ from ibbot.sim.faults import EndMessage
 from ibbot.sim.ibtime import EXCHANGE_ZONE
 
 if TYPE_CHECKING:
-    from ibbot.sim.hub import Hub
-    from ibbot.sim.session import ClientSession
+    from ibbot.sim.ports import ClientPort
     from ibbot.sim.wire import FieldReader
+    from ibbot.sim.world import World
 
 __all__ = ["AccountBook"]
 
@@ -38,28 +38,29 @@ _ACCOUNT_TYPE = "INDIVIDUAL"
 class AccountBook:
     """Answers the account requests and pushes updates to the sessions that subscribed."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, world: World) -> None:
+        self.world = world
 
     # ---------------------------------------------------------------- data
 
     def marks(self) -> dict[str, float]:
         """Current market price of every symbol the account holds."""
-        now = self.hub.clock.now()
+        now = self.world.clock.now()
         return {
-            p.symbol: self.hub.market.price(p.symbol, now) for p in self.hub.exchange.positions()
+            p.symbol: self.world.market.price(p.symbol, now)
+            for p in self.world.exchange.positions()
         }
 
     def account_rows(self) -> list[tuple[str, str, str]]:
         """(key, value, currency) rows as IB reports them in account updates."""
-        account = self.hub.config.account
+        account = self.world.config.account
         rows = [
             ("AccountCode", account, ""),
             ("AccountType", _ACCOUNT_TYPE, ""),
             ("AccountReady", "true", ""),
             ("Currency", "USD", "USD"),
         ]
-        values = self.hub.exchange.account_values(self.marks())
+        values = self.world.exchange.account_values(self.marks())
         rows.extend(
             (key, _money(values[key]), "" if key in _UNITLESS else "USD") for key in sorted(values)
         )
@@ -67,28 +68,28 @@ class AccountBook:
 
     def _positions(self) -> list[tuple[str, float, float]]:
         """(symbol, quantity, average cost) of every position, including ones closed today."""
-        return [(p.symbol, p.quantity, p.avg_cost) for p in self.hub.exchange.positions()]
+        return [(p.symbol, p.quantity, p.avg_cost) for p in self.world.exchange.positions()]
 
     # ---------------------------------------------------------------- handlers
 
-    def req_positions(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_positions(self, session: ClientPort, reader: FieldReader) -> None:
         """reqPositions (61): every position, positionEnd, then updates until cancelPositions."""
         reader.integer()  # version
         session.positions_subscribed = True
-        account = self.hub.config.account
+        account = self.world.config.account
         for symbol, quantity, avg_cost in self._positions():
-            security = self.hub.contracts.by_symbol(symbol)
+            security = self.world.contracts.by_symbol(symbol)
             if security is not None:
                 session.send(msg.position(account, security, quantity, avg_cost))
-        if not self.hub.faults.withholds(EndMessage.POSITION_END):
+        if not self.world.faults.withholds(EndMessage.POSITION_END):
             session.send(msg.position_end())
 
-    def cancel_positions(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_positions(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelPositions (64)."""
         reader.integer()  # version
         session.positions_subscribed = False
 
-    def req_account_updates(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_account_updates(self, session: ClientPort, reader: FieldReader) -> None:
         """reqAccountUpdates (6): values and portfolio, accountDownloadEnd, then updates."""
         reader.integer()  # version
         subscribe = reader.flag()
@@ -97,23 +98,23 @@ class AccountBook:
         if not subscribe:
             return
         self._send_account_download(session)
-        if not self.hub.faults.withholds(EndMessage.ACCOUNT_DOWNLOAD_END):
-            session.send(msg.account_download_end(self.hub.config.account))
+        if not self.world.faults.withholds(EndMessage.ACCOUNT_DOWNLOAD_END):
+            session.send(msg.account_download_end(self.world.config.account))
 
-    def _send_account_download(self, session: ClientSession) -> None:
-        account = self.hub.config.account
+    def _send_account_download(self, session: ClientPort) -> None:
+        account = self.world.config.account
         for key, value, currency in self.account_rows():
             session.send(msg.account_value(key, value, currency, account))
         self._send_portfolio(session)
-        local = self.hub.clock.now().astimezone(EXCHANGE_ZONE)
+        local = self.world.clock.now().astimezone(EXCHANGE_ZONE)
         session.send(msg.account_update_time(f"{local:%H:%M}"))
 
-    def _send_portfolio(self, session: ClientSession, symbols: set[str] | None = None) -> None:
-        account = self.hub.config.account
-        for item in self.hub.exchange.portfolio(self.marks()):
+    def _send_portfolio(self, session: ClientPort, symbols: set[str] | None = None) -> None:
+        account = self.world.config.account
+        for item in self.world.exchange.portfolio(self.marks()):
             if symbols is not None and item.symbol not in symbols:
                 continue
-            security = self.hub.contracts.by_symbol(item.symbol)
+            security = self.world.contracts.by_symbol(item.symbol)
             if security is None:
                 continue
             session.send(
@@ -129,7 +130,7 @@ class AccountBook:
                 )
             )
 
-    def req_account_updates_multi(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_account_updates_multi(self, session: ClientPort, reader: FieldReader) -> None:
         """reqAccountUpdatesMulti (76): values for one account/model, End, then updates."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -138,11 +139,11 @@ class AccountBook:
         reader.optional_text()  # ledgerAndNLV
         session.account_multi[req_id] = model_code
         self._send_multi(session, req_id, model_code)
-        if not self.hub.faults.withholds(EndMessage.ACCOUNT_UPDATE_MULTI_END):
+        if not self.world.faults.withholds(EndMessage.ACCOUNT_UPDATE_MULTI_END):
             session.send(msg.account_update_multi_end(req_id))
 
-    def _send_multi(self, session: ClientSession, req_id: int, model_code: str) -> None:
-        account = self.hub.config.account
+    def _send_multi(self, session: ClientPort, req_id: int, model_code: str) -> None:
+        account = self.world.config.account
         for key, value, currency in self.account_rows():
             session.send(
                 msg.account_update_multi(
@@ -155,21 +156,21 @@ class AccountBook:
                 )
             )
 
-    def cancel_account_updates_multi(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_account_updates_multi(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelAccountUpdatesMulti (77)."""
         reader.integer()  # version
         session.account_multi.pop(reader.integer(), None)
 
-    def req_positions_multi(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_positions_multi(self, session: ClientPort, reader: FieldReader) -> None:
         """reqPositionsMulti (74): positions for one account/model, End, then updates."""
         reader.integer()  # version
         req_id = reader.integer()
         reader.text()  # account
         model_code = reader.text()
         session.positions_multi[req_id] = model_code
-        account = self.hub.config.account
+        account = self.world.config.account
         for symbol, quantity, avg_cost in self._positions():
-            security = self.hub.contracts.by_symbol(symbol)
+            security = self.world.contracts.by_symbol(symbol)
             if security is not None:
                 session.send(
                     msg.position_multi(
@@ -183,12 +184,12 @@ class AccountBook:
                 )
         session.send(msg.position_multi_end(req_id))
 
-    def cancel_positions_multi(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_positions_multi(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelPositionsMulti (75)."""
         reader.integer()  # version
         session.positions_multi.pop(reader.integer(), None)
 
-    def req_account_summary(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_account_summary(self, session: ClientPort, reader: FieldReader) -> None:
         """reqAccountSummary (62): the requested tags, accountSummaryEnd, then updates."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -198,15 +199,15 @@ class AccountBook:
         self._send_summary(session, req_id, tags)
         session.send(msg.account_summary_end(req_id))
 
-    def _send_summary(self, session: ClientSession, req_id: int, tags: tuple[str, ...]) -> None:
-        account = self.hub.config.account
+    def _send_summary(self, session: ClientPort, req_id: int, tags: tuple[str, ...]) -> None:
+        account = self.world.config.account
         rows = {key: (value, currency) for key, value, currency in self.account_rows()}
         for tag in tags:
             if tag in rows:
                 value, currency = rows[tag]
                 session.send(msg.account_summary(req_id, account, tag, value, currency))
 
-    def cancel_account_summary(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_account_summary(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelAccountSummary (63)."""
         reader.integer()  # version
         session.account_summary.pop(reader.integer(), None)
@@ -219,13 +220,13 @@ class AccountBook:
         Account values are not pushed here: TWS sends them with its periodic refresh (every three
         minutes), while position changes reach the portfolio and position subscribers at once.
         """
-        account = self.hub.config.account
+        account = self.world.config.account
         positions = {s: (q, c) for s, q, c in self._positions() if s in changed_symbols}
         for symbol in changed_symbols:
             positions.setdefault(symbol, (0.0, 0.0))
-        for session in self.hub.api_sessions():
+        for session in self.world.clients.api_sessions():
             for symbol, (quantity, avg_cost) in sorted(positions.items()):
-                security = self.hub.contracts.by_symbol(symbol)
+                security = self.world.contracts.by_symbol(symbol)
                 if security is None:
                     continue
                 if session.positions_subscribed:
@@ -244,10 +245,10 @@ class AccountBook:
             if session.account_updates_subscribed:
                 self._send_portfolio(session, changed_symbols)
 
-    def refresh(self, session: ClientSession) -> None:
+    def refresh(self, session: ClientPort) -> None:
         """Resend account values, the whole portfolio and summary/multi values to one session."""
         if session.account_updates_subscribed:
-            account = self.hub.config.account
+            account = self.world.config.account
             for key, value, currency in self.account_rows():
                 session.send(msg.account_value(key, value, currency, account))
             self._send_portfolio(session)
@@ -258,10 +259,10 @@ class AccountBook:
 
     async def run(self) -> None:
         """Refresh every subscriber's account and portfolio values every three simulated minutes."""
-        clock = self.hub.clock
+        clock = self.world.clock
         while True:
             await clock.sleep(REFRESH_INTERVAL)
-            for session in self.hub.api_sessions():
+            for session in self.world.clients.api_sessions():
                 self.refresh(session)
 
 

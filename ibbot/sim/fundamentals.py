@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ibbot.clock import ensure_utc
-from ibbot.sim.pricepath import seed_for
+from ibbot.seeds import seed_for
 from ibbot.sim.universe import SimSecurity
 
 if TYPE_CHECKING:

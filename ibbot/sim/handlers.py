@@ -10,15 +10,19 @@ A message id that is not part of the protocol at all is malformed input and clos
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from ibbot.sim import messages as msg
 from ibbot.sim.protocol import ErrorCode, In, error_text
 
 if TYPE_CHECKING:
-    from ibbot.sim.hub import Hub
-    from ibbot.sim.session import ClientSession, Handler
+    from ibbot.sim.accounts import AccountBook
+    from ibbot.sim.market_data import MarketDataService
+    from ibbot.sim.orders import OrderDesk
+    from ibbot.sim.ports import ClientPort, Handler
     from ibbot.sim.wire import FieldReader
+    from ibbot.sim.world import World
 
 __all__ = ["build_handlers"]
 
@@ -78,25 +82,25 @@ _IGNORED = frozenset(
 )
 
 
-def _current_time(session: ClientSession, reader: FieldReader) -> None:
+def _current_time(world: World, session: ClientPort, reader: FieldReader) -> None:
     """reqCurrentTime (49): the simulated clock's time in epoch seconds."""
     reader.integer()  # version
-    session.send(msg.current_time(int(session.hub.clock.now().timestamp())))
+    session.send(msg.current_time(int(world.clock.now().timestamp())))
 
 
-def _managed_accounts(session: ClientSession, reader: FieldReader) -> None:
+def _managed_accounts(world: World, session: ClientPort, reader: FieldReader) -> None:
     """reqManagedAccts (17): the one account the gateway manages."""
     reader.integer()  # version
-    session.send(msg.managed_accounts([session.hub.config.account]))
+    session.send(msg.managed_accounts([world.config.account]))
 
 
-def _ignore(session: ClientSession, reader: FieldReader) -> None:
+def _ignore(session: ClientPort, reader: FieldReader) -> None:
     """A message the gateway accepts and has nothing to say about."""
     del session, reader
 
 
 def _unsupported(message: In, req_id_index: int | None) -> Handler:
-    def handler(session: ClientSession, reader: FieldReader) -> None:
+    def handler(session: ClientPort, reader: FieldReader) -> None:
         req_id = -1
         if req_id_index is not None:
             reader.skip(req_id_index)
@@ -111,12 +115,13 @@ def _unsupported(message: In, req_id_index: int | None) -> Handler:
     return handler
 
 
-def build_handlers(hub: Hub) -> dict[int, Handler]:
-    """The complete dispatch table for one hub's services."""
-    data, orders, accounts = hub.data, hub.orders, hub.accounts
+def build_handlers(
+    world: World, data: MarketDataService, orders: OrderDesk, accounts: AccountBook
+) -> dict[int, Handler]:
+    """The complete dispatch table for one gateway's services."""
     table: dict[int, Handler] = {
-        In.REQ_CURRENT_TIME: _current_time,
-        In.REQ_MANAGED_ACCTS: _managed_accounts,
+        In.REQ_CURRENT_TIME: functools.partial(_current_time, world),
+        In.REQ_MANAGED_ACCTS: functools.partial(_managed_accounts, world),
         In.REQ_CONTRACT_DATA: data.req_contract_details,
         In.REQ_MARKET_RULE: data.req_market_rule,
         In.REQ_HISTORICAL_DATA: data.req_historical_data,

@@ -48,14 +48,15 @@ from typing import TYPE_CHECKING
 
 from ibbot.clock import ensure_utc
 from ibbot.errors import IbbotError
+from ibbot.exchange.market import Quote, SimBar
 from ibbot.models import BarSize, WhatToShow
+from ibbot.seeds import seed_for
 from ibbot.sim.calendar import EXCHANGE_TZ, FIRST_YEAR, ExchangeCalendar, Session
 from ibbot.sim.pricepath import (
     Bar,
     Draws,
     SessionPart,
     combine,
-    seed_for,
     session_profile,
     subdivide,
     uniform_profile,
@@ -70,8 +71,6 @@ __all__ = [
     "ANCHOR_YEAR",
     "HistoricalDataError",
     "MarketSimulator",
-    "Quote",
-    "SimBar",
     "parse_duration",
 ]
 
@@ -94,46 +93,6 @@ _PARTS = (SessionPart.PRE, SessionPart.RTH, SessionPart.POST)
 _MINUTE = 60
 _FIVE = 5
 _MASK64 = (1 << 64) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class SimBar:
-    """One bar as the gateway serves it. ``time`` is the bar's start, UTC.
-
-    For MIDPOINT, BID, ASK and BID_ASK bars ``volume``, ``wap`` and ``count`` are -1, as IB sends them.
-    """
-
-    time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
-    wap: float
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """Top of book and the day so far at ``time``.
-
-    ``last`` is the last trade (``MarketSimulator.price``); ``volume``, ``open``, ``high`` and ``low``
-    cover the regular session of the current day up to ``time`` (the previous session's, before today's
-    open); ``close`` is the regular close of the session before that day, as IB's close tick.
-    """
-
-    time: datetime
-    bid: float
-    ask: float
-    last: float
-    bid_size: int
-    ask_size: int
-    last_size: int
-    volume: int
-    open: float
-    high: float
-    low: float
-    close: float
 
 
 class HistoricalDataError(IbbotError, ValueError):

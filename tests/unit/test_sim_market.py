@@ -16,13 +16,14 @@ from ibbot.sim.market import (
     ANCHOR_YEAR,
     HistoricalDataError,
     MarketSimulator,
-    SimBar,
     parse_duration,
 )
 from ibbot.sim.universe import DEFAULT_UNIVERSE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from ibbot.exchange import SimBar
 
 DAY = date(2026, 3, 10)  # a Tuesday, after the DST switch
 OPEN = datetime(2026, 3, 10, 13, 30, tzinfo=UTC)
