@@ -600,9 +600,12 @@ class IBConnection:
         self._hook_runs = []
         if not runs:
             return
+        stopped = True
         try:
             await within(self._clock, _HOOKS_STOP_SECONDS, asyncio.wait(runs))
         except TimeoutError:
+            stopped = False
+        if not stopped:
             log.error(
                 "connection.hooks_not_stopped",
                 runs=[run.get_name() for run in runs if not run.done()],
@@ -620,7 +623,9 @@ class IBConnection:
         for phase in HookPhase:
             for hook in list(self._hooks[phase]):
                 if not self.in_session(session):
-                    log.warning("connection.hooks_interrupted", change=change.value, session=session)
+                    log.warning(
+                        "connection.hooks_interrupted", change=change.value, session=session
+                    )
                     return
                 name = getattr(hook, "__qualname__", repr(hook))
                 log.info(

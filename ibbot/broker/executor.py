@@ -85,6 +85,10 @@ log = structlog.get_logger(__name__)
 AUDIT_FILLS: Final = "fills"
 AUDIT_ORDERS: Final = "orders"
 AUDIT_RECONCILIATION: Final = "reconciliation"
+_NOT_SENT: Final = (
+    "not sent: the connection to IB Gateway dropped before the order left (ibbot does not "
+    "re-send orders; the strategy decides again on new data)"
+)
 UNCONFIRMED_MESSAGE: Final = (
     "unconfirmed after a restart: IB lists no such order (open or completed today) and no "
     "execution of it; it never reached IB, finished on an earlier day, or works under another "
@@ -264,8 +268,14 @@ class OrderExecutor:
                 quantity=order.quantity,
                 order_type=order.order_type.value,
             )
-            tracked.trade = self._ib.placeOrder(contract, ib_request)
-            self._update(tracked, tracked.trade)
+            try:
+                tracked.trade = self._ib.placeOrder(contract, ib_request)
+            except ConnectionError as exc:
+                # The socket dropped while the order waited for the pacer: ib_async wrote nothing.
+                self._set(tracked, self._replace(tracked, OrderStatus.BLOCKED, _NOT_SENT))
+                log.warning("executor.not_sent", order_ref=order.order_ref, reason=str(exc))
+            else:
+                self._update(tracked, tracked.trade)
         finally:
             await written
         await self._wait_terminal(
@@ -333,10 +343,15 @@ class OrderExecutor:
                 self._waits, self._requests.policy.timeout, self._ib.reqExecutionsAsync()
             )
         except (TimeoutError, ConnectionError) as exc:
-            log.exception("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
+            # The next session's reconciliation asks again.
+            log.warning("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
             return
+        # ib_async hands out a fresh Fill (without commission) for an execution it already knew
+        # from the connect's startup sync, and attaches the commission report that came with the
+        # answer to the Fill it knew: take that one.
+        known = {f.execution.execId: f for f in self._ib.fills()}
         for fill in fills:
-            self._queue_fill(fill)
+            self._queue_fill(known.get(fill.execution.execId, fill), live=False)
         trades = self._ib.trades()
         found = lost = 0
         for tracked in list(self._tracked()):
@@ -483,7 +498,7 @@ class OrderExecutor:
         self._update(tracked, trade)
 
     def _on_exec_details(self, trade: Trade, fill: IBFill) -> None:
-        self._queue_fill(fill)
+        self._queue_fill(fill, live=True)
 
     def _on_commission(self, trade: Trade, fill: IBFill, report: CommissionReport) -> None:
         waiting = self._commissions.get(report.execId)
@@ -631,7 +646,13 @@ class OrderExecutor:
 
     # ------------------------------------------------------------------ fills
 
-    def _queue_fill(self, fill: IBFill) -> None:
+    def _queue_fill(self, fill: IBFill, *, live: bool) -> None:
+        """Queue one execution for publishing, once per execution id.
+
+        A live execution's commission report follows it on the wire; an execution fetched by
+        reqExecutions came with its report already (IB sends each right after its execDetails,
+        before execDetailsEnd), so there is nothing to wait for.
+        """
         exec_id = fill.execution.execId
         base = _execution_base(exec_id)
         if not exec_id or exec_id in self._pending:
@@ -650,6 +671,8 @@ class OrderExecutor:
             return
         self._pending[exec_id] = fill
         self._commissions[exec_id] = asyncio.Event()
+        if not live:
+            self._commissions[exec_id].set()
         self._fills.put_nowait(exec_id)
 
     async def _publish_fills(self) -> None:

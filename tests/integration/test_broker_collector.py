@@ -290,6 +290,42 @@ async def test_1101_resubscribes(tmp_path: Path) -> None:
             )
 
 
+async def test_cancels_ib_answers_with_300_after_1101_are_expected_not_errors(
+    tmp_path: Path,
+) -> None:
+    """After a 1101 the streams' cancels are answered with IB's 300 (IB dropped them): said once
+    at debug by ibbot, ib_async's error line demoted, nothing logged as a warning or error."""
+    out = io.StringIO()
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: streams.subscriptions == 1)
+            await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
+            configure_logging("DEBUG", "json", stream=out)
+            try:
+                h.gateway.send_notice(1101)
+                await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+                arrived_after = datetime.now(UTC)
+                # The 300 answers the cancel, sent before the new request: it came before any tick
+                # of the new subscription.
+                await h.recorder.wait_for(
+                    lambda: any(
+                        e.payload.timestamp > arrived_after
+                        for e in h.recorder.of(EventType.TICK, "AAPL")
+                    )
+                )
+            finally:
+                reset_logging()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    dropped = [line for line in lines if line["event"] == "market_data.cancel_of_dropped_stream"]
+    assert [(line["code"], line["symbol"]) for line in dropped] == [(300, "AAPL")]
+    loud = [line for line in lines if line["level"] not in ("debug", "info")]
+    assert [line["event"] for line in loud] == ["connection.restored"]  # the 1101 itself
+
+
 async def test_fundamentals_parsed_stored_published(tmp_path: Path) -> None:
     """The sim's ReportSnapshot and statements are parsed, stored point-in-time and published."""
     async with harness(tmp_path) as h:
