@@ -168,6 +168,7 @@ class OrderExecutor:
         self._fills: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._attached = False
         self._settling = asyncio.Lock()
+        self._reconciled_session = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -325,6 +326,12 @@ class OrderExecutor:
         """Every known order that is not finished yet."""
         return [t.result for t in self._tracked() if not t.result.status.is_terminal]
 
+    @property
+    def reconciled_session(self) -> int:
+        """The connection session whose executions the last complete :meth:`reconcile` queued
+        (0: none yet). The book describes IB's positions only once it has booked them."""
+        return self._reconciled_session
+
     # ------------------------------------------------------------------ reconciliation
 
     async def _on_session_change(self, change: SessionChange) -> None:
@@ -337,6 +344,7 @@ class OrderExecutor:
         Open and completed orders were fetched by the (re)connect's startup sync; executions are
         asked for again here. Nothing is ever re-sent.
         """
+        session = self._connection.session
         await self._pacer.message()
         try:
             fills: list[IBFill] = await within(
@@ -382,8 +390,11 @@ class OrderExecutor:
                 self._adopt(trade)
         at_ib = {t.order.orderRef for t in trades} | {f.execution.orderRef for f in fills}
         unconfirmed = await self._settle_earlier_runs(at_ib)
+        if self._connection.in_session(session):
+            self._reconciled_session = session
         log.info(
             "executor.reconciled",
+            session=session,
             executions=len(fills),
             orders_found=found,
             orders_lost=lost,
