@@ -51,7 +51,7 @@ from ibbot.broker.fundamentals import REPORT_SNAPSHOT
 from ibbot.broker.fundamentals_source import IBFundamentalsSource
 from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 from ibbot.bus import EventBus, OverflowPolicy, Subscription
-from ibbot.clock import WallClock
+from ibbot.clock import ScaledClock, WallClock
 from ibbot.errors import ConfigError, IbbotError, SessionEnded
 from ibbot.fundamentals import FundamentalsOutcome, FundamentalsService, open_sources
 from ibbot.gateway import GatewayTarget, open_gateway
@@ -324,7 +324,13 @@ class Orchestrator:
             self._announce(target)
             bus = await stack.enter_async_context(EventBus())
             if self._market_clock is not None and not target.embedded:
-                target = GatewayTarget(target.host, target.port, self._market_clock)
+                # A simulator elsewhere counts IB's pacing windows in its own (scaled) time.
+                scale = (
+                    self._market_clock.scale if isinstance(self._market_clock, ScaledClock) else 1.0
+                )
+                target = GatewayTarget(
+                    target.host, target.port, self._market_clock, time_scale=scale
+                )
             market = target.market_clock
             connection = IBConnection(
                 ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port),

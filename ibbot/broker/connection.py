@@ -8,7 +8,7 @@ What IB really does, and what this class does about it:
   whole connect timeout: the first connect fails at once.
 - The Gateway restarts every night and drops every API socket for a minute or two: on a dropped
   socket we reconnect forever with exponential backoff, jitter and a cap, then run the session
-  hooks (resubscribe, then reconcile orders).
+  hooks (reconcile orders and positions, then resubscribe).
 - The nightly server reset keeps the socket but cuts IB's link (1100) and brings it back with data
   lost (1101: subscriptions are gone) or maintained (1102): 1101 runs the same hooks.
 - Farms report broken/OK (2103-2106, 2157/2158): the state goes DEGRADED / back to CONNECTED.
@@ -110,12 +110,17 @@ class SessionChange(StrEnum):
 
 
 class HookPhase(StrEnum):
-    """Hooks run by phase, in this order: market data is re-established, then orders and fills are
-    reconciled, then positions (which must see the fills the order reconciliation found)."""
+    """Hooks run by phase, in this order: orders and fills are reconciled, then positions (which
+    must see the fills the order reconciliation found), then market data is re-established.
 
-    RESUBSCRIBE = "resubscribe"
+    Market data comes last so that the first decisions on new bars are sized against a book that
+    has booked the fills made while ibbot was away, and so that a resubscription held back by
+    IB's pacing (60 real-time bar requests per 10 minutes) never holds up the reconciliation.
+    """
+
     RECONCILE = "reconcile"
     POSITIONS = "positions"
+    RESUBSCRIBE = "resubscribe"
 
 
 SessionHook = Callable[[SessionChange], Awaitable[None]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,10 +48,10 @@ class LogTap:
         return self
 
     def __call__(self, logger: object, method: str, event_dict: MutableMapping[str, Any]) -> Any:
-        """The structlog processor: note the line, pass it on unchanged."""
+        """The structlog processor: note the line (with its monotonic time ``t``), pass it on."""
         event = str(event_dict.get("event", ""))
         if event.startswith(self._prefixes):
-            line = {**event_dict, "level": method}
+            line = {**event_dict, "level": method, "t": time.monotonic()}
             if threading.get_ident() == self._thread:
                 self._note(line)
             else:  # a line from a worker thread (the store's): noted on the loop, no actions

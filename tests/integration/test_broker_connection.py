@@ -93,17 +93,18 @@ async def test_unmanaged_account_is_refused(tmp_path: Path) -> None:
 
 
 async def test_reconnects_after_drop_and_runs_hooks_in_phase_order(tmp_path: Path) -> None:
-    """All connections dropped: the connection comes back by itself and runs resubscribe, then reconcile."""
+    """All connections dropped: the connection comes back by itself and runs reconcile, then
+    resubscribe."""
     async with harness(tmp_path) as h:
         calls: list[tuple[str, SessionChange]] = []
         done = asyncio.Event()
 
         async def reconcile(change: SessionChange) -> None:
             calls.append(("reconcile", change))
-            done.set()
 
         async def resubscribe(change: SessionChange) -> None:
             calls.append(("resubscribe", change))
+            done.set()
 
         async def broken(change: SessionChange) -> None:
             raise RuntimeError("a failing hook must not stop the others")
@@ -115,8 +116,8 @@ async def test_reconnects_after_drop_and_runs_hooks_in_phase_order(tmp_path: Pat
         async with asyncio.timeout(10):
             await done.wait()
         assert calls == [
-            ("resubscribe", SessionChange.RECONNECTED),
             ("reconcile", SessionChange.RECONNECTED),
+            ("resubscribe", SessionChange.RECONNECTED),
         ]
         assert h.connection.is_ready
         assert h.connection.session == 2
