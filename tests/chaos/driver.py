@@ -159,6 +159,8 @@ class Chaos:
     async def drop(self, *, fill_away: bool = False) -> None:
         """The gateway drops every connection (and fills a resting bid while ibbot is away)."""
         kind = "drop+fill" if fill_away else "drop"
+        if fill_away:
+            await self._a_bid_rests()
         before = self.session
         started = time.monotonic()
         self.gateway.drop_connections()
@@ -171,6 +173,8 @@ class Chaos:
     async def restart(self, seconds: float, *, fill_away: bool = False, kind: str = "") -> None:
         """The gateway restarts, refusing connections for ``seconds`` (a fill may happen then)."""
         kind = kind or ("restart+fill" if fill_away else "restart")
+        if fill_away:
+            await self._a_bid_rests()
         before = self.session
         started = time.monotonic()
         await self.gateway.restart(seconds)
@@ -224,6 +228,8 @@ class Chaos:
     async def flap_in_hook(self, phase: str, *, fill_away: bool = False) -> None:
         """A drop, then another as soon as the next session's ``phase`` hook starts."""
         kind = f"flap in the {phase} hook" + (" +fill" if fill_away else "")
+        if fill_away:
+            await self._a_bid_rests()
         before = self.session
         self.tap.on(
             event_is("connection.hook_started", hook=HOOKS[phase], session=before + 1),
@@ -238,13 +244,25 @@ class Chaos:
         self._time_later_drops()
         self.kinds.append(kind)
 
-    def _fill_a_bid(self) -> None:
-        """Fill one of ibbot's resting bids at the gateway now (ibbot is not connected)."""
+    def _resting_bid(self) -> int | None:
+        """The order id of one of ibbot's bids resting at the gateway, if any."""
         for order in self.gateway.truth()["exchange"]["open_orders"]:
             if order["client_id"] == self.client_id and order["order_ref"].startswith("bid:"):
-                self.gateway.fill_order(self.client_id, order["order_id"])
-                self.filled_away.append(order["order_id"])
-                return
+                return int(order["order_id"])
+        return None
+
+    async def _a_bid_rests(self) -> None:
+        """Wait until a bid rests at the gateway (the last one may just have been filled)."""
+        await self.tap.wait_for(
+            lambda: self._resting_bid() is not None, seconds=DEADLINE, what="a resting bid"
+        )
+
+    def _fill_a_bid(self) -> None:
+        """Fill a resting bid at the gateway now (ibbot is not connected)."""
+        order_id = self._resting_bid()
+        assert order_id is not None, "no bid rests: wait for one first"
+        self.gateway.fill_order(self.client_id, order_id)
+        self.filled_away.append(order_id)
 
     async def quiet(self) -> None:
         """Wait for a few fills of ordinary trading: ibbot trades on after the disruptions."""
