@@ -372,7 +372,7 @@ def chaos_settings(root: Path, port: int) -> Settings:
             strategy("flip", "Flipper", symbols=list(FLIPPED)),
             strategy(
                 "bid",
-                "tests.chaos.strategies.RestingBuyer",
+                "tests.integration.chaos_strategies.RestingBuyer",
                 symbols=list(BID),
                 retry_after_bars=1,
             ),

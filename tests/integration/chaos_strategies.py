@@ -1,4 +1,4 @@
-"""Strategies for the chaos tests, loaded by class path (``tests.chaos.strategies.RestingBuyer``).
+"""Strategies for the chaos tests (``tests/chaos``), loaded by class path like any strategy.
 
 The chaos schedule fills orders while ibbot is away, so a strategy must keep an order resting at
 the exchange: :class:`RestingBuyer` bids well below the market, a few shares more each time its
