@@ -258,7 +258,11 @@ async def ibbot(
         collector={"watchlist": [SYMBOL], "history_duration": "1 D", "report_types": []},
         fundamentals={"sources": ["ib"]},
         risk={"kill_switch_file": root / "KILL_SWITCH", "max_open_orders": 100},
-        app={"control_port": None, "summary_interval": 3600.0},
+        app={
+            "control_port": None,
+            "summary_interval": 3600.0,
+            "strategy_packages": ["benchmarks"],
+        },
         logging={"level": "WARNING"},
         strategies=[
             {

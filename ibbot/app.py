@@ -16,7 +16,7 @@ Start
     the collectors, fundamentals, periodic state saves, reconciliation, the summary line and the
     control endpoint start.
 
-Stop (SIGINT/SIGTERM, ``--duration``, or ``POST /stop``)
+Stop (SIGINT/SIGTERM, ``--duration`` seconds after the live feed opened, or ``POST /stop``)
     Two phases. First stop intake: the collectors stop and new decisions are recorded but not
     traded. Then settle: orders in flight get up to ``app.shutdown_timeout`` seconds to finish (any
     still working stay at IB; the next run picks up their fills), the executor delivers what it
@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from ibbot.clock import Clock
     from ibbot.settings import Settings
     from ibbot.sim import SimulatedGateway
+    from ibbot.strategies import Strategy
 
 __all__ = ["EXIT_FORCED", "EXIT_OK", "Orchestrator", "shutdown_budget"]
 
@@ -176,6 +177,7 @@ class Orchestrator:
         self._running: dict[str, _Running] = {}
         self._contracts: dict[str, ContractInfo] = {}
         self._adding = asyncio.Lock()
+        self._sources = settings.app.strategy_sources()
         self.fundamentals: dict[str, FundamentalsOutcome] = {}
 
     # --- public API -------------------------------------------------------------------------------
@@ -221,6 +223,8 @@ class Orchestrator:
     async def run(self, *, duration: float | None = None, handle_signals: bool = True) -> int:
         """Run until stopped (a signal, ``duration`` seconds, :meth:`stop`); return the exit code.
 
+        ``duration`` counts from when the live feed opens (:attr:`started`), not from the call.
+
         Failures come out as themselves (a :class:`~ibbot.errors.ConfigError`, a
         :class:`~ibbot.errors.ConnectionFailed`...), not wrapped in exception groups.
         """
@@ -257,7 +261,7 @@ class Orchestrator:
         async with self._adding:
             if config.name in self._running:
                 raise ConfigError("strategies.name", config.name, "a strategy of that name runs")
-            running = await self._start_strategy(parts, config)
+            running = await self._start_strategy(parts, config, self._build(config))
             await self._warm_up(parts, [running])
             running.runner.go_live()
             parts.lifecycle.note(
@@ -313,7 +317,11 @@ class Orchestrator:
 
     async def _serve(self) -> None:
         settings = self.settings
-        self._check_strategy_names()
+        # Every configured strategy is built before anything starts: one that cannot be (not an
+        # allowed class, bad params, a failing constructor) refuses the start, naming it.
+        for config in settings.strategies:
+            _check_name(config.name)
+        built = {c.name: self._build(c) for c in settings.strategies if c.enabled}
         wall = WallClock()
         await _remove_leftovers(settings.store.path)
         async with AsyncExitStack() as stack:
@@ -403,11 +411,13 @@ class Orchestrator:
                         tasks,
                     )
                     self._parts = parts
-                    await self._lifetime(parts, sources)
+                    await self._lifetime(parts, sources, built)
             finally:
                 self._parts = None
 
-    async def _lifetime(self, parts: _Parts, sources: list[Any]) -> None:
+    async def _lifetime(
+        self, parts: _Parts, sources: list[Any], built: dict[str, Strategy]
+    ) -> None:
         settings = self.settings
         tasks = parts.tasks
         background: list[asyncio.Task[None]] = []
@@ -430,7 +440,7 @@ class Orchestrator:
         )
         live: _Live | None = None
         try:
-            if await _unless(self._stopping, self._start(parts)):
+            if await _unless(self._stopping, self._start(parts, built)):
                 live = await self._go_live(parts, sources, start)
             await self._stopping.wait()
             await self._shutdown(parts, live, executor_task)
@@ -477,11 +487,11 @@ class Orchestrator:
         )
         return live
 
-    async def _start(self, parts: _Parts) -> None:
+    async def _start(self, parts: _Parts, built: dict[str, Strategy]) -> None:
         """Everything between the connection and the open live feed (see the module docstring)."""
         for config in self.settings.strategies:
             if config.enabled:
-                await self._start_strategy(parts, config)
+                await self._start_strategy(parts, config, built[config.name])
         await self._replay_fills(parts)
         collector = IBCollector(
             parts.connection,
@@ -529,7 +539,8 @@ class Orchestrator:
     def _subscribe_services(
         self, bus: EventBus, store: AsyncStore, trader: LiveTrader, activity: Activity
     ) -> None:
-        bus.subscribe([EventType.FILL], trader.fills, name="trader-fills")
+        # Statuses too: an order works until its last fill is booked, whichever comes first.
+        bus.subscribe([EventType.FILL, EventType.ORDER_STATUS], trader.fills, name="trader-fills")
         activity.subscription = bus.subscribe(
             "*",
             activity.observe,
@@ -550,19 +561,21 @@ class Orchestrator:
 
     # --- strategies -------------------------------------------------------------------------------
 
-    def _check_strategy_names(self) -> None:
-        for config in self.settings.strategies:
-            _check_name(config.name)
-
-    async def _start_strategy(self, parts: _Parts, config: StrategySettings) -> _Running:
-        """Build, restore and subscribe one strategy (its events wait until it goes live)."""
+    def _build(self, config: StrategySettings) -> Strategy:
+        """The strategy ``config`` describes; :class:`ConfigError` when it cannot be built."""
         _check_name(config.name)
-        strategy = create_strategy(
+        return create_strategy(
             config.class_path,
             name=config.name,
             allocated_capital=config.allocated_capital,
             params=config.params,
+            sources=self._sources,
         )
+
+    async def _start_strategy(
+        self, parts: _Parts, config: StrategySettings, strategy: Strategy
+    ) -> _Running:
+        """Restore and subscribe one built strategy (its events wait until it goes live)."""
         try:
             restored = await parts.keeper.restore(strategy)
         except IbbotError as exc:
@@ -679,6 +692,9 @@ class Orchestrator:
             await work()
 
     async def _stop_after(self, seconds: float) -> None:
+        # Counted from when the live feed opens: start-up (connect, backfill, warm-up) takes as long
+        # as the gateway and the machine make it, and a one-minute demo should trade for a minute.
+        await self.started.wait()
         await WallClock().sleep(seconds)
         self.stop(f"--duration {seconds:g} s elapsed")
 

@@ -138,6 +138,17 @@ class SimulatedBroker:
         """The order with ``order_id``, if one was sent."""
         return self._orders.get(order_id)
 
+    def working(self, strategy: str, symbol: str) -> list[tuple[Order, float]]:
+        """``strategy``'s working orders in ``symbol``, each with the quantity it may still fill.
+
+        A fill here is booked in the same step, so an order's unbooked rest is its unfilled rest.
+        """
+        return [
+            (record.order, record.order.quantity - record.filled)
+            for record in self._open.values()
+            if record.order.symbol == symbol and record.order.strategy_name == strategy
+        ]
+
     # --- orders ---------------------------------------------------------------------------------
 
     def submit(self, order: Order, now: datetime, marks: Mapping[str, float]) -> BrokerOrder:

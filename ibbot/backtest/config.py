@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ibbot.backtest.commission import CommissionModel
 from ibbot.backtest.errors import BacktestInputError
 from ibbot.models import BarSize
-from ibbot.strategies import SHIPPED_STRATEGIES
+from ibbot.strategies import SHIPPED_ONLY, SHIPPED_STRATEGIES, StrategySources
 from ibbot.trading import ReconciliationPolicy, RiskLimits
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ class BacktestConfig:
 
     ``start`` and ``end`` bound the bar starts replayed, ``start <= t < end`` (UTC); ``bar_size``
     None means the one size stored in that range; ``symbols`` None means every stored symbol.
-    ``starting_cash`` is the account's cash at the start.
+    ``starting_cash`` is the account's cash at the start. ``sources`` is where the strategies'
+    classes may be loaded from (the settings' ``app.strategy_packages`` and ``app.strategy_paths``).
     """
 
     start: datetime
@@ -67,6 +68,7 @@ class BacktestConfig:
     risk: RiskLimits = field(default_factory=RiskLimits)
     bar_size: BarSize | None = None
     symbols: tuple[str, ...] | None = None
+    sources: StrategySources = SHIPPED_ONLY
 
     def __post_init__(self) -> None:
         if self.end <= self.start:

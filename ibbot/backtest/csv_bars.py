@@ -11,8 +11,13 @@ the row names in ``timezone``; an intraday bar starts at the row's instant, conv
 
 A row is bad when a field cannot be parsed (or is missing, or not finite), a price is not positive,
 ``high < low``, the open or close lies outside ``low..high``, the volume is negative, its time
-repeats an earlier row's, or an intraday file gives a date without a time. Blank lines are skipped.
-Reading never writes: the caller decides whether the bad rows are few enough to import the rest.
+falls outside the years 1900 to 2200 or repeats an earlier row's, or an intraday file gives a date
+without a time. Blank lines are skipped. Reading never writes: the caller decides whether the bad
+rows are few enough to import the rest.
+
+Memory stays bounded whatever the file holds: it is read line by line with a cap on a row's length
+(a file without line breaks is refused after its first ``_LONGEST_ROW`` characters, not read whole),
+and only the first bad rows are kept, the others counted.
 """
 
 from __future__ import annotations
@@ -21,21 +26,30 @@ import csv
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ibbot.backtest.errors import BacktestInputError
 from ibbot.models import BarSize, PriceBar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
-__all__ = ["BadRow", "CsvBars", "read_bar_csv", "read_bar_lines"]
+__all__ = ["BadRow", "CsvBars", "TextSource", "read_bar_csv", "read_bar_lines"]
 
 _TIME_COLUMNS = ("datetime", "date")
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 _DATE_ONLY_LENGTH = len("2024-01-02")
+# A bar row is well under a hundred characters and a header a few hundred; a row (a quoted field may
+# span lines) longer than this is not a CSV file of bars, and is refused before it fills memory.
+_LONGEST_ROW = 64 * 1024
+# The bad rows kept with their reasons; further ones are only counted.
+_KEPT_BAD_ROWS = 100
+# Bars before 1900 or after 2200 are typing errors; beyond year 1 or 9999, shifting them to UTC fails.
+_FIRST_YEAR = 1900
+_LAST_YEAR = 2200
+# How much of a bad value a reason quotes.
+_EXCERPT = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +65,16 @@ class BadRow:
 
 @dataclass(frozen=True, slots=True)
 class CsvBars:
-    """The good bars of a file in time order, and the rows refused on the way."""
+    """The good bars of a file in time order, and the rows refused on the way.
+
+    ``bad_rows`` are the first refused rows (at most ``_KEPT_BAD_ROWS``), ``bad_count`` all of
+    them; ``rows`` counts every non-blank row after the header.
+    """
 
     bars: tuple[PriceBar, ...]
     bad_rows: tuple[BadRow, ...]
     rows: int
+    bad_count: int
 
     @property
     def first(self) -> datetime | None:
@@ -70,6 +89,52 @@ class CsvBars:
 
 class _BadValue(ValueError):
     """One field of a row is unusable; the message is the reason shown for its line."""
+
+
+class TextSource(Protocol):
+    """A text stream read line by line with a length cap (an open file, ``io.StringIO``)."""
+
+    def readline(self, size: int = -1, /) -> str:
+        """The next line, or its first ``size`` characters; ``""`` at the end."""
+        ...
+
+
+class _BoundedLines:
+    """The physical lines of ``source``; :class:`BacktestInputError` once a row outgrows the cap.
+
+    The reader calls :meth:`row_done` after each row, so a quoted field spanning lines counts as one.
+    """
+
+    def __init__(self, source: TextSource, name: str) -> None:
+        self._source = source
+        self._name = name
+        self._row_chars = 0
+        self.line = 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        text = self._source.readline(_LONGEST_ROW + 1)
+        if not text:
+            raise StopIteration
+        self.line += 1
+        self._row_chars += len(text)
+        if self._row_chars > _LONGEST_ROW:
+            raise BacktestInputError(
+                f"{self._name}: line {self.line} is longer than {_LONGEST_ROW} characters; "
+                "expected CSV rows of bars, one per line"
+            )
+        return text
+
+    def row_done(self) -> None:
+        """The reader completed a row: the next one starts from zero characters."""
+        self._row_chars = 0
+
+
+def _excerpt(text: str) -> str:
+    """``text`` quoted for a reason, cut short when long."""
+    return repr(text) if len(text) <= _EXCERPT else repr(text[:_EXCERPT]) + "..."
 
 
 def read_bar_csv(path: Path, *, symbol: str, bar_size: BarSize, timezone: ZoneInfo) -> CsvBars:
@@ -94,16 +159,22 @@ def read_bar_csv(path: Path, *, symbol: str, bar_size: BarSize, timezone: ZoneIn
 
 
 def read_bar_lines(
-    lines: Iterable[str],
+    source: TextSource,
     *,
     symbol: str,
     bar_size: BarSize,
     timezone: ZoneInfo,
     name: str = "the file",
 ) -> CsvBars:
-    """Bars from the lines of a CSV document (the first non-blank row is the header); see the module."""
+    """Bars from a CSV document (the first non-blank row is the header); see the module."""
+    lines = _BoundedLines(source, name)
     reader = csv.reader(lines)
-    header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    header = None
+    for row in reader:
+        lines.row_done()
+        if any(cell.strip() for cell in row):
+            header = row
+            break
     if header is None:
         raise BacktestInputError(f"{name} is empty: expected a header and rows of bars")
     columns = _columns(header, name)
@@ -111,28 +182,34 @@ def read_bar_lines(
     seen: dict[datetime, int] = {}
     bars: list[PriceBar] = []
     bad: list[BadRow] = []
+    bad_count = 0
     rows = 0
     for row in reader:
+        lines.row_done()
         if not any(cell.strip() for cell in row):
             continue
         rows += 1
         # csv.reader counts physical lines, so a quoted field spanning lines keeps the numbers right
         line = reader.line_num
+        reason = ""
         try:
             timestamp, (open_, high, low, close, volume) = _parse_row(
                 row, columns, daily=daily, timezone=timezone, size=bar_size
             )
         except _BadValue as exc:
-            bad.append(BadRow(line, str(exc)))
-            continue
-        earlier = seen.get(timestamp)
-        if earlier is not None:
-            bad.append(BadRow(line, f"bar at {timestamp.isoformat()} repeats line {earlier}"))
-            continue
-        seen[timestamp] = line
-        bars.append(PriceBar(symbol, timestamp, open_, high, low, close, volume, bar_size))
+            reason = str(exc)
+        else:
+            earlier = seen.get(timestamp)
+            if earlier is None:
+                seen[timestamp] = line
+                bars.append(PriceBar(symbol, timestamp, open_, high, low, close, volume, bar_size))
+                continue
+            reason = f"bar at {timestamp.isoformat()} repeats line {earlier}"
+        bad_count += 1
+        if len(bad) < _KEPT_BAD_ROWS:
+            bad.append(BadRow(line, reason))
     bars.sort(key=_start)
-    return CsvBars(tuple(bars), tuple(bad), rows)
+    return CsvBars(tuple(bars), tuple(bad), rows, bad_count)
 
 
 def _start(bar: PriceBar) -> datetime:
@@ -161,16 +238,19 @@ def _columns(header: list[str], name: str) -> tuple[int, ...]:
     for index, column in enumerate(names):
         if column in (*_TIME_COLUMNS, *_VALUE_COLUMNS):
             if column in positions:
-                raise BacktestInputError(f"{name}: column {header[index].strip()!r} appears twice")
+                raise BacktestInputError(
+                    f"{name}: column {_excerpt(header[index].strip())} appears twice"
+                )
             positions[column] = index
     time_column = next((c for c in _TIME_COLUMNS if c in positions), None)
     missing = [c.capitalize() for c in _VALUE_COLUMNS if c not in positions]
     if time_column is None:
         missing.insert(0, "Date (or Datetime)")
     if missing:
-        found = ", ".join(cell.strip() for cell in header if cell.strip()) or "nothing"
+        found = ", ".join(cell.strip()[:_EXCERPT] for cell in header[:20] if cell.strip())
+        more = ", ..." if len(header) > 20 else ""
         raise BacktestInputError(
-            f"{name}: missing column(s) {', '.join(missing)}; the header has {found}"
+            f"{name}: missing column(s) {', '.join(missing)}; the header has {found or 'nothing'}{more}"
         )
     assert time_column is not None
     return (positions[time_column], *(positions[c] for c in _VALUE_COLUMNS))
@@ -183,6 +263,7 @@ def _bar_start(text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize) -> 
     try:
         if len(value) == _DATE_ONLY_LENGTH:
             day = date.fromisoformat(value)
+            _check_year(day, value)
             if not daily:
                 raise _BadValue(f"{value!r} has no time of day, which a {size.value} bar needs")
             return datetime.combine(day, time(0), UTC)
@@ -190,13 +271,22 @@ def _bar_start(text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize) -> 
     except ValueError as exc:
         if isinstance(exc, _BadValue):
             raise
-        raise _BadValue(f"unparsable date {value!r} (expected ISO 8601, e.g. 2024-01-02)") from exc
+        raise _BadValue(
+            f"unparsable date {_excerpt(value)} (expected ISO 8601, e.g. 2024-01-02)"
+        ) from exc
+    # Before any shift between zones: year 1 at +14:00 (or 9999 at -14:00) has no UTC instant.
+    _check_year(moment, value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone)
     if daily:
         trading_day = moment.astimezone(timezone).date()
         return datetime.combine(trading_day, time(0), UTC)
     return moment.astimezone(UTC)
+
+
+def _check_year(moment: date, text: str) -> None:
+    if not _FIRST_YEAR <= moment.year <= _LAST_YEAR:
+        raise _BadValue(f"date {text!r} is outside the years {_FIRST_YEAR} to {_LAST_YEAR}")
 
 
 def _number(name: str, text: str) -> float:
@@ -206,9 +296,9 @@ def _number(name: str, text: str) -> float:
     try:
         number = float(value)
     except ValueError as exc:
-        raise _BadValue(f"unparsable {name} {value!r}") from exc
+        raise _BadValue(f"unparsable {name} {_excerpt(value)}") from exc
     if not math.isfinite(number):
-        raise _BadValue(f"{name} {value!r} is not a finite number")
+        raise _BadValue(f"{name} {_excerpt(value)} is not a finite number")
     return number
 
 

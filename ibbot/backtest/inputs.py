@@ -6,13 +6,14 @@ what was wrong and what is expected, which the CLI prints before exiting 2.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ibbot.backtest.errors import BacktestInputError
 from ibbot.models import BarSize
+from ibbot.safeload import load_json
+from ibbot.settings.model import MAX_DEPTH, MAX_TEXT
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.layout import StoreLayout
 
@@ -73,7 +74,7 @@ def parse_param(text: str) -> tuple[str, str, Any]:
             f"--param: expected NAME.KEY=VALUE (e.g. sma_cross.fast=10), got {text!r}"
         )
     try:
-        value: Any = json.loads(raw)
+        value: Any = load_json(raw, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
     except ValueError:
         value = raw
     return name, key, value

@@ -16,9 +16,9 @@ timestamp order:
 
 A strategy therefore sees bar t only after every bar before it, never a bar after it, and no
 fundamentals record stamped after t. Each decision goes through the live trading layer
-(:func:`~ibbot.trading.plan_trade`: sizing against the strategy's capital and its position in the
-:class:`PositionBook`, then the :class:`RiskGate` with the settings' limits) and, when allowed, to
-the simulated broker.
+(:func:`~ibbot.trading.plan_trade`: sizing against the strategy's capital, its position in the
+:class:`PositionBook` and its orders still working or staged, then the :class:`RiskGate` with the
+settings' limits) and, when allowed, to the simulated broker.
 Time is the bars' time: a :class:`SimulatedClock` is moved to it before the trading layer runs.
 """
 
@@ -48,7 +48,14 @@ from ibbot.models import (
     fundamentals_event_type,
 )
 from ibbot.strategies import create_strategy
-from ibbot.trading import DecisionOutcome, PositionBook, RiskGate, plan_trade
+from ibbot.trading import (
+    NOTHING_WORKING,
+    DecisionOutcome,
+    Exposure,
+    PositionBook,
+    RiskGate,
+    plan_trade,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -116,6 +123,7 @@ class Backtest:
                     name=spec.name,
                     allocated_capital=spec.allocated_capital,
                     params=spec.params,
+                    sources=config.sources,
                 )
                 for spec in config.strategies
             ]
@@ -383,6 +391,7 @@ class Backtest:
                 price=self.closes.get(decision.symbol),
                 open_orders=broker.open_orders + len(self._staged),
                 now=now,
+                working=self._working(name, decision.symbol),
             )
             order = plan.order
             if order is None:
@@ -415,6 +424,20 @@ class Backtest:
                     plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict
                 )
             )
+
+    def _working(self, strategy: str, symbol: str) -> Exposure:
+        """The strategy's orders in ``symbol`` at the broker or staged to go, as live sizing sees them."""
+        broker = self.broker
+        assert broker is not None
+        if symbol not in broker.open_symbols and not self._staged:
+            return NOTHING_WORKING
+        orders = broker.working(strategy, symbol)
+        orders.extend(
+            (order, float(order.quantity))
+            for order, _ in self._staged
+            if order.symbol == symbol and order.strategy_name == strategy
+        )
+        return Exposure.of((order.order_ref, order.action, rest) for order, rest in orders)
 
     def _send(self, now: datetime) -> None:
         broker = self.broker

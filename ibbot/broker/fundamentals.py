@@ -4,7 +4,10 @@ The documents (Refinitiv content served by TWS) are keyed by attributes: ``CoID/
 ``Ratio/@FieldName``, ``lineItem/@coaCode``. Fields come and go by issuer and region (a non-US
 issuer has no CIKNo; newer files add ids), so nothing here is found by position and anything absent
 is None. Parsing goes through defusedxml with DTDs refused: IB's documents never declare one, so a
-DTD can only be an entity-expansion ("billion laughs") or external-entity (XXE) attempt.
+DTD can only be an entity-expansion ("billion laughs") or external-entity (XXE) attempt. Whatever
+the text holds (a lone surrogate, an unknown encoding), failing to read it is a
+:class:`FundamentalsParseError`; a number that is not finite (once scaled to units) is None, with
+a warning, since the store keeps only finite numbers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import math
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import structlog
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
@@ -31,6 +35,8 @@ __all__ = [
     "parse_financial_summary",
     "parse_report_snapshot",
 ]
+
+log = structlog.get_logger(__name__)
 
 # IB's reportType names (the argument of reqFundamentalData).
 REPORT_SNAPSHOT: Final = "ReportSnapshot"
@@ -52,6 +58,8 @@ _MILLIONS: Final = 1_000_000.0
 _NOT_AVAILABLE: Final = -99999.99
 
 _EXCERPT_CHARS: Final = 80
+# Whole numbers (employees, years, line ids) beyond a signed 64-bit integer are garbage, not counts.
+_LARGEST_INT: Final = 2**63 - 1
 
 # Ratios mapped onto FundamentalData fields: FieldName -> (field, multiplier). All other numeric
 # ratios stay in ``FundamentalData.values`` under IB's FieldName, in IB's units.
@@ -90,12 +98,12 @@ def parse_report_snapshot(
     mapped: dict[str, float | None] = {}
     for name, (field_name, multiplier) in _MAPPED_RATIOS.items():
         value = numeric.pop(name, None)
-        mapped[field_name] = None if value is None else value * multiplier
+        mapped[field_name] = None if value is None else _scaled(value, multiplier, symbol, name)
 
     industries = _industries(root)
     employees = _to_int(_child_text(general, "Employees"))
     if employees is None and "Employees" in numeric:
-        employees = round(numeric["Employees"])
+        employees = _whole(numeric["Employees"])
     ratios_el = root.find("Ratios")
     currency = (
         _attr(ratios_el, "PriceCurrency")
@@ -254,11 +262,20 @@ def _parse(xml: str, symbol: str, report_type: str) -> Element:
             symbol, report_type, f"expected text, got {type(xml).__name__}", repr(xml)[:40]
         )
     text = xml.lstrip("\ufeff").strip()
-    excerpt = " ".join(text.split())[:_EXCERPT_CHARS]
+    # Printable whatever the text holds (a lone surrogate cannot be written to a log).
+    excerpt = (
+        " ".join(text[: _EXCERPT_CHARS * 4].split())[:_EXCERPT_CHARS]
+        .encode("utf-8", "backslashreplace")
+        .decode("utf-8")
+    )
     if not text:
         raise FundamentalsParseError(symbol, report_type, "empty document", "")
     try:
         root = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (UnicodeEncodeError, UnicodeDecodeError) as exc:
+        raise FundamentalsParseError(
+            symbol, report_type, f"undecodable text ({exc.reason})", excerpt
+        ) from exc
     except DefusedXmlException as exc:
         raise FundamentalsParseError(
             symbol,
@@ -266,7 +283,8 @@ def _parse(xml: str, symbol: str, report_type: str) -> Element:
             f"refused: the document declares a DTD or entities ({type(exc).__name__})",
             excerpt,
         ) from exc
-    except ParseError as exc:
+    except (ParseError, ValueError, LookupError) as exc:
+        # ValueError and LookupError: expat refusing the encoding the document declares.
         raise FundamentalsParseError(
             symbol, report_type, f"malformed XML ({exc})", excerpt
         ) from exc
@@ -448,7 +466,27 @@ def _to_float(text: str | None) -> float | None:
 
 def _to_int(text: str | None) -> int | None:
     value = _to_float(text)
-    return None if value is None else round(value)
+    return None if value is None else _whole(value)
+
+
+def _whole(value: float) -> int | None:
+    """``value`` rounded; None beyond a 64-bit integer (no count or year is that large)."""
+    return round(value) if abs(value) <= _LARGEST_INT else None
+
+
+def _scaled(value: float, multiplier: float, symbol: str, name: str) -> float | None:
+    """``value * multiplier``, or None (and a warning) when that is no longer a finite number."""
+    scaled = value * multiplier
+    if math.isfinite(scaled):
+        return scaled
+    log.warning(
+        "fundamentals.value_out_of_range",
+        symbol=symbol,
+        field=name,
+        value=value,
+        detail="not a finite number once scaled to units: left empty",
+    )
+    return None
 
 
 def _to_date(text: str | None) -> str | None:

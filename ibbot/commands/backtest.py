@@ -131,6 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             ),
             risk=risk_limits(settings.risk),
             bar_size=None if args.bar_size is None else parse_bar_size(args.bar_size),
+            sources=settings.app.strategy_sources(),
         )
         return _run(config, settings, args.out)
     except BacktestInputError as exc:

@@ -1,7 +1,10 @@
 """``ibbot config show`` and ``ibbot config check``: the effective settings, and whether they are valid.
 
 Both run after the CLI has loaded the settings, so an invalid setting has already stopped the program
-with its one-line error (exit code 2) before either action runs.
+with its one-line error (exit code 2) before either action runs. ``check`` also builds every
+configured strategy, as ``ibbot run`` would: a class path outside the allowed strategy sources, a
+class that is not a strategy, or params its constructor refuses stop it the same way, naming the
+strategy.
 """
 
 from __future__ import annotations
@@ -36,9 +39,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the settings (``show``) or confirm they are valid (``check``)."""
     if args.action == SHOW:
         sys.stdout.write(settings_toml(settings))
-    else:
-        sys.stdout.write(f"configuration OK: {_files(settings)}\n")
+        return 0
+    _build_strategies(settings)
+    sys.stdout.write(f"configuration OK: {_files(settings)}\n")
     return 0
+
+
+def _build_strategies(settings: Settings) -> None:
+    """Build every configured strategy (enabled or not); :class:`ConfigError` for the first that fails."""
+    from ibbot.strategies import create_strategy  # noqa: PLC0415
+
+    sources = settings.app.strategy_sources()
+    for strategy in settings.strategies:
+        create_strategy(
+            strategy.class_path,
+            name=strategy.name,
+            allocated_capital=strategy.allocated_capital,
+            params=strategy.params,
+            sources=sources,
+        )
 
 
 def settings_toml(settings: Settings) -> str:

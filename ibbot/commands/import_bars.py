@@ -79,12 +79,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return usage_error(exc)
     for bad in found.bad_rows[:_SHOWN_BAD_ROWS]:
         sys.stderr.write(f"{path}: {bad}\n")
-    hidden = len(found.bad_rows) - _SHOWN_BAD_ROWS
+    hidden = found.bad_count - _SHOWN_BAD_ROWS
     if hidden > 0:
         sys.stderr.write(f"{path}: ... and {hidden} more bad rows\n")
-    if len(found.bad_rows) > args.max_bad_rows:
+    if found.bad_count > args.max_bad_rows:
         return usage_error(
-            f"{path}: {len(found.bad_rows)} of {found.rows} rows are bad (more than "
+            f"{path}: {found.bad_count} of {found.rows} rows are bad (more than "
             f"--max-bad-rows {args.max_bad_rows}); nothing was imported"
         )
     if not found.bars:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         symbol=symbol,
         bar_size=bar_size.value,
         bars=len(found.bars),
-        bad_rows=len(found.bad_rows),
+        bad_rows=found.bad_count,
         first=first.isoformat(),
         last=last.isoformat(),
         store=str(settings.store.path),
@@ -105,6 +105,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sys.stdout.write(
         f"imported {len(found.bars)} {bar_size.value} bars of {symbol} from {path} into "
         f"{settings.store.path}: {first.isoformat()} .. {last.isoformat()}"
-        f"{f'; {len(found.bad_rows)} bad rows skipped' if found.bad_rows else ''}\n"
+        f"{f'; {found.bad_count} bad rows skipped' if found.bad_count else ''}\n"
     )
     return 0

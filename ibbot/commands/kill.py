@@ -5,6 +5,10 @@ running ``ibbot run`` notices within a second, refuses every new order (each ref
 the rule ``kill_switch``) and, when ``risk.cancel_open_orders_on_kill`` is true, cancels the orders
 still open. The file works without a running service too: anything that starts while it exists
 sends nothing. ``--release`` removes it; trading resumes with the next decision.
+
+It works on the file, not through the control endpoint, so it needs no token: who may engage or
+release the switch is who may write ``risk.kill_switch_file``'s directory, and it still works when
+the service is hung or not running.
 """
 
 from __future__ import annotations

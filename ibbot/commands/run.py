@@ -35,7 +35,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--duration",
         type=_seconds,
         metavar="SECONDS",
-        help="stop gracefully after this long (exit 0), e.g. for a demo; default: until a signal",
+        help=(
+            "stop gracefully this long after the live feed opens (start-up not counted; exit 0),"
+            " e.g. for a demo; default: until a signal"
+        ),
     )
 
 

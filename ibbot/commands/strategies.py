@@ -1,11 +1,12 @@
 """``ibbot strategies list|add|remove``: look at and change the strategies of a running ``ibbot run``.
 
 It talks to the running service's control endpoint (loopback HTTP/JSON, see
-:mod:`ibbot.live.control`), found through ``<store.path>/control.json``; run it with the same
-settings (``store.path``) as the service. ``add`` starts a strategy at once (its saved state
-restored, warmed up on stored history), ``remove`` stops one and saves its state (its positions
-stay with the account). Exit code 1 when no service runs or it refuses the request (the reason is
-printed).
+:mod:`ibbot.live.control`), found through ``<store.path>/control.json``, with the run's token from
+``<store.path>/control.token``; run it with the same settings (``store.path``) as the service, as
+the user that runs it (the token file is readable by that user only). ``add`` starts a strategy at
+once (its saved state restored, warmed up on stored history), ``remove`` stops one and saves its
+state (its positions stay with the account). Exit code 1 when no service runs or it refuses the
+request (the reason is printed).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ibbot.commands.usage import usage_error
 if TYPE_CHECKING:
     import argparse
 
+    from ibbot.live.control import ControlEndpoint
     from ibbot.settings import Settings
 
 __all__ = ["configure", "run"]
@@ -57,11 +59,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ibbot.live.control import read_control_file  # noqa: PLC0415
     from ibbot.strategies import resolve_class_path  # noqa: PLC0415
 
-    url = read_control_file(settings.store.path)
+    endpoint = read_control_file(settings.store.path)
     if args.action == "list":
-        return _list(_request("GET", f"{url}/status"))
+        return _list(_request(endpoint, "GET", "/status"))
     if args.action == "remove":
-        answer = _request("DELETE", f"{url}/strategies/{args.name}")
+        answer = _request(endpoint, "DELETE", f"/strategies/{args.name}")
         sys.stdout.write(f"removed {answer['removed']}\n")
         return 0
     params: dict[str, Any] = {}
@@ -77,18 +79,27 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "allocated_capital": args.capital,
         "params": params,
     }
-    answer = _request("POST", f"{url}/strategies", body)
+    answer = _request(endpoint, "POST", "/strategies", body)
     sys.stdout.write(f"added {answer['added']}\n")
     return 0
 
 
-def _request(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _request(
+    endpoint: ControlEndpoint, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import httpx  # noqa: PLC0415
 
     from ibbot.errors import IbbotError  # noqa: PLC0415
 
+    url = endpoint.url + path
     try:
-        response = httpx.request(method, url, json=body, timeout=_TIMEOUT)
+        response = httpx.request(
+            method,
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {endpoint.token}"},
+            timeout=_TIMEOUT,
+        )
         answer = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise IbbotError(f"the running ibbot did not answer at {url}: {exc}") from exc

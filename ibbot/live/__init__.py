@@ -7,12 +7,19 @@
 - :func:`history_events` (``history``): the warm-up feed from the store.
 - :class:`Activity` (``activity``): last prices, event rate, the summary line.
 - :class:`LifecycleLog` (``lifecycle``): lifecycle events, logged and audited.
-- :class:`ControlServer` (``control``): the loopback HTTP/JSON control endpoint.
+- :class:`ControlServer` (``control``): the loopback HTTP/JSON control endpoint (Starlette/uvicorn).
 - :func:`shutdown_signals` (``signals``): SIGINT/SIGTERM, graceful then forced.
 """
 
 from ibbot.live.activity import Activity, summary_line
-from ibbot.live.control import CONTROL_FILE, ControlServer, ControlTarget, read_control_file
+from ibbot.live.control import (
+    CONTROL_FILE,
+    TOKEN_FILE,
+    ControlEndpoint,
+    ControlServer,
+    ControlTarget,
+    read_control_file,
+)
 from ibbot.live.history import history_events
 from ibbot.live.lifecycle import LifecycleLog
 from ibbot.live.runner import DecisionSink, RunnerState, StrategyRunner, stale_reason
@@ -23,7 +30,9 @@ from ibbot.live.trader import LiveTrader, OrderPort, PositionsPort, TraderStats
 __all__ = [
     "BOOK_STATE",
     "CONTROL_FILE",
+    "TOKEN_FILE",
     "Activity",
+    "ControlEndpoint",
     "ControlServer",
     "ControlTarget",
     "DecisionSink",

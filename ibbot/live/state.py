@@ -1,8 +1,9 @@
 """Saved state across runs: each strategy's own, and the position book, tied to the account they describe.
 
 Positions only mean something at the broker that holds them, so the book's saved state carries a
-*world*: a fingerprint of the account (hashed, the id is a secret) for a real gateway, and a
-one-off id for the embedded simulator, which opens a fresh paper account on every run. State is
+*world*: the account's pseudonym for a real gateway (the store's keyed hash, see
+:mod:`ibbot.accounts`: the id is a secret), and a one-off id for the embedded simulator, which opens
+a fresh paper account on every run. State is
 restored only into the same world: restarting against the same account resumes every strategy's
 positions and indicators; a fresh simulated account (or another account) starts every strategy
 afresh, since positions carried over from elsewhere would contradict the broker at once.
@@ -47,10 +48,15 @@ _REPLAY_MARGIN: Final = timedelta(minutes=5)
 _FILLS: Final = "fills"
 
 
-def world_of(account: str, *, embedded: bool) -> str:
-    """The world fingerprint of ``account``: hashed for a gateway, unique per embedded simulator."""
+def world_of(pseudonym: str, *, embedded: bool) -> str:
+    """The world of the account with ``pseudonym``; unique per embedded simulator."""
     if embedded:
         return f"embedded-simulator:{uuid.uuid4().hex}"
+    return f"account:{pseudonym}"
+
+
+def _former_world(account: str) -> str:
+    """The world of ``account`` as ibbot wrote it before pseudonyms: a bare hash, still accepted."""
     digest = hashlib.sha256(account.encode()).hexdigest()[:16]
     return f"account:{digest}"
 
@@ -63,12 +69,19 @@ class StateKeeper:
 
     def __init__(self, store: AsyncStore, *, account: str, embedded: bool, clock: Clock) -> None:
         self._store = store
-        self.world = world_of(account, embedded=embedded)
+        self._world = world_of("", embedded=True) if embedded else None
         self._embedded = embedded
         self._account = account
         self._clock = clock
         self._restoring = False
         self._saved_at: datetime | None = None
+
+    async def world(self) -> str:
+        """This run's world (the store's pseudonym of the account, read once)."""
+        if self._world is None:
+            pseudonym = await self._store.account_pseudonym(self._account)
+            self._world = world_of(pseudonym, embedded=False)
+        return self._world
 
     @property
     def restoring(self) -> bool:
@@ -80,6 +93,7 @@ class StateKeeper:
         saved: dict[str, Any] | None = None
         failure = ""
         try:
+            world = await self.world()
             saved = await self._store.load_strategy_state(BOOK_STATE)
         except IbbotError as exc:
             failure = str(exc)
@@ -89,7 +103,8 @@ class StateKeeper:
         if saved is None:
             log.info("state.none_saved", detail="strategies start afresh")
             return None
-        if saved.get("world") != self.world:
+        accepted = {world} if self._embedded else {world, _former_world(self._account)}
+        if saved.get("world") not in accepted:
             if self._embedded:
                 log.info(
                     "state.fresh_account",
@@ -136,7 +151,7 @@ class StateKeeper:
             BOOK_STATE,
             {
                 "version": STATE_VERSION,
-                "world": self.world,
+                "world": await self.world(),
                 "saved_at": now.isoformat(),
                 "book": book.dump(),
             },
@@ -152,10 +167,12 @@ class StateKeeper:
         if not self._restoring or self._saved_at is None:
             return []
         entries = await self._store.read_audit(_FILLS, since=self._saved_at - _REPLAY_MARGIN)
+        # Audited under the account's pseudonym; lines written before pseudonyms hold the id.
+        mine = {"", self._account, await self._store.account_pseudonym(self._account)}
         fills: list[Fill] = []
         for entry in entries:
             record: dict[str, Any] = dict(entry.record)
-            if record.get("account") not in ("", self._account):
+            if record.get("account") not in mine:
                 continue
             try:
                 fills.append(from_dict(Fill, record))

@@ -1,22 +1,28 @@
 """The live trading desk: decisions in, orders out through the executor, fills into the position book.
 
 Each decision is planned exactly as the backtest plans it (:func:`~ibbot.trading.plan_trade`:
-sizing against the strategy's capital and its position in the book, then the risk gate, kill
-switch included) and audited with its outcome: ``sent``, ``blocked`` (with the rule, also in
-``audit/risk/``), ``no_order`` or ``not_traded`` (history, a stale bar, a working order for the
-same strategy and symbol, or the trader stopping). A planned order is submitted in a task of the
-trader's own group, so a slow fill never holds up the next decision; while it works no other
-order is planned for that strategy and symbol (the strategy would otherwise be sized twice on the
-same holding).
+sizing against the strategy's capital, its position in the book and its working orders, then the
+risk gate, kill switch included) and audited with its outcome: ``sent``, ``blocked`` (with the
+rule, also in ``audit/risk/``), ``no_order`` or ``not_traded`` (history, a stale bar, or the trader
+stopping). A planned order is submitted in a task of the trader's own group, so a slow fill never
+holds up the next decision.
 
-Fills come from the bus (``FILL`` events, attributed by ``orderRef``) and move the book. The kill
-switch is watched once a second (a file has nothing to await): when it engages, open orders are
-cancelled if the settings say so. Reconciliation compares the book with the broker's positions on
-start, after every reconnect and periodically; symbols with a working order are left for the next
-round, since a fill may be on its way.
+Working orders (:class:`~ibbot.trading.WorkingOrders`) are the other half of the holding: an order
+works from the moment it is planned until every share it filled is in the book, not until its
+status is terminal, since IB's "Filled" status and the execution come apart and the fill reaches
+the book only once it is audited. A decision taken in between (a burst of catch-up bars after a
+1101, say) is sized against the book and these orders, so it never sells the same shares twice
+nor buys twice.
+
+Fills and order statuses come from the bus (``FILL`` and ``ORDER_STATUS`` events, attributed by
+``orderRef``): fills move the book, both settle the working orders. The kill switch is watched
+once a second (a file has nothing to await): when it engages, open orders are cancelled if the
+settings say so. Reconciliation compares the book with the broker's positions on start, after
+every reconnect and periodically; symbols with a working order are left for the next round, since
+a fill may be on its way.
 
 Overflow policy of the decision queue: 1,000 decisions, BLOCK (the strategy's consumer waits: a
-decision is never dropped); the fill queue holds 10,000 fills, BLOCK.
+decision is never dropped); the fill queue holds 10,000 fills and statuses, BLOCK.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ibbot.trading import (
     ReconciliationPolicy,
     RiskGate,
     TradePlan,
+    WorkingOrders,
     plan_trade,
 )
 
@@ -106,7 +113,8 @@ class LiveTrader:
     ``price`` gives the freshest known price of a symbol; ``clock`` is the market clock (decision
     times, the trading day of the loss limit); ``wall`` paces the kill-switch check. ``publish``
     (the bus) receives every handled decision as a ``decision`` event whose payload maps
-    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block) and ``order_ref``.
+    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block) and ``order_ref``. ``fills``
+    takes the bus's ``FILL`` and ``ORDER_STATUS`` events.
     """
 
     def __init__(
@@ -136,6 +144,7 @@ class LiveTrader:
         self.fills: asyncio.Queue[Event] = asyncio.Queue(FILL_QUEUE)
         self._decisions: asyncio.Queue[tuple[Strategy, Decision]] = asyncio.Queue(DECISION_QUEUE)
         self._in_flight: dict[str, Order] = {}
+        self.working = WorkingOrders()
         self._sending: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Event()
         self._settled.set()
@@ -188,15 +197,9 @@ class LiveTrader:
         if not self._accepting:
             await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
             return
-        working = self._working_order(name, decision.symbol)
-        if working is not None:
-            await self._record_untraded(
-                strategy,
-                decision,
-                f"order {working} for {name} in {decision.symbol} is still working: "
-                "not sized again on the same holding",
-            )
-            return
+        open_orders = self._orders.open_orders()
+        for result in open_orders:
+            self.working.still_open(result)  # an order of an earlier run joins at first sight
         plan = plan_trade(
             decision,
             strategy_name=name,
@@ -204,8 +207,9 @@ class LiveTrader:
             book=self.book,
             gate=self.gate,
             price=self._price(decision.symbol),
-            open_orders=self.open_order_count(),
+            open_orders=self._count_open(open_orders),
             now=self._clock.now(),
+            working=self.working.exposure(name, decision.symbol),
         )
         self.stats.decisions += 1
         order = plan.order
@@ -238,6 +242,7 @@ class LiveTrader:
     def _send(self, order: Order) -> None:
         assert self._tasks is not None
         self._in_flight[order.decision_id] = order
+        self.working.sent(order)
         self._settled.clear()
         self.stats.sent += 1
         task = self._tasks.create_task(self._submit(order), name=f"ibbot-order-{order.order_ref}")
@@ -262,6 +267,10 @@ class LiveTrader:
             log.exception("trade.order_crashed", order_ref=order.order_ref)
         finally:
             self._in_flight.pop(order.decision_id, None)
+        if result is None:
+            self.working.abandon(order.order_ref)
+        else:
+            self.working.status(result, order_ref=order.order_ref)
         if failure:
             log.error("trade.order_failed", order_ref=order.order_ref, error=failure)
         if result is not None:
@@ -380,22 +389,20 @@ class LiveTrader:
     # --- orders at work ---------------------------------------------------------------------------
 
     def open_order_count(self) -> int:
-        """Orders working (or on their way) for every strategy: the risk gate's count."""
-        ids = set(self._in_flight)
-        ids.update(r.decision_id or f"#{r.order_id}" for r in self._orders.open_orders())
-        return len(ids)
+        """Orders working (on their way, open, or with fills not booked yet) for every strategy:
+        the risk gate's count."""
+        return self._count_open(self._orders.open_orders())
 
-    def _working_order(self, strategy: str, symbol: str) -> str | None:
-        for order in self._in_flight.values():
-            if order.strategy_name == strategy and order.symbol == symbol:
-                return order.order_ref
-        for result in self._orders.open_orders():
-            if result.strategy_name == strategy and result.symbol == symbol:
-                return f"{result.strategy_name}:{result.decision_id}"
-        return None
+    def _count_open(self, open_orders: list[OrderResult]) -> int:
+        refs = self.working.refs()
+        refs.update(
+            f"{r.strategy_name}:{r.decision_id}" if r.decision_id else f"#{r.order_id}"
+            for r in open_orders
+        )
+        return len(refs)
 
     def _working_symbols(self) -> set[str]:
-        symbols = {order.symbol for order in self._in_flight.values()}
+        symbols = self.working.symbols()
         symbols.update(r.symbol for r in self._orders.open_orders() if r.symbol)
         return symbols
 
@@ -420,8 +427,11 @@ class LiveTrader:
         while True:
             event = await self.fills.get()
             try:
-                if isinstance(event.payload, Fill):
-                    self.book_fill(event.payload)
+                payload = event.payload
+                if isinstance(payload, Fill):
+                    self.book_fill(payload)
+                elif isinstance(payload, OrderResult):
+                    self.working.status(payload)
             finally:
                 self.fills.task_done()
 
@@ -430,6 +440,7 @@ class LiveTrader:
         position = self.book.apply_fill(fill)
         if position is None:
             return None
+        self.working.booked(fill)
         self.stats.fills += 1
         log.info(
             "trade.fill",

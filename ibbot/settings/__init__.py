@@ -45,7 +45,6 @@ from ibbot.settings.model import (
     SimSettings,
     StoreSettings,
     StrategySettings,
-    import_class,
     is_paper_account,
     redacted_dump,
 )
@@ -68,7 +67,6 @@ __all__ = [
     "SimSettings",
     "StoreSettings",
     "StrategySettings",
-    "import_class",
     "is_paper_account",
     "load_settings",
     "parse_override",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import inspect
 import os
-import tomllib
+import reprlib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,16 @@ from pydantic_settings import (
     DotEnvSettingsSource,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
-    TomlConfigSettingsSource,
 )
 from pydantic_settings.sources import InitSettingsSource
 
 from ibbot.errors import ConfigError
+from ibbot.safeload import LoadError, load_toml, load_yaml, read_limited
 from ibbot.settings.model import (
     ENV_DELIMITER,
     ENV_PREFIX,
+    MAX_DEPTH,
+    MAX_TEXT,
     REDACTED,
     CrossFieldError,
     Settings,
@@ -44,8 +46,10 @@ __all__ = [
 
 DEFAULT_CONFIG_FILE = Path("settings.toml")
 DEFAULT_ENV_FILE = Path(".env")
-# Words in a variable's name that mark its value as secret even when the name is unknown.
+# Words in a setting's name that mark its value as secret even when the setting is unknown.
 _SECRET_WORDS = ("account", "password", "secret", "token", "key", "agent")
+# The nodes a YAML settings file may expand to, its aliases followed (an alias bomb stops here).
+_MAX_YAML_NODES = 100_000
 
 # --- the user's plan (YAML) ----------------------------------------------------------------------
 
@@ -66,7 +70,7 @@ def plan_config_to_settings(data: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         section = _PLAN_SECTIONS.get(key, key)
         if section in mapped:
-            raise ConfigError(section, _shown(value), f"given twice (as {key!r} and {section!r})")
+            raise ConfigError(section, REDACTED, f"given twice (as {key!r} and {section!r})")
         mapped[section] = value
     store = mapped.get("store")
     if isinstance(store, Mapping) and isinstance(store.get("backend"), str):
@@ -117,20 +121,22 @@ class _MappingEnvSource(EnvSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         prefix = self.env_prefix.lower()
-        for name, value in self.env_vars.items():
-            section = name.removeprefix(prefix).split(ENV_DELIMITER, 1)[0]
-            if section not in self.settings_cls.model_fields:
-                # A misspelt secret's value is still a secret: name the variable, hide the value.
-                secret = any(word in name for word in _SECRET_WORDS)
-                shown = REDACTED if secret else _shown(value)
+        for name in self.env_vars:
+            # An unknown setting's value is never shown: it may be a misspelt secret.
+            parts = name.removeprefix(prefix).split(ENV_DELIMITER)
+            if parts[0] not in self.settings_cls.model_fields:
                 raise ConfigError(
-                    self.describe(name), shown, f"unknown setting; {_known_sections()}"
+                    self.describe(name), REDACTED, f"unknown setting; {_known_sections()}"
+                )
+            if len(parts) > MAX_DEPTH:
+                raise ConfigError(
+                    self.describe(name), REDACTED, f"nested deeper than {MAX_DEPTH} levels"
                 )
         return super().__call__()
 
     def describe(self, name: str) -> str:
         """How a user names variable ``name`` (lower-cased by the source) in this source."""
-        return name.upper()
+        return _short(name.upper())
 
     def origin(self, path: tuple[str, ...]) -> str | None:
         """The variable that set ``path`` (most specific first), if this source set it."""
@@ -152,7 +158,9 @@ class _FlagsSource(_MappingEnvSource):
         super().__init__(settings_cls, variables)
 
     def describe(self, name: str) -> str:
-        return "--set " + name.removeprefix(self.env_prefix.lower()).replace(ENV_DELIMITER, ".")
+        return "--set " + _short(
+            name.removeprefix(self.env_prefix.lower()).replace(ENV_DELIMITER, ".")
+        )
 
 
 class _DotEnvSource(DotEnvSettingsSource):
@@ -160,6 +168,14 @@ class _DotEnvSource(DotEnvSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], env_file: Path) -> None:
         self.path = env_file
+        try:
+            too_big = env_file.stat().st_size > MAX_TEXT
+        except OSError as exc:
+            raise ConfigError("config", str(env_file), f"cannot read it: {exc}") from exc
+        if too_big:
+            raise ConfigError(
+                "config", str(env_file), f"cannot read it: larger than {MAX_TEXT} bytes"
+            )
         super().__init__(settings_cls, env_file=env_file)
         self._checker = _MappingEnvSource(
             settings_cls, {name: value or "" for name, value in self.env_vars.items()}
@@ -183,17 +199,25 @@ class _DotEnvSource(DotEnvSettingsSource):
         return None if name is None else f"{name} in {self.path}"
 
 
-class _TomlFileSource(TomlConfigSettingsSource):
+def _read_config(path: Path, kind: str, load: Callable[[bytes], Any]) -> Any:
+    """The document in settings file ``path``, within the size and depth limits; else one line."""
+    try:
+        return load(read_limited(path, max_bytes=MAX_TEXT))
+    except OSError as exc:
+        raise ConfigError("config", str(path), f"cannot read it: {exc}") from exc
+    except LoadError as exc:
+        raise ConfigError("config", str(path), f"not valid {kind}: {exc}") from None
+
+
+class _TomlFileSource(InitSettingsSource):
     """A TOML settings file in our schema."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
         self.path = path
-        try:
-            super().__init__(settings_cls, toml_file=path)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("config", str(path), f"not valid TOML: {exc}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("config", str(path), f"cannot read it: {exc}") from exc
+        data = _read_config(
+            path, "TOML", lambda text: load_toml(text, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+        )
+        super().__init__(settings_cls, data)
 
     def origin(self, path: tuple[str, ...]) -> str | None:
         """The file, if it set ``path``."""
@@ -204,15 +228,14 @@ class _YamlPlanSource(InitSettingsSource):
     """A YAML settings file, in our schema or in the plan's (see :func:`plan_config_to_settings`)."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        import yaml  # noqa: PLC0415 - only YAML configs pay for the YAML parser
-
         self.path = path
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError("config", str(path), f"not valid YAML: {_one_line(exc)}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("config", str(path), f"cannot read it: {exc}") from exc
+        data = _read_config(
+            path,
+            "YAML",
+            lambda text: load_yaml(
+                text, max_chars=MAX_TEXT, max_depth=MAX_DEPTH, max_nodes=_MAX_YAML_NODES
+            ),
+        )
         if data is not None and not isinstance(data, Mapping):
             raise ConfigError("config", str(path), "a YAML config must be a mapping of sections")
         super().__init__(settings_cls, plan_config_to_settings(data or {}))
@@ -229,10 +252,6 @@ def _file_source(settings_cls: type[BaseSettings], path: Path) -> _TomlFileSourc
     if suffix in {".yaml", ".yml"}:
         return _YamlPlanSource(settings_cls, path)
     raise ConfigError("config", str(path), "must be a .toml, .yaml or .yml file")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -306,11 +325,30 @@ class _Shown:
 
 _MISSING = _Shown("(missing)")
 _LONGEST_SHOWN = 100
+# Shows the start of a value of any size or depth in bounded time (a YAML alias bomb's value would
+# take minutes to repr() in full).
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 10
+_REPR.maxstring = _REPR.maxlong = _REPR.maxother = _LONGEST_SHOWN
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _LONGEST_SHOWN else text[: _LONGEST_SHOWN - 3] + "..."
 
 
 def _shown(value: object) -> object:
-    text = repr(value)
-    return value if len(text) <= _LONGEST_SHOWN else _Shown(text[: _LONGEST_SHOWN - 3] + "...")
+    """``value`` itself when its repr is short, else a stand-in showing how it starts."""
+    if isinstance(value, str):
+        text = repr(value[:_LONGEST_SHOWN])
+        fits = len(value) <= _LONGEST_SHOWN and len(text) <= _LONGEST_SHOWN
+    else:
+        try:
+            text = _REPR.repr(value)
+        except ValueError:  # an int with more digits than Python turns into text
+            text = f"<a {type(value).__name__} too long to show>"
+        fits = len(text) <= _LONGEST_SHOWN and isinstance(value, int | float | bool | None)
+    return value if fits else _Shown(_short(text))
 
 
 def _config_error(exc: ValidationError, sources: list[_Source]) -> ConfigError:
@@ -325,7 +363,7 @@ def _config_error(exc: ValidationError, sources: list[_Source]) -> ConfigError:
         value, reason = cause.value, cause.reason
     key = _dotted(loc)
     head = tuple(_leading_names(loc))
-    if head in secret_paths(Settings):
+    if _hidden(first["type"], head):
         value = REDACTED
     shown = _MISSING if first["type"] == "missing" else _shown(value)
     origin = next((found for source in sources if (found := source.origin(head))), None)
@@ -335,6 +373,15 @@ def _config_error(exc: ValidationError, sources: list[_Source]) -> ConfigError:
         more = len(errors) - 1
         reason += f" (and {more} more invalid setting{'s' if more > 1 else ''})"
     return ConfigError(key, shown, reason)
+
+
+def _hidden(kind: str, head: tuple[str, ...]) -> bool:
+    """True when an error must not show the value: a secret, or an unknown setting (maybe one)."""
+    return (
+        kind == "extra_forbidden"
+        or head in secret_paths(Settings)
+        or any(word in name.lower() for name in head for word in _SECRET_WORDS)
+    )
 
 
 def _leading_names(loc: tuple[str | int, ...]) -> list[str]:

@@ -6,10 +6,9 @@ what valid settings are.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import json
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,10 +26,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ibbot.models.market import BarSize, WhatToShow
+from ibbot.safeload import LoadError, load_json
+from ibbot.strategies.sources import SHIPPED_PACKAGE, StrategySources, is_module_name
 
 __all__ = [
     "ENV_DELIMITER",
     "ENV_PREFIX",
+    "MAX_DEPTH",
+    "MAX_TEXT",
     "REDACTED",
     "SECRET",
     "AppSettings",
@@ -46,7 +49,6 @@ __all__ = [
     "SimSettings",
     "StoreSettings",
     "StrategySettings",
-    "import_class",
     "is_paper_account",
     "lookup",
     "redacted_dump",
@@ -56,6 +58,10 @@ __all__ = [
 ENV_PREFIX = "IBBOT_"
 ENV_DELIMITER = "__"
 REDACTED = "<redacted>"
+MAX_TEXT = 1 << 20
+"""The longest settings file or JSON value accepted, in bytes (characters for a value)."""
+MAX_DEPTH = 32
+"""How deep settings may nest (a strategy's params included); deeper input is refused unparsed."""
 
 # IB paper-trading account ids start with "DU"; live ones ("U...", "F...", ...) move real money.
 _PAPER_ACCOUNT_PREFIX = "DU"
@@ -108,25 +114,6 @@ def is_paper_account(account: str) -> bool:
     return account.startswith(_PAPER_ACCOUNT_PREFIX)
 
 
-def import_class(class_path: str) -> type[Any]:
-    """Import ``package.module.ClassName`` and return the class; ``ValueError`` says what failed."""
-    module_name, _, class_name = class_path.rpartition(".")
-    if not module_name or not class_name:
-        raise ValueError("must be a dotted path 'package.module.ClassName'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r}: {exc}") from exc
-    except Exception as exc:  # any failure inside a user's module makes the class_path unusable
-        raise ValueError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
-    found = getattr(module, class_name, None)
-    if found is None:
-        raise ValueError(f"module {module_name!r} has no attribute {class_name!r}")
-    if not inspect.isclass(found):
-        raise ValueError(f"{class_path!r} is not a class")
-    return found
-
-
 # --- field types -------------------------------------------------------------------------------
 
 
@@ -137,9 +124,9 @@ def _words(value: Any) -> Any:
     text = value.strip()
     if text.startswith("["):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not a valid JSON list: {exc}") from exc
+            return load_json(text, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+        except LoadError as exc:
+            raise ValueError(f"not a valid JSON list: {exc}") from None
     return [word.strip() for word in text.split(",") if word.strip()]
 
 
@@ -148,9 +135,9 @@ def _json_table(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from exc
+        return load_json(value, max_chars=MAX_TEXT, max_depth=MAX_DEPTH)
+    except LoadError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
 
 
 def _none_word(value: Any) -> Any:
@@ -217,6 +204,25 @@ def _check_http_url(value: str) -> str:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
         raise ValueError("must be an http:// or https:// URL (e.g. 'https://data.sec.gov')")
     return text
+
+
+def _check_strategy_package(name: str) -> str:
+    if not is_module_name(name):
+        raise ValueError("must be a dotted package name of Python names (e.g. 'my_strategies')")
+    top = name.partition(".")[0]
+    if top == SHIPPED_PACKAGE.partition(".")[0]:
+        raise ValueError(
+            f"ibbot's own strategies ({SHIPPED_PACKAGE}) are always allowed, nothing else of it"
+        )
+    if top in sys.stdlib_module_names:
+        raise ValueError(f"{top!r} is part of Python's standard library, not a strategy package")
+    return name
+
+
+def _check_directory(path: Path) -> Path:
+    if not path.is_dir():
+        raise ValueError("must be an existing directory of strategy .py files")
+    return path
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -403,13 +409,12 @@ class StrategySettings(_Section):
 
     @field_validator("class_path")
     @classmethod
-    def _class_imports(cls, class_path: str) -> str:
-        import_class(class_path)
+    def _class_path_is_a_name(cls, class_path: str) -> str:
+        # Only the form: whether its module is allowed, and its class a strategy, is the strategy
+        # registry's job (ibbot.strategies.sources), which imports nothing it has not allowed.
+        if "." not in class_path or not is_module_name(class_path):
+            raise ValueError("must be a dotted path 'package.module.ClassName' of Python names")
         return class_path
-
-    def load_class(self) -> type[Any]:
-        """The strategy class named by :attr:`class_path`."""
-        return import_class(self.class_path)
 
 
 class AppSettings(_Section):
@@ -418,7 +423,9 @@ class AppSettings(_Section):
     ``shutdown_timeout`` bounds how long a SIGTERM/SIGINT waits for in-flight orders to settle
     before state is saved and the gateway disconnected (keep the container's stop grace period
     above it). ``control_port`` is the loopback HTTP/JSON control endpoint (0: a free port, written
-    to ``<store.path>/control.json``; "off": none).
+    to ``<store.path>/control.json``; "off": none). ``strategy_packages`` and ``strategy_paths``
+    are where strategy classes may come from besides ``ibbot.strategies``: importable packages, and
+    directories of ``.py`` files (see :mod:`ibbot.strategies.sources`); nothing else is imported.
     """
 
     shutdown_timeout: Annotated[float, Field(gt=0, le=600)] = 20.0
@@ -428,6 +435,18 @@ class AppSettings(_Section):
     max_strategy_failures: Annotated[int, Field(ge=1)] = 5
     store_ticks: bool = False
     control_port: Annotated[ListenPort | None, BeforeValidator(_none_word)] = 0
+    strategy_packages: Annotated[
+        list[Annotated[str, AfterValidator(_check_strategy_package)]],
+        BeforeValidator(_words),
+        AfterValidator(_check_unique),
+    ] = Field(default_factory=list)
+    strategy_paths: Annotated[
+        list[Annotated[Path, AfterValidator(_check_directory)]], BeforeValidator(_words)
+    ] = Field(default_factory=list)
+
+    def strategy_sources(self) -> StrategySources:
+        """Where strategy classes may be loaded from, as these settings declare."""
+        return StrategySources(tuple(self.strategy_packages), tuple(self.strategy_paths))
 
 
 class LoggingSettings(_Section):

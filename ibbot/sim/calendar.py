@@ -17,7 +17,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "EXCHANGE_TZ",
@@ -161,12 +165,16 @@ class ExchangeCalendar:
 
     def sessions(self, first: date, last: date) -> list[Session]:
         """Every session in ``[first, last]``, in order."""
-        out: list[Session] = []
-        for day in self.trading_days(first, last):
+        return list(self.iter_sessions(first, last))
+
+    def iter_sessions(self, first: date, last: date) -> Iterator[Session]:
+        """:meth:`sessions` one at a time: decades of sessions are never built at once."""
+        day = first
+        while day <= last:
             session = self._sessions(day)
-            assert session is not None
-            out.append(session)
-        return out
+            if session is not None:
+                yield session
+            day += timedelta(days=1)
 
     def exchange_date(self, t: datetime) -> date:
         """The calendar date at the exchange (America/New_York) of instant ``t``."""

@@ -83,6 +83,25 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow binding a non-loopback address"
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="open API connections at most; more are closed at once (default: %(default)s, as IB)",
+    )
+    parser.add_argument(
+        "--max-buffered-bytes",
+        type=int,
+        default=defaults.max_buffered_bytes,
+        help="bytes of incomplete requests buffered across all connections; past it the "
+        "connections holding the most are dropped (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=defaults.frame_timeout,
+        help="seconds a started request frame has to arrive whole (default: %(default)s)",
+    )
 
 
 def build_config(args: argparse.Namespace) -> SimConfig:
@@ -106,6 +125,9 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         unavailable_fundamentals=unavailable,
         account=args.account,
         allow_remote=args.allow_remote,
+        max_connections=args.max_connections,
+        max_buffered_bytes=args.max_buffered_bytes,
+        frame_timeout=args.frame_timeout,
     )
 
 

@@ -9,8 +9,11 @@ from datetime import datetime
 from ibbot.clock import ensure_utc
 from ibbot.errors import ConfigError
 from ibbot.sim.universe import DEFAULT_UNIVERSE, Universe
+from ibbot.sim.wire import MAX_FRAME_LENGTH
 
 __all__ = ["SimConfig", "is_loopback"]
+
+_MAX_FRAME_TIMEOUT = 3600.0
 
 
 def is_loopback(host: str) -> bool:
@@ -35,6 +38,12 @@ class SimConfig:
     or ``"SYMBOL:ReportType"``; matching requests get error 430. ``max_messages_per_second`` is IB's
     default API message rate (error 100 beyond it, disconnect at the third strike; 0 disables it).
     ``pacing`` turns the historical/fundamentals/real-time-bar pacing rules on or off.
+
+    Limits that keep one peer from exhausting the gateway: ``max_connections`` open sockets at once
+    (IB: "each TWS session can receive up to 32 different client applications simultaneously"; more
+    are closed at once), ``max_buffered_bytes`` of incomplete request frames across all connections
+    (past it the connections holding the most are dropped), and ``frame_timeout`` wall-clock seconds
+    for a started frame to arrive whole (a peer that stalls mid-frame is dropped).
     """
 
     host: str = "127.0.0.1"
@@ -51,6 +60,9 @@ class SimConfig:
     allow_remote: bool = False
     max_messages_per_second: int = 50
     pacing: bool = True
+    max_connections: int = 32
+    max_buffered_bytes: int = 16 * MAX_FRAME_LENGTH
+    frame_timeout: float = 10.0
     universe: Universe = field(default_factory=lambda: DEFAULT_UNIVERSE, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +89,20 @@ class SimConfig:
         if self.max_messages_per_second < 0:
             raise ConfigError(
                 "sim.max_messages_per_second", self.max_messages_per_second, "cannot be negative"
+            )
+        if self.max_connections < 1:
+            raise ConfigError("sim.max_connections", self.max_connections, "must be at least 1")
+        if self.max_buffered_bytes < MAX_FRAME_LENGTH:
+            raise ConfigError(
+                "sim.max_buffered_bytes",
+                self.max_buffered_bytes,
+                f"must hold at least one whole frame ({MAX_FRAME_LENGTH} bytes)",
+            )
+        if not 0 < self.frame_timeout <= _MAX_FRAME_TIMEOUT:
+            raise ConfigError(
+                "sim.frame_timeout",
+                self.frame_timeout,
+                f"must be more than 0 and at most {_MAX_FRAME_TIMEOUT:g} seconds",
             )
         unknown = [s for s in self.symbols if s not in self.universe]
         if unknown:

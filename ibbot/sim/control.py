@@ -3,7 +3,9 @@
 A deliberately tiny HTTP/1.1 server on asyncio streams (one request per connection, JSON in and
 out), so a shell (``curl``), a test in another process or a CI script can script the gateway. Every
 command is listed, with its parameters, by ``GET /``; bodies are validated with pydantic and bad
-input gets a 400 with a message saying what was wrong.
+input gets a 400 with a message saying what was wrong. Numbers must be JSON numbers (not strings or
+booleans), finite (``NaN`` and ``Infinity`` are refused while parsing) and within each parameter's
+range: one bad value must never reach the exchange, whose cash and P&L every client sees.
 
 =============  ======  ==========================================  ================================
 path           method  body                                        effect
@@ -37,6 +39,8 @@ from typing import Any, Protocol
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ibbot.sim.orders import MAX_FILL_PRICE
+
 __all__ = ["COMMANDS", "ControlServer", "FaultTarget"]
 
 log = structlog.get_logger(__name__)
@@ -66,8 +70,13 @@ class FaultTarget(Protocol):
     def clear_faults(self) -> None: ...
 
 
+# IB's ids and error codes are Java ints; error codes are at most five digits.
+_INT32_MAX = 2**31 - 1
+_MAX_ERROR_CODE = 99_999
+
+
 class _Empty(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class _Restart(_Empty):
@@ -75,7 +84,11 @@ class _Restart(_Empty):
 
 
 class _Notice(_Empty):
-    code: int = Field(description="1100, 1101, 1102, 2103, 2104, 2105, 2106, 2157 or 2158")
+    code: int = Field(
+        ge=0,
+        le=_MAX_ERROR_CODE,
+        description="1100, 1101, 1102, 2103, 2104, 2105, 2106, 2157 or 2158",
+    )
 
 
 class _Count(_Empty):
@@ -84,14 +97,17 @@ class _Count(_Empty):
 
 class _Reject(_Empty):
     count: int = Field(default=1, ge=0, le=1_000_000, description="how many upcoming orders")
-    code: int = Field(default=201, description="IB error code of the rejection")
+    code: int = Field(
+        default=201, ge=1, le=_MAX_ERROR_CODE, description="IB error code of the rejection"
+    )
     message: str = Field(default="", max_length=500, description="IB's text (default: the code's)")
 
 
 class _Withhold(_Empty):
     messages: list[str] = Field(
+        max_length=100,
         description="positionEnd, openOrderEnd, completedOrdersEnd, accountDownloadEnd, "
-        "accountUpdateMultiEnd, execDetailsEnd"
+        "accountUpdateMultiEnd, execDetailsEnd",
     )
 
 
@@ -109,9 +125,14 @@ class _Delay(_Empty):
 
 
 class _Fill(_Empty):
-    client_id: int = Field(description="the client id that placed the order")
-    order_id: int = Field(description="that client's order id")
-    price: float | None = Field(default=None, gt=0, description="fill price (default: the market)")
+    client_id: int = Field(ge=0, le=_INT32_MAX, description="the client id that placed the order")
+    order_id: int = Field(ge=1, le=_INT32_MAX, description="that client's order id")
+    price: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_FILL_PRICE,
+        description="fill price (default: the market); finite, above 0",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,14 +319,31 @@ class ControlServer:
         if method != command.method:
             raise _BadRequest(405, f"use {command.method} {path}")
         try:
-            raw = json.loads(body) if body.strip() else {}
-            params = command.body.model_validate(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _BadRequest(400, f"body is not JSON: {exc}") from exc
+            params = command.body.model_validate(_parse_json(body))
         except ValidationError as exc:
             raise _BadRequest(400, _validation_message(exc)) from exc
         log.info("sim.control.command", path=path)
         return await command.run(self._gateway, params)
+
+
+def _parse_json(body: bytes) -> Any:
+    """The body as JSON (empty: ``{}``), refusing what Python's parser accepts beyond the standard.
+
+    ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON; Python reads them as floats, and one
+    infinite fill price made the account's cash infinite for every client.
+    """
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise _BadRequest(400, "body is not JSON: nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of 4,300+ digits
+        raise _BadRequest(400, f"body is not JSON: {exc}") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; numbers must be finite")
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -10,6 +10,7 @@ uses HTTP.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
@@ -179,6 +180,17 @@ class SimulatedGateway:
         if self._tasks is None or self._stop.is_set():
             writer.transport.abort()
             return
+        open_now = len(self.hub.all_sessions())
+        if open_now >= self.config.max_connections:
+            # IB takes up to 32 API clients per session; the next one is turned away at once
+            log.warning(
+                "sim.gateway.connection_refused",
+                peer=writer.get_extra_info("peername"),
+                open=open_now,
+                limit=self.config.max_connections,
+            )
+            writer.close()
+            return
         session = ClientSession(self.hub, reader, writer)
         self.hub.attach(session)
         log.info("sim.gateway.accepted", conn=session.number, peer=session.peer)
@@ -234,8 +246,8 @@ class SimulatedGateway:
 
     async def restart(self, seconds: float) -> int:
         """A gateway restart: drop every connection and refuse new ones for ``seconds`` (wall time)."""
-        if seconds < 0:
-            raise ValueError("seconds cannot be negative")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"seconds must be a finite, non-negative number, got {seconds!r}")
         if self._tasks is None:
             raise RuntimeError("the gateway is not running")
         self._stop_listening()
@@ -359,8 +371,10 @@ class SimulatedGateway:
 
     def delay_replies(self, milliseconds: float) -> None:
         """Hold every outgoing message for ``milliseconds`` before sending it (0: no delay)."""
-        if milliseconds < 0:
-            raise ValueError("the delay cannot be negative")
+        if not math.isfinite(milliseconds) or milliseconds < 0:
+            raise ValueError(
+                f"the delay must be a finite, non-negative number, got {milliseconds!r}"
+            )
         self.hub.faults.reply_delay = milliseconds / 1000.0
         log.info("sim.fault.delay", milliseconds=milliseconds)
 

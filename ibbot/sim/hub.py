@@ -17,6 +17,7 @@ import structlog
 
 from ibbot.sim import messages as msg
 from ibbot.sim.accounts import AccountBook
+from ibbot.sim.budget import InboundBudget
 from ibbot.sim.contracts import ContractBook
 from ibbot.sim.exchange import Exchange
 from ibbot.sim.faults import FaultState
@@ -66,6 +67,7 @@ class Hub:
         self.handlers: dict[int, Handler] = build_handlers(self)
         self._by_client_id: dict[int, ClientSession] = {}
         self._sessions: set[ClientSession] = set()
+        self.inbound: InboundBudget[ClientSession] = InboundBudget(config.max_buffered_bytes)
         self._next_order_id: dict[int, int] = defaultdict(lambda: 1)
         self._record = record
         self.transcripts: dict[int, list[bytes]] = {}
@@ -89,8 +91,9 @@ class Hub:
         return True
 
     def release(self, session: ClientSession) -> None:
-        """Forget a closed connection and free its client id."""
+        """Forget a closed connection, its buffered bytes and its client id."""
         self._sessions.discard(session)
+        self.inbound.release(session)
         if session.client_id is not None and self._by_client_id.get(session.client_id) is session:
             del self._by_client_id[session.client_id]
             self._notify_clients()

@@ -37,6 +37,7 @@ completed by ``end`` when ``end`` falls inside it.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from array import array
@@ -61,7 +62,7 @@ from ibbot.sim.pricepath import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from ibbot.sim.universe import SimSecurity
 
@@ -151,6 +152,18 @@ _DURATION_RE = re.compile(r"^\s*(\d+)\s+([SDWMY])\s*$")
 _MIN_BAR_SECONDS = {"S": 1, "D": 5, "W": 10, "M": 30, "Y": 60}
 _MAX_DURATION = {"S": 86_400, "D": 365, "W": 52, "M": 12, "Y": 68}
 _MAX_ONE_SECOND_DURATION = 2_000
+# Those tables alone allow 68 years of 1-minute bars (some 16 million). IB's step-size rule bounds the
+# ratio of duration to bar size instead: its older docs ask requests to "return only a few thousand
+# bars" (a table of duration rows, each with its smallest bar, ending with "1 Y -> 1 day"), and in
+# practice months of minute bars time out or drop the connection (ib_insync #268, #490). The sim keeps
+# the current tables and adds that rule for bars shorter than a day: at most _MAX_STEPS bars fit in the
+# duration's calendar length (one day of 5-second bars, the finest bar IB allows in days), and at most
+# one year (the old docs: requests "can go back one full calendar year"; a year needs daily bars).
+# Daily, weekly and monthly bars keep IB's 68 years.
+_MAX_STEPS = 86_400 // 5
+_MAX_INTRADAY_YEARS = 1
+# The longest calendar length of one unit (a month of 31 days, a leap year), in seconds.
+_UNIT_SPAN = {"S": 1, "D": 86_400, "W": 7 * 86_400, "M": 31 * 86_400, "Y": 366 * 86_400}
 
 
 def parse_duration(duration: str, bar_size: BarSize) -> tuple[int, str]:
@@ -160,7 +173,9 @@ def parse_duration(duration: str, bar_size: BarSize) -> tuple[int, str]:
     321 for a malformed duration (text as client libraries report it: "Error validating request.-'bS' :
     cause - invalid duration") and for more than 365 D (ib_async issue #229 quotes IB's text), 162
     "invalid step" when the bars are too small for the unit (IB's answer to 1-second bars over 1 D, as
-    reported by users), and 162 "Time length exceed max." past the longest allowed duration.
+    reported by users), and 162 "Time length exceed max." past the longest allowed duration: the
+    unit's maximum, or for bars shorter than a day more than one year or more than 17,280 bars in
+    the duration (so one request is at most about 11,000 bars and a second or two of work).
     """
     match = _DURATION_RE.match(duration)
     if match is None or int(match.group(1)) < 1:
@@ -177,7 +192,12 @@ def parse_duration(duration: str, bar_size: BarSize) -> tuple[int, str]:
     limit = _MAX_DURATION[unit]
     if bar_size is BarSize.SEC_1:
         limit = _MAX_ONE_SECOND_DURATION
-    if amount > limit:
+    too_long = amount > limit
+    if bar_size.is_intraday:
+        steps = amount * _UNIT_SPAN[unit] // bar_size.seconds
+        too_long = too_long or steps > _MAX_STEPS
+        too_long = too_long or (unit == "Y" and amount > _MAX_INTRADAY_YEARS)
+    if too_long:
         raise HistoricalDataError(162, f"{_HMDS}Time length exceed max.")
     return amount, unit
 
@@ -340,43 +360,61 @@ class MarketSimulator:
         use_rth: bool = True,
     ) -> list[SimBar]:
         """The bars starting in ``[start, end)``; the last holds only the seconds completed by ``end``."""
+        steps = self.bar_steps(
+            symbol,
+            start=start,
+            end=end,
+            bar_size=bar_size,
+            what_to_show=what_to_show,
+            use_rth=use_rth,
+        )
+        return [bar for bar in steps if bar is not None]
+
+    def bar_steps(
+        self,
+        symbol: str,
+        *,
+        start: datetime,
+        end: datetime,
+        bar_size: BarSize,
+        what_to_show: WhatToShow = WhatToShow.TRADES,
+        use_rth: bool = True,
+    ) -> Iterator[SimBar | None]:
+        """:meth:`bars` computed a step at a time, so a server can pause between steps.
+
+        Each step is a bar, or None for a step of preparation (a year of the price chain the first
+        bar depends on: decades back, that is dozens of years). No step costs more than a few
+        milliseconds. The arguments are checked at the call; the steps run as they are taken.
+        """
         self._param(symbol)
         start_ts = ensure_utc(start, field="start").timestamp()
         end_ts = ensure_utc(end, field="end").timestamp()
         if end_ts <= start_ts:
-            return []
+            return iter(())
         done = math.floor(end_ts)  # seconds [k, k+1) with k < done are complete
         first_day = _group_start(self._calendar.exchange_date(start), bar_size)
         first_day = max(first_day, date(FIRST_YEAR, 1, 1))
-        sessions = self._calendar.sessions(first_day, self._calendar.exchange_date(end))
+        sessions = self._calendar.iter_sessions(first_day, self._calendar.exchange_date(end))
+        window = (start_ts, end_ts, done)
         if bar_size.is_intraday:
-            return self._intraday_bars(
+            bars = self._intraday_bars(
                 symbol,
                 sessions,
-                window=(start_ts, end_ts, done),
+                window=window,
                 size=bar_size.seconds,
                 what=what_to_show,
                 use_rth=use_rth,
             )
-        groups: list[list[Session]] = []
-        for session in sessions:
-            if groups and _group_start(groups[-1][0].day, bar_size) == _group_start(
-                session.day, bar_size
-            ):
-                groups[-1].append(session)
-            else:
-                groups.append([session])
-        out: list[SimBar] = []
-        for group in groups:
-            label = group[0].start(use_rth=use_rth).timestamp()
-            if not start_ts <= label < end_ts:
-                continue
-            pieces: list[tuple[_Segment, Bar]] = []
-            for session in group:
-                pieces.extend(self._pieces(symbol, session, label, done, use_rth=use_rth))
-            if pieces:
-                out.append(self._render(symbol, int(label), pieces, what_to_show))
-        return out
+        else:
+            bars = self._session_bars(
+                symbol,
+                sessions,
+                window=window,
+                bar_size=bar_size,
+                what=what_to_show,
+                use_rth=use_rth,
+            )
+        return itertools.chain(self._prepare(symbol, first_day.year), bars)
 
     def historical_bars(
         self,
@@ -394,11 +432,32 @@ class MarketSimulator:
         Y = years, counted back from ``end``. Bad durations and bar sizes the duration does not allow
         raise :class:`HistoricalDataError` (a ``ValueError``) with IB's code and text.
         """
+        steps = self.historical_bar_steps(
+            symbol,
+            end=end,
+            duration=duration,
+            bar_size=bar_size,
+            what_to_show=what_to_show,
+            use_rth=use_rth,
+        )
+        return [bar for bar in steps if bar is not None]
+
+    def historical_bar_steps(
+        self,
+        symbol: str,
+        *,
+        end: datetime,
+        duration: str,
+        bar_size: BarSize,
+        what_to_show: WhatToShow = WhatToShow.TRADES,
+        use_rth: bool = True,
+    ) -> Iterator[SimBar | None]:
+        """:meth:`historical_bars` as :meth:`bar_steps` (the request is checked at the call)."""
         amount, unit = parse_duration(duration, bar_size)
         self._param(symbol)
         end = ensure_utc(end, field="end")
         start = self._duration_start(end, amount, unit, use_rth=use_rth)
-        return self.bars(
+        return self.bar_steps(
             symbol,
             start=start,
             end=end,
@@ -474,6 +533,18 @@ class MarketSimulator:
             salt = seed_for(self._seed, symbol, "sizes") & _MASK64
             self._salts[symbol] = salt
         return salt
+
+    def _prepare(self, symbol: str, year: int) -> Iterator[None]:
+        """Chain the yearly levels from the anchor to ``year``, one year (one step) at a time.
+
+        Every price is relative to the level at the start of its year, which chains year by year
+        from :data:`ANCHOR_YEAR`; computed on demand, a bar in 1971 would compute 55 years of draws
+        in one call. Years already cached cost nothing.
+        """
+        step = 1 if year >= ANCHOR_YEAR else -1
+        for each in range(ANCHOR_YEAR, year + step, step):
+            self._level(symbol, each)
+            yield None
 
     def _compute_year(self, symbol: str, year: int) -> _Year:
         params = self._param(symbol)
@@ -761,15 +832,14 @@ class MarketSimulator:
     def _intraday_bars(
         self,
         symbol: str,
-        sessions: list[Session],
+        sessions: Iterable[Session],
         *,
         window: tuple[float, float, int],
         size: int,
         what: WhatToShow,
         use_rth: bool,
-    ) -> list[SimBar]:
+    ) -> Iterator[SimBar]:
         start_ts, end_ts, done = window
-        out: list[SimBar] = []
         for session in sessions:
             segments = self._day(symbol, session.day)
             chosen = segments[1:2] if use_rth else segments
@@ -789,8 +859,30 @@ class MarketSimulator:
                     if b > a:
                         pieces.extend((seg, bar) for bar in self._range(symbol, seg, a, b))
                 if pieces:
-                    out.append(self._render(symbol, lo, pieces, what))
-        return out
+                    yield self._render(symbol, lo, pieces, what)
+
+    def _session_bars(
+        self,
+        symbol: str,
+        sessions: Iterable[Session],
+        *,
+        window: tuple[float, float, int],
+        bar_size: BarSize,
+        what: WhatToShow,
+        use_rth: bool,
+    ) -> Iterator[SimBar]:
+        """Daily, weekly or monthly bars: one per group of sessions, labelled by its first."""
+        start_ts, end_ts, done = window
+        for _, grouped in itertools.groupby(sessions, key=lambda s: _group_start(s.day, bar_size)):
+            group = list(grouped)
+            label = group[0].start(use_rth=use_rth).timestamp()
+            if not start_ts <= label < end_ts:
+                continue
+            pieces: list[tuple[_Segment, Bar]] = []
+            for session in group:
+                pieces.extend(self._pieces(symbol, session, label, done, use_rth=use_rth))
+            if pieces:
+                yield self._render(symbol, int(label), pieces, what)
 
     def _duration_start(self, end: datetime, amount: int, unit: str, *, use_rth: bool) -> datetime:
         if unit == "S":

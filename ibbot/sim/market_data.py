@@ -10,6 +10,7 @@ bars are never skipped: a late wake-up sends every completed 5-second bar it mis
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,14 +27,22 @@ from ibbot.sim.market import HistoricalDataError, parse_duration
 from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
 from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
-from ibbot.sim.wire import FieldReader, ProtocolError
+from ibbot.sim.wire import FieldReader, ProtocolError, encode_fields, frame_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from ibbot.sim.hub import Hub
     from ibbot.sim.market import Quote, SimBar
     from ibbot.sim.session import ClientSession
 
-__all__ = ["MARKET_DATA_STREAMS", "MIN_WALL_INTERVAL", "MarketDataService"]
+__all__ = [
+    "MARKET_DATA_STREAMS",
+    "MIN_WALL_INTERVAL",
+    "PAUSE_SECONDS",
+    "SLICE_SECONDS",
+    "MarketDataService",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +58,13 @@ MIN_WALL_INTERVAL = 0.02
 FROZEN_DATA = 2
 DELAYED_FROZEN_DATA = 4
 CONTRACT_DETAILS_DAYS = 7
+# A large answer (up to a second or two of work for the largest request IB allows) computes for
+# SLICE_SECONDS, then steps aside for PAUSE_SECONDS, in which the event loop runs every round trip
+# that is ready to completion (a control-port request takes a dozen loop iterations: yielding
+# for one iteration only would make it wait a dozen slices). A slice ends after the step that
+# crosses it; no step costs more than a few milliseconds (see MarketSimulator.bar_steps).
+SLICE_SECONDS = 0.005
+PAUSE_SECONDS = 0.001
 # How far back the simulated data reaches (headTimestamp): the price process is defined for any
 # date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
 HISTORY_YEARS = 20
@@ -280,7 +296,7 @@ class MarketDataService:
             return
         symbol = request.resolved.security.symbol
         try:
-            bars = self.hub.market.historical_bars(
+            steps = self.hub.market.historical_bar_steps(
                 symbol,
                 end=end,
                 duration=request.duration,
@@ -296,24 +312,60 @@ class MarketDataService:
         ) as exc:  # the market refusing its input: IB would say HMDS could not serve it
             self._hmds_error(session, req_id, str(exc))
             return
-        if not bars:
+        session.start_stream(
+            ("hist", req_id),
+            self._serve_history(
+                session, request, steps, bar_size=bar_size, what_to_show=what_to_show, end=end
+            ),
+        )
+
+    async def _serve_history(
+        self,
+        session: ClientSession,
+        request: _HistoricalRequest,
+        steps: Iterator[SimBar | None],
+        *,
+        bar_size: BarSize,
+        what_to_show: WhatToShow,
+        end: datetime,
+    ) -> None:
+        """Compute and encode the answer a slice at a time, send it, then follow the last bar.
+
+        Up to a second or two of work for the largest requests IB allows, so it steps aside every
+        :data:`SLICE_SECONDS`: other clients and the control port are answered meanwhile.
+        It starts, and its frame is queued, only once the frames queued before have gone to the
+        client's socket (:meth:`ClientSession.flushed`), so a client that stops reading holds back
+        nobody but itself.
+        A cancelHistoricalData while it runs ends it with nothing sent.
+        """
+        req_id, format_date = request.req_id, request.format_date
+        await session.flushed()
+        try:
+            first, count, rows = await _encode_cooperatively(
+                steps, lambda bar: msg.historical_bar_fields(self._row(bar, bar_size, format_date))
+            )
+        except HistoricalDataError as exc:
+            session.send(msg.error(req_id, exc.code, exc.message))
+            return
+        except ValueError as exc:
+            self._hmds_error(session, req_id, str(exc))
+            return
+        if first is None:
             self._hmds_error(session, req_id, "HMDS query returned no data")
             return
-        rows = [self._row(bar, bar_size, request.format_date) for bar in bars]
-        start_text = format_bar_time(bars[0].time, format_date=request.format_date, intraday=True)
-        end_text = format_bar_time(end, format_date=request.format_date, intraday=True)
-        session.send(msg.historical_data(req_id, start_text, end_text, rows))
+        start_text = format_bar_time(first.time, format_date=format_date, intraday=True)
+        end_text = format_bar_time(end, format_date=format_date, intraday=True)
+        head = encode_fields(msg.historical_data_head(req_id, start_text, end_text, count))
+        await session.flushed()
+        session.send_frame(frame_of(head + rows))
         if request.keep_up_to_date:
-            session.start_stream(
-                ("hist", req_id),
-                self._bar_updates(
-                    session,
-                    req_id,
-                    symbol=symbol,
-                    bar_size=bar_size,
-                    what_to_show=what_to_show,
-                    request=request,
-                ),
+            await self._bar_updates(
+                session,
+                req_id,
+                symbol=request.resolved.security.symbol,
+                bar_size=bar_size,
+                what_to_show=what_to_show,
+                request=request,
             )
 
     @staticmethod
@@ -363,7 +415,7 @@ class MarketDataService:
                 )
 
     def cancel_historical_data(self, session: ClientSession, reader: FieldReader) -> None:
-        """cancelHistoricalData (25): stops a keepUpToDate stream; 366 if none is active."""
+        """cancelHistoricalData (25): stops an answer in progress or a keepUpToDate stream; else 366."""
         reader.integer()  # version
         req_id = reader.integer()
         if not session.stop_stream(("hist", req_id)):
@@ -634,6 +686,29 @@ class MarketDataService:
         """cancelFundamentalData (53): reports are answered at once, nothing to stop."""
         reader.integer()  # version
         reader.integer()  # reqId
+
+
+async def _encode_cooperatively(
+    steps: Iterator[SimBar | None], fields: Callable[[SimBar], msg.Fields]
+) -> tuple[SimBar | None, int, bytes]:
+    """Encode every bar's fields, pausing :data:`PAUSE_SECONDS` after each :data:`SLICE_SECONDS`.
+
+    ``steps`` are bars or None (work that produced no bar yet; see ``MarketSimulator.bar_steps``).
+    Returns the first bar (None when there is none), the count, and the encoded fields.
+    """
+    loop = asyncio.get_running_loop()
+    pieces: list[bytes] = []
+    first: SimBar | None = None
+    slice_ends = loop.time() + SLICE_SECONDS
+    for bar in steps:
+        if bar is not None:
+            if first is None:
+                first = bar
+            pieces.append(encode_fields(fields(bar)))
+        if loop.time() >= slice_ends:
+            await asyncio.sleep(PAUSE_SECONDS)
+            slice_ends = loop.time() + SLICE_SECONDS
+    return first, len(pieces), b"".join(pieces)
 
 
 def _tick_ids(data_type: int) -> dict[str, int]:

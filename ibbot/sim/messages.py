@@ -43,7 +43,9 @@ __all__ = [
     "exec_details_end",
     "fundamental_data",
     "head_timestamp",
+    "historical_bar_fields",
     "historical_data",
+    "historical_data_head",
     "historical_data_update",
     "managed_accounts",
     "market_data_type",
@@ -215,19 +217,29 @@ class HistoricalBarRow:
 
 def historical_data(req_id: int, start: str, end: str, bars: Sequence[HistoricalBarRow]) -> Fields:
     """``historicalData`` (no version field): start/end strings, the count, then 8 fields per bar."""
-    fields: Fields = [Out.HISTORICAL_DATA, req_id, start, end, len(bars)]
+    fields = historical_data_head(req_id, start, end, len(bars))
     for bar in bars:
-        fields += [
-            bar.date,
-            bar.open,
-            bar.high,
-            bar.low,
-            bar.close,
-            _quantity(bar.volume),
-            bar.wap,
-            bar.count,
-        ]
+        fields += historical_bar_fields(bar)
     return fields
+
+
+def historical_data_head(req_id: int, start: str, end: str, count: int) -> Fields:
+    """The fields of ``historicalData`` before its bars (a large answer is encoded piece by piece)."""
+    return [Out.HISTORICAL_DATA, req_id, start, end, count]
+
+
+def historical_bar_fields(bar: HistoricalBarRow) -> Fields:
+    """One bar's 8 fields in ``historicalData``."""
+    return [
+        bar.date,
+        bar.open,
+        bar.high,
+        bar.low,
+        bar.close,
+        _quantity(bar.volume),
+        bar.wap,
+        bar.count,
+    ]
 
 
 def historical_data_update(req_id: int, bar: HistoricalBarRow) -> Fields:

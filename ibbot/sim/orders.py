@@ -16,6 +16,7 @@ connected, so an order can fill while its client is away.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,12 +53,15 @@ if TYPE_CHECKING:
     from ibbot.sim.hub import Hub
     from ibbot.sim.session import ClientSession
 
-__all__ = ["OrderDesk"]
+__all__ = ["MAX_FILL_PRICE", "OrderDesk"]
 
 log = structlog.get_logger(__name__)
 
 # Simulated seconds between matching passes over resting orders.
 MATCH_INTERVAL = 1.0
+# The highest price a forced fill may print at: above any US stock's price (Berkshire A trades
+# under a million dollars), low enough that cash and P&L stay finite numbers.
+MAX_FILL_PRICE = 10_000_000.0
 # Executions reqExecutions replays: IB returns those of the last 24 hours.
 EXECUTION_HISTORY = timedelta(days=1)
 # IB's execution sides: bought / sold.
@@ -488,7 +492,14 @@ class OrderDesk:
         The market is made to trade at ``price`` (default: the order's limit or stop price, or the
         current market for a market order) for one matching pass, with the hours rule lifted; any
         other order that is marketable at that price fills too, as it would on a real print.
+        Raises ValueError for a price that is not a finite number in ``(0, MAX_FILL_PRICE]`` (an
+        infinite price would make the account's cash and every P&L non-finite for all clients).
         """
+        if price is not None and not (math.isfinite(price) and 0 < price <= MAX_FILL_PRICE):
+            raise ValueError(
+                f"fill price must be a finite number above 0 and at most {MAX_FILL_PRICE:,.0f}, "
+                f"got {price!r}"
+            )
         state = next(
             (s for s in self.hub.exchange.open_orders(client_id) if s.request.order_id == order_id),
             None,

@@ -4,8 +4,10 @@ The session reads frames, checks the message rate, and hands each request to its
 through a bounded outbox drained by a writer task, so one slow or vanished client never stalls the
 gateway (a client that stops reading until its outbox is full is disconnected, as TWS does). Any
 malformed input (bad prefix, oversized length, non-text bytes, unknown message id, missing or
-unparsable fields) closes this connection only, with a log line saying why. Streaming subscriptions
-(ticks, real-time bars, keepUpToDate bars) run as tasks in the session's task group and end with it.
+unparsable fields) closes this connection only, with a log line saying why; so does leaving a frame
+incomplete for ``frame_timeout`` seconds, or holding the most buffered bytes when the gateway's
+inbound budget runs out. Streaming subscriptions (ticks, real-time bars, keepUpToDate bars) and
+large answers run as tasks in the session's task group and end with it.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class ClientSession:
         self._reader = reader
         self._writer = writer
         self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue(OUTBOX_LIMIT)
+        # frames queued and frames handed to the socket (drained), and a wake-up for each drain
+        self._queued = 0
+        self._written = 0
+        self._drained = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._streams: dict[Hashable, asyncio.Task[None]] = {}
         self._rate = MessageRateLimiter(hub.config.max_messages_per_second)
@@ -157,19 +163,49 @@ class ClientSession:
         try:
             for payload in pending:
                 self._handle_frame(payload)
-            while True:
-                data = await self._reader.read(READ_CHUNK)
-                if not data:
-                    self._log.info("sim.session.peer_closed", client_id=self.client_id)
-                    return
-                for payload in decoder.feed(data):
-                    self._handle_frame(payload)
-                    if self.closing:
-                        return
+            await self._serve_frames(decoder)
         except ProtocolError as exc:
             self._log.warning("sim.session.malformed", reason=str(exc), client_id=self.client_id)
         except SessionClosed:
             return
+
+    async def _serve_frames(self, decoder: FrameDecoder) -> None:
+        """Read and handle requests until the peer goes; a frame must arrive whole in time.
+
+        The clock for ``frame_timeout`` starts when a frame begins and restarts whenever one
+        completes, so a client streaming many requests is never cut off, while one that sends part
+        of a frame and stalls (or trickles a byte at a time) is.
+        """
+        loop = asyncio.get_running_loop()
+        limit = self.hub.config.frame_timeout
+        deadline = loop.time() + limit if decoder.pending else None
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    data = await self._reader.read(READ_CHUNK)
+            except TimeoutError:
+                self._log.warning(
+                    "sim.session.frame_timeout",
+                    client_id=self.client_id,
+                    pending=decoder.pending,
+                    seconds=limit,
+                )
+                return
+            if not data:
+                self._log.info("sim.session.peer_closed", client_id=self.client_id)
+                return
+            started = decoder.pending == 0
+            frames = self._feed(decoder, data)
+            if frames is None:
+                return
+            if decoder.pending == 0:
+                deadline = None
+            elif started or frames:
+                deadline = loop.time() + limit
+            for payload in frames:
+                self._handle_frame(payload)
+                if self.closing:
+                    return
 
     async def _handshake(self, decoder: FrameDecoder) -> tuple[bytes, list[bytes]]:
         prefix = await self._reader.readexactly(len(API_PREFIX))
@@ -179,9 +215,28 @@ class ClientSession:
             data = await self._reader.read(READ_CHUNK)
             if not data:
                 raise ProtocolError("peer closed during the handshake")
-            frames = decoder.feed(data)
+            frames = self._feed(decoder, data)
+            if frames is None:
+                raise ProtocolError("inbound memory budget exhausted during the handshake")
             if frames:
                 return frames[0], frames[1:]
+
+    def _feed(self, decoder: FrameDecoder, data: bytes) -> list[bytes] | None:
+        """Decode ``data`` and account what stays buffered; None when this session must go.
+
+        What remains buffered counts against the gateway's inbound budget; when the budget runs
+        out the connections holding the most are dropped, which may be this one.
+        """
+        frames = decoder.feed(data)
+        victims = self.hub.inbound.hold(self, decoder.pending)
+        for victim in victims:
+            victim.drop_over_budget(self.hub.inbound.limit)
+        return None if self in victims else frames
+
+    def drop_over_budget(self, limit: int) -> None:
+        """Close this connection: its buffered request bytes took the gateway over its budget."""
+        self._log.warning("sim.session.over_budget", client_id=self.client_id, limit=limit)
+        self.abort()
 
     # ---------------------------------------------------------------- sending
 
@@ -189,7 +244,12 @@ class ClientSession:
         """Queue one message for this client; a client whose outbox overflows is dropped."""
         if self._closing or self._writer.transport.is_closing():
             return
-        frame = encode_frame(fields)
+        self.send_frame(encode_frame(fields))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue one already encoded frame (see :meth:`send`)."""
+        if self._closing or self._writer.transport.is_closing():
+            return
         self.hub.record(self, frame)
         loop = asyncio.get_running_loop()
         item = _Outgoing(frame, loop.time() + self.hub.faults.reply_delay)
@@ -198,6 +258,20 @@ class ClientSession:
         except asyncio.QueueFull:
             self._log.warning("sim.session.slow_consumer", queued=self._outbox.qsize())
             self.abort()
+            return
+        self._queued += 1
+
+    async def flushed(self) -> None:
+        """Return once every frame queued before the call has been handed to the socket.
+
+        The socket's own buffer may still hold up to its high-water mark. A large answer waits for
+        this before it is built and before it is queued, so a client that stops reading holds back
+        its own answers (and no memory piles up for it) while every other client is served. Frames
+        queued after the call do not count, so a busy quote stream never starves the answer.
+        """
+        target = self._queued
+        while self._written < target:
+            await self._drained.wait()
 
     def send_error(self, req_id: int, code: ErrorCode, text: str | None = None) -> None:
         """Queue an ``error`` message with IB's text for ``code`` unless ``text`` is given."""
@@ -218,14 +292,18 @@ class ClientSession:
         transport = self._writer.transport
         while True:
             item = await self._outbox.get()
+            written = 0
             while item is not _CLOSE:
                 delay = item.due - loop.time()
                 if delay > 0:
                     await self._writer.drain()
+                    self._wrote(written)
+                    written = 0
                     await asyncio.sleep(delay)
                 if transport.is_closing():
                     return
                 self._writer.write(item.frame)
+                written += 1
                 if self._outbox.empty():
                     break
                 item = self._outbox.get_nowait()  # write what is already queued, drain once
@@ -234,6 +312,13 @@ class ClientSession:
                     await self._writer.drain()
                 return
             await self._writer.drain()
+            self._wrote(written)
+
+    def _wrote(self, count: int) -> None:
+        """``count`` more frames reached the socket: wake whoever waits in :meth:`flushed`."""
+        self._written += count
+        self._drained.set()
+        self._drained = asyncio.Event()
 
     # ---------------------------------------------------------------- streams
 

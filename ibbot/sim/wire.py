@@ -33,6 +33,7 @@ __all__ = [
     "encode_frame",
     "format_field",
     "format_float",
+    "frame_of",
     "parse_handshake",
     "split_fields",
 ]
@@ -167,7 +168,11 @@ def encode_fields(fields: Iterable[object]) -> bytes:
 
 def encode_frame(fields: Iterable[object]) -> bytes:
     """A complete length-prefixed frame for ``fields``."""
-    payload = encode_fields(fields)
+    return frame_of(encode_fields(fields))
+
+
+def frame_of(payload: bytes) -> bytes:
+    """A complete frame around an encoded payload (for messages encoded piece by piece)."""
     return _LENGTH.pack(len(payload)) + payload
 
 

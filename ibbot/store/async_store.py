@@ -195,6 +195,12 @@ class AsyncStore:
         """:meth:`DataStore.load_strategy_state` in a worker thread."""
         return await asyncio.to_thread(self._store.load_strategy_state, strategy_name)
 
+    # -- account ids --------------------------------------------------------------------------
+
+    async def account_pseudonym(self, account: str) -> str:
+        """:meth:`DataStore.account_pseudonym` in a worker thread (the first call reads the key)."""
+        return await asyncio.to_thread(self._store.account_pseudonym, account)
+
     # -- audit --------------------------------------------------------------------------------
 
     async def log_decision(self, strategy_name: str, decision: Decision) -> None:

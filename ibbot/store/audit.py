@@ -19,7 +19,6 @@ so the new record starts on a line of its own. The day is the UTC day of ``logge
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,9 +30,10 @@ import structlog
 
 from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
+from ibbot.safeload import LoadError
 from ibbot.store.atomic import ensure_dir, fsync_dir
 from ibbot.store.errors import InvalidStoreInput
-from ibbot.store.jsondoc import dumps
+from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def _utc(value: datetime, name: str) -> datetime:
 def _decode_line(kind: str, line: bytes) -> AuditEntry | str:
     """The entry on ``line``, or why the line is not one."""
     try:
-        envelope = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        envelope = loads(line)
+    except LoadError as exc:
         return f"not JSON ({exc})"
     if not isinstance(envelope, dict):
         return "not a JSON object"

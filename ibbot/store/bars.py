@@ -24,6 +24,7 @@ from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.models import BarSize, PriceBar, arrow_schema
 from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.jsondoc import loads
 from ibbot.store.layout import StoreLayout, next_month
 from ibbot.store.parquet_io import ParquetDoc, read_parquet, read_parquet_metadata, write_parquet
 from ibbot.store.ranges import TimeRange, merge_ranges, split_by_month, subtract_ranges
@@ -105,7 +106,7 @@ def _decode_coverage(metadata: Mapping[str, str], path: Path) -> dict[str, list[
     if text is None:
         return {}
     try:
-        raw = json.loads(text)
+        raw = loads(text)
         return {
             BarSize(size).value: [
                 (_utc(datetime.fromisoformat(s), "start"), _utc(datetime.fromisoformat(e), "end"))

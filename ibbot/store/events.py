@@ -39,7 +39,7 @@ from ibbot.store.layout import StoreLayout
 from ibbot.store.parquet_io import read_parquet, write_parquet, write_parquet_stream
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
 __all__ = ["EventLog"]
@@ -73,11 +73,19 @@ def _event_types(types: Iterable[EventType | str] | None) -> frozenset[EventType
 class EventLog:
     """The event files plus the in-memory buffer in front of them (see the module docstring)."""
 
-    def __init__(self, layout: StoreLayout, *, batch_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        layout: StoreLayout,
+        *,
+        batch_size: int = 10_000,
+        at_rest: Callable[[Event], Event] | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"event batch size must be positive, got {batch_size}")
         self._layout = layout
         self._batch_size = batch_size
+        # What an event becomes on disk (account ids replaced by pseudonyms), applied when written.
+        self._at_rest = at_rest
         # _buffer_lock guards the buffer and is only ever held for list operations, so appending
         # from the event loop never waits on I/O. _files_lock serialises every file operation.
         self._buffer_lock = threading.Lock()
@@ -150,7 +158,8 @@ class EventLog:
                 return
             by_day: dict[date, list[Event]] = {}
             for event in batch:
-                by_day.setdefault(event.timestamp.date(), []).append(event)
+                stored = event if self._at_rest is None else self._at_rest(event)
+                by_day.setdefault(event.timestamp.date(), []).append(stored)
             parts, _ = self._listing()
             for day in sorted(by_day):
                 try:

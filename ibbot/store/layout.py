@@ -48,7 +48,8 @@ class StoreLayout:
 
     ``prices/<SYMBOL>/<YYYY-MM>.parquet``, ``fundamentals/<SYMBOL>/<YYYY-MM-DD>.json``,
     ``events/<YYYY-MM-DD>.parquet`` (plus ``<YYYY-MM-DD>-part-<NNNNNN>.parquet`` until compacted),
-    ``contracts/<SYMBOL>.json``, ``state/<strategy>.json`` and ``audit/<kind>/<YYYY-MM-DD>.jsonl``.
+    ``contracts/<SYMBOL>.json``, ``state/<strategy>.json`` (and ``state/account.key``) and
+    ``audit/<kind>/<YYYY-MM-DD>.jsonl``.
     Months and days are UTC.
     """
 
@@ -166,6 +167,11 @@ class StoreLayout:
     def state_file(self, strategy: str) -> Path:
         """One strategy's saved state."""
         return self.root / "state" / f"{self.strategy(strategy)}.json"
+
+    @property
+    def account_key_file(self) -> Path:
+        """The key of the account pseudonyms the store writes (see :mod:`ibbot.accounts`)."""
+        return self.root / "state" / "account.key"
 
     def audit_dir(self, kind: str) -> Path:
         """Directory of one audit kind's daily JSONL files."""

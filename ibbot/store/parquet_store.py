@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import structlog
 
+from ibbot.accounts import AccountPseudonyms
 from ibbot.clock import Clock, WallClock
 from ibbot.errors import StoreError
 from ibbot.models import (
@@ -79,7 +80,10 @@ class ParquetStore:
         self._locks = KeyedLocks()
         self._bars = BarFiles(self._layout, self._locks)
         self._fundamentals = FundamentalFiles(self._layout, self._locks)
-        self._events = EventLog(self._layout, batch_size=event_batch_size)
+        self._accounts = AccountPseudonyms(self._layout.account_key_file)
+        self._events = EventLog(
+            self._layout, batch_size=event_batch_size, at_rest=self._accounts.scrub
+        )
         self._audit = AuditLog(self._layout, self._locks)
         self._closed = False
 
@@ -233,7 +237,7 @@ class ParquetStore:
         document = {
             "strategy": strategy_name,
             "saved_at": self._clock.now().isoformat(),
-            "state": dict(state),
+            "state": self._accounts.scrub(dict(state)),
         }
         with self._locks("state", strategy_name):
             write_json(path, document, what=f"state of strategy {strategy_name!r}")
@@ -248,6 +252,12 @@ class ParquetStore:
         if not isinstance(state, dict):
             raise StoreError(f"foreign state file {path}: expected an object with a 'state' object")
         return state
+
+    # -- account ids --------------------------------------------------------------------------
+
+    def account_pseudonym(self, account: str) -> str:
+        """``account`` as the store writes it (see :mod:`ibbot.accounts`); creates the key once."""
+        return self._accounts.pseudonym(account)
 
     # -- audit --------------------------------------------------------------------------------
 
@@ -273,7 +283,11 @@ class ParquetStore:
         """Append ``record`` to ``audit/<kind>/<day>.jsonl`` (written and fsynced on return)."""
         self._writable()
         self._audit.append(
-            kind, record, logged_at=self._clock.now(), strategy=strategy, symbol=symbol
+            kind,
+            self._accounts.scrub(record),
+            logged_at=self._clock.now(),
+            strategy=strategy,
+            symbol=symbol,
         )
 
     def read_audit(

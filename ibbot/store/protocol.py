@@ -165,6 +165,12 @@ class DataStore(Protocol):
         """The last saved state of ``strategy_name``, or None when it never saved one."""
         ...
 
+    # -- account ids --------------------------------------------------------------------------
+
+    def account_pseudonym(self, account: str) -> str:
+        """What the store writes in place of ``account`` (every ``account`` field it stores)."""
+        ...
+
     # -- audit --------------------------------------------------------------------------------
 
     def log_decision(self, strategy_name: str, decision: Decision) -> None:

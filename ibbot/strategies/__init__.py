@@ -2,8 +2,9 @@
 
 The framework (protocols, pipeline, base class, registry) is exported here; the shipped strategies
 live in their own packages (``example_value``, ``sma_cross``, ``value_momentum``) and are loaded by
-class path (see :data:`SHIPPED_STRATEGIES`). Strategies import only ibbot's models and errors: no
-I/O and no clock, so a strategy cannot tell a backtest from live trading.
+class path (see :data:`SHIPPED_STRATEGIES`), from nowhere but where :class:`StrategySources` allows.
+Strategies import only ibbot's models and errors: no I/O and no clock, so a strategy cannot tell a
+backtest from live trading.
 """
 
 from ibbot.strategies.base import (
@@ -25,16 +26,20 @@ from ibbot.strategies.pipeline import (
 from ibbot.strategies.registry import (
     SHIPPED_STRATEGIES,
     create_strategy,
+    is_strategy_class,
     load_strategy_class,
     resolve_class_path,
 )
 from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.sources import SHIPPED_ONLY, SHIPPED_PACKAGE, StrategySources
 from ibbot.strategies.state import StrategyStateError, SymbolState
 
 __all__ = [
     "FAILED_LAYER_KEY",
     "INTENT_KEY",
     "LAYER_SEPARATOR",
+    "SHIPPED_ONLY",
+    "SHIPPED_PACKAGE",
     "SHIPPED_STRATEGIES",
     "Intent",
     "PipelineStrategy",
@@ -43,12 +48,14 @@ __all__ = [
     "StrategyLayer",
     "StrategyParams",
     "StrategyPipeline",
+    "StrategySources",
     "StrategyStateError",
     "SymbolState",
     "append_step",
     "create_strategy",
     "decision_id",
     "format_step",
+    "is_strategy_class",
     "load_strategy_class",
     "resolve_class_path",
     "validate_params",

@@ -1,4 +1,5 @@
-"""From decisions to orders, safely: sizing, the risk gate, the position book, reconciliation.
+"""From decisions to orders, safely: sizing, the risk gate, the position book and the orders still
+working, reconciliation.
 
 Everything here is pure (no I/O beyond the kill switch's occasional ``stat``, no asyncio, no
 ib_async), so the orchestrator and the backtester run exactly the same code per decision:
@@ -16,12 +17,15 @@ from ibbot.trading.reconciliation import (
 )
 from ibbot.trading.risk import PAPER_ACCOUNT_PREFIX, RiskGate, RiskLimits, RiskRule, RiskVerdict
 from ibbot.trading.sizing import SizingResult, SizingSkip, size_decision
+from ibbot.trading.working import NOTHING_WORKING, Exposure, WorkingOrders
 
 __all__ = [
     "MARKET_TIMEZONE",
+    "NOTHING_WORKING",
     "PAPER_ACCOUNT_PREFIX",
     "UNATTRIBUTED",
     "DecisionOutcome",
+    "Exposure",
     "KillSwitch",
     "Mismatch",
     "PositionBook",
@@ -34,6 +38,7 @@ __all__ = [
     "SizingResult",
     "SizingSkip",
     "TradePlan",
+    "WorkingOrders",
     "compare_positions",
     "plan_trade",
     "size_decision",

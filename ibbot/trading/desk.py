@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ibbot.models import Decision
+from ibbot.models import Decision, OrderSide
 from ibbot.trading.risk import RiskVerdict
 from ibbot.trading.sizing import SizingResult, size_decision
+from ibbot.trading.working import NOTHING_WORKING
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ibbot.models import Order
     from ibbot.trading.positions import PositionBook
     from ibbot.trading.risk import RiskGate
+    from ibbot.trading.working import Exposure
 
 __all__ = ["DecisionOutcome", "TradePlan", "plan_trade"]
 
@@ -72,13 +74,15 @@ def plan_trade(
     price: float | None,
     open_orders: int,
     now: datetime,
+    working: Exposure = NOTHING_WORKING,
 ) -> TradePlan:
-    """Size ``decision`` against the strategy's holding in ``book``, then ask ``gate``.
+    """Size ``decision`` against the holding in ``book`` and the working orders, then ask ``gate``.
 
     The decision is attributed to ``strategy_name`` (a strategy cannot send orders for another).
     ``price`` is the freshest known price of the symbol (None: the decision's own price);
     ``open_orders`` counts the orders working at the broker for every strategy; ``now`` is the
-    market time, which picks the trading day of the daily loss limit.
+    market time, which picks the trading day of the daily loss limit; ``working`` what the
+    strategy's working orders in the symbol may still buy or sell (their fills not yet booked).
     """
     if decision.strategy_name != strategy_name:
         decision = dataclasses.replace(decision, strategy_name=strategy_name)
@@ -89,15 +93,19 @@ def plan_trade(
         position_quantity=held,
         price=price,
         min_order_notional=gate.limits.min_order_notional,
+        working=working,
     )
     order = sized.order
     if order is None:
         return TradePlan(decision, DecisionOutcome.NO_ORDER, sized)
+    # The gate sees the holding the order was sized from: a sale reduces what is left after the
+    # working sales, a purchase adds to what the working purchases may bring.
+    sized_from = working.high(held) if order.action is OrderSide.BUY else working.low(held)
     verdict = gate.check(
         order,
         price=sized.price,
         allocated_capital=allocated_capital,
-        position_quantity=held,
+        position_quantity=sized_from,
         daily_pnl=book.daily_realized_pnl(strategy_name, now),
         open_orders=open_orders,
     )

@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ibbot.accounts import mask_account
 from ibbot.errors import ConfigError, RiskBlocked
 from ibbot.models import OrderType, valuation_price
 from ibbot.trading.kill_switch import KillSwitch
@@ -262,7 +263,7 @@ class RiskGate:
         if not self.account.startswith(PAPER_ACCOUNT_PREFIX) and not self.allow_live:
             return RiskVerdict(
                 False,
-                f"account {self.account} is a live account (paper accounts start with "
+                f"account {mask_account(self.account)} is a live account (paper accounts start with "
                 f"{PAPER_ACCOUNT_PREFIX}) and live trading is not enabled",
                 RiskRule.LIVE_ACCOUNT,
             )

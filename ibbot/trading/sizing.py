@@ -7,6 +7,12 @@ a position, and a lower target than the holding sells the excess. EXIT closes th
 Orders worth less than the minimum notional are skipped, except exits: closing must stay possible
 however small the remainder.
 
+"Holds now" includes the strategy's working orders (:class:`~ibbot.trading.working.Exposure`), one
+direction at a time since each may still end unfilled: a purchase is sized as if every working
+purchase fills, a sale (an exit, or a target under the holding) as if every working sale fills and
+no purchase does. A burst of decisions while an order works (or while its fills are still on their
+way to the book) so never buys twice nor sells shares that are already sold or not yet bought.
+
 The order has the type, prices and time in force the decision asks for (a market DAY order by
 default). A limit or stop order is sized at its own price (:func:`~ibbot.models.valuation_price`),
 not the last price; a decision whose prices do not fit its type (a LMT without a limit price, say)
@@ -29,6 +35,7 @@ from ibbot.models import (
     order_price_problem,
     valuation_price,
 )
+from ibbot.trading.working import NOTHING_WORKING, Exposure
 
 __all__ = ["SizingResult", "SizingSkip", "size_decision"]
 
@@ -70,8 +77,9 @@ def size_decision(
     position_quantity: float,
     price: float | None = None,
     min_order_notional: float = 100.0,
+    working: Exposure = NOTHING_WORKING,
 ) -> SizingResult:
-    """Size ``decision`` against the strategy's capital and its current holding.
+    """Size ``decision`` against the strategy's capital, its current holding and working orders.
 
     ``price`` overrides ``decision.price`` (e.g. a fresher last price) for a market order; a limit
     or stop order is sized at its limit or stop price. The order carries the decision's strategy,
@@ -99,20 +107,26 @@ def size_decision(
         ref_price = None
     terms = _terms(decision)
     held = position_quantity
+    low, high = working.low(held), working.high(held)
+    holding = f"holding {held:g}" if working.idle else f"holding {held:g}, {working.describe()}"
     if action is Action.EXIT:
-        quantity = math.floor(abs(held) + _ROUNDING_SLACK)
+        # Close what is left once the working orders are done: a long holding from its low end,
+        # a short one from its high end.
+        left = low if low > 0 else min(high, 0.0)
+        quantity = math.floor(abs(left) + _ROUNDING_SLACK)
         if quantity == 0:
             return SizingResult(
                 None,
-                f"EXIT {symbol}: nothing to close (holding {held:g})",
+                f"EXIT {symbol}: nothing to close ({holding})",
                 target_quantity=0,
                 price=ref_price,
                 skip=SizingSkip.NOTHING_TO_EXIT,
             )
-        side = OrderSide.SELL if held > 0 else OrderSide.BUY
+        side = OrderSide.SELL if left > 0 else OrderSide.BUY
+        closing = f"close {held:g} shares" if working.idle else f"close {left:g} ({holding})"
         return SizingResult(
             _order(decision, side, quantity),
-            f"EXIT {symbol}: close {held:g} shares: {side} {quantity}{terms}",
+            f"EXIT {symbol}: {closing}: {side} {quantity}{terms}",
             target_quantity=0,
             price=ref_price,
         )
@@ -130,12 +144,14 @@ def size_decision(
             f"target {weight:.3f} x capital {allocated_capital:,.2f} / {_PRICE_WORD[order_type]} "
             f"{ref_price:,.2f} = {target} shares"
         )
-    delta = target - held
+    # Up to the target from the high end, down to it from the low end; in between, the working
+    # orders already do what the decision asks.
+    delta = target - high if target > high else min(target - low, 0.0)
     quantity = math.floor(abs(delta) + _ROUNDING_SLACK)
     if quantity == 0:
         return SizingResult(
             None,
-            f"{basis}; holding {held:g}: already at target",
+            f"{basis}; {holding}: already at target",
             target_quantity=target,
             price=ref_price,
             skip=SizingSkip.AT_TARGET,
@@ -145,7 +161,7 @@ def size_decision(
     if notional < min_order_notional:
         return SizingResult(
             None,
-            f"{basis}; holding {held:g}: {side} {quantity} x {ref_price:,.2f} = "
+            f"{basis}; {holding}: {side} {quantity} x {ref_price:,.2f} = "
             f"{notional:,.2f} < min order notional {min_order_notional:,.2f}: skipped",
             target_quantity=target,
             price=ref_price,
@@ -153,7 +169,7 @@ def size_decision(
         )
     return SizingResult(
         _order(decision, side, quantity),
-        f"{basis}; holding {held:g}: {side} {quantity}{terms}",
+        f"{basis}; {holding}: {side} {quantity}{terms}",
         target_quantity=target,
         price=ref_price,
     )

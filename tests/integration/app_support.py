@@ -83,6 +83,7 @@ def app_settings(
         "risk": {"kill_switch_file": data / "KILL_SWITCH"},
         "app": {
             "control_port": None,
+            "strategy_packages": ["tests.integration"],
             "summary_interval": 1.0,
             "shutdown_timeout": 5.0,
             "state_save_interval": 60.0,

@@ -132,7 +132,7 @@ async def harness(
         )
         await stack.enter_async_context(conn)
         # The gateway counts its pacing windows in simulated time, 60x faster than the wall clock.
-        pacer = IBPacer(clock, safe_pacing_rules(scale=SCALE, margin=0.05))
+        pacer = IBPacer(clock, safe_pacing_rules(scale=SCALE, margin=0.5))
         requests = IBRequests(
             conn,
             pacer,

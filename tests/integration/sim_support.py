@@ -80,6 +80,7 @@ class RawClient:
         self.writer = writer
         self._decoder = FrameDecoder()
         self._frames: list[list[str]] = []
+        self.wait = WAIT  # how long a read may take before the test fails
 
     @classmethod
     async def open(cls, port: int) -> RawClient:
@@ -99,8 +100,8 @@ class RawClient:
         self.writer.write(encode_frame(fields))
 
     async def next_frame(self) -> list[str]:
-        """The next message from the gateway, as text fields (fails after WAIT seconds)."""
-        async with asyncio.timeout(WAIT):
+        """The next message from the gateway, as text fields (fails after ``wait`` seconds)."""
+        async with asyncio.timeout(self.wait):
             while not self._frames:
                 data = await self.reader.read(65536)
                 if not data:
@@ -109,8 +110,8 @@ class RawClient:
         return self._frames.pop(0)
 
     async def frame_with_id(self, msg_id: int) -> list[str]:
-        """Skip messages until one with ``msg_id`` arrives (fails after WAIT seconds)."""
-        async with asyncio.timeout(WAIT):
+        """Skip messages until one with ``msg_id`` arrives (fails after ``wait`` seconds)."""
+        async with asyncio.timeout(self.wait):
             while True:
                 frame = await self.next_frame()
                 if frame[0] == str(msg_id):

@@ -12,7 +12,7 @@ import pytest
 
 from ibbot import cli
 from ibbot.errors import ConfigError
-from ibbot.live import CONTROL_FILE, RunnerState
+from ibbot.live import CONTROL_FILE, TOKEN_FILE, RunnerState
 from ibbot.models import EventType
 from ibbot.settings import StrategySettings
 from ibbot.store import AuditKind, ParquetStore
@@ -73,7 +73,10 @@ async def test_the_control_endpoint_adds_lists_and_removes(tmp_path: Path) -> No
             control = json.loads((settings.store.path / CONTROL_FILE).read_text())
             url = control["url"]
             assert url.startswith("http://127.0.0.1:")
-            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            token = (settings.store.path / TOKEN_FILE).read_text().strip()
+            async with httpx.AsyncClient(
+                base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+            ) as client:
                 body = strategy("late", "HoldQuantity", capital=5_000, quantity=2)
                 async with Watch(orchestrator.bus, EventType.FILL) as watch:
                     added = await client.post("/strategies", json=body)
@@ -86,23 +89,28 @@ async def test_the_control_endpoint_adds_lists_and_removes(tmp_path: Path) -> No
                 removed = await client.delete("/strategies/late")
                 assert (removed.status_code, removed.json()) == (200, {"removed": "late"})
                 answers = [
-                    await client.post("/strategies", content=b"{not json"),
+                    await client.post(
+                        "/strategies",
+                        content=b"{not json",
+                        headers={"Content-Type": "application/json"},
+                    ),
                     await client.post("/strategies", json={"name": "x"}),
                     await client.post(
-                        "/strategies", json=strategy("bad", "ibbot.nowhere.Strategy")
+                        "/strategies", json=strategy("bad", "tests.integration.nowhere.Strategy")
                     ),
                     await client.delete("/strategies/late"),
                     await client.get("/nothing-here"),
                     await client.post("/status"),
                 ]
                 assert [a.status_code for a in answers] == [400, 400, 400, 400, 404, 405]
-                assert "body is not JSON" in answers[0].json()["error"]
+                assert "the body is not JSON" in answers[0].json()["error"]
                 assert "class_path: Field required" in answers[1].json()["error"]
                 assert "cannot import" in answers[2].json()["error"]
                 assert "no strategy of that name runs" in answers[3].json()["error"]
                 stopping = await client.post("/stop")
                 assert stopping.json() == {"stopping": True}
     assert not (settings.store.path / CONTROL_FILE).exists()
+    assert not (settings.store.path / TOKEN_FILE).exists()
 
 
 async def test_the_strategies_command_talks_to_the_running_service(

@@ -200,6 +200,7 @@ async def test_the_service_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         "holder.json",
         "contracts.json",
         f"{BOOK_STATE}.json",
+        "account.key",  # the fills' account is stored as its pseudonym under this key
     }
 
 

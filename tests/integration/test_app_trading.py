@@ -81,15 +81,26 @@ async def test_the_kill_switch_blocks_new_orders_until_released(tmp_path: Path) 
         kill_file = settings.risk.kill_switch_file
         async with (
             running(settings, gateway) as orchestrator,
-            Watch(orchestrator.bus, EventType.FILL, EventType.DECISION) as watch,
+            Watch(
+                orchestrator.bus, EventType.FILL, EventType.DECISION, EventType.ORDER_STATUS
+            ) as watch,
         ):
+            sent = decision_of("flip", outcome="sent")
             await watch.until(fill_of("flip"), what="a first fill")
             kill_file.write_text("tests: stop trading\n")
             await watch.until(decision_of("flip", outcome="blocked", rule="kill_switch"))
-            orders_when_killed = len(sim_orders(gateway))
+            engaged_at = len(watch.seen)
             for _ in range(3):
                 await watch.until(decision_of("flip", outcome="blocked", rule="kill_switch"))
-            assert len(sim_orders(gateway)) == orders_when_killed
+            assert not [e for e in watch.seen[engaged_at:] if sent(e)]
+            # Orders sent before the switch was noticed may still be on their way: once the gateway
+            # has answered each, it holds exactly those and nothing sent since.
+            refs = {e.payload["order_ref"] for e in watch.seen if sent(e)}
+            answered = {ref for ref in refs if _answered(watch.seen, ref)}
+            while answered != refs:
+                event = await watch.until(lambda e: e.type is EventType.ORDER_STATUS)
+                answered.update(ref for ref in refs if _answered([event], ref))
+            assert len(sim_orders(gateway)) == len(refs)
             kill_file.unlink()
             await watch.until(decision_of("flip", outcome="sent"), what="trading again")
     store = ParquetStore(settings.store.path)
@@ -100,6 +111,15 @@ async def test_the_kill_switch_blocks_new_orders_until_released(tmp_path: Path) 
     events = [e.record["event"] for e in store.read_audit(AuditKind.LIFECYCLE)]
     assert "app.kill_switch_engaged" in events
     assert "app.kill_switch_released" in events
+
+
+def _answered(events: list[Event], order_ref: str) -> bool:
+    """Whether ``events`` hold a status of the order ``order_ref`` from the gateway."""
+    return any(
+        e.type is EventType.ORDER_STATUS
+        and f"{e.payload.strategy_name}:{e.payload.decision_id}" == order_ref
+        for e in events
+    )
 
 
 async def test_the_kill_switch_cancels_open_orders(tmp_path: Path) -> None:

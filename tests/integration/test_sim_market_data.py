@@ -163,6 +163,28 @@ async def test_keep_up_to_date_updates_the_last_bar() -> None:
         assert not session.has_stream(("hist", bars.reqId))
 
 
+async def test_cancelling_a_history_answer_in_progress_stops_it() -> None:
+    """cancelHistoricalData while a large answer is computed ends it: no bars, no error 366."""
+    async with running_gateway(pacing=False) as gw:
+        raw = await RawClient.open(gw.port)
+        await raw.handshake(client_id=3)
+        await raw.frame_with_id(9)
+        contract = ["265598", "AAPL", "STK", "", "0", "", "", "SMART", "", "USD", "", ""]
+        head = ["20", "70", *contract, "0", ""]
+        raw.send([*head, "1 hour", "1 Y", "0", "TRADES", "1", "0", ""])
+        raw.send(["25", "1", "70"])
+        raw.send([*head[:1], "71", *head[2:], "1 hour", "1 D", "1", "TRADES", "1", "0", ""])
+        seen = [await raw.next_frame()]
+        while seen[-1][:2] != ["17", "71"]:
+            seen.append(await raw.next_frame())
+        assert not [f for f in seen if f[0] == "17" and f[1] == "70"]
+        assert not [f for f in seen if f[0] == "4" and f[2] == "70"]
+        session = gw.hub.session_for(3)
+        assert session is not None
+        assert not session.has_stream(("hist", 70))
+        await raw.close()
+
+
 async def test_streaming_ticks_update_the_ticker() -> None:
     """reqMktData streams bid/ask/last/sizes/volume; the ticker keeps moving; cancel stops it."""
     async with running_gateway(time_scale=120.0) as gw, connected(gw) as ib:

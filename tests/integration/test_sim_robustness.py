@@ -176,7 +176,11 @@ async def test_fuzzed_frames_never_disturb_a_well_behaved_client() -> None:
     rng = random.Random(20260302)
     requests = _valid_requests()
     with capture_logs() as logs:
-        async with running_gateway(max_messages_per_second=0) as gw, connected(gw) as ib:
+        # 40 fuzzers at once plus the client: more than IB's 32 connections, so raise the limit
+        async with (
+            running_gateway(max_messages_per_second=0, max_connections=64) as gw,
+            connected(gw) as ib,
+        ):
             ticker = ib.reqMktData(AAPL)
             for batch in range(8):
                 await asyncio.gather(

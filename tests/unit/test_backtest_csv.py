@@ -125,6 +125,19 @@ def test_repeated_times_and_intraday_dates_without_time_are_bad() -> None:
     )
 
 
+def test_many_bad_rows_are_counted_and_the_first_kept() -> None:
+    """Every bad row counts; only the first hundred are kept with their reasons (memory stays flat)."""
+    found = read(HEADER + "x\n" * 250 + "2024-01-02,1,1,1,1,1\n")
+    assert (found.bad_count, len(found.bad_rows), found.rows, len(found.bars)) == (250, 100, 251, 1)
+    assert str(found.bad_rows[-1]) == "line 101: expected at least 6 fields, got 1"
+
+
+def test_a_quoted_field_spanning_many_lines_counts_as_one_long_row() -> None:
+    """A row longer than the cap is refused even when its quoted field spreads over short lines."""
+    with pytest.raises(BacktestInputError, match="line 1600 is longer than 65536 characters"):
+        read(HEADER + '"' + "x" * 40 + "\n" + ("y" * 40 + "\n") * 5_000)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

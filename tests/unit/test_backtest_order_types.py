@@ -10,6 +10,7 @@ import pytest
 from ibbot.backtest import Backtest, BacktestConfig, BarFeed, CommissionModel, StrategySpec
 from ibbot.backtest.outputs import decisions_jsonl
 from ibbot.models import OrderSide, OrderStatus
+from ibbot.strategies import StrategySources
 from tests.unit.backtest_helpers import ScriptedStrategy, daily_bars, day, ohlc_bars, statuses
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def replay(
         starting_cash=10_000.0,
         commission=CommissionModel.parse("zero"),
         slippage_bps=0.0,
+        sources=StrategySources(packages=("tests.unit",)),
     )
     return Backtest(config).run(BarFeed.from_bars(ohlc_bars("AAA", rows)))
 

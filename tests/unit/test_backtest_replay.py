@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 from dataclasses import fields
@@ -35,8 +36,10 @@ from ibbot.models import (
     OrderStatus,
     OrderType,
     PriceBar,
+    TimeInForce,
 )
 from ibbot.store import ParquetStore
+from ibbot.strategies import StrategySources
 from ibbot.trading import RiskLimits, RiskRule
 from tests.unit.backtest_helpers import RecordingStrategy, daily_bars, day, statuses
 
@@ -59,6 +62,7 @@ def config(*specs: StrategySpec, **overrides: object) -> BacktestConfig:
         "starting_cash": 10_000.0,
         "commission": CommissionModel.parse("ib"),
         "slippage_bps": 0.0,
+        "sources": StrategySources(packages=("tests.unit",)),
     }
     values.update(overrides)
     return BacktestConfig(**values)  # type: ignore[arg-type]
@@ -436,3 +440,38 @@ def test_decisions_are_attributed_to_the_strategy_that_made_them() -> None:
         BarFeed.from_bars(daily_bars("AAA", [10.0] * 3))
     )
     assert [(f.strategy_name, f.quantity) for f in result.fills] == [("anon", 10.0)]
+
+
+def test_an_exit_while_a_sale_works_sells_nothing_more() -> None:
+    """The backtest sizes against working orders as live trading does: a second EXIT while the
+    first GTC sale waits (a bar without volume) sends nothing, so the strategy never goes short."""
+
+    class GoodTillCancelled(RecordingStrategy):
+        def on_event(self, event):  # type: ignore[no-untyped-def]
+            return [
+                dataclasses.replace(d, time_in_force=TimeInForce.GTC)
+                for d in super().on_event(event)
+            ]
+
+    strategy = GoodTillCancelled(
+        name="gtc",
+        allocated_capital=10_000.0,
+        params={
+            "buy_on": [day(1).isoformat()],
+            "exit_on": [day(3).isoformat(), day(4).isoformat()],
+        },
+    )
+    bars = daily_bars("AAA", [10.0] * 7, volumes={4: 0.0})
+    result = Backtest(config(StrategySpec("gtc", RECORDER, 10_000.0)), [strategy]).run(
+        BarFeed.from_bars(bars)
+    )
+    assert [(o.order.action, o.order.quantity) for o in result.orders] == [
+        (OrderSide.BUY, 10),
+        (OrderSide.SELL, 10),
+    ]
+    assert result.final_positions == {}
+    second_exit = result.decisions[-1]
+    assert second_exit.outcome is DecisionOutcome.NO_ORDER
+    assert second_exit.sizing == (
+        "EXIT AAA: nothing to close (holding 10, working gtc:gtc-2 may still sell 10)"
+    )

@@ -4,17 +4,26 @@ request handling and the signal handlers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from ibbot import cli
 from ibbot.errors import ConfigError, IbbotError
-from ibbot.live import CONTROL_FILE, ControlServer, read_control_file, shutdown_signals
+from ibbot.live import (
+    CONTROL_FILE,
+    TOKEN_FILE,
+    ControlEndpoint,
+    ControlServer,
+    read_control_file,
+    shutdown_signals,
+)
 from ibbot.models import Decision, Fill, Order, OrderResult, OrderSide, OrderStatus, to_dict
 from ibbot.store import AuditKind, ParquetStore
 
@@ -188,25 +197,26 @@ class Target:
         raise ConfigError("strategies.name", config.name, "taken")
 
     async def remove_strategy(self, name: str) -> None:
-        del name
+        if name == "boom":
+            raise RuntimeError("a bug, not a refusal")
 
     def stop(self, reason: str) -> None:
         self.stopped.append(reason)
 
 
-async def raw(port: int, request: bytes) -> tuple[int, dict[str, Any]]:
-    """Send raw bytes to the endpoint; return the status and JSON answer."""
+async def raw(port: int, request: bytes) -> tuple[int, bytes]:
+    """Send raw bytes to the endpoint; return the status and the body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request)
-    writer.write_eof()
     answer = await reader.read()
     writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    return int(head.split()[1]), body
 
 
 async def test_the_control_endpoint_refuses_malformed_requests(tmp_path: Path) -> None:
-    """Bad request lines, headers and bodies get a 400 with the reason; control.json is removed."""
+    """Bad request lines, headers and bodies get a 4xx (with the reason once it is HTTP); the
+    files are removed when it stops."""
     target = Target()
     server = ControlServer(target, port=0, directory=tmp_path)
     async with asyncio.TaskGroup() as tasks:
@@ -214,31 +224,76 @@ async def test_the_control_endpoint_refuses_malformed_requests(tmp_path: Path) -
         await server.ready.wait()
         assert server.address is not None
         port = server.address[1]
-        assert read_control_file(tmp_path) == f"http://127.0.0.1:{port}"
+        endpoint = read_control_file(tmp_path)
+        assert endpoint == ControlEndpoint(f"http://127.0.0.1:{port}", server.token)
+        head = (
+            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {server.token}\r\n"
+            "Connection: close\r\n"
+        ).encode()
+        json_head = head + b"Content-Type: application/json\r\n"
+        protocol_errors = [
+            b"HELLO\r\n\r\n",
+            b"GET /status HTTP/1.1\r\nbroken header\r\n\r\n",
+            b"POST /strategies HTTP/1.1\r\n" + head + b"Content-Length: x\r\n\r\n",
+        ]
+        for request in protocol_errors:
+            assert (await raw(port, request))[0] == 400, request
+        huge = b"GET /status HTTP/1.1\r\n" + head + b"X: " + b"y" * 1_000_000 + b"\r\n\r\n"
+        with contextlib.suppress(ConnectionResetError):  # refused before it was all sent
+            assert (await raw(port, huge))[0] == 400
         cases = {
-            b"HELLO\r\n\r\n": "not an HTTP/1.x request line",
-            b"GET /status HTTP/1.1\r\nbroken header\r\n\r\n": "malformed header",
-            b"POST /strategies HTTP/1.1\r\nContent-Length: x\r\n\r\n": "not a number",
-            b"POST /strategies HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}": "shorter than",
-            b"POST /strategies HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n": "at most",
-            b"POST /strategies HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]": "must be a JSON object",
-            b"GET /status HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n": "too many headers",
+            b"POST /strategies HTTP/1.1\r\n" + json_head + b"Content-Length: 2000000\r\n\r\n": (
+                413,
+                "at most",
+            ),
+            b"POST /strategies HTTP/1.1\r\n" + json_head + b"Content-Length: 2\r\n\r\n[]": (
+                400,
+                "must be a JSON object",
+            ),
+            b"POST /strategies HTTP/1.1\r\n" + head + b"Content-Length: 2\r\n\r\n{}": (
+                415,
+                "must be application/json",
+            ),
         }
-        for request, reason in cases.items():
+        for request, (code, reason) in cases.items():
             status, answer = await raw(port, request)
-            assert (status, reason in answer["error"]) == (400, True), request
-        body = json.dumps(
-            {"name": "x", "class_path": "ibbot.clock.WallClock", "allocated_capital": 1}
-        )
+            assert (status, reason in json.loads(answer)["error"]) == (code, True), request
+        body = json.dumps({"name": "x", "class_path": "a.B", "allocated_capital": 1})
         status, answer = await raw(
             port,
-            f"POST /strategies HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode(),
+            b"POST /strategies HTTP/1.1\r\n"
+            + json_head
+            + f"Content-Length: {len(body)}\r\n\r\n{body}".encode(),
         )
-        assert (status, "taken" in answer["error"]) == (400, True)
-        assert (await raw(port, b"POST /stop HTTP/1.1\r\n\r\n"))[1] == {"stopping": True}
+        assert (status, "taken" in json.loads(answer)["error"]) == (400, True)
+        status, answer = await raw(port, b"POST /stop HTTP/1.1\r\n" + head + b"\r\n")
+        assert json.loads(answer) == {"stopping": True}
         assert target.stopped == ["control request"]
         serving.cancel()
     assert not (tmp_path / CONTROL_FILE).exists()
+    assert not (tmp_path / TOKEN_FILE).exists()
+
+
+async def test_an_unexpected_error_is_one_answer_and_one_log_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A route raising what nobody expected gets a JSON 500 and one log line; the endpoint goes on."""
+    server = ControlServer(Target(), port=0, directory=tmp_path)
+    async with asyncio.TaskGroup() as tasks:
+        serving = tasks.create_task(server.serve())
+        await server.ready.wait()
+        endpoint = read_control_file(tmp_path)
+        headers = {"Authorization": f"Bearer {endpoint.token}"}
+        async with httpx.AsyncClient(base_url=endpoint.url, headers=headers) as client:
+            failed = await client.delete("/strategies/boom")
+            after = await client.get("/status")
+        serving.cancel()
+    assert failed.status_code == 500
+    assert failed.json() == {"error": "internal error (RuntimeError); see the service's log"}
+    assert after.json() == {"state": "running"}
+    lines = [line for line in capsys.readouterr().out.splitlines() if "control_failed" in line]
+    assert len(lines) == 1
+    assert "RuntimeError: a bug, not a refusal" in lines[0]
 
 
 async def test_a_taken_control_port_is_a_config_error(tmp_path: Path) -> None:
@@ -262,7 +317,19 @@ def test_read_control_file_says_why_it_cannot(tmp_path: Path) -> None:
     with pytest.raises(IbbotError, match="cannot read"):
         read_control_file(tmp_path)
     (tmp_path / CONTROL_FILE).write_text("{}")
-    with pytest.raises(IbbotError, match="names no url"):
+    with pytest.raises(IbbotError, match="names no loopback url"):
+        read_control_file(tmp_path)
+    (tmp_path / CONTROL_FILE).write_text('{"url": "http://evil.example:80"}')
+    with pytest.raises(IbbotError, match="names no loopback url"):
+        read_control_file(tmp_path)
+    (tmp_path / CONTROL_FILE).write_text("[" * 100_000)
+    with pytest.raises(IbbotError, match="cannot read"):
+        read_control_file(tmp_path)
+    (tmp_path / CONTROL_FILE).write_text('{"url": "http://127.0.0.1:1"}')
+    with pytest.raises(IbbotError, match="cannot read the control token"):
+        read_control_file(tmp_path)
+    (tmp_path / TOKEN_FILE).write_text("short\n")
+    with pytest.raises(IbbotError, match="holds no control token"):
         read_control_file(tmp_path)
 
 

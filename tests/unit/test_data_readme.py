@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ibbot.broker.executor import AUDIT_FILLS
-from ibbot.live.control import CONTROL_FILE
+from ibbot.live.control import CONTROL_FILE, TOKEN_FILE
 from ibbot.live.state import BOOK_STATE
 from ibbot.settings import Settings
 from ibbot.store import AuditKind
@@ -24,6 +24,7 @@ def test_the_default_paths_under_data_are_documented() -> None:
         Path(settings.risk.kill_switch_file).name,
         Path(settings.fundamentals.sec_cache_dir).name,
         CONTROL_FILE,
+        TOKEN_FILE,
         "prices",
         "fundamentals",
         "events",

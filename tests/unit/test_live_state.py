@@ -3,6 +3,7 @@ order it became known, the console's one line."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -53,12 +54,39 @@ def fill(exec_id: str, account: str = "DU1", strategy: str = "sma") -> Fill:
     )
 
 
-def test_worlds_hash_the_account_and_make_every_embedded_simulator_new() -> None:
+async def test_worlds_hash_the_account_and_make_every_embedded_simulator_new(
+    tmp_path: Path,
+) -> None:
     """The same account is the same world (its id not in clear); each embedded simulator is new."""
-    assert world_of("DU1", embedded=False) == world_of("DU1", embedded=False)
-    assert world_of("DU1", embedded=False) != world_of("DU2", embedded=False)
-    assert "DU1" not in world_of("DU1", embedded=False)
-    assert world_of("DU1", embedded=True) != world_of("DU1", embedded=True)
+    clock = SimulatedClock(NOW)
+    async with AsyncStore(ParquetStore(tmp_path, clock=clock)) as store:
+
+        async def world(account: str, *, embedded: bool = False) -> str:
+            return await StateKeeper(store, account=account, embedded=embedded, clock=clock).world()
+
+        assert await world("DU1234567") == await world("DU1234567")
+        assert await world("DU1234567") != await world("DU7654321")
+        assert "DU1234567" not in await world("DU1234567")
+        assert await world("DU1234567", embedded=True) != await world("DU1234567", embedded=True)
+    assert world_of("anything", embedded=True).startswith("embedded-simulator:")
+
+
+async def test_a_book_saved_under_the_former_bare_hash_is_still_restored(tmp_path: Path) -> None:
+    """A book saved before pseudonyms (world: a bare SHA-256 of the id) belongs to the same account."""
+    clock = SimulatedClock(NOW)
+    async with AsyncStore(ParquetStore(tmp_path, clock=clock)) as store:
+        book = PositionBook()
+        book.apply_fill(fill("e1"))
+        former = "account:" + hashlib.sha256(b"DU1").hexdigest()[:16]
+        await store.save_strategy_state(
+            BOOK_STATE,
+            {"version": 1, "world": former, "saved_at": NOW.isoformat(), "book": book.dump()},
+        )
+        restored = await StateKeeper(store, account="DU1", embedded=False, clock=clock).load_book()
+        assert restored is not None
+        assert restored.quantities() == {"sma": {"AAPL": 10.0}}
+        other = StateKeeper(store, account="DU2", embedded=False, clock=clock)
+        assert await other.load_book() is None
 
 
 async def test_state_is_restored_only_into_the_same_account(tmp_path: Path) -> None:
@@ -118,7 +146,7 @@ async def test_an_unreadable_book_starts_afresh(tmp_path: Path) -> None:
     clock = SimulatedClock(NOW)
     async with AsyncStore(ParquetStore(tmp_path, clock=clock)) as store:
         keeper = StateKeeper(store, account="DU1", embedded=False, clock=clock)
-        await store.save_strategy_state(BOOK_STATE, {"world": keeper.world, "book": {}})
+        await store.save_strategy_state(BOOK_STATE, {"world": await keeper.world(), "book": {}})
         assert await keeper.load_book() is None
         assert not keeper.restoring
         (tmp_path / "state" / f"{BOOK_STATE}.json").write_text("[1, 2]")

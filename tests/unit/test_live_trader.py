@@ -195,10 +195,9 @@ async def test_a_blocked_order_is_audited_with_its_rule(tmp_path: Path) -> None:
         assert made.trader.stats.blocked == 1
 
 
-async def test_no_second_order_while_one_works_for_the_same_strategy_and_symbol(
-    tmp_path: Path,
-) -> None:
-    """A decision while an order of the same strategy and symbol works is recorded, not sized."""
+async def test_a_decision_while_an_order_works_is_sized_against_it(tmp_path: Path) -> None:
+    """A decision while an order of the same strategy and symbol works counts that order (also an
+    open order of an earlier run), so the same target is not bought twice; other symbols trade."""
     async with desk(tmp_path) as (made, store):
         made.executor.hold.clear()
         strategy = Strategy()
@@ -209,17 +208,35 @@ async def test_no_second_order_while_one_works_for_the_same_strategy_and_symbol(
         assert made.trader.open_order_count() == 2
         made.executor.hold.set()
         assert await made.trader.settle(5.0) == 0
-        outcomes = [e.record["outcome"] for e in await store.read_audit(AuditKind.DECISIONS)]
-        assert outcomes == ["sent", "not_traded", "sent"]
+        records = [e.record for e in await store.read_audit(AuditKind.DECISIONS)]
+        assert [r["outcome"] for r in records] == ["sent", "no_order", "sent"]
+        assert "holding 0, working s:d1 may still buy 10: already at target" in records[1]["detail"]
+        assert made.trader.open_order_count() == 2  # reported filled, fills not booked yet
+        for symbol, ident in (("AAPL", "d1"), ("MSFT", "d3")):
+            booked = Fill(
+                f"x-{ident}", 1, 1, symbol, OrderSide.BUY, 10, 100.0, NOW, 1.0, "s", ident
+            )
+            await made.trader.fills.put(Event(EventType.FILL, symbol, NOW, booked))
+        await made.trader.fills.join()
+        assert made.trader.open_order_count() == 0
         made.executor.open.append(
-            OrderResult(7, OrderStatus.SUBMITTED, symbol="AAPL", strategy_name="s", decision_id="x")
+            OrderResult(
+                7,
+                OrderStatus.SUBMITTED,
+                fill_quantity=0.0,
+                remaining=5.0,
+                symbol="AAPL",
+                strategy_name="s",
+                decision_id="x",
+            )
         )
-        await made.trader.accept(strategy, [buy(ident="d4")], untraded=None)  # type: ignore[arg-type]
+        await made.trader.accept(strategy, [buy(quantity=15, ident="d4")], untraded=None)  # type: ignore[arg-type]
         await made.trader.settle(5.0)
         last = (await store.read_audit(AuditKind.DECISIONS))[-1].record
-        assert (last["outcome"], "order s:x for s in AAPL is still working" in last["detail"]) == (
-            "not_traded",
-            True,
+        assert last["outcome"] == "no_order"
+        assert (
+            "holding 10, working s:x may still buy 5 or sell 5: already at target"
+            in (last["detail"])
         )
 
 

@@ -204,10 +204,10 @@ def test_live_account_guard(account: str, allow_live: bool, allowed: bool) -> No
 
 
 def test_live_account_message_names_the_account() -> None:
-    """The refusal says which account and why."""
+    """The refusal says which account (masked: it is audited) and why."""
     gate, _ = make_gate(account="U7654321")
     assert check(gate, order()).message == (
-        "account U7654321 is a live account (paper accounts start with DU) and live trading "
+        "account U****321 is a live account (paper accounts start with DU) and live trading "
         "is not enabled"
     )
 

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from ibbot.clock import WallClock
 from ibbot.errors import ConfigError
 from ibbot.models import BarSize, WhatToShow
 from ibbot.settings import (
     REDACTED,
     Settings,
     StrategySettings,
-    import_class,
     is_paper_account,
     load_settings,
     parse_override,
@@ -332,7 +330,6 @@ def test_plan_example_sections_take_effect(tmp_path: Path) -> None:
     assert strategy == StrategySettings(
         name="example_value", class_path="ibbot.clock.SimulatedClock", allocated_capital=10_000
     )
-    assert strategy.load_class().__name__ == "SimulatedClock"
 
 
 def test_plan_store_backend_other_than_file_is_refused(tmp_path: Path) -> None:
@@ -448,7 +445,7 @@ INVALID: list[tuple[dict[str, str], str]] = [
         {"sim.unavailable_fundamentals": '["AAPL", " "]'},
         "invalid setting sim.unavailable_fundamentals[1]=' ': must not be empty",
     ),
-    ({"ib.prot": "1"}, "invalid setting ib.prot='1': unknown setting; ib has host, port,"),
+    ({"ib.prot": "1"}, "invalid setting ib.prot='<redacted>': unknown setting; ib has host, port,"),
     (
         {"strategies": "[{"},
         "invalid setting strategies='[{': not valid JSON: Expecting property name",
@@ -475,22 +472,17 @@ STRATEGY_BASE = {"name": "s1", "class_path": "ibbot.clock.SimulatedClock", "allo
     ("change", "key", "reason"),
     [
         (
-            {"class_path": "ibbot.nowhere.Strategy"},
-            "strategies[0].class_path",
-            "cannot import module 'ibbot.nowhere': No module named 'ibbot.nowhere'",
-        ),
-        (
-            {"class_path": "ibbot.clock.NoSuchClock"},
-            "strategies[0].class_path",
-            "module 'ibbot.clock' has no attribute 'NoSuchClock'",
-        ),
-        (
-            {"class_path": "ibbot.clock.utc_now"},
-            "strategies[0].class_path",
-            "'ibbot.clock.utc_now' is not a class",
-        ),
-        (
             {"class_path": "SimulatedClock"},
+            "strategies[0].class_path",
+            "must be a dotted path 'package.module.ClassName'",
+        ),
+        (
+            {"class_path": "../strategies/evil.Evil"},
+            "strategies[0].class_path",
+            "must be a dotted path 'package.module.ClassName'",
+        ),
+        (
+            {"class_path": "\uff55nittest.__main__.X"},
             "strategies[0].class_path",
             "must be a dotted path 'package.module.ClassName'",
         ),
@@ -507,24 +499,6 @@ def test_strategy_rules(change: dict[str, Any], key: str, reason: str, tmp_path:
     error = load_error(config_file=path, environ={})
     assert error.key == key
     assert error.reason.startswith(reason), error.reason
-
-
-def test_strategy_module_failing_on_import_is_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A strategy module that raises while importing is a bad class_path, with the cause given."""
-    write(tmp_path / "broken_strategy_module.py", "raise RuntimeError('no config here')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    error = load_error(
-        overrides={
-            "strategies": '[{"name": "b", "class_path": "broken_strategy_module.S",'
-            ' "allocated_capital": 1}]'
-        },
-        environ={},
-    )
-    assert error.reason.startswith(
-        "importing 'broken_strategy_module' failed: RuntimeError: no config here"
-    )
 
 
 def test_missing_required_strategy_field(tmp_path: Path) -> None:
@@ -575,7 +549,7 @@ def test_bad_secret_value_is_not_echoed() -> None:
 def test_unknown_variables_are_errors(tmp_path: Path) -> None:
     """An IBBOT_ variable naming no section is an error wherever it is set, not silently ignored."""
     assert str(load_error(environ={"IBBOT_IB_PORT": "1"})).startswith(
-        "invalid setting IBBOT_IB_PORT='1': unknown setting; sections are app, collector, fundamentals,"
+        "invalid setting IBBOT_IB_PORT='<redacted>': unknown setting; sections are app, collector,"
     )
     assert load_error(overrides={"broker.port": "1"}, environ={}).key == "--set broker.port"
     misspelt_secret = load_error(environ={"IBBOT_IB_ACCOUNT": "U7654321"})
@@ -589,7 +563,7 @@ def test_unknown_section_in_a_file(tmp_path: Path) -> None:
     """A misspelt section in settings.toml is named, with the sections that exist."""
     write(tmp_path / "settings.toml", "[ibkr]\nport = 1\n")
     assert str(load_error(environ={})) == (
-        "invalid setting ibkr={'port': 1}: unknown setting; sections are app, collector, "
+        "invalid setting ibkr='<redacted>': unknown setting; sections are app, collector, "
         "fundamentals, ib, logging, risk, sim, store, strategies (set by settings.toml)"
     )
 
@@ -615,7 +589,7 @@ def test_other_pydantic_errors_keep_pydantic_wording(tmp_path: Path) -> None:
 
 def test_long_values_are_shortened(tmp_path: Path) -> None:
     """A long bad value is cut short so the error stays a readable line."""
-    write(tmp_path / "settings.toml", "[broker]\n" + "".join(f"key{i} = {i}\n" for i in range(40)))
+    write(tmp_path / "settings.toml", f'[ib]\nport = "{"x" * 300}"\n')
     error = load_error(environ={})
     assert repr(error.value).endswith("...")
     assert len(repr(error.value)) == 100
@@ -701,9 +675,8 @@ def test_parse_override() -> None:
             parse_override(bad)
 
 
-def test_import_class_and_paper_accounts() -> None:
-    """import_class returns the class; paper accounts are the DU ones."""
-    assert import_class("ibbot.clock.WallClock") is WallClock
+def test_paper_accounts() -> None:
+    """Paper accounts are the DU ones."""
     assert is_paper_account("DU1234567")
     assert not is_paper_account("U1234567")
     assert not is_paper_account("")

@@ -37,9 +37,20 @@ def test_cli_options_build_a_config() -> None:
             "2026-03-02T14:30:00+00:00",
             "--unavailable-fundamentals",
             "TSLA",
+            "--max-connections",
+            "4",
+            "--max-buffered-bytes",
+            "2097152",
+            "--frame-timeout",
+            "2.5",
         ]
     )
     config = build_config(args)
+    assert (config.max_connections, config.max_buffered_bytes, config.frame_timeout) == (
+        4,
+        2 << 20,
+        2.5,
+    )
     assert config.symbols == ("AAPL", "MSFT", "JPM")
     assert (config.seed, config.time_scale, config.port) == (7, 60.0, 0)
     assert config.start == datetime(2026, 3, 2, 14, 30, tzinfo=UTC)

@@ -11,10 +11,13 @@ from ibbot.sim.config import SimConfig, is_loopback
 
 
 def test_defaults_are_loopback_paper_settings() -> None:
-    """The default gateway listens on 127.0.0.1:4002 with the whole universe."""
+    """The default gateway listens on 127.0.0.1:4002 with the whole universe and IB's 32 clients."""
     config = SimConfig()
     assert (config.host, config.port, config.account) == ("127.0.0.1", 4002, "DU1234567")
     assert len(config.active_universe) == 12
+    assert config.max_connections == 32  # IB: up to 32 API clients per session
+    assert config.max_buffered_bytes == 16 << 20
+    assert config.frame_timeout == 10.0
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"])
@@ -45,6 +48,11 @@ def test_remote_hosts_need_allow_remote(host: str) -> None:
         ({"slippage_bps": -1.0}, "sim.slippage_bps"),
         ({"max_messages_per_second": -1}, "sim.max_messages_per_second"),
         ({"symbols": ("AAPL", "NOPE")}, "sim.symbols"),
+        ({"max_connections": 0}, "sim.max_connections"),
+        ({"max_buffered_bytes": 1000}, "sim.max_buffered_bytes"),
+        ({"frame_timeout": 0}, "sim.frame_timeout"),
+        ({"frame_timeout": float("nan")}, "sim.frame_timeout"),
+        ({"frame_timeout": float("inf")}, "sim.frame_timeout"),
     ],
 )
 def test_invalid_settings_are_refused(changes: dict[str, object], key: str) -> None:

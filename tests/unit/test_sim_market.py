@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ibbot.models import BarSize, WhatToShow
-from ibbot.sim.calendar import EXCHANGE_TZ
-from ibbot.sim.market import HistoricalDataError, MarketSimulator, SimBar, parse_duration
+from ibbot.sim.calendar import EXCHANGE_TZ, FIRST_YEAR
+from ibbot.sim.market import (
+    ANCHOR_YEAR,
+    HistoricalDataError,
+    MarketSimulator,
+    SimBar,
+    parse_duration,
+)
 from ibbot.sim.universe import DEFAULT_UNIVERSE
 
 if TYPE_CHECKING:
@@ -517,7 +523,13 @@ def test_allowed_limits_pass() -> None:
     assert parse_duration("2000 S", BarSize.SEC_1) == (2000, "S")
     assert parse_duration("365 D", BarSize.DAY_1) == (365, "D")
     assert parse_duration("68 Y", BarSize.MONTH_1) == (68, "Y")
-    assert parse_duration(" 12 M ", BarSize.SEC_30) == (12, "M")
+    assert parse_duration("68 Y", BarSize.DAY_1) == (68, "Y")
+    assert parse_duration(" 1 D ", BarSize.SEC_5) == (1, "D")
+    assert parse_duration("86400 S", BarSize.SEC_5) == (86_400, "S")
+    assert parse_duration("12 D", BarSize.MIN_1) == (12, "D")
+    assert parse_duration("1 W", BarSize.MIN_1) == (1, "W")
+    assert parse_duration("1 Y", BarSize.HOUR_1) == (1, "Y")
+    assert parse_duration("12 M", BarSize.HOUR_1) == (12, "M")
 
 
 def test_bad_inputs(market: MarketSimulator) -> None:
@@ -579,3 +591,19 @@ def test_the_future_and_the_end_of_the_calendar(market: MarketSimulator) -> None
         use_rth=False,
     )
     assert len(last_evening) == 16
+
+
+def test_bar_steps_chain_decades_of_prices_a_year_per_step() -> None:
+    """68 years of daily bars: one preparation step per year back to 1971, then the very bars
+    historical_bars returns (a server pauses between steps, never inside a decades-long one)."""
+    market = MarketSimulator(DEFAULT_UNIVERSE)
+    steps = list(
+        market.historical_bar_steps("KO", end=CLOSE, duration="68 Y", bar_size=BarSize.DAY_1)
+    )
+    first_bar = next(i for i, step in enumerate(steps) if step is not None)
+    assert first_bar == ANCHOR_YEAR - FIRST_YEAR + 1
+    bars = [step for step in steps if step is not None]
+    assert bars[0].time.year == FIRST_YEAR
+    assert bars == MarketSimulator(DEFAULT_UNIVERSE).historical_bars(
+        "KO", end=CLOSE, duration="68 Y", bar_size=BarSize.DAY_1
+    )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ibbot.models import Action, Decision, OrderSide, OrderType, TimeInForce
-from ibbot.trading import SizingSkip, size_decision
+from ibbot.trading import Exposure, SizingSkip, size_decision
 from tests.unit.strategy_events import T0
 
 
@@ -253,3 +253,69 @@ def test_a_market_gtc_order_says_so() -> None:
     assert result.order is not None
     assert result.order.time_in_force is TimeInForce.GTC
     assert result.reason.endswith("BUY 95 MKT GTC")
+
+
+def test_a_sale_is_sized_from_what_working_orders_may_leave() -> None:
+    """Working sales are counted as done and working purchases as not done: an EXIT sells only
+    what is left, never below 0; a short is covered from its high end."""
+    working = Exposure(buying=5.0, selling=30.0, orders=("vm:a", "vm:b"))
+    rest = size_decision(
+        decision(Action.EXIT, target_weight=0.0),
+        allocated_capital=100_000,
+        position_quantity=40,
+        working=working,
+    )
+    assert rest.order is not None
+    assert (rest.order.action, rest.order.quantity) == (OrderSide.SELL, 10)
+    assert rest.reason == (
+        "EXIT JPM: close 10 (holding 40, working vm:a, vm:b may still buy 5 or sell 30): SELL 10"
+    )
+    gone = size_decision(
+        decision(Action.EXIT, target_weight=0.0),
+        allocated_capital=100_000,
+        position_quantity=30,
+        working=working,
+    )
+    assert gone.skip is SizingSkip.NOTHING_TO_EXIT
+    short = size_decision(
+        decision(Action.EXIT, target_weight=0.0),
+        allocated_capital=100_000,
+        position_quantity=-20,
+        working=Exposure(buying=15.0, orders=("vm:c",)),
+    )
+    assert short.order is not None
+    assert (short.order.action, short.order.quantity) == (OrderSide.BUY, 5)
+
+
+def test_a_target_is_reached_from_the_side_it_is_approached() -> None:
+    """Up to a target from the holding plus working purchases, down to it from the holding minus
+    working sales; a target in between is already on its way."""
+    working = Exposure(buying=20.0, selling=10.0, orders=("vm:a",))
+
+    def size(quantity: int) -> tuple[OrderSide, int] | None:
+        result = size_decision(
+            decision(quantity=quantity),
+            allocated_capital=100_000,
+            position_quantity=50,
+            working=working,
+        )
+        return None if result.order is None else (result.order.action, result.order.quantity)
+
+    assert size(95) == (OrderSide.BUY, 25)  # 95 - (50 + 20)
+    assert size(20) == (OrderSide.SELL, 20)  # (50 - 10) - 20
+    assert size(60) is None  # between 40 and 70
+    assert size(70) is None
+    assert size(40) is None
+
+
+def test_nothing_working_sizes_exactly_as_the_book_alone() -> None:
+    """With no working order, sizing (and its sentence) is what it is against the holding alone."""
+    for action, held in ((Action.BUY, 60.0), (Action.BUY, 120.0), (Action.EXIT, 7.0)):
+        alone = size_decision(decision(action), allocated_capital=100_000, position_quantity=held)
+        idle = size_decision(
+            decision(action),
+            allocated_capital=100_000,
+            position_quantity=held,
+            working=Exposure.of([("vm:done", OrderSide.SELL, 0.0)]),
+        )
+        assert idle == alone

@@ -30,6 +30,7 @@ from ibbot.strategies import (
     Strategy,
     StrategyParams,
     StrategyPipeline,
+    StrategySources,
     StrategyStateError,
     SymbolState,
     create_strategy,
@@ -318,7 +319,8 @@ def test_registry_creates_shipped_strategies_by_short_name() -> None:
     ("path", "reason"),
     [
         ("NoDots", "expected 'package.module.ClassName'"),
-        ("ibbot.no_such_module.Thing", "cannot import ibbot.no_such_module"),
+        ("ibbot.strategies.no_such_module.Thing", "cannot import ibbot.strategies.no_such_module"),
+        ("ibbot.clock.WallClock", "ibbot.clock is not an allowed strategy module"),
         ("ibbot.strategies.NoSuchClass", "has no class NoSuchClass"),
         ("ibbot.strategies.FAILED_LAYER_KEY", "has no class FAILED_LAYER_KEY"),
     ],
@@ -339,8 +341,13 @@ class NotAStrategy:
 
 def test_registry_refuses_classes_that_are_not_strategies() -> None:
     """A class that does not implement the Strategy protocol is refused."""
-    with pytest.raises(ConfigError, match="does not implement the Strategy protocol"):
-        create_strategy(f"{__name__}.NotAStrategy", name="x", allocated_capital=1)
+    with pytest.raises(ConfigError, match="NotAStrategy is not a strategy"):
+        create_strategy(
+            f"{__name__}.NotAStrategy",
+            name="x",
+            allocated_capital=1,
+            sources=StrategySources(packages=("tests.unit",)),
+        )
 
 
 def test_rolling_mean() -> None:

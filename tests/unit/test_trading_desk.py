@@ -13,6 +13,7 @@ from ibbot.broker.conversions import ib_order
 from ibbot.models import Action, Decision, Fill, OrderSide, OrderType, TimeInForce
 from ibbot.trading import (
     DecisionOutcome,
+    Exposure,
     PositionBook,
     RiskGate,
     RiskLimits,
@@ -177,3 +178,42 @@ def test_a_limit_without_a_price_is_refused_before_the_gate() -> None:
     assert (result.outcome, result.order, result.verdict) == (DecisionOutcome.NO_ORDER, None, None)
     assert result.sizing.skip is SizingSkip.INVALID_ORDER
     assert result.reason == "BUY AAPL: LMT order needs a positive limit_price, got None: refused"
+
+
+def test_the_gate_sees_the_holding_with_the_working_orders() -> None:
+    """A purchase on top of working purchases is checked against the position they may make; a
+    sale of what working sales leave is a reduction."""
+    book = PositionBook()
+    book.apply_fill(Fill("e1", 1, 1, "AAPL", OrderSide.BUY, 100.0, 100.0, NOW, strategy_name="s"))
+    buy_more = dataclasses.replace(decision(Action.BUY), quantity=260)
+    result = plan_trade(
+        buy_more,
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=book,
+        gate=gate(),
+        price=100.0,
+        open_orders=0,
+        now=NOW,
+        working=Exposure(buying=140.0, orders=("s:a",)),
+    )
+    assert result.order is not None
+    assert (result.order.action, result.order.quantity) == (OrderSide.BUY, 20)
+    assert result.verdict is not None
+    assert result.verdict.rule is RiskRule.MAX_POSITION  # 260 x 100 > 25% of 100,000
+    sell_rest = plan_trade(
+        decision(Action.EXIT),
+        strategy_name="s",
+        allocated_capital=100_000.0,
+        book=book,
+        gate=gate(),
+        price=None,
+        open_orders=0,
+        now=NOW,
+        working=Exposure(selling=60.0, orders=("s:b",)),
+    )
+    assert sell_rest.outcome is DecisionOutcome.SENT
+    assert sell_rest.order is not None
+    assert (sell_rest.order.action, sell_rest.order.quantity) == (OrderSide.SELL, 40)
+    assert sell_rest.verdict is not None
+    assert "reduces the position of 40" in sell_rest.verdict.message

@@ -21,6 +21,7 @@ import structlog
 
 from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
+from ibbot.safeload import load_json
 from ibbot.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
 _SUFFIX: Final = ".cache"
+# The header line: a URL, two validators and two times.
+_MAX_HEADER: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ class ResponseCache:
         try:
             if not newline:
                 raise ValueError("no header line")  # noqa: TRY301 - one handler for every defect
-            meta: Any = json.loads(header)
+            meta: Any = load_json(header, max_chars=_MAX_HEADER)
             entry = CachedResponse(
                 url=str(meta["url"]),
                 body=body,

@@ -19,7 +19,6 @@ Outside input is validated with pydantic; anything of the wrong shape is a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from ibbot.fundamentals.errors import MalformedResponse
+from ibbot.safeload import LoadError, load_json
 
 __all__ = [
     "CompanyFacts",
@@ -192,14 +192,16 @@ class _FrameDoc(_Lenient):
     data: list[_FrameItem]
 
 
+# Apple's companyfacts is about 4 MB; anything near this is not an SEC answer.
+_MAX_BODY = 256 << 20
 _TICKERS = TypeAdapter(dict[str, _TickerEntry])
 _FACT_ITEMS = TypeAdapter(list[_FactItem])
 
 
 def _load(body: bytes, url: str) -> Any:
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return load_json(body, max_chars=_MAX_BODY)
+    except LoadError as exc:
         excerpt = body[-40:].decode("utf-8", "replace")
         raise MalformedResponse(
             f"{url}: not valid JSON ({exc}); {len(body)} bytes, ending {excerpt!r}", url=url

@@ -1,0 +1,139 @@
+"""The control endpoint's routes, and the ASGI application that serves them (:func:`control_app`).
+
+``GET /status`` (strategies, positions, orders, connection), ``POST /strategies`` with a strategy's
+settings as a JSON object (hot add), ``DELETE /strategies/<name>`` (hot remove) and ``POST /stop``
+(the graceful shutdown a signal starts). Every answer is JSON; a refusal is ``{"error": why}`` with
+a 4xx status and one log line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import structlog
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from ibbot.errors import IbbotError
+from ibbot.live.control.bounded import read_json_body
+from ibbot.live.control.guard import ControlGuard
+from ibbot.live.control.responses import ControlResponse, error_response
+from ibbot.settings import StrategySettings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["ControlTarget", "control_app"]
+
+log = structlog.get_logger(__name__)
+
+_ROUTES: Final = "GET /status, POST /strategies, DELETE /strategies/NAME, POST /stop"
+_STRATEGY_FIELDS: Final = "name, class_path, allocated_capital, params"
+
+
+class ControlTarget(Protocol):
+    """What the endpoint controls (the orchestrator)."""
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-ready snapshot of the service."""
+        ...
+
+    async def add_strategy(self, config: StrategySettings) -> None:
+        """Start a strategy now."""
+        ...
+
+    async def remove_strategy(self, name: str) -> None:
+        """Stop a running strategy now."""
+        ...
+
+    def stop(self, reason: str) -> None:
+        """Begin the graceful shutdown."""
+        ...
+
+
+def control_app(target: ControlTarget, *, port: int, token: str) -> Starlette:
+    """The endpoint for ``target`` on ``port``, guarded by :class:`ControlGuard` with ``token``."""
+    routes = _Routes(target)
+    return Starlette(
+        routes=[
+            Route("/status", routes.status, methods=["GET"]),
+            Route("/strategies", routes.add, methods=["POST"]),
+            Route("/strategies/{name}", routes.remove, methods=["DELETE"]),
+            Route("/stop", routes.stop, methods=["POST"]),
+        ],
+        middleware=[Middleware(ControlGuard, port=port, token=token)],
+        exception_handlers={HTTPException: _http_refusal, IbbotError: _service_refusal},
+    )
+
+
+class _Routes:
+    def __init__(self, target: ControlTarget) -> None:
+        self._target = target
+
+    async def status(self, request: Request) -> Response:
+        del request
+        return ControlResponse(self._target.status())
+
+    async def add(self, request: Request) -> Response:
+        config = _strategy_settings(await read_json_body(request))
+        await self._target.add_strategy(config)
+        return ControlResponse({"added": config.name})
+
+    async def remove(self, request: Request) -> Response:
+        name: str = request.path_params["name"]
+        await self._target.remove_strategy(name)
+        return ControlResponse({"removed": name})
+
+    async def stop(self, request: Request) -> Response:
+        del request
+        self._target.stop("control request")
+        return ControlResponse({"stopping": True})
+
+
+def _strategy_settings(raw: Any) -> StrategySettings:
+    if not isinstance(raw, dict):
+        raise HTTPException(400, f"the body must be a JSON object: {_STRATEGY_FIELDS}")
+    if not isinstance(raw.get("params", {}), dict):
+        raise HTTPException(400, "params: must be a JSON object")
+    try:
+        return StrategySettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise HTTPException(400, problems) from exc
+
+
+def _http_refusal(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    reason = exc.detail
+    if status == 404:
+        reason = f"no such path {request.url.path}; use {_ROUTES}"
+    elif status == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        reason = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+    return _refused(request, status, reason, exc.headers)
+
+
+def _service_refusal(request: Request, exc: Exception) -> Response:
+    return _refused(request, 400, str(exc), None)
+
+
+def _refused(
+    request: Request, status: int, reason: str, headers: Mapping[str, str] | None
+) -> Response:
+    log.info(
+        "app.control_refused",
+        method=request.method,
+        path=request.url.path,
+        status=status,
+        reason=reason,
+    )
+    return error_response(status, reason, headers=headers)

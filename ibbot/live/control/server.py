@@ -1,0 +1,124 @@
+"""Serving the control endpoint: uvicorn on the service's own event loop, on loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from typing import TYPE_CHECKING, Final
+
+import structlog
+import uvicorn
+
+from ibbot.errors import ConfigError, IbbotError
+from ibbot.live.control.files import publish_endpoint, withdraw_endpoint
+from ibbot.live.control.routes import control_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from ibbot.live.control.routes import ControlTarget
+
+__all__ = ["ControlServer"]
+
+log = structlog.get_logger(__name__)
+
+_HOST: Final = "127.0.0.1"
+_MAX_CONNECTIONS: Final = 64  # connections and requests at once; more get 503 from uvicorn
+_GRACE: Final = 5  # seconds the requests in flight get to finish when the service stops
+_CLOSE_TIMEOUT: Final = 10.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handlers: ibbot owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Install nothing (uvicorn's would take the signals from ibbot's own handlers)."""
+        yield
+
+
+class ControlServer:
+    """Serves :class:`ControlTarget` on loopback until :meth:`serve` is cancelled.
+
+    :attr:`ready` is set once it listens and ``control.json`` says where; :attr:`token` is this
+    run's token, also in ``control.token``.
+    """
+
+    def __init__(self, target: ControlTarget, *, port: int, directory: Path) -> None:
+        self._target = target
+        self._port = port
+        self._directory = directory
+        self.token = secrets.token_urlsafe(32)
+        self.address: tuple[str, int] | None = None
+        self.ready = asyncio.Event()
+
+    async def serve(self) -> None:
+        """Listen, publish the endpoint and its token, answer requests; clean up when cancelled.
+
+        Raises :class:`~ibbot.errors.ConfigError` when the port cannot be bound.
+        """
+        listener = self._bind()
+        try:
+            port: int = listener.getsockname()[1]
+            url = f"http://{_HOST}:{port}"
+            server = _Server(
+                uvicorn.Config(
+                    control_app(self._target, port=port, token=self.token),
+                    http="h11",
+                    ws="none",
+                    lifespan="off",
+                    interface="asgi3",
+                    log_config=None,
+                    log_level=logging.WARNING,
+                    access_log=False,
+                    proxy_headers=False,
+                    server_header=False,
+                    limit_concurrency=_MAX_CONNECTIONS,
+                    timeout_graceful_shutdown=_GRACE,
+                )
+            )
+            # The socket listens already: a client that reads control.json at once is queued.
+            await asyncio.to_thread(publish_endpoint, self._directory, url=url, token=self.token)
+            self.address = (_HOST, port)
+            self.ready.set()
+            log.info("app.control_listening", url=url)
+            await _run(server, listener)
+        finally:
+            withdraw_endpoint(self._directory)
+            listener.close()
+
+    def _bind(self) -> socket.socket:
+        """The listening socket, bound here so that a failure is ibbot's error, not uvicorn's exit."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((_HOST, self._port))
+            listener.listen(_MAX_CONNECTIONS)
+            listener.setblocking(False)
+        except OSError as exc:
+            listener.close()
+            raise ConfigError("app.control_port", self._port, str(exc)) from exc
+        return listener
+
+
+async def _run(server: uvicorn.Server, listener: socket.socket) -> None:
+    """Serve until cancelled, then let uvicorn answer what is in flight and close."""
+    async with asyncio.TaskGroup() as group:
+        serving = group.create_task(_serve(server, listener), name="ibbot-control-http")
+        try:
+            await asyncio.wait([serving])
+        except asyncio.CancelledError:
+            server.should_exit = True
+            await asyncio.wait([serving], timeout=_CLOSE_TIMEOUT)
+            raise
+
+
+async def _serve(server: uvicorn.Server, listener: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[listener])
+    except SystemExit as exc:  # uvicorn's way of saying it could not start: not ours to exit
+        raise IbbotError(f"the control endpoint could not start (uvicorn exit {exc.code})") from exc
