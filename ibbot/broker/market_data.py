@@ -51,6 +51,8 @@ log = structlog.get_logger(__name__)
 # ib_async appends every streamed bar to its list; only the last one or two are ever needed.
 _KEEP_BARS: Final = 2
 _TRIM_AT: Final = 256
+# Cancelled request ids remembered per symbol for IB's answer (three requests per stream, twice).
+_GONE_PER_SYMBOL: Final = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +129,8 @@ class MarketDataStreams:
         self._retry: set[str] = set()
         self._retry_ready = asyncio.Event()
         # Request ids cancelled although IB had probably dropped them already (after a 1101, or a
-        # refused stream): IB answers such a cancel with 300/366, which is expected then. Bounded
-        # by three ids per symbol between two resubscriptions.
+        # refused stream): IB answers such a cancel with 300/366, which is expected then. The
+        # latest few per symbol are kept (IB answers within moments; older ones are forgotten).
         self._cancelled_gone: dict[int, str] = {}
         self.bars_emitted = 0
         self.subscriptions = 0
@@ -184,7 +186,6 @@ class MarketDataStreams:
     async def _on_session_change(self, change: SessionChange) -> None:
         """Re-request every stream after a reconnect or a 1101."""
         data_lost = change is SessionChange.DATA_LOST
-        self._cancelled_gone.clear()  # answers to earlier cancels have come by now
         log.info("market_data.resubscribing", streams=len(self._streams), change=change.value)
         for stream in self._streams.values():
             await self._subscribe(stream, data_lost=data_lost)
@@ -267,6 +268,8 @@ class MarketDataStreams:
                     self._cancelled_gone[bars.reqId] = symbol
             if stream.ticker is not None:
                 self._cancelled_gone[stream.ticker_req_id] = symbol
+            while len(self._cancelled_gone) > _GONE_PER_SYMBOL * len(self._streams):
+                del self._cancelled_gone[next(iter(self._cancelled_gone))]
         if stream.ticker is not None:
             ib.cancelMktData(stream.contract)
         if stream.realtime is not None:
