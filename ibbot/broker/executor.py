@@ -8,8 +8,11 @@ carry the strategy and decision (from ``orderRef``).
 Orders are never re-sent. After a reconnect (or IB's 1101) the executor asks IB for its open and
 completed orders and today's executions and reconciles: a fill that happened while disconnected is
 recorded exactly once (executions are keyed by execId, remembered in the audit log across runs),
-and an order IB never received is reported as such. Orders are keyed by permId once IB assigns it
-(order ids are per client session; permId is unique per account).
+with the commission report IB sends right after each execution of that answer (so it is
+published at once, never waiting for a report that already came), and an order IB never received
+is reported as such. An order the socket's drop caught before it left is finished as not sent.
+Orders are keyed by permId once IB assigns it (order ids are per client session; permId is
+unique per account).
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
 ``<strategy>:<decision id>``) is started before the order is sent and fsynced before ``submit``
