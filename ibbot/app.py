@@ -716,7 +716,10 @@ class Orchestrator:
     async def _reconcile(self) -> None:
         parts = self._parts
         if parts is not None and parts.connection.is_ready:
-            await self._reconcile_book(parts, "periodic", recover=False)
+            # Normally the session's hooks have recovered its executions; if that failed (a
+            # timeout), this round asks IB for them itself.
+            recovered = parts.executor.reconciled_session == parts.connection.session
+            await self._reconcile_book(parts, "periodic", recover=not recovered)
 
     async def _reconcile_book(self, parts: _Parts, reason: str, *, recover: bool) -> None:
         """Compare the book with IB's positions once the session's executions are booked.
