@@ -82,6 +82,7 @@ class _Stream:
     ticker_req_id: int = 0
     last_end: datetime | None = None
     failures: int = 0
+    session: int = 0  # the connection session its requests were sent in
 
 
 class MarketDataStreams:
@@ -187,8 +188,14 @@ class MarketDataStreams:
         """Re-request every stream after a reconnect or a 1101."""
         data_lost = change is SessionChange.DATA_LOST
         log.info("market_data.resubscribing", streams=len(self._streams), change=change.value)
+        # Every stream is let go of first: after a 1101 IB has dropped them all, after a reconnect
+        # they died with the old socket. IB's pacing may hold the new requests back for minutes.
         for stream in self._streams.values():
-            await self._subscribe(stream, data_lost=data_lost)
+            if data_lost:
+                self._cancel(stream, gone=True)
+            self._forget(stream)
+        for stream in self._streams.values():
+            await self._subscribe(stream, data_lost=False)
 
     async def _subscribe(self, stream: _Stream, *, data_lost: bool) -> None:
         """(Re-)request the tick and bar streams of one symbol."""
@@ -199,6 +206,7 @@ class MarketDataStreams:
         self._forget(stream)
         if stream.aggregator is not None:
             stream.aggregator.reset()
+        stream.session = self._connection.session
         try:
             if self._config.ticks:
                 await self._pacer.message()
@@ -259,8 +267,8 @@ class MarketDataStreams:
     def _cancel(self, stream: _Stream, *, gone: bool = False) -> None:
         """Cancel the stream's requests at IB; ``gone``: IB has probably dropped them already."""
         ib = self._ib
-        if not ib.isConnected():
-            return
+        if not ib.isConnected() or stream.session != self._connection.session:
+            return  # requests of an earlier socket ended with it (ib_async forgot them too)
         if gone:
             symbol = stream.info.symbol
             for bars in (stream.realtime, stream.history):
