@@ -8,8 +8,11 @@ carry the strategy and decision (from ``orderRef``).
 Orders are never re-sent. After a reconnect (or IB's 1101) the executor asks IB for its open and
 completed orders and today's executions and reconciles: a fill that happened while disconnected is
 recorded exactly once (executions are keyed by execId, remembered in the audit log across runs),
-and an order IB never received is reported as such. Orders are keyed by permId once IB assigns it
-(order ids are per client session; permId is unique per account).
+with the commission report IB sends right after each execution of that answer (so it is
+published at once, never waiting for a report that already came), and an order IB never received
+is reported as such. An order the socket's drop caught before it left is finished as not sent.
+Orders are keyed by permId once IB assigns it (order ids are per client session; permId is
+unique per account).
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
 ``<strategy>:<decision id>``) is started before the order is sent and fsynced before ``submit``
@@ -85,6 +88,10 @@ log = structlog.get_logger(__name__)
 AUDIT_FILLS: Final = "fills"
 AUDIT_ORDERS: Final = "orders"
 AUDIT_RECONCILIATION: Final = "reconciliation"
+_NOT_SENT: Final = (
+    "not sent: the connection to IB Gateway dropped before the order left (ibbot does not "
+    "re-send orders; the strategy decides again on new data)"
+)
 UNCONFIRMED_MESSAGE: Final = (
     "unconfirmed after a restart: IB lists no such order (open or completed today) and no "
     "execution of it; it never reached IB, finished on an earlier day, or works under another "
@@ -164,6 +171,7 @@ class OrderExecutor:
         self._fills: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._attached = False
         self._settling = asyncio.Lock()
+        self._reconciled_session = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -264,8 +272,14 @@ class OrderExecutor:
                 quantity=order.quantity,
                 order_type=order.order_type.value,
             )
-            tracked.trade = self._ib.placeOrder(contract, ib_request)
-            self._update(tracked, tracked.trade)
+            try:
+                tracked.trade = self._ib.placeOrder(contract, ib_request)
+            except ConnectionError as exc:
+                # The socket dropped while the order waited for the pacer: ib_async wrote nothing.
+                self._set(tracked, self._replace(tracked, OrderStatus.BLOCKED, _NOT_SENT))
+                log.warning("executor.not_sent", order_ref=order.order_ref, reason=str(exc))
+            else:
+                self._update(tracked, tracked.trade)
         finally:
             await written
         await self._wait_terminal(
@@ -315,6 +329,12 @@ class OrderExecutor:
         """Every known order that is not finished yet."""
         return [t.result for t in self._tracked() if not t.result.status.is_terminal]
 
+    @property
+    def reconciled_session(self) -> int:
+        """The connection session whose executions the last complete :meth:`reconcile` queued
+        (0: none yet). The book describes IB's positions only once it has booked them."""
+        return self._reconciled_session
+
     # ------------------------------------------------------------------ reconciliation
 
     async def _on_session_change(self, change: SessionChange) -> None:
@@ -327,16 +347,22 @@ class OrderExecutor:
         Open and completed orders were fetched by the (re)connect's startup sync; executions are
         asked for again here. Nothing is ever re-sent.
         """
+        session = self._connection.session
         await self._pacer.message()
         try:
             fills: list[IBFill] = await within(
                 self._waits, self._requests.policy.timeout, self._ib.reqExecutionsAsync()
             )
         except (TimeoutError, ConnectionError) as exc:
-            log.exception("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
+            # The next session's reconciliation asks again.
+            log.warning("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
             return
+        # ib_async hands out a fresh Fill (without commission) for an execution it already knew
+        # from the connect's startup sync, and attaches the commission report that came with the
+        # answer to the Fill it knew: take that one.
+        known = {f.execution.execId: f for f in self._ib.fills()}
         for fill in fills:
-            self._queue_fill(fill)
+            self._queue_fill(known.get(fill.execution.execId, fill), live=False)
         trades = self._ib.trades()
         found = lost = 0
         for tracked in list(self._tracked()):
@@ -367,8 +393,11 @@ class OrderExecutor:
                 self._adopt(trade)
         at_ib = {t.order.orderRef for t in trades} | {f.execution.orderRef for f in fills}
         unconfirmed = await self._settle_earlier_runs(at_ib)
+        if self._connection.in_session(session):
+            self._reconciled_session = session
         log.info(
             "executor.reconciled",
+            session=session,
             executions=len(fills),
             orders_found=found,
             orders_lost=lost,
@@ -483,7 +512,7 @@ class OrderExecutor:
         self._update(tracked, trade)
 
     def _on_exec_details(self, trade: Trade, fill: IBFill) -> None:
-        self._queue_fill(fill)
+        self._queue_fill(fill, live=True)
 
     def _on_commission(self, trade: Trade, fill: IBFill, report: CommissionReport) -> None:
         waiting = self._commissions.get(report.execId)
@@ -631,7 +660,13 @@ class OrderExecutor:
 
     # ------------------------------------------------------------------ fills
 
-    def _queue_fill(self, fill: IBFill) -> None:
+    def _queue_fill(self, fill: IBFill, *, live: bool) -> None:
+        """Queue one execution for publishing, once per execution id.
+
+        A live execution's commission report follows it on the wire; an execution fetched by
+        reqExecutions came with its report already (IB sends each right after its execDetails,
+        before execDetailsEnd), so there is nothing to wait for.
+        """
         exec_id = fill.execution.execId
         base = _execution_base(exec_id)
         if not exec_id or exec_id in self._pending:
@@ -650,6 +685,8 @@ class OrderExecutor:
             return
         self._pending[exec_id] = fill
         self._commissions[exec_id] = asyncio.Event()
+        if not live:
+            self._commissions[exec_id].set()
         self._fills.put_nowait(exec_id)
 
     async def _publish_fills(self) -> None:
