@@ -285,7 +285,12 @@ async def ibbot(
     clock = ScaledClock(market_time, SCALE)
     orchestrator = Orchestrator(settings, market_clock=clock)
     run = asyncio.ensure_future(orchestrator.run(handle_signals=False))
-    await orchestrator.started.wait()
+    started = asyncio.ensure_future(orchestrator.started.wait())
+    await asyncio.wait([run, started], return_when=asyncio.FIRST_COMPLETED)
+    if not started.done():  # the run ended before the live feed opened: say why
+        started.cancel()
+        await run
+        raise RuntimeError("ibbot stopped before its live feed opened")
     await asyncio.sleep(seconds)
     # loaded by class path from benchmarks.tick_to_order, not a __main__ module
     prices: dict[str, float] = orchestrator.strategies["bench"].strategy.prices  # type: ignore[attr-defined]

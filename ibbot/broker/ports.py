@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Coroutine, Mapping, Sequence
     from datetime import datetime
 
     from ibbot.models import (
@@ -44,7 +44,8 @@ class AuditRecord(Protocol):
 
 
 class BrokerStore(Protocol):
-    """The store operations the broker uses (all awaitable, run off the loop by the store)."""
+    """The store operations the broker uses (awaitable, run off the loop by the store, except the
+    write half of :meth:`log_order_ahead`)."""
 
     async def write_bars(
         self,
@@ -88,6 +89,12 @@ class BrokerStore(Protocol):
 
     async def log_order(self, strategy_name: str, order: Order, result: OrderResult) -> None:
         """Audit an order and its (latest) result."""
+        ...
+
+    def log_order_ahead(
+        self, strategy_name: str, order: Order, result: OrderResult
+    ) -> Coroutine[Any, Any, None]:
+        """Write an order's audit line now (no disk wait); awaiting the result makes it durable."""
         ...
 
     async def log_audit(
