@@ -548,7 +548,7 @@ class OrderExecutor:
         tracked.result = result
         if result.status.is_terminal:
             self._open.pop(id(tracked), None)
-        else:  # also back from a terminal state IB took back (a refused cancel)
+        else:  # again, when IB reports as working an order a reconcile had given up on
             self._open[id(tracked)] = tracked
         if _same_state(before, result):
             return
