@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         PriceBar,
     )
 
-__all__ = ["AuditRecord", "BrokerStore", "EventPublisher"]
+__all__ = ["AuditRecord", "BrokerStore", "EventPublisher", "TickPublisher"]
 
 
 class EventPublisher(Protocol):
@@ -31,6 +31,14 @@ class EventPublisher(Protocol):
 
     async def publish(self, event: Event) -> None:
         """Deliver ``event`` to its subscribers."""
+        ...
+
+
+class TickPublisher(EventPublisher, Protocol):
+    """A publisher a synchronous callback can hand an event to directly when it has room."""
+
+    def try_publish(self, event: Event) -> bool:
+        """Deliver ``event`` now if that needs no waiting; else deliver nothing, return False."""
         ...
 
 
@@ -126,5 +134,5 @@ if TYPE_CHECKING:
     from ibbot.bus import EventBus
     from ibbot.store import AsyncStore
 
-    def _satisfied(bus: EventBus, store: AsyncStore) -> tuple[EventPublisher, BrokerStore]:
+    def _satisfied(bus: EventBus, store: AsyncStore) -> tuple[TickPublisher, BrokerStore]:
         return bus, store
