@@ -15,9 +15,10 @@ Orders are keyed by permId once IB assigns it (order ids are per client session;
 unique per account).
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
-``<strategy>:<decision id>``) is started before the order is sent and fsynced before ``submit``
-goes on. Orders are never re-sent, so no crash can place a decision's order twice. After a crash
-the next run settles every order an earlier run left unfinished, whichever window the crash hit:
+``<strategy>:<decision id>``) is written before the order is sent (the operating system holds it:
+it survives ibbot being killed) and fsynced before ``submit`` goes on. Orders are never re-sent,
+so no crash can place a decision's order twice. After a crash the next run settles every order an
+earlier run left unfinished, whichever window the crash hit:
 
 - (a) The write-ahead line is durable, placeOrder never reached IB: IB lists no order and no
   execution with its ``orderRef``. It is audited as rejected "unconfirmed after a restart" (a
@@ -28,8 +29,8 @@ the next run settles every order an earlier run left unfinished, whichever windo
 - (c) A fill happened but was not audited before the crash: IB still reports the execution, which
   is audited and published once (executions are keyed by execId, and audited ones are remembered
   across runs), so the position book books it once; an adopted order's status follows.
-- The order reached IB but the crash came before its write-ahead line was durable: as (b); only
-  the "sending" line is missing.
+- The order reached IB and a power cut (or a crash of the operating system) came before its
+  write-ahead line was fsynced: as (b); only the "sending" line is missing.
 
 Within a run, a reconcile (after a reconnect) leaves alone an order ``submit`` has tracked but not
 yet handed to IB (it waits for the pacer): it is in flight, not lost.
@@ -73,6 +74,8 @@ from ibbot.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from ib_async import IB, CommissionReport, Contract
     from ib_async import Fill as IBFill
 
@@ -162,6 +165,10 @@ class OrderExecutor:
         self._outbox = Outbox(publisher, name="executor", persist=self._persist)
         self._by_id: dict[int, _Tracked] = {}
         self._by_perm: dict[int, _Tracked] = {}
+        # The orders not finished yet (by identity), so that the trader's per-decision questions
+        # (what works for this strategy and symbol, how many are open) cost the open orders, not
+        # every order of the run.
+        self._open: dict[int, _Tracked] = {}
         self._contracts: dict[str, Contract] = {}
         # Executions: published base ids (IB marks corrections by the digits after the last dot),
         # and the ones waiting for their commission report (bounded by IB's fill rate).
@@ -255,23 +262,16 @@ class OrderExecutor:
             result=self._result(order, ib_request.orderId, OrderStatus.PENDING, "sending"),
         )
         self._by_id[tracked.order_id] = tracked
-        # Write-ahead: the audit line is written before the order leaves, and fsynced before
-        # submit() goes on. The fsync (milliseconds on a real disk) runs while the order travels,
-        # not before it: a crash in between leaves the order at IB with its orderRef, which the
-        # next run's reconciliation adopts and audits.
-        written = asyncio.ensure_future(self._audit(tracked))
+        self._open[id(tracked)] = tracked
+        # Write-ahead: the audit line is written before the order leaves (into the operating
+        # system's hands: it survives ibbot being killed) and fsynced before submit() goes on. The
+        # fsync waits for the disk (milliseconds) while the order travels, not before it: a power
+        # cut in between leaves the order at IB with its orderRef, which the next run's
+        # reconciliation adopts and audits. Nothing from here to placeOrder yields to the loop
+        # (unless the pacer must wait), so no worker thread competes with the send for the GIL.
+        durable = self._write_ahead(tracked)
         try:
-            await asyncio.sleep(0)  # the write starts now, ahead of the order
             await self._pacer.message()
-            log.info(
-                "executor.placing",
-                order_id=tracked.order_id,
-                order_ref=order.order_ref,
-                symbol=order.symbol,
-                side=order.action.value,
-                quantity=order.quantity,
-                order_type=order.order_type.value,
-            )
             try:
                 tracked.trade = self._ib.placeOrder(contract, ib_request)
             except ConnectionError as exc:
@@ -279,9 +279,19 @@ class OrderExecutor:
                 self._set(tracked, self._replace(tracked, OrderStatus.BLOCKED, _NOT_SENT))
                 log.warning("executor.not_sent", order_ref=order.order_ref, reason=str(exc))
             else:
+                log.info(
+                    "executor.placed",
+                    order_id=tracked.order_id,
+                    order_ref=order.order_ref,
+                    symbol=order.symbol,
+                    side=order.action.value,
+                    quantity=order.quantity,
+                    order_type=order.order_type.value,
+                )
                 self._update(tracked, tracked.trade)
         finally:
-            await written
+            if durable is not None:
+                await self._synced(tracked, durable)
         await self._wait_terminal(
             tracked, self._config.submit_timeout if timeout is None else timeout
         )
@@ -327,7 +337,17 @@ class OrderExecutor:
 
     def open_orders(self) -> list[OrderResult]:
         """Every known order that is not finished yet."""
-        return [t.result for t in self._tracked() if not t.result.status.is_terminal]
+        return [
+            t.result
+            for t in self._open.values()
+            if not t.result.status.is_terminal and self._reachable(t)
+        ]
+
+    def _reachable(self, tracked: _Tracked) -> bool:
+        """True while ``tracked`` is the order known under its order id or its permId."""
+        if self._by_id.get(tracked.order_id) is tracked:
+            return True
+        return bool(tracked.perm_id) and self._by_perm.get(tracked.perm_id) is tracked
 
     @property
     def reconciled_session(self) -> int:
@@ -481,6 +501,8 @@ class OrderExecutor:
             order_ref=trade.order.orderRef, order_id=trade.order.orderId, result=result, trade=trade
         )
         self._by_id.setdefault(tracked.order_id, tracked)
+        if not result.status.is_terminal:
+            self._open[id(tracked)] = tracked
         if result.perm_id:
             self._by_perm[result.perm_id] = tracked
         log.info(
@@ -553,6 +575,10 @@ class OrderExecutor:
     def _set(self, tracked: _Tracked, result: OrderResult) -> None:
         before = tracked.result
         tracked.result = result
+        if result.status.is_terminal:
+            self._open.pop(id(tracked), None)
+        else:  # again, when IB reports as working an order a reconcile had given up on
+            self._open[id(tracked)] = tracked
         if _same_state(before, result):
             return
         tracked.changed.set()
@@ -771,6 +797,22 @@ class OrderExecutor:
                 )
         except IbbotError as exc:
             log.exception("executor.audit_failed", order_id=result.order_id, error=str(exc))
+
+    def _write_ahead(self, tracked: _Tracked) -> Coroutine[Any, Any, None] | None:
+        """Write ``tracked``'s audit line now; the fsync to await, or None if the write failed."""
+        order = tracked.order
+        assert order is not None  # only submit() writes ahead, for its own order
+        try:
+            return self._store.log_order_ahead(order.strategy_name, order, tracked.result)
+        except IbbotError as exc:
+            log.exception("executor.audit_failed", order_id=tracked.order_id, error=str(exc))
+            return None
+
+    async def _synced(self, tracked: _Tracked, sync: Coroutine[Any, Any, None]) -> None:
+        try:
+            await sync
+        except IbbotError as exc:
+            log.exception("executor.audit_failed", order_id=tracked.order_id, error=str(exc))
 
     async def _persist(self, event: Event) -> None:
         if isinstance(event.payload, OrderResult):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ib_async import IB
 
     from ibbot.broker.connection import IBConnection
-    from ibbot.broker.ports import BrokerStore, EventPublisher
+    from ibbot.broker.ports import BrokerStore, TickPublisher
     from ibbot.broker.requests import IBRequests
 
 __all__ = ["MarketDataStreams", "StreamConfig"]
@@ -98,7 +98,7 @@ class MarketDataStreams:
         connection: IBConnection,
         requests: IBRequests,
         store: BrokerStore,
-        publisher: EventPublisher | None,
+        publisher: TickPublisher | None,
         *,
         config: StreamConfig,
         rng: random.Random | None = None,
@@ -125,6 +125,7 @@ class MarketDataStreams:
         # symbols whose subscription IB refused for pacing. Each is bounded by the watchlist.
         self._latest_ticks: dict[str, Tick] = {}
         self._ticks_ready = asyncio.Event()
+        self._publishing_ticks = False  # the tick task is between taking a backlog and its end
         self._holes: dict[str, tuple[datetime, datetime]] = {}
         self._holes_ready = asyncio.Event()
         self._retry: set[str] = set()
@@ -309,7 +310,32 @@ class MarketDataStreams:
             tick = tick_from_ticker(ticker, stream.info.symbol, now=now)
             if tick is not None:
                 self._latest_ticks[stream.info.symbol] = tick
-                self._ticks_ready.set()
+        if self._latest_ticks and not self._publishing_ticks:
+            self._publish_ticks_now()
+        if self._latest_ticks:
+            self._ticks_ready.set()
+
+    def _publish_ticks_now(self) -> None:
+        """Hand the waiting ticks to the bus from the callback itself, as long as it has room.
+
+        A price then reaches the strategies without a hop through the tick task (this is the start
+        of the tick-to-order path); what does not fit stays for the task, which waits for room.
+        """
+        publisher = self._publisher
+        if publisher is None:
+            return
+        latest = self._latest_ticks
+        while latest:
+            symbol, tick = next(iter(latest.items()))
+            failure = ""
+            try:
+                if not publisher.try_publish(self._tick_event(tick)):
+                    return
+            except IbbotError as exc:
+                failure = str(exc)
+            if failure:
+                log.warning("market_data.tick_not_published", symbol=symbol, error=failure)
+            del latest[symbol]
 
     def _on_bar_update(self, bars: Any, has_new_bar: bool) -> None:
         stream = self._by_req_id.get(getattr(bars, "reqId", -1))
@@ -404,29 +430,35 @@ class MarketDataStreams:
         if isinstance(event.payload, PriceBar):
             await self._store.write_bars(event.payload.symbol, [event.payload])
 
+    def _tick_event(self, tick: Tick) -> Event:
+        return Event(
+            EventType.TICK,
+            tick.symbol,
+            tick.timestamp,
+            tick,
+            source="ib",
+            ingested_at=self._clock.now(),
+        )
+
     async def _publish_ticks(self) -> None:
+        """Publish the ticks the callback could not hand over (the bus was full), waiting for room."""
         while True:
             await self._ticks_ready.wait()
             self._ticks_ready.clear()
             ticks, self._latest_ticks = self._latest_ticks, {}
             if self._publisher is None:
                 continue
-            for tick in ticks.values():
-                try:
-                    await self._publisher.publish(
-                        Event(
-                            EventType.TICK,
-                            tick.symbol,
-                            tick.timestamp,
-                            tick,
-                            source="ib",
-                            ingested_at=self._clock.now(),
+            self._publishing_ticks = True
+            try:
+                for tick in ticks.values():
+                    try:
+                        await self._publisher.publish(self._tick_event(tick))
+                    except IbbotError as exc:
+                        log.warning(
+                            "market_data.tick_not_published", symbol=tick.symbol, error=str(exc)
                         )
-                    )
-                except IbbotError as exc:
-                    log.warning(
-                        "market_data.tick_not_published", symbol=tick.symbol, error=str(exc)
-                    )
+            finally:
+                self._publishing_ticks = False
 
     # ------------------------------------------------------------------ refusals and retries
 

@@ -29,6 +29,7 @@ __all__ = [
     "fsync_dir",
     "fsync_file",
     "leftover_temp_files",
+    "make_dirs",
     "remove_leftover_temp_files",
     "replace_file",
     "temp_path",
@@ -64,16 +65,29 @@ def fsync_dir(path: Path) -> None:
 
 def ensure_dir(path: Path) -> None:
     """Create ``path`` and missing parents, making each new directory entry durable."""
+    unsynced = make_dirs(path)
+    try:
+        for directory in unsynced:
+            fsync_dir(directory)
+    except OSError as exc:
+        raise StoreError(f"cannot create directory {path}: {exc}") from exc
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and missing parents; return the directories to fsync to make them durable.
+
+    :func:`ensure_dir` fsyncs them at once; a writer that must not wait for the disk now (an
+    audit line on the event loop) fsyncs them later, with the file.
+    """
     if path.is_dir():
-        return
+        return []
     missing = [path]
     missing.extend(p for p in path.parents if not p.is_dir())
     try:
         path.mkdir(parents=True, exist_ok=True)
-        for created in missing:
-            fsync_dir(created.parent)
     except OSError as exc:
         raise StoreError(f"cannot create directory {path}: {exc}") from exc
+    return [created.parent for created in missing]
 
 
 def temp_path(target: Path) -> Path:

@@ -217,6 +217,40 @@ async def test_streams_ticks_and_minute_bars(tmp_path: Path) -> None:
         assert [b.timestamp for b in stored] == starts
 
 
+async def test_ticks_for_a_slow_subscriber_keep_their_order_and_catch_up(tmp_path: Path) -> None:
+    """A subscriber too slow for the tick stream (its queue full) gets, once it has room, the same
+    ticks as everyone else in the same order, none twice, up to the latest: ticks handed to the
+    bus from IB's callback and those the tick task publishes after waiting do not overtake."""
+    entered = asyncio.Event()
+    gate = asyncio.Event()
+    slow: list[Event] = []
+
+    async def hold(event: Event) -> None:
+        entered.set()
+        await gate.wait()
+        slow.append(event)
+
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        h.bus.subscribe([EventType.TICK], hold, name="slow", maxsize=1)
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            async with asyncio.timeout(30):
+                await entered.wait()
+            # One tick in the handler, one queued, one more taken by the tick task: it waits.
+            await h.recorder.wait_for(lambda: len(h.recorder.of(EventType.TICK)) >= 3)
+            opened = datetime.now(UTC)
+            gate.set()
+            await h.recorder.wait_for(
+                lambda: any(e.payload.timestamp > opened for e in slow), seconds=30
+            )
+            seen = h.recorder.of(EventType.TICK)
+        assert [id(e) for e in slow] == [id(e) for e in seen[: len(slow)]]
+        assert len({id(e) for e in slow}) == len(slow)
+
+
 def _live_bars(h: object) -> list[PriceBar]:
     recorder = h.recorder  # type: ignore[attr-defined]
     start = TRADING_START

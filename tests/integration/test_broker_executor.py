@@ -15,11 +15,14 @@ from ibbot.broker.requests import IBRequests
 from ibbot.errors import BrokerError, LiveTradingRefused
 from ibbot.models import EventType, Fill, Order, OrderResult, OrderSide, OrderStatus, OrderType
 from ibbot.pacing import IBPacer
+from ibbot.store import AsyncStore
 from tests.integration.broker_support import Harness, background, connection_config, harness
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
     from pathlib import Path
+
+    from ibbot.store import DataStore
 
 
 def _executor(h: Harness, **config: object) -> OrderExecutor:
@@ -375,6 +378,63 @@ async def test_an_order_waiting_to_leave_is_not_declared_lost_by_a_reconcile(
         assert OrderStatus.REJECTED not in audited
         refs = [o["order_ref"] for o in h.gateway.truth()["exchange"]["completed_orders"]]
         assert refs.count("inflight:w1") == 1
+
+
+class SlowDiskStore(AsyncStore):
+    """The store on a disk so slow that no write run in a worker thread ends until :attr:`disk`
+    is set; the write half of an order's write-ahead line is the only write that goes ahead."""
+
+    def __init__(self, store: DataStore) -> None:
+        super().__init__(store)
+        self.disk = asyncio.Event()
+
+    async def log_order(self, strategy_name: str, order: Order, result: OrderResult) -> None:
+        await self.disk.wait()
+        await super().log_order(strategy_name, order, result)
+
+    async def log_audit(
+        self,
+        kind: str,
+        record: Mapping[str, Any],
+        *,
+        strategy: str | None = None,
+        symbol: str | None = None,
+    ) -> None:
+        await self.disk.wait()
+        await super().log_audit(kind, record, strategy=strategy, symbol=symbol)
+
+
+async def test_the_write_ahead_line_is_on_file_before_the_order_leaves(tmp_path: Path) -> None:
+    """When the order reaches placeOrder its write-ahead line is already in the orders audit file,
+    written on the loop, whatever the worker threads are doing (here: stuck on a slow disk)."""
+    async with harness(tmp_path, client_id=9) as h:
+        store = SlowDiskStore(h.store.store)
+        pacer = HeldPacer(h.pacer)
+        requests = IBRequests(h.connection, pacer, policy=h.requests.policy)
+        executor = OrderExecutor(
+            h.connection, requests, store, h.bus, config=ExecutorConfig(submit_timeout=5.0)
+        )
+        # The contract is known, so the pacer call submit() is held at is the one before placeOrder.
+        await h.store.write_contract(await requests.qualify("AAPL"))
+        async with background(executor.run()):
+            order = Order("ahead", "AAPL", OrderSide.BUY, 3, decision_id="wa1")
+            submitted = asyncio.ensure_future(executor.submit(order))
+            pacer.hold(submitted)
+            async with asyncio.timeout(10):
+                await pacer.holding.wait()
+            on_file = h.store.store.read_orders(strategy="ahead")
+            assert [(o.order_ref, r.status, r.message) for o, r in on_file] == [
+                ("ahead:wa1", OrderStatus.PENDING, "sending")
+            ]
+            assert h.gateway.truth()["exchange"]["completed_orders"] == []
+            store.disk.set()
+            pacer.release()
+            result = await submitted
+            await executor.flush()
+        assert result.status is OrderStatus.FILLED
+        audited = [r.status for _, r in await h.store.read_orders(strategy="ahead")]
+        assert audited[0] is OrderStatus.PENDING
+        assert audited[-1] is OrderStatus.FILLED
 
 
 async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None:
