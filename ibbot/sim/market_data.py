@@ -65,9 +65,6 @@ CONTRACT_DETAILS_DAYS = 7
 # crosses it; no step costs more than a few milliseconds (see MarketSimulator.bar_steps).
 SLICE_SECONDS = 0.005
 PAUSE_SECONDS = 0.001
-# How far back the simulated data reaches (headTimestamp): the price process is defined for any
-# date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
-HISTORY_YEARS = 20
 
 # Tick types (IB "Available Tick Types"): live ids, then the delayed ids market data type 3/4 uses.
 _LIVE_TICKS = {
@@ -422,21 +419,24 @@ class MarketDataService:
             session.send_error(req_id, ErrorCode.NO_HISTORICAL_QUERY)
 
     def req_head_timestamp(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqHeadTimeStamp (87): the earliest bar the gateway serves for the contract."""
+        """reqHeadTimeStamp (87): the start of the first session with data (the listing day).
+
+        IB answers formatDate 1 as UTC ``yyyymmdd-hh:mm:ss`` (AAPL: ``19801212-14:30:00``) and
+        formatDate 2 as epoch seconds.
+        """
         req_id = reader.integer()
         spec = read_contract(reader)
-        reader.skip(3)  # includeExpired, useRTH, whatToShow
+        reader.skip(1)  # includeExpired
+        use_rth = reader.flag()
+        reader.text()  # whatToShow: every kind of data starts with the listing
         format_date = reader.integer(default=1)
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return
-        now = self.world.clock.now()
-        head = datetime(now.year - HISTORY_YEARS, 1, 2, 14, 30, tzinfo=UTC)
-        session.send(
-            msg.head_timestamp(
-                req_id, format_bar_time(head, format_date=format_date, intraday=True)
-            )
-        )
+        first = self.world.market.first_session(resolved.security.symbol)
+        head = first.start(use_rth=use_rth)
+        text = str(int(head.timestamp())) if format_date == 2 else f"{head:%Y%m%d-%H:%M:%S}"
+        session.send(msg.head_timestamp(req_id, text))
 
     def cancel_head_timestamp(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelHeadTimeStamp (90): head timestamps are answered at once, nothing to stop."""
