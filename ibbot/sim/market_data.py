@@ -1,4 +1,4 @@
-"""Contract details, historical bars, streaming quotes, real-time bars and fundamentals over the wire.
+"""Historical bars, streaming quotes, real-time bars and fundamentals over the wire.
 
 Every answer is computed from the shared :class:`~ibbot.sim.market.MarketSimulator` at the gateway
 clock's current instant, so history and live data agree: a keepUpToDate update extends the last bar
@@ -57,7 +57,6 @@ MIN_WALL_INTERVAL = 0.02
 # for a client on delayed data, 3). A withheld symbol's quote stream is announced this way.
 FROZEN_DATA = 2
 DELAYED_FROZEN_DATA = 4
-CONTRACT_DETAILS_DAYS = 7
 # A large answer (up to a second or two of work for the largest request IB allows) computes for
 # SLICE_SECONDS, then steps aside for PAUSE_SECONDS, in which the event loop runs every round trip
 # that is ready to completion (a control-port request takes a dozen loop iterations: yielding
@@ -147,45 +146,6 @@ class MarketDataService:
         if lost:
             log.info("sim.data.subscriptions_lost", client_id=session.client_id, streams=len(lost))
         return len(lost)
-
-    # ---------------------------------------------------------------- contract details
-
-    def req_contract_details(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqContractDetails (9): one contractData per match, then contractDataEnd; 200 if none."""
-        reader.integer()  # version
-        req_id = reader.integer()
-        spec = read_contract(reader)
-        reader.skip(3)  # includeExpired, secIdType, secId
-        reader.optional_text()  # issuerId (>= 176)
-        resolved = self._resolve_or_200(session, req_id, spec)
-        if resolved is None:
-            return
-        today = self.world.market.calendar.exchange_date(self.world.clock.now())
-        trading, liquid = self.world.market.trading_hours(
-            resolved.security.symbol, today, CONTRACT_DETAILS_DAYS
-        )
-        session.send(
-            msg.contract_details(
-                req_id,
-                resolved.security,
-                exchange=resolved.exchange,
-                trading_hours=trading,
-                liquid_hours=liquid,
-            )
-        )
-        session.send(msg.contract_details_end(req_id))
-
-    def req_market_rule(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqMarketRule (91): every simulated stock trades in cents (IB rule 26)."""
-        rule_id = reader.integer()
-        if rule_id != int(msg.MARKET_RULE_IDS):
-            session.send_error(
-                -1,
-                ErrorCode.VALIDATION_ERROR,
-                error_text(ErrorCode.VALIDATION_ERROR, detail=f"unknown market rule {rule_id}"),
-            )
-            return
-        session.send(msg.market_rule(rule_id, [(0.0, 0.01)]))
 
     # ---------------------------------------------------------------- historical data
 
