@@ -1,9 +1,9 @@
 """Which request the simulated gateway answers how: the dispatch table, message id -> handler.
 
-Requests the simulation implements go to the data, order and account services. Requests TWS knows
-but the simulation does not (market depth, scanners, news, options analytics, ...) are answered
-with error 322 naming the request, on the request id when the message carries one, so a client's
-pending request fails at once instead of timing out. Fire-and-forget messages the gateway has no use
+Requests the simulation implements go to the security-definition, data, order and account services.
+Requests TWS knows but the simulation does not (market depth, scanners, news, options analytics, ...)
+are answered with error 322 naming the request, on the request id when the message carries one, so a
+client's pending request fails at once instead of timing out. Fire-and-forget messages the gateway has no use
 for (log level, news bulletins, cancels of those unsupported subscriptions) are accepted silently.
 A message id that is not part of the protocol at all is malformed input and closes the connection.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ibbot.sim.market_data import MarketDataService
     from ibbot.sim.orders import OrderDesk
     from ibbot.sim.ports import ClientPort, Handler
+    from ibbot.sim.secdef import SecDefService
     from ibbot.sim.wire import FieldReader
     from ibbot.sim.world import World
 
@@ -43,10 +44,8 @@ _UNSUPPORTED: dict[In, int | None] = {
     In.UPDATE_DISPLAY_GROUP: 1,
     In.VERIFY_AND_AUTH_REQUEST: None,
     In.VERIFY_AND_AUTH_MESSAGE: None,
-    In.REQ_SEC_DEF_OPT_PARAMS: 0,
     In.REQ_SOFT_DOLLAR_TIERS: 0,
     In.REQ_FAMILY_CODES: None,
-    In.REQ_MATCHING_SYMBOLS: 0,
     In.REQ_MKT_DEPTH_EXCHANGES: None,
     In.REQ_SMART_COMPONENTS: 0,
     In.REQ_NEWS_ARTICLE: 0,
@@ -116,14 +115,20 @@ def _unsupported(message: In, req_id_index: int | None) -> Handler:
 
 
 def build_handlers(
-    world: World, data: MarketDataService, orders: OrderDesk, accounts: AccountBook
+    world: World,
+    data: MarketDataService,
+    orders: OrderDesk,
+    accounts: AccountBook,
+    secdef: SecDefService,
 ) -> dict[int, Handler]:
     """The complete dispatch table for one gateway's services."""
     table: dict[int, Handler] = {
         In.REQ_CURRENT_TIME: functools.partial(_current_time, world),
         In.REQ_MANAGED_ACCTS: functools.partial(_managed_accounts, world),
-        In.REQ_CONTRACT_DATA: data.req_contract_details,
-        In.REQ_MARKET_RULE: data.req_market_rule,
+        In.REQ_CONTRACT_DATA: secdef.req_contract_details,
+        In.REQ_MARKET_RULE: secdef.req_market_rule,
+        In.REQ_MATCHING_SYMBOLS: secdef.req_matching_symbols,
+        In.REQ_SEC_DEF_OPT_PARAMS: secdef.req_sec_def_opt_params,
         In.REQ_HISTORICAL_DATA: data.req_historical_data,
         In.CANCEL_HISTORICAL_DATA: data.cancel_historical_data,
         In.REQ_HEAD_TIMESTAMP: data.req_head_timestamp,
