@@ -7,6 +7,7 @@ tags computed from them, every formula in one table; ``fills`` executions and th
 what the engine reports; ``rejections`` IB's refusal codes; ``market`` the quotes and bars it matches
 against.
 """
+
 from __future__ import annotations
 
 from ibbot.exchange.account import INITIAL_MARGIN_RATE, MAINTENANCE_MARGIN_RATE, PositionPnL
