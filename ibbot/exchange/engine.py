@@ -462,7 +462,6 @@ class Exchange:
         request = order.request
         side = request.action
         price = float(price)
-        self._ledger.set_mark(request.symbol, price)
         order.filled += quantity
         order.cost += price * quantity
         order.last_fill_price = price

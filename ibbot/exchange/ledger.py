@@ -163,10 +163,11 @@ class Ledger:
     def book(
         self, symbol: str, signed: float, price: float, commission: float, now: datetime
     ) -> float:
-        """Apply one fill to cash and the position; return the P&L it realized."""
+        """Apply one fill to cash and the position (its price is the new mark); return its realized P&L."""
         self.roll(now)
         today = self._today
         assert today.day is not None  # rolled just above
+        self._marks[symbol] = price
         amount = -(signed * price + commission)
         self._cash += amount
         self._unsettled.append((_add_business_days(today.day, 1), amount))
