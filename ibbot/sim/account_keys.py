@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["BASE", "SUMMARY_TAGS", "AccountRow", "summary_rows", "update_rows"]
+__all__ = ["BASE", "AccountRow", "summary_rows", "update_rows"]
 
 BASE = "BASE"
 _LEDGER = "$LEDGER"
@@ -99,8 +99,8 @@ _LEDGER_MONEY = (
 _DAY_TRADES = tuple("DayTradesRemaining" + (f"T+{ahead}" if ahead else "") for ahead in range(5))
 _COUNTS = ("HighestSeverity", "LookAheadNextChange", *_DAY_TRADES)
 
-# reqAccountSummary's tags: IB's AccountSummaryTags list (RegT spelled as IB answers it) and the
-# DayTradesRemainingT+n tags ib_async asks for.
+# reqAccountSummary's money tags; with AccountType, Cushion, Leverage and the counts above they are
+# IB's AccountSummaryTags list (RegT spelled as IB answers it) and the DayTradesRemainingT+n tags.
 _SUMMARY_MONEY = frozenset(
     {
         "AccruedCash",
@@ -128,7 +128,6 @@ _SUMMARY_MONEY = frozenset(
         "TotalCashValue",
     }
 )
-SUMMARY_TAGS = _SUMMARY_MONEY | {"AccountType", "Cushion", "Leverage", *_COUNTS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ from ibbot.sim.market_data import MIN_WALL_INTERVAL
 from ibbot.sim.protocol import ErrorCode, error_text
 
 if TYPE_CHECKING:
-    from ibbot.exchange import PositionPnL
     from ibbot.sim.ports import ClientPort
     from ibbot.sim.wire import FieldReader
     from ibbot.sim.world import World
@@ -41,6 +40,7 @@ log = structlog.get_logger(__name__)
 REFRESH_INTERVAL = 180.0
 # Simulated seconds between P&L checks (IB sends reqPnL / reqPnLSingle updates about once a second).
 PNL_INTERVAL = 1.0
+# The account's base currency, the only one it holds (simulated securities are US stocks).
 _CURRENCY = "USD"
 # IB's short request tag inside 321 texts for a P&L request with an account it does not manage.
 _PNL_TAG = "cq"
@@ -351,7 +351,7 @@ class AccountBook:
                 realized=line.realized,
                 value=line.value,
             )
-        lines: list[PositionPnL] = exchange.pnl(marks, closes, now)
+        lines = exchange.pnl(marks, closes, now)
         return msg.pnl(
             req_id,
             sum(line.daily for line in lines),
