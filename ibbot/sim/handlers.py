@@ -52,8 +52,6 @@ _UNSUPPORTED: dict[In, int | None] = {
     In.REQ_NEWS_PROVIDERS: None,
     In.REQ_HISTORICAL_NEWS: 0,
     In.REQ_HISTOGRAM_DATA: 0,
-    In.REQ_PNL: 0,
-    In.REQ_PNL_SINGLE: 0,
     In.REQ_HISTORICAL_TICKS: 0,
     In.REQ_TICK_BY_TICK_DATA: 0,
     In.REQ_WSH_META_DATA: 0,
@@ -72,8 +70,6 @@ _IGNORED = frozenset(
         In.CANCEL_CALC_OPTION_PRICE,
         In.UNSUBSCRIBE_FROM_GROUP_EVENTS,
         In.CANCEL_HISTOGRAM_DATA,
-        In.CANCEL_PNL,
-        In.CANCEL_PNL_SINGLE,
         In.CANCEL_TICK_BY_TICK_DATA,
         In.CANCEL_WSH_META_DATA,
         In.CANCEL_WSH_EVENT_DATA,
@@ -158,6 +154,10 @@ def build_handlers(
         In.CANCEL_POSITIONS_MULTI: accounts.cancel_positions_multi,
         In.REQ_ACCOUNT_SUMMARY: accounts.req_account_summary,
         In.CANCEL_ACCOUNT_SUMMARY: accounts.cancel_account_summary,
+        In.REQ_PNL: accounts.req_pnl,
+        In.CANCEL_PNL: accounts.cancel_pnl,
+        In.REQ_PNL_SINGLE: accounts.req_pnl_single,
+        In.CANCEL_PNL_SINGLE: accounts.cancel_pnl_single,
     }
     for message, index in _UNSUPPORTED.items():
         table[message] = _unsupported(message, index)

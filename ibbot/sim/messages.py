@@ -55,6 +55,8 @@ __all__ = [
     "open_order",
     "open_order_end",
     "order_status",
+    "pnl",
+    "pnl_single",
     "portfolio_value",
     "position",
     "position_end",
@@ -834,3 +836,28 @@ def symbol_samples(req_id: int, securities: Sequence[SimSecurity]) -> Fields:
 def security_definition_option_parameter_end(req_id: int) -> Fields:
     """``securityDefinitionOptionParameterEnd``: closes reqSecDefOptParams."""
     return [Out.SECURITY_DEFINITION_OPTION_PARAMETER_END, req_id]
+
+
+# ---------------------------------------------------------------- P&L (same layout at 157..178)
+
+
+def pnl(req_id: int, daily: float, unrealized: float, realized: float) -> Fields:
+    """``pnl``: an account's daily, unrealized and realized P&L (no version field since 127)."""
+    return [Out.PNL, req_id, daily, unrealized, realized]
+
+
+def pnl_single(
+    req_id: int,
+    *,
+    position: float,
+    daily: float,
+    unrealized: float,
+    realized: float | None,
+    value: float,
+) -> Fields:
+    """``pnlSingle``: one position's size, daily, unrealized and realized P&L and market value.
+
+    A realized P&L of None (the position has not traded today) is written as IB's "unset" double,
+    as IB does ("unpopulated values are set to maximum double").
+    """
+    return [Out.PNL_SINGLE, req_id, _quantity(position), daily, unrealized, _price(realized), value]

@@ -140,6 +140,9 @@ class Out(IntEnum):
     MARKET_RULE = 93
     COMPLETED_ORDER = 101
     COMPLETED_ORDERS_END = 102
+    # reqPnL / reqPnLSingle answers
+    PNL = 94
+    PNL_SINGLE = 95
 
 
 class ErrorCode(IntEnum):

@@ -37,7 +37,7 @@ import structlog
 from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.safeload import LoadError
-from ibbot.store.atomic import ensure_dir, fsync_dir, make_dirs
+from ibbot.store.atomic import fsync_dir, make_dirs
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
