@@ -568,7 +568,8 @@ class MarketDataService:
         else:
             session.send(msg.market_data_type(req_id, data_type))
             quote = self.world.market.quote(security.symbol, at)
-            for fields in _quote_ticks(req_id, quote, None, _tick_ids(data_type)):
+            last_time = self.world.market.last_prints(security.symbol, at)[-1].time
+            for fields in _quote_ticks(req_id, quote, None, _tick_ids(data_type), last_time):
                 session.send(fields)
             for fields in feed.messages(req_id, quote, at):
                 session.send(fields)
@@ -608,7 +609,9 @@ class MarketDataService:
                 silent = False
             state.data_type = data_type
             quote = self.world.market.quote(symbol, at)
-            for fields in _quote_ticks(req_id, quote, state.previous, _tick_ids(data_type)):
+            last_time = self.world.market.last_prints(symbol, at)[-1].time
+            ticks = _tick_ids(data_type)
+            for fields in _quote_ticks(req_id, quote, state.previous, ticks, last_time):
                 session.send(fields)
             for fields in state.feed.messages(req_id, quote, at):
                 session.send(fields)
@@ -845,9 +848,10 @@ def _update_window(bar_size: BarSize) -> timedelta:
 
 
 def _quote_ticks(
-    req_id: int, quote: Quote, previous: Quote | None, ticks: dict[str, int]
+    req_id: int, quote: Quote, previous: Quote | None, ticks: dict[str, int], last_time: int
 ) -> list[msg.Fields]:
-    """The tick messages that bring a client from ``previous`` to ``quote`` (all of them if None)."""
+    """The tick messages that bring a client from ``previous`` to ``quote`` (all of them if None);
+    ``last_time`` is the epoch second of the last trade."""
     out: list[msg.Fields] = []
 
     def changed(*names: str) -> bool:
@@ -860,9 +864,7 @@ def _quote_ticks(
     if changed("last", "last_size", "volume"):
         out.append(msg.tick_price(req_id, ticks["last"], quote.last, quote.last_size))
         out.append(msg.tick_size(req_id, ticks["last_size"], quote.last_size))
-        out.append(
-            msg.tick_string(req_id, ticks["last_timestamp"], str(int(quote.time.timestamp())))
-        )
+        out.append(msg.tick_string(req_id, ticks["last_timestamp"], str(last_time)))
     if changed("volume"):
         out.append(msg.tick_size(req_id, ticks["volume"], quote.volume))
     out.extend(

@@ -3,9 +3,10 @@
 Every tick comes from :meth:`~ibbot.sim.market.MarketSimulator.prints`, the trades inside each
 second of the same price path the bars, real-time bars and quotes are cut from: the TRADES ticks of
 a bar's span aggregate to that bar (open, high, low, close, volume, trade count); a BID_ASK tick is
-the book after each trade (one whenever it changed; with ``ignoreSize`` only when a price changed)
-and a MIDPOINT tick its middle, so their extremes are the BID_ASK and MIDPOINT bars' and the last
-one of a second is the quote ``reqMktData`` shows for it.
+the book after each trade (every update: its sizes change with each trade; with ``ignoreSize`` only
+those that moved a price), so the highest ask and lowest bid of a bar's BID_ASK ticks are its
+BID_ASK bar's high and low and their midpoints aggregate to its MIDPOINT bar; a MIDPOINT tick is a
+change of the midpoint. The last book of a second is the quote ``reqMktData`` shows for it.
 
 IB's rules, as its documentation states them: ``reqTickByTickData`` types are ``Last``, ``AllLast``,
 ``BidAsk`` and ``MidPoint`` (case-sensitive; a stock has no combo or derivative trades, so Last and
@@ -90,12 +91,10 @@ def no_permission_text(resolved: Resolved) -> str:
 
 @dataclass(slots=True)
 class _Book:
-    """The last book (or midpoint) sent, so only changes go out."""
+    """The last book (``bid`` alone: the last midpoint) sent, for ticks that go out on a change."""
 
     bid: float = math.nan
     ask: float = math.nan
-    bid_size: int = -1
-    ask_size: int = -1
 
 
 def _last_tick(trade: Print) -> msg.LastTick:
@@ -109,15 +108,13 @@ def _last_tick(trade: Print) -> msg.LastTick:
 def _changed_books(
     prints: tuple[Print, ...], book: _Book, *, ignore_size: bool
 ) -> list[msg.QuoteTick]:
-    """The books left by ``prints`` that differ from the previous one (``book`` is updated)."""
+    """The book after each of ``prints``: every update, or with ``ignore_size`` only those that
+    moved the bid or the ask (``book`` holds the last one sent)."""
     out: list[msg.QuoteTick] = []
     for trade in prints:
-        same_prices = trade.bid == book.bid and trade.ask == book.ask
-        same_sizes = trade.bid_size == book.bid_size and trade.ask_size == book.ask_size
-        if same_prices and (ignore_size or same_sizes):
+        if ignore_size and trade.bid == book.bid and trade.ask == book.ask:
             continue
         book.bid, book.ask = trade.bid, trade.ask
-        book.bid_size, book.ask_size = trade.bid_size, trade.ask_size
         out.append(msg.QuoteTick(trade.time, trade.bid, trade.ask, trade.bid_size, trade.ask_size))
     return out
 
