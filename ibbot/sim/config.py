@@ -44,6 +44,10 @@ class SimConfig:
     are closed at once), ``max_buffered_bytes`` of incomplete request frames across all connections
     (past it the connections holding the most are dropped), and ``frame_timeout`` wall-clock seconds
     for a started frame to arrive whole (a peer that stalls mid-frame is dropped).
+
+    ``max_tick_by_tick`` is the account's limit of simultaneous tick-by-tick subscriptions, across
+    all its clients (error 10190 past it). IB sizes it with the market depth formula; paper and
+    small live accounts report 5 (issue 13).
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +67,7 @@ class SimConfig:
     max_connections: int = 32
     max_buffered_bytes: int = 16 * MAX_FRAME_LENGTH
     frame_timeout: float = 10.0
+    max_tick_by_tick: int = 5
     universe: Universe = field(default_factory=lambda: DEFAULT_UNIVERSE, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +109,8 @@ class SimConfig:
                 self.frame_timeout,
                 f"must be more than 0 and at most {_MAX_FRAME_TIMEOUT:g} seconds",
             )
+        if self.max_tick_by_tick < 0:
+            raise ConfigError("sim.max_tick_by_tick", self.max_tick_by_tick, "cannot be negative")
         unknown = [s for s in self.symbols if s not in self.universe]
         if unknown:
             known = ", ".join(self.universe)

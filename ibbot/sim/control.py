@@ -21,6 +21,9 @@ path           method  body                                        effect
 ``/withhold``  POST    ``{"messages": ["positionEnd"]}``           never send these End messages
 ``/no-data``   POST    ``{"symbols": ["MSFT"], "release": false}``  no live data for these symbols
                                                                    (release: resume; [] = all)
+``/no-subscription``   POST  ``{"symbols": ["KO"], "release": false}``  delayed data only for
+                                                                   these symbols (no live
+                                                                   subscription; release: live)
 ``/delay``     POST    ``{"ms": 250}``                             delay every reply
 ``/fill``      POST    ``{"client_id": 1, "order_id": 7}``         fill an open order now
 ``/clear``     POST                                                clear every fault
@@ -63,6 +66,8 @@ class FaultTarget(Protocol):
     def withhold_end_messages(self, *names: str) -> None: ...
     def withhold_market_data(self, *symbols: str) -> None: ...
     def release_market_data(self, *symbols: str) -> None: ...
+    def remove_live_subscription(self, *symbols: str) -> None: ...
+    def restore_live_subscription(self, *symbols: str) -> None: ...
     def delay_replies(self, milliseconds: float) -> None: ...
     def fill_order(
         self, client_id: int, order_id: int, price: float | None = None
@@ -184,6 +189,16 @@ async def _no_data(gw: FaultTarget, body: _NoData) -> dict[str, Any]:
     return {"no_data": gw.truth()["faults"]["no_data"]}
 
 
+async def _no_subscription(gw: FaultTarget, body: _NoData) -> dict[str, Any]:
+    if body.release:
+        gw.restore_live_subscription(*body.symbols)
+    elif not body.symbols:
+        raise ValueError('name the symbols whose live subscription to remove (or "release": true)')
+    else:
+        gw.remove_live_subscription(*body.symbols)
+    return {"no_subscription": gw.truth()["faults"]["no_subscription"]}
+
+
 async def _delay(gw: FaultTarget, body: _Delay) -> dict[str, Any]:
     gw.delay_replies(body.ms)
     return {"reply_delay_ms": body.ms}
@@ -218,6 +233,12 @@ COMMANDS: dict[str, _Command] = {
     ),
     "/no-data": _Command(
         "POST", _NoData, "send no live data for these symbols (or release them)", _no_data
+    ),
+    "/no-subscription": _Command(
+        "POST",
+        _NoData,
+        "delayed data only for these symbols: no live subscription (or release them)",
+        _no_subscription,
     ),
     "/delay": _Command("POST", _Delay, "hold every reply back for N milliseconds", _delay),
     "/fill": _Command("POST", _Fill, "fill an open order now, connected or not", _fill),

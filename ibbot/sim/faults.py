@@ -3,7 +3,8 @@
 The faults are the ones a service talking to IB must survive: a Gateway restart (sockets dropped,
 connections refused for a while), IB's connectivity and data-farm notices, pacing violations,
 rejected orders, connect-time requests whose End message never comes (ib_async then times out that
-part of its startup sync), slow replies, and symbols whose live data never comes. The gateway
+part of its startup sync), slow replies, symbols whose live data never comes, and symbols without a
+live market data subscription (delayed data only). The gateway
 applies them; this module only names them and holds the settings, so tests and the control
 interface speak the same vocabulary.
 """
@@ -51,6 +52,8 @@ class FaultState:
     withheld: set[EndMessage] = field(default_factory=set)
     reply_delay: float = 0.0
     silent_symbols: set[str] = field(default_factory=set)
+    # symbols without a live market data subscription: delayed data only (issue 13)
+    delayed_only: set[str] = field(default_factory=set)
 
     def withholds(self, message: EndMessage) -> bool:
         """True when ``message`` must not be sent."""
@@ -60,8 +63,13 @@ class FaultState:
         """True when ``symbol``'s live data (ticks, real-time bars, bar updates) is withheld."""
         return symbol in self.silent_symbols
 
+    def has_live_data(self, symbol: str) -> bool:
+        """False when ``symbol`` has no live market data subscription (delayed data only)."""
+        return symbol not in self.delayed_only
+
     def clear(self) -> None:
         """Back to a well-behaved gateway."""
         self.withheld.clear()
         self.reply_delay = 0.0
         self.silent_symbols.clear()
+        self.delayed_only.clear()

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-__all__ = ["REPORT_TYPES", "report_xml"]
+__all__ = ["REPORT_TYPES", "fundamental_ratios", "report_xml"]
 
 REPORT_TYPES: tuple[str, ...] = ("ReportSnapshot", "ReportsFinStatements", "ReportsFinSummary")
 
@@ -479,7 +479,40 @@ def _snapshot(c: _Company) -> ET.Element:
     return root
 
 
+def fundamental_ratios(security: SimSecurity, *, price: float, as_of: datetime) -> dict[str, str]:
+    """The ReportSnapshot's ratios by field name (generic tick 258's values), dates left out.
+
+    Raises ValueError for a price that is not a positive number.
+    """
+    if not math.isfinite(price) or price <= 0:
+        raise ValueError(f"price must be a positive number, got {price}")
+    company = _Company.build(security, price, ensure_utc(as_of, field="as_of").date())
+    return {
+        name: value
+        for rows in _ratio_groups(company).values()
+        for name, kind, value in rows
+        if kind != "D"
+    }
+
+
 def _ratios(root: ET.Element, c: _Company) -> None:
+    sec = c.security
+    ratios = _sub(
+        root,
+        "Ratios",
+        PriceCurrency=sec.currency,
+        ReportingCurrency=sec.currency,
+        ExchangeRate="1.00000",
+        LatestAvailableDate=c.latest.end.isoformat(),
+    )
+    for group_id, rows in _ratio_groups(c).items():
+        group = _sub(ratios, "Group", ID=group_id)
+        for name, kind, value in rows:
+            _sub(group, "Ratio", value, FieldName=name, Type=kind)
+
+
+def _ratio_groups(c: _Company) -> dict[str, list[tuple[str, str, str]]]:
+    """The snapshot's ratio groups: (field name, type, value) rows by group id."""
     sec, price = c.security, c.price
     shares = sec.shares_outstanding
     latest = c.quarters[c.latest]
@@ -519,18 +552,7 @@ def _ratios(root: ET.Element, c: _Company) -> None:
             ("Employees", "N", str(sec.employees)),
         ],
     }
-    ratios = _sub(
-        root,
-        "Ratios",
-        PriceCurrency=sec.currency,
-        ReportingCurrency=sec.currency,
-        ExchangeRate="1.00000",
-        LatestAvailableDate=c.latest.end.isoformat(),
-    )
-    for group_id, rows in values.items():
-        group = _sub(ratios, "Group", ID=group_id)
-        for name, kind, value in rows:
-            _sub(group, "Ratio", value, FieldName=name, Type=kind)
+    return values
 
 
 def _forecasts(root: ET.Element, c: _Company) -> None:

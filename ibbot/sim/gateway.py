@@ -326,7 +326,7 @@ class SimulatedGateway:
         nothing more comes, as after IB's nightly system reset (the socket and subscriptions stay,
         the feeds stop for minutes: ib_insync#469, IbcAlpha/IBC#143) or for a halted stock. The
         only sign on the quote stream is its data type: reqMktData gets tickReqParams and
-        marketDataType 2 (frozen; 4 for a client on delayed data) and then no price, size or
+        marketDataType 2 (frozen; 4 for a symbol on delayed data) and then no price, size or
         volume tick, and a snapshot only its tickSnapshotEnd; a quote stream already running is
         told marketDataType 2 and goes quiet. reqRealTimeBars sends no bar and a keepUpToDate
         request gets its history but no update (running ones stop too). Historical requests are
@@ -334,7 +334,8 @@ class SimulatedGateway:
 
         A missing market data *subscription* is a different situation, which the client hears
         about at once: IB answers the request with error 354 (a client on delayed data gets the
-        10167 warning and delayed ticks instead, or 10168/10186 when delayed data is not enabled).
+        10167 warning and delayed ticks instead, or 10168/10186 when delayed data is not enabled);
+        see :meth:`remove_live_subscription`.
 
         Raises ValueError when no symbol is given or one is not listed (naming those).
         """
@@ -356,6 +357,32 @@ class SimulatedGateway:
         else:
             faults.silent_symbols.clear()
         log.info("sim.fault.no_data", symbols=sorted(faults.silent_symbols))
+
+    def remove_live_subscription(self, *symbols: str) -> None:
+        """Make ``symbols`` delayed-only, as for an account without their live data subscription.
+
+        reqMktData on live or frozen data (reqMarketDataType 1 or 2) then gets IB's 354 "Requested
+        market data is not subscribed"; on delayed data (3 or 4) the 10167 warning, marketDataType
+        3 (4 when frozen) and the delayed tick ids (66-76, 88) carrying the market 15 minutes ago.
+        Tick-by-tick (10189), historical ticks (10187), histograms (10188), historical bars (162)
+        and real-time bars (420) are refused with IB's "No market data permissions" reason: IB
+        serves them with a live subscription only. Streams already running are not affected.
+
+        Raises ValueError when no symbol is given or one is not listed (naming those).
+        """
+        if not symbols:
+            raise ValueError("name the symbols whose live subscription to remove")
+        self.hub.faults.delayed_only |= self._known_symbols(symbols)
+        log.info("sim.fault.no_subscription", symbols=sorted(self.hub.faults.delayed_only))
+
+    def restore_live_subscription(self, *symbols: str) -> None:
+        """Give ``symbols`` their live data back (none given: every symbol)."""
+        faults = self.hub.faults
+        if symbols:
+            faults.delayed_only -= self._known_symbols(symbols)
+        else:
+            faults.delayed_only.clear()
+        log.info("sim.fault.no_subscription", symbols=sorted(faults.delayed_only))
 
     def _known_symbols(self, symbols: tuple[str, ...]) -> set[str]:
         wanted = {symbol.strip().upper() for symbol in symbols}
@@ -407,6 +434,7 @@ class SimulatedGateway:
                 "withheld": sorted(m.value for m in faults.withheld),
                 "reply_delay_ms": faults.reply_delay * 1000.0,
                 "no_data": sorted(faults.silent_symbols),
+                "no_subscription": sorted(faults.delayed_only),
                 "forced_pacing_violations": self.hub.pacer.forced,
             },
             "exchange": self.hub.exchange.snapshot(),

@@ -51,9 +51,6 @@ _UNSUPPORTED: dict[In, int | None] = {
     In.REQ_NEWS_ARTICLE: 0,
     In.REQ_NEWS_PROVIDERS: None,
     In.REQ_HISTORICAL_NEWS: 0,
-    In.REQ_HISTOGRAM_DATA: 0,
-    In.REQ_HISTORICAL_TICKS: 0,
-    In.REQ_TICK_BY_TICK_DATA: 0,
     In.REQ_WSH_META_DATA: 0,
     In.REQ_WSH_EVENT_DATA: 0,
     In.REQ_USER_INFO: 0,
@@ -69,8 +66,6 @@ _IGNORED = frozenset(
         In.CANCEL_CALC_IMPLIED_VOLAT,
         In.CANCEL_CALC_OPTION_PRICE,
         In.UNSUBSCRIBE_FROM_GROUP_EVENTS,
-        In.CANCEL_HISTOGRAM_DATA,
-        In.CANCEL_TICK_BY_TICK_DATA,
         In.CANCEL_WSH_META_DATA,
         In.CANCEL_WSH_EVENT_DATA,
     }
@@ -159,6 +154,12 @@ def build_handlers(
         In.REQ_PNL_SINGLE: accounts.req_pnl_single,
         In.CANCEL_PNL_SINGLE: accounts.cancel_pnl_single,
     }
+    # tick-by-tick, historical ticks and histograms (issue 13, market data)
+    table[In.REQ_TICK_BY_TICK_DATA] = data.ticks.req_tick_by_tick_data
+    table[In.CANCEL_TICK_BY_TICK_DATA] = data.ticks.cancel_tick_by_tick_data
+    table[In.REQ_HISTORICAL_TICKS] = data.ticks.req_historical_ticks
+    table[In.REQ_HISTOGRAM_DATA] = data.ticks.req_histogram_data
+    table[In.CANCEL_HISTOGRAM_DATA] = data.ticks.cancel_histogram_data
     for message, index in _UNSUPPORTED.items():
         table[message] = _unsupported(message, index)
     for message in _IGNORED:

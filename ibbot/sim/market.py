@@ -27,6 +27,12 @@ The model, from the top:
   high = highest ask, low = lowest bid, close = average ask; averages weighted by volume). Non-TRADES
   bars carry volume, WAP and count of -1, as IB sends them.
 
+* **Trades.** Each second splits into its trades (:func:`~ibbot.sim.pricepath.split_trades`): the
+  first at the second's open, the last at its close, sizes summing to its volume, one per trade of
+  its count; after each trade the quote is the trade price shifted by the segment's spread, so the
+  tape (:meth:`MarketSimulator.prints`) aggregates to every bar above it (open, high, low, close,
+  volume, count), and the top of book at ``t`` is the quote after the last trade completed by ``t``.
+
 Bar timing follows IB: intraday bars are aligned to the exchange's wall clock (a 1-hour bar covers
 10:00-11:00; the first one of the day starts at the session open, 09:30 or 04:00), a daily bar starts at
 the session start, weekly and monthly bars at the first session of the week or month. A bar is included
@@ -58,7 +64,9 @@ from ibbot.sim.pricepath import (
     Draws,
     SessionPart,
     combine,
+    printable_seconds,
     session_profile,
+    split_trades,
     subdivide,
     uniform_profile,
 )
@@ -70,8 +78,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANCHOR_YEAR",
+    "DayActivity",
     "HistoricalDataError",
     "MarketSimulator",
+    "Print",
     "parse_duration",
 ]
 
@@ -91,6 +101,7 @@ _DAY_DRAWS = 18  # draws per trading day in a year's stream (see _year)
 _HMDS = "Historical Market Data Service error message:"
 
 _PARTS = (SessionPart.PRE, SessionPart.RTH, SessionPart.POST)
+_SESSION_SEARCH_DAYS = 10  # longer than any run of closed days (a weekend with two holidays)
 _MINUTE = 60
 _FIVE = 5
 _MASK64 = (1 << 64) - 1
@@ -214,6 +225,37 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+@dataclass(frozen=True, slots=True)
+class Print:
+    """One trade on the simulated tape and the top of book (and its midpoint) right after it.
+
+    ``time`` is the trade's epoch second (IB's tick times are whole seconds) and ``millis`` its epoch
+    milliseconds (the trades of a second spread evenly over it); ``extended`` marks a trade outside
+    regular hours.
+    """
+
+    time: int
+    millis: int
+    price: float
+    size: int
+    bid: float
+    ask: float
+    bid_size: int
+    ask_size: int
+    midpoint: float
+    extended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DayActivity:
+    """The regular session of the quote's day up to ``t`` (before the open: the previous day's)."""
+
+    volume: int
+    count: int
+    vwap: float
+    last_rth_price: float
+
+
 class MarketSimulator:
     """A seeded simulated market over a universe of US stocks (see the module docstring)."""
 
@@ -231,6 +273,7 @@ class MarketSimulator:
         self._minutes = functools.lru_cache(maxsize=256)(self._compute_minutes)
         self._fives = functools.lru_cache(maxsize=2048)(self._compute_fives)
         self._seconds = functools.lru_cache(maxsize=2048)(self._compute_seconds)
+        self._trades = functools.lru_cache(maxsize=8192)(self._compute_trades)
 
     @property
     def seed(self) -> int:
@@ -293,34 +336,98 @@ class MarketSimulator:
         return round(bar[3] * params.tick, params.decimals)
 
     def quote(self, symbol: str, t: datetime) -> Quote:
-        """Top of book, last trade and the day so far at ``t`` (consistent with ``price`` and bars)."""
+        """Top of book, last trade and the day so far at ``t`` (consistent with ``price`` and bars).
+
+        The book and the last trade are those of the last print completed by ``t``.
+        """
         t = ensure_utc(t)
         params = self._param(symbol)
         second = _completed_second(t)
         segment, offset = self._last_trade(symbol, second)
-        bar = self._second_bar(symbol, segment, offset)
-        last = bar[3]
+        last = self._segment_prints(symbol, segment, offset)[-1]
         session = self._quote_session(second)
-        rth = self._day(symbol, session.day)[1]
-        upto = min(second + 1, rth.end) - rth.start
-        today = combine(self._range(symbol, rth, 0, upto))
+        today = self._today(symbol, session, second)
         prev_close = self._prev_close_ticks(symbol, session.day)
-        noise = _mix(self._salt(symbol) ^ second)
         tick, dec = params.tick, params.decimals
         return Quote(
             time=t,
-            bid=round((last - segment.bid_offset) * tick, dec),
-            ask=round((last + segment.ask_offset) * tick, dec),
-            last=round(last * tick, dec),
-            bid_size=100 * (1 + noise % 30),
-            ask_size=100 * (1 + (noise >> 20) % 30),
-            last_size=max(1, round(bar[4] / bar[5])),
+            bid=last.bid,
+            ask=last.ask,
+            last=last.price,
+            bid_size=last.bid_size,
+            ask_size=last.ask_size,
+            last_size=last.size,
             volume=today[4],
             open=round(today[0] * tick, dec),
             high=round(today[1] * tick, dec),
             low=round(today[2] * tick, dec),
             close=round(prev_close * tick, dec),
         )
+
+    def day_activity(self, symbol: str, t: datetime) -> DayActivity:
+        """Volume, trade count, VWAP and last price of the quote's regular session up to ``t``."""
+        params = self._param(symbol)
+        second = _completed_second(ensure_utc(t))
+        today = self._today(symbol, self._quote_session(second), second)
+        return DayActivity(
+            volume=today[4],
+            count=today[5],
+            vwap=today[6] * params.tick,
+            last_rth_price=round(today[3] * params.tick, params.decimals),
+        )
+
+    def recent_activity(self, symbol: str, t: datetime, seconds: int) -> tuple[int, int]:
+        """(volume, trade count) of the ``seconds`` seconds completed by ``t`` (none when closed)."""
+        self._param(symbol)
+        last = _completed_second(ensure_utc(t))
+        lo, hi = last - seconds + 1, last + 1
+        session = self._calendar.session(datetime.fromtimestamp(last, EXCHANGE_TZ).date())
+        if session is None:
+            return 0, 0
+        pieces: list[Bar] = []
+        for seg in self._day(symbol, session.day):
+            a, b = max(lo, seg.start) - seg.start, min(hi, seg.end) - seg.start
+            if b > a:
+                pieces.extend(self._range(symbol, seg, a, b))
+        return sum(bar[4] for bar in pieces), sum(bar[5] for bar in pieces)
+
+    # ----------------------------------------------------------------------------- the tape
+
+    def prints(self, symbol: str, second: int) -> tuple[Print, ...]:
+        """The trades in the second starting at epoch ``second`` (none outside trading hours)."""
+        self._param(symbol)
+        found = self._segment_at(symbol, second)
+        return () if found is None else self._segment_prints(symbol, *found)
+
+    def last_prints(self, symbol: str, t: datetime) -> tuple[Print, ...]:
+        """The trades of the last second with trades completed by ``t`` (the quote's)."""
+        self._param(symbol)
+        segment, offset = self._last_trade(symbol, _completed_second(ensure_utc(t)))
+        return self._segment_prints(symbol, segment, offset)
+
+    def session_seconds(
+        self, symbol: str, second: int, *, use_rth: bool, forward: bool
+    ) -> range | None:
+        """The trading seconds of one session: the one trading at epoch ``second``, else the next
+        (``forward``) or the previous one; ``use_rth`` keeps regular hours only.
+
+        IB serves historical ticks from one trading session per request; this is that session's
+        span, clipped to start at ``second`` (forward) or to end before it (backward).
+        """
+        self._param(symbol)
+        day = datetime.fromtimestamp(second, EXCHANGE_TZ).date()
+        step = timedelta(days=1 if forward else -1)
+        for _ in range(_SESSION_SEARCH_DAYS):
+            session = self._calendar.session(day)
+            if session is not None:
+                lo = session.open_ts if use_rth else session.pre_open_ts
+                hi = session.close_ts if use_rth else session.post_close_ts
+                if forward and second < hi:
+                    return range(max(lo, second), hi)
+                if not forward and second > lo:
+                    return range(lo, min(hi, second))
+            day += step
+        return None
 
     # ----------------------------------------------------------------------------- bars
 
@@ -728,18 +835,83 @@ class MarketSimulator:
     ) -> list[Bar]:
         seg = self._segment(symbol, day, kind)
         weight = session_profile(kind, seg.minutes)[minute]
-        return subdivide(
-            self._fives(symbol, day, kind, minute)[five],
+        parent = self._fives(symbol, day, kind, minute)[five]
+        variance = seg.variance * weight * _FIVE / _MINUTE
+        seconds = subdivide(
+            parent,
             uniform_profile(_FIVE),
-            seg.variance * weight * _FIVE / _MINUTE,
+            variance,
             1,
             seed_for(self._seed, symbol, day.isoformat(), kind, "seconds", minute, five),
+        )
+        return printable_seconds(
+            parent,
+            seconds,
+            variance,
+            seed_for(self._seed, symbol, day.isoformat(), kind, "printable", minute, five),
         )
 
     def _second_bar(self, symbol: str, seg: _Segment, offset: int) -> Bar:
         minute, rest = divmod(offset, _MINUTE)
         five, second = divmod(rest, _FIVE)
         return self._seconds(symbol, seg.day, seg.kind, minute, five)[second]
+
+    def _segment_prints(self, symbol: str, seg: _Segment, offset: int) -> tuple[Print, ...]:
+        return self._trades(symbol, seg.day, seg.kind, offset)
+
+    def _compute_trades(
+        self, symbol: str, day: date, kind: SessionPart, offset: int
+    ) -> tuple[Print, ...]:
+        """The prints of one second, each with the book it leaves behind.
+
+        The book after the second's last trade is the quote sizes' draw for that second, so the
+        quote at any instant and the tape agree; earlier trades of the second draw their own.
+        """
+        params = self._param(symbol)
+        seg = self._segment(symbol, day, kind)
+        second = seg.start + offset
+        bar = self._second_bar(symbol, seg, offset)
+        trades = split_trades(bar, seed_for(self._seed, symbol, "trades", second))
+        salt = self._salt(symbol)
+        tick, dec = params.tick, params.decimals
+        n = len(trades)
+        out: list[Print] = []
+        for k, (price, size) in enumerate(trades):
+            noise = _mix(salt ^ second ^ ((n - 1 - k) << 40))
+            out.append(
+                Print(
+                    time=second,
+                    millis=second * 1000 + (1000 * k) // n,
+                    price=round(price * tick, dec),
+                    size=size,
+                    bid=round((price - seg.bid_offset) * tick, dec),
+                    ask=round((price + seg.ask_offset) * tick, dec),
+                    bid_size=100 * (1 + noise % 30),
+                    ask_size=100 * (1 + (noise >> 20) % 30),
+                    # a midpoint can fall on a half tick
+                    midpoint=round(
+                        (price + (seg.ask_offset - seg.bid_offset) / 2.0) * tick, dec + 1
+                    ),
+                    extended=kind is not SessionPart.RTH,
+                )
+            )
+        return tuple(out)
+
+    def _segment_at(self, symbol: str, second: int) -> tuple[_Segment, int] | None:
+        """The segment trading in the second starting at ``second`` and its offset, or None."""
+        session = self._calendar.session(datetime.fromtimestamp(second, EXCHANGE_TZ).date())
+        if session is None or not session.pre_open_ts <= second < session.post_close_ts:
+            return None
+        for seg in self._day(symbol, session.day):
+            if seg.start <= second < seg.end:
+                return seg, second - seg.start
+        return None
+
+    def _today(self, symbol: str, session: Session, second: int) -> Bar:
+        """The regular session of ``session`` up to ``second`` (all of it once it has closed)."""
+        rth = self._day(symbol, session.day)[1]
+        upto = min(second + 1, rth.end) - rth.start
+        return combine(self._range(symbol, rth, 0, upto))
 
     # ----------------------------------------------------------------------------- internals: time
 

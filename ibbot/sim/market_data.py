@@ -18,21 +18,25 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ibbot.exchange import Quote
 from ibbot.models import BarSize, WhatToShow
 from ibbot.sim import messages as msg
 from ibbot.sim.contracts import Resolved
 from ibbot.sim.fundamentals import REPORT_TYPES, report_xml
+from ibbot.sim.generic_ticks import GenericTickFeed, parse_generic_ticks, refusal_text
 from ibbot.sim.ibtime import format_bar_time, parse_end_datetime
 from ibbot.sim.market import HistoricalDataError, parse_duration
 from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
 from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
+from ibbot.sim.tick_data import TickDataService, no_permission_text
 from ibbot.sim.wire import FieldReader, ProtocolError, encode_fields, frame_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ibbot.exchange import Quote, SimBar
+    from ibbot.exchange import SimBar
+    from ibbot.sim.market import MarketSimulator
     from ibbot.sim.ports import ClientPort
     from ibbot.sim.world import World
 
@@ -55,8 +59,12 @@ REALTIME_BAR_SECONDS = 5
 MIN_WALL_INTERVAL = 0.02
 # marketDataType 2: IB's "frozen" data, the last values recorded, no live updates (4: the same
 # for a client on delayed data, 3). A withheld symbol's quote stream is announced this way.
+LIVE_DATA = 1
 FROZEN_DATA = 2
+DELAYED_DATA = 3
 DELAYED_FROZEN_DATA = 4
+# How old delayed data is (IB: 15-20 minutes for US stocks).
+DELAYED_BY = timedelta(minutes=15)
 # A large answer (up to a second or two of work for the largest request IB allows) computes for
 # SLICE_SECONDS, then steps aside for PAUSE_SECONDS, in which the event loop runs every round trip
 # that is ready to completion (a control-port request takes a dozen loop iterations: yielding
@@ -97,7 +105,7 @@ _DELAYED_TICKS = {
 _SUPPORTED_WHAT_TO_SHOW = {w.value: w for w in WhatToShow}
 # The kinds of session stream this service runs: quote ticks, real-time bars, keepUpToDate bars.
 # These are the market data subscriptions IB drops when it reports 1101 ("data lost").
-MARKET_DATA_STREAMS = frozenset({"mkt", "rtb", "hist"})
+MARKET_DATA_STREAMS = frozenset({"mkt", "rtb", "hist", "tbt", "hticks", "histo"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,8 @@ class MarketDataService:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        # tick-by-tick, historical ticks and histograms
+        self.ticks = TickDataService(world)
 
     # ---------------------------------------------------------------- helpers
 
@@ -215,6 +225,10 @@ class MarketDataService:
                 f"No data of type {request.what_to_show_text} is available for the exchange "
                 f"'{request.resolved.exchange}' and the security type 'Stock'",
             )
+            return
+        if not self.world.faults.has_live_data(request.resolved.security.symbol):
+            # IB: "historical data still requires market data subscriptions"
+            self._hmds_error(session, req_id, no_permission_text(request.resolved))
             return
         if request.keep_up_to_date and request.end_text.strip():
             session.send_error(
@@ -424,7 +438,12 @@ class MarketDataService:
     # ---------------------------------------------------------------- streaming quotes
 
     def req_market_data_type(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqMarketDataType (59): 1 live, 2 frozen, 3 delayed, 4 delayed-frozen."""
+        """reqMarketDataType (59): 1 live, 2 frozen, 3 delayed, 4 delayed-frozen.
+
+        The type is a wish for later requests, as at IB: live data is sent whenever the symbol has
+        it (a delayed request is then answered live), delayed data only when it has none, and the
+        frozen types only change what comes while the market is closed (see :class:`_DataView`).
+        """
         reader.integer()  # version
         data_type = reader.integer()
         if data_type not in (1, 2, 3, 4):
@@ -439,7 +458,12 @@ class MarketDataService:
         session.market_data_type = data_type
 
     def req_mkt_data(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqMktData (1): a tick stream, or a snapshot closed by tickSnapshotEnd."""
+        """reqMktData (1): a tick stream, or a snapshot closed by tickSnapshotEnd.
+
+        A symbol without a live subscription (the control interface's ``/no-subscription``) gets
+        354 on live or frozen data; on delayed data the 10167 warning, then data 15 minutes old
+        with the delayed tick ids.
+        """
         reader.integer()  # version
         req_id = reader.integer()
         spec = read_contract(reader)
@@ -450,7 +474,7 @@ class MarketDataService:
             reader.skip(4 * legs)
         if reader.flag():  # delta-neutral contract
             reader.skip(3)
-        reader.text()  # genericTickList
+        generic_list = reader.text()
         snapshot = reader.flag()
         regulatory = reader.flag()
         reader.optional_text()  # mktDataOptions
@@ -460,58 +484,98 @@ class MarketDataService:
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return
+        codes = parse_generic_ticks(generic_list)
+        if codes is None:
+            session.send_error(req_id, ErrorCode.VALIDATION_ERROR, refusal_text(generic_list))
+            return
+        if codes and (snapshot or regulatory):
+            session.send_error(
+                req_id,
+                ErrorCode.VALIDATION_ERROR,
+                error_text(
+                    ErrorCode.VALIDATION_ERROR,
+                    tag="bK",
+                    detail="Snapshot market data subscription is not applicable to generic ticks",
+                ),
+            )
+            return
         security = resolved.security
-        # the data type in effect when the request came (reqMarketDataType affects later requests)
-        data_type = session.market_data_type
+        view = _DataView(
+            live=self.world.faults.has_live_data(security.symbol),
+            requested=session.market_data_type,  # as when the request came
+        )
+        if not view.live and not view.delayed_wanted:
+            session.send_error(
+                req_id,
+                ErrorCode.MARKET_DATA_NOT_SUBSCRIBED,
+                error_text(
+                    ErrorCode.MARKET_DATA_NOT_SUBSCRIBED,
+                    detail=_subscription_name(resolved),
+                ),
+            )
+            return
         session.send(msg.tick_req_params(req_id, security.min_tick, "9c0001", 3))
+        if not view.live:
+            session.send_error(req_id, ErrorCode.DISPLAYING_DELAYED_DATA)
+        now = self.world.clock.now()
+        data_type, at = view.at(self.world.market, now)
+        feed = GenericTickFeed.start(
+            self.world.market, security, codes, now=at, delayed=not view.live
+        )
         quote: Quote | None = None
         if self.world.faults.is_silent(security.symbol):
             session.send(msg.market_data_type(req_id, _frozen(data_type)))
         else:
             session.send(msg.market_data_type(req_id, data_type))
-            quote = self.world.market.quote(security.symbol, self.world.clock.now())
-            for fields in _quote_ticks(req_id, quote, None, _tick_ids(data_type)):
+            quote = self.world.market.quote(security.symbol, at)
+            last_time = self.world.market.last_prints(security.symbol, at)[-1].time
+            for fields in _quote_ticks(req_id, quote, None, _tick_ids(data_type), last_time):
+                session.send(fields)
+            for fields in feed.messages(req_id, quote, at):
                 session.send(fields)
         if snapshot or regulatory:
             session.send(msg.tick_snapshot_end(req_id))
             return
         session.start_stream(
-            ("mkt", req_id), self._ticks(session, req_id, security.symbol, quote, data_type)
+            ("mkt", req_id),
+            self._ticks(session, req_id, security.symbol, _TickState(view, data_type, quote, feed)),
         )
 
     async def _ticks(
-        self,
-        session: ClientPort,
-        req_id: int,
-        symbol: str,
-        previous: Quote | None,
-        data_type: int,
+        self, session: ClientPort, req_id: int, symbol: str, state: _TickState
     ) -> None:
-        """Send what changed since the last quote sent (``previous``: None when the symbol was
-        withheld at the request).
+        """Send what changed since the last quote sent (``state.previous``: None when the symbol
+        was withheld at the request), and the generic ticks that changed.
 
         While the symbol is withheld nothing is sent; when it goes silent or speaks again the
         change is announced with a marketDataType message, as IB does when a ticker switches
         between live and frozen data, and on resuming every value is sent (the client's are stale).
+        The same announcement comes when frozen data starts at the end of trading or ends at its
+        start (for a client that asked for frozen data).
         """
         clock = self.world.clock
         interval = self._interval(TICK_INTERVAL)
-        ticks = _tick_ids(data_type)
-        silent = previous is None
+        silent = state.previous is None
         while True:
             await clock.sleep(interval)
+            data_type, at = state.view.at(self.world.market, clock.now())
             if self.world.faults.is_silent(symbol):
                 if not silent:
                     session.send(msg.market_data_type(req_id, _frozen(data_type)))
-                    silent, previous = True, None
+                    silent, state.previous = True, None
                 continue
-            if silent:
+            if silent or data_type != state.data_type:
                 session.send(msg.market_data_type(req_id, data_type))
                 silent = False
-            quote = self.world.market.quote(symbol, clock.now())
-            for fields in _quote_ticks(req_id, quote, previous, ticks):
+            state.data_type = data_type
+            quote = self.world.market.quote(symbol, at)
+            last_time = self.world.market.last_prints(symbol, at)[-1].time
+            ticks = _tick_ids(data_type)
+            for fields in _quote_ticks(req_id, quote, state.previous, ticks, last_time):
                 session.send(fields)
-            previous = quote
+            for fields in state.feed.messages(req_id, quote, at):
+                session.send(fields)
+            state.previous = quote
 
     def cancel_mkt_data(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelMktData (2): stops a tick stream; 300 if the ticker id is unknown."""
@@ -543,6 +607,13 @@ class MarketDataService:
                     ErrorCode.INVALID_REALTIME_QUERY,
                     detail=f"Unsupported whatToShow {what_to_show_text}",
                 ),
+            )
+            return
+        if not self.world.faults.has_live_data(resolved.security.symbol):
+            session.send_error(
+                req_id,
+                ErrorCode.INVALID_REALTIME_QUERY,
+                error_text(ErrorCode.INVALID_REALTIME_QUERY, detail=no_permission_text(resolved)),
             )
             return
         verdict = self.world.pacer.check_realtime_bars()
@@ -648,6 +719,44 @@ class MarketDataService:
         reader.integer()  # reqId
 
 
+@dataclass(frozen=True, slots=True)
+class _DataView:
+    """Which data one market data request gets, from the type it asked for and the symbol's feed.
+
+    Live data whenever the symbol has it (types 3 and 4 are then ignored, as IB ignores them);
+    without it, delayed data (:data:`DELAYED_BY` old) for types 3 and 4, nothing for 1 and 2. Types
+    2 and 4 ask for frozen data while no session trades (the last values, announced 2 or 4).
+    """
+
+    live: bool
+    requested: int
+
+    @property
+    def delayed_wanted(self) -> bool:
+        return self.requested >= 3
+
+    def at(self, market: MarketSimulator, now: datetime) -> tuple[int, datetime]:
+        """The marketDataType to announce at ``now`` and the instant whose data it shows."""
+        if self.live:
+            frozen = self.requested in (2, 4) and not market.is_trading(now, outside_rth=True)
+            return (FROZEN_DATA if frozen else LIVE_DATA), now
+        at = now - DELAYED_BY
+        frozen = self.requested == DELAYED_FROZEN_DATA and not market.is_trading(
+            at, outside_rth=True
+        )
+        return (DELAYED_FROZEN_DATA if frozen else DELAYED_DATA), at
+
+
+@dataclass(slots=True)
+class _TickState:
+    """A quote stream's state: what it announced and the last quote it sent."""
+
+    view: _DataView
+    data_type: int
+    previous: Quote | None
+    feed: GenericTickFeed
+
+
 async def _encode_cooperatively(
     steps: Iterator[SimBar | None], fields: Callable[[SimBar], msg.Fields]
 ) -> tuple[SimBar | None, int, bytes]:
@@ -669,6 +778,12 @@ async def _encode_cooperatively(
             await asyncio.sleep(PAUSE_SECONDS)
             slice_ends = loop.time() + SLICE_SECONDS
     return first, len(pieces), b"".join(pieces)
+
+
+def _subscription_name(resolved: Resolved) -> str:
+    """How IB names the missing subscription in 354: symbol, then listing venue /TOP/ALL."""
+    venue = "NASDAQ.NMS" if resolved.security.primary_exchange == "NASDAQ" else "NYSE"
+    return f"{resolved.security.symbol} {venue}/TOP/ALL"
 
 
 def _tick_ids(data_type: int) -> dict[str, int]:
@@ -693,9 +808,10 @@ def _update_window(bar_size: BarSize) -> timedelta:
 
 
 def _quote_ticks(
-    req_id: int, quote: Quote, previous: Quote | None, ticks: dict[str, int]
+    req_id: int, quote: Quote, previous: Quote | None, ticks: dict[str, int], last_time: int
 ) -> list[msg.Fields]:
-    """The tick messages that bring a client from ``previous`` to ``quote`` (all of them if None)."""
+    """The tick messages that bring a client from ``previous`` to ``quote`` (all of them if None);
+    ``last_time`` is the epoch second of the last trade."""
     out: list[msg.Fields] = []
 
     def changed(*names: str) -> bool:
@@ -708,9 +824,7 @@ def _quote_ticks(
     if changed("last", "last_size", "volume"):
         out.append(msg.tick_price(req_id, ticks["last"], quote.last, quote.last_size))
         out.append(msg.tick_size(req_id, ticks["last_size"], quote.last_size))
-        out.append(
-            msg.tick_string(req_id, ticks["last_timestamp"], str(int(quote.time.timestamp())))
-        )
+        out.append(msg.tick_string(req_id, ticks["last_timestamp"], str(last_time)))
     if changed("volume"):
         out.append(msg.tick_size(req_id, ticks["volume"], quote.volume))
     out.extend(

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Fields",
     "HistoricalBarRow",
+    "LastTick",
     "OrderView",
+    "QuoteTick",
     "account_download_end",
     "account_summary",
     "account_summary_end",
@@ -44,10 +46,14 @@ __all__ = [
     "exec_details_end",
     "fundamental_data",
     "head_timestamp",
+    "histogram_data",
     "historical_bar_fields",
     "historical_data",
     "historical_data_head",
     "historical_data_update",
+    "historical_ticks",
+    "historical_ticks_bid_ask",
+    "historical_ticks_last",
     "managed_accounts",
     "market_data_type",
     "market_rule",
@@ -65,6 +71,10 @@ __all__ = [
     "realtime_bar",
     "security_definition_option_parameter_end",
     "symbol_samples",
+    "tick_by_tick_bid_ask",
+    "tick_by_tick_last",
+    "tick_by_tick_midpoint",
+    "tick_generic",
     "tick_price",
     "tick_req_params",
     "tick_size",
@@ -861,3 +871,102 @@ def pnl_single(
     as IB does ("unpopulated values are set to maximum double").
     """
     return [Out.PNL_SINGLE, req_id, _quantity(position), daily, unrealized, _price(realized), value]
+
+
+# ---------------------------------------------------------------- tick data (issue 13, market data)
+# Layouts as ib_async's and ibapi's decoders read them; none carries a version field, and none
+# changed between server versions 157 and 178.
+
+
+@dataclass(frozen=True, slots=True)
+class LastTick:
+    """One trade as the tick messages carry it (``time`` in epoch seconds)."""
+
+    time: int
+    price: float
+    size: int
+    exchange: str
+    conditions: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteTick:
+    """One top of book as the tick messages carry it (``time`` in epoch seconds)."""
+
+    time: int
+    bid: float
+    ask: float
+    bid_size: int
+    ask_size: int
+
+
+def tick_generic(req_id: int, tick_type: int, value: float) -> Fields:
+    """``tickGeneric``: a number-valued tick (shortable 46, trade count 54, volatility 58...)."""
+    return [Out.TICK_GENERIC, 6, req_id, tick_type, value]
+
+
+def tick_by_tick_last(req_id: int, tick_type: int, tick: LastTick) -> Fields:
+    """``tickByTick`` type 1 (Last) or 2 (AllLast): a trade; mask 0 (not past limit, reported)."""
+    return [
+        Out.TICK_BY_TICK,
+        req_id,
+        tick_type,
+        tick.time,
+        tick.price,
+        tick.size,
+        0,
+        tick.exchange,
+        tick.conditions,
+    ]
+
+
+def tick_by_tick_bid_ask(req_id: int, tick: QuoteTick) -> Fields:
+    """``tickByTick`` type 3 (BidAsk): the book; mask 0 (bid not past low, ask not past high)."""
+    return [
+        Out.TICK_BY_TICK,
+        req_id,
+        3,
+        tick.time,
+        tick.bid,
+        tick.ask,
+        tick.bid_size,
+        tick.ask_size,
+        0,
+    ]
+
+
+def tick_by_tick_midpoint(req_id: int, time: int, midpoint: float) -> Fields:
+    """``tickByTick`` type 4 (MidPoint)."""
+    return [Out.TICK_BY_TICK, req_id, 4, time, midpoint]
+
+
+def historical_ticks(req_id: int, ticks: Sequence[tuple[int, float]], *, done: bool) -> Fields:
+    """``historicalTicks`` (MIDPOINT): (time, price) ticks; each carries an unused field and size 0."""
+    fields: Fields = [Out.HISTORICAL_TICKS, req_id, len(ticks)]
+    for time, price in ticks:
+        fields += [time, 0, price, 0]
+    return [*fields, int(done)]
+
+
+def historical_ticks_bid_ask(req_id: int, ticks: Sequence[QuoteTick], *, done: bool) -> Fields:
+    """``historicalTicksBidAsk`` (BID_ASK): mask 0, then bid, ask and their sizes."""
+    fields: Fields = [Out.HISTORICAL_TICKS_BID_ASK, req_id, len(ticks)]
+    for tick in ticks:
+        fields += [tick.time, 0, tick.bid, tick.ask, tick.bid_size, tick.ask_size]
+    return [*fields, int(done)]
+
+
+def historical_ticks_last(req_id: int, ticks: Sequence[LastTick], *, done: bool) -> Fields:
+    """``historicalTicksLast`` (TRADES): mask 0, price, size, exchange and special conditions."""
+    fields: Fields = [Out.HISTORICAL_TICKS_LAST, req_id, len(ticks)]
+    for tick in ticks:
+        fields += [tick.time, 0, tick.price, tick.size, tick.exchange, tick.conditions]
+    return [*fields, int(done)]
+
+
+def histogram_data(req_id: int, points: Sequence[tuple[float, int]]) -> Fields:
+    """``histogramData``: (price, size) points, the volume traded at each price."""
+    fields: Fields = [Out.HISTOGRAM_DATA, req_id, len(points)]
+    for price, size in points:
+        fields += [price, size]
+    return fields

@@ -14,6 +14,12 @@ close that passes through the high and the low at randomly chosen children (weig
 children's share of activity), folded back into the parent's range where it strays out of it. Each
 child's own high and low extend past its open and close by the exact law of a Brownian bridge's
 extremes. Prices are integer ticks throughout, so every price is on the security's minimum tick.
+
+Below the seconds are the trades (:func:`split_trades`): a second of ``n`` trades opens at its first
+trade, closes at its last, touches its high and low and sums to its volume. A second whose range
+needs more trades than it holds (one trade cannot open and close at different prices) is not
+printable; :func:`printable_seconds` rebuilds the seconds of such a 5-second bar from one path of
+trades, so every second of the simulated market is the aggregate of its own trades.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ __all__ = [
     "Draws",
     "SessionPart",
     "combine",
+    "printable_seconds",
+    "prints_needed",
     "session_profile",
+    "split_trades",
     "subdivide",
     "uniform_profile",
 ]
@@ -357,5 +366,161 @@ def _allocate_vwap(
         room = sum(v * (e - x) for v, e, x in zip(volumes, edges, mids, strict=True))
     if room == 0.0:
         return mids
+    frac = min(1.0, gap / room)
+    return [x + frac * (e - x) for x, e in zip(mids, edges, strict=True)]
+
+
+def prints_needed(bar: Bar) -> int:
+    """The fewest trades that can print ``bar``: its open first, its close last, its high and low.
+
+    One trade when the bar is flat; otherwise two ends (an open and a close, even when they are
+    equal) plus one for each extreme that is neither of them.
+    """
+    open_, high, low, close = bar[0], bar[1], bar[2], bar[3]
+    extremes = (high not in (open_, close)) + (low not in (open_, close))
+    if open_ == close and not extremes:
+        return 1
+    return 2 + extremes
+
+
+def split_trades(bar: Bar, seed: int) -> list[tuple[int, int]]:
+    """The trades of a printable one-second ``bar``: (price in ticks, size), in time order.
+
+    The first trade is at the open, the last at the close; the high and the low are touched by
+    trades chosen at random among the others, which wander between open and close inside the range.
+    Sizes are at least 1 and sum to the bar's volume, split with the same noise as volumes above.
+    """
+    open_, high, low, close, volume, count, _ = bar
+    if count < prints_needed(bar) or volume < count:
+        raise ValueError(f"a bar of {count} trades and volume {volume} cannot print {bar[:4]}")
+    if count == 1:
+        return [(open_, volume)]
+    draws = Draws(seed, 2 * count + 2)
+    shares = _noisy_shares(uniform_profile(count), draws.normals(count))
+    sizes = _split(volume - count, shares, 1)
+    prices = [open_] * count
+    prices[-1] = close
+    span = high - low
+    noise = draws.normals(count - 2)
+    for k in range(1, count - 1):
+        level = open_ + (close - open_) * k / (count - 1) + noise[k - 1] * span / 3.0
+        prices[k] = min(high, max(low, round(level)))
+    interior = list(range(1, count - 1))
+    for extreme in (high, low):
+        if extreme not in (open_, close):
+            slot = interior.pop(int(draws.uniform() * len(interior)))
+            prices[slot] = extreme
+    return list(zip(prices, sizes, strict=True))
+
+
+def printable_seconds(parent: Bar, children: list[Bar], variance: float, seed: int) -> list[Bar]:
+    """``children`` (the one-second bars of ``parent``) when each can print; else a rebuilt set.
+
+    The rebuild keeps each second's trade count and volume and draws one path of ``parent``'s trades
+    (a bridge through its open, high, low and close, ``variance`` ticks² over the whole parent); each
+    second takes its trades' open, high, low and close, so it is printable by construction. The
+    seconds' VWAPs start at their trades' mid-range and move toward ``parent``'s VWAP as far as
+    their ranges allow: exact whenever the ranges leave room, as they do but for the thinnest bars.
+    """
+    if all(prints_needed(child) <= child[5] for child in children):
+        return children
+    count, vwap = parent[5], parent[6]
+    draws = Draws(seed, count + 2)
+    weights = [child[4] / child[5] for child in children for _ in range(child[5])]
+    path = _trade_path(parent, variance, weights, draws)
+    rebuilt: list[Bar] = []
+    start = 0
+    for child in children:
+        part = path[start : start + child[5]]
+        start += child[5]
+        rebuilt.append((part[0], max(part), min(part), part[-1], child[4], child[5], 0.0))
+    target = vwap * parent[4]
+    volumes = _reach_vwap(rebuilt, target)
+    rebuilt = [(*bar[:4], v, *bar[5:]) for bar, v in zip(rebuilt, volumes, strict=True)]
+    mids = [(bar[1] + bar[2]) / 2.0 for bar in rebuilt]
+    waps = _fit_vwap(mids, rebuilt, volumes, target=target)
+    return [(*bar[:6], wap) for bar, wap in zip(rebuilt, waps, strict=True)]
+
+
+def _reach_vwap(bars: Sequence[Bar], target: float) -> list[int]:
+    """Volumes (same total, each at least its trade count) whose ranges can reach ``target``.
+
+    When even every bar at its high (low) falls short of the target notional, shares move from
+    the bars with the lowest highs (highest lows) to the one with the highest high (lowest low):
+    a few trades priced differently. Integer shares may overshoot; the VWAP fit then lands exactly.
+    """
+    volumes = [bar[4] for bar in bars]
+    high_reach = sum(v * bar[1] for v, bar in zip(volumes, bars, strict=True))
+    low_reach = sum(v * bar[2] for v, bar in zip(volumes, bars, strict=True))
+    if target > high_reach:
+        side, sign, short = 1, 1, target - high_reach
+    elif target < low_reach:
+        side, sign, short = 2, -1, low_reach - target
+    else:
+        return volumes
+    best = max(range(len(bars)), key=lambda i: sign * bars[i][side])
+    for i in sorted(range(len(bars)), key=lambda i: sign * bars[i][side]):
+        step = abs(bars[best][side] - bars[i][side])
+        if short <= 0.0 or step == 0:
+            continue
+        moved = min(volumes[i] - bars[i][5], math.ceil(short / step))
+        volumes[i] -= moved
+        volumes[best] += moved
+        short -= moved * step
+    return volumes
+
+
+def _trade_path(parent: Bar, variance: float, weights: Sequence[float], draws: Draws) -> list[int]:
+    """``parent``'s trade prices in order: open first, close last, high and low somewhere between.
+
+    A bridge between those anchors, lifted (as :func:`_bridge` is) so that its average weighted by
+    ``weights`` (each trade's share of the volume) sits at ``parent``'s VWAP.
+    """
+    open_, high, low, close, volume, count, vwap = parent
+    fixed = {0: open_, count - 1: close}
+    interior = list(range(1, count - 1))
+    for extreme in (high, low):
+        if extreme not in (open_, close):
+            fixed[interior.pop(int(draws.uniform() * len(interior)))] = extreme
+    step = math.sqrt(max(variance, 0.0) / count)
+    z = draws.normals(count)
+    raw = [0.0] * count
+    bump = [0.0] * count
+    anchors = sorted(fixed.items())
+    for (ia, va), (ib, vb) in itertools.pairwise(anchors):
+        walk = [0.0]
+        for k in range(ia + 1, ib + 1):
+            walk.append(walk[-1] + step * z[k])
+        for j, k in enumerate(range(ia, ib + 1)):
+            frac = j / (ib - ia)
+            raw[k] = va + walk[j] + frac * ((vb - va) - walk[-1])
+            bump[k] = frac * (1.0 - frac)
+    span = high - low
+    weight_of_bump = sum(w * b for w, b in zip(weights, bump, strict=True))
+    if weight_of_bump > 0.0:
+        current = sum(w * x for w, x in zip(weights, raw, strict=True))
+        lift = max(-4.0 * span, min(4.0 * span, (vwap * volume - current) / weight_of_bump))
+        raw = [x + lift * b for x, b in zip(raw, bump, strict=True)]
+    path = [fixed.get(k, low) for k in range(count)]
+    for k, x in enumerate(raw):
+        if k in fixed:
+            continue
+        if span == 0:
+            path[k] = low
+            continue
+        y = (x - low) % (2 * span)
+        path[k] = low + round(y if y <= span else 2 * span - y)
+    return path
+
+
+def _fit_vwap(
+    mids: Sequence[float], bars: Sequence[Bar], volumes: Sequence[int], *, target: float
+) -> list[float]:
+    """VWAPs inside each bar's range, moved from ``mids`` toward a volume-weighted sum of ``target``."""
+    gap = target - sum(v * x for v, x in zip(volumes, mids, strict=True))
+    edges = [bar[1] if gap > 0 else bar[2] for bar in bars]
+    room = sum(v * (e - x) for v, e, x in zip(volumes, edges, mids, strict=True))
+    if room == 0.0:
+        return list(mids)
     frac = min(1.0, gap / room)
     return [x + frac * (e - x) for x, e in zip(mids, edges, strict=True)]

@@ -143,6 +143,13 @@ class Out(IntEnum):
     # reqPnL / reqPnLSingle answers
     PNL = 94
     PNL_SINGLE = 95
+    # tick-by-tick, historical ticks, histogram and generic ticks (issue 13, market data)
+    TICK_GENERIC = 45
+    HISTOGRAM_DATA = 89
+    HISTORICAL_TICKS = 96
+    HISTORICAL_TICKS_BID_ASK = 97
+    HISTORICAL_TICKS_LAST = 98
+    TICK_BY_TICK = 99
 
 
 class ErrorCode(IntEnum):
@@ -189,6 +196,17 @@ class ErrorCode(IntEnum):
     SECDEF_FARM_OK = 2158
     # 10314: reqHistoricalData with an end date/time the gateway cannot parse.
     INVALID_END_DATE = 10314
+    # Market data permissions and the tick data requests (issue 13, market data):
+    # 354: a live (or frozen) data request for a symbol without a live subscription.
+    MARKET_DATA_NOT_SUBSCRIBED = 354
+    # 10167: a delayed data request for a symbol without a live subscription: delayed data follows.
+    DISPLAYING_DELAYED_DATA = 10167
+    # 10187/10188/10189: reqHistoricalTicks / reqHistogramData / reqTickByTickData refused.
+    HISTORICAL_TICKS_FAILED = 10187
+    HISTOGRAM_FAILED = 10188
+    TICK_BY_TICK_FAILED = 10189
+    # 10190: more simultaneous tick-by-tick subscriptions than the account's limit.
+    TICK_BY_TICK_LIMIT = 10190
 
 
 _TEXTS: dict[ErrorCode, str] = {
@@ -231,6 +249,16 @@ _TEXTS: dict[ErrorCode, str] = {
         "xx/xxxx are optional. E.g.: 20031126 15:59:00 US/Eastern  Note that there is a space "
         "between the date and time, and between the time and time-zone."
     ),
+    ErrorCode.MARKET_DATA_NOT_SUBSCRIBED: (
+        "Requested market data is not subscribed.Delayed market data is available.{detail}"
+    ),
+    ErrorCode.DISPLAYING_DELAYED_DATA: (
+        "Requested market data is not subscribed. Displaying delayed market data."
+    ),
+    ErrorCode.HISTORICAL_TICKS_FAILED: "Failed to request historical ticks:{detail}",
+    ErrorCode.HISTOGRAM_FAILED: "Failed to request histogram data:{detail}",
+    ErrorCode.TICK_BY_TICK_FAILED: "Failed to request tick-by-tick data.{detail}",
+    ErrorCode.TICK_BY_TICK_LIMIT: "Max number of tick-by-tick requests has been reached.",
 }
 
 # Pacing texts, as IB words them inside 162 / 420 (clients classify pacing violations by this text).

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ib_async import IB
 
+from ibbot.clock import SimulatedClock
 from ibbot.sim.config import SimConfig
 from ibbot.sim.gateway import SimulatedGateway
 from ibbot.sim.wire import FrameDecoder, encode_frame, split_fields
@@ -152,3 +153,25 @@ async def control(
     head, _, payload = response.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     return status, json.loads(payload)
+
+
+@asynccontextmanager
+async def stopped_clock_gateway(
+    start: datetime, **overrides: Any
+) -> AsyncIterator[tuple[SimulatedGateway, SimulatedClock]]:
+    """A started gateway whose clock moves only when the test advances it (no pacing rules)."""
+    clock = SimulatedClock(start)
+    values: dict[str, Any] = {"time_scale": 1.0, "pacing": False}
+    values.update(overrides)
+    async with SimulatedGateway(sim_config(**values), clock=clock) as gateway:
+        yield gateway, clock
+
+
+async def advance(clock: SimulatedClock, clients: list[IB], seconds: float) -> None:
+    """Move the gateway's clock by ``seconds`` in quarter-second steps; after each, a round trip
+    per client, so every update the step produced has reached that client."""
+    for _ in range(round(seconds / 0.25)):
+        clock.advance(0.25)
+        for ib in clients:
+            async with asyncio.timeout(WAIT):
+                await ib.reqCurrentTimeAsync()

@@ -25,6 +25,7 @@ async def test_command_list_and_truth() -> None:
             "/reject",
             "/withhold",
             "/no-data",
+            "/no-subscription",
             "/delay",
             "/fill",
             "/clear",
@@ -54,12 +55,18 @@ async def test_fault_commands_over_http() -> None:
         assert (status, body) == (200, {"no_data": ["KO", "MSFT"]})
         status, body = await control(gw, "POST", "/no-data", {"symbols": ["KO"], "release": True})
         assert (status, body) == (200, {"no_data": ["MSFT"]})
+        status, body = await control(gw, "POST", "/no-subscription", {"symbols": ["ko", "JNJ"]})
+        assert (status, body) == (200, {"no_subscription": ["JNJ", "KO"]})
+        body = {"symbols": ["JNJ"], "release": True}
+        status, body = await control(gw, "POST", "/no-subscription", body)
+        assert (status, body) == (200, {"no_subscription": ["KO"]})
         truth = gw.truth()
         assert truth["faults"] == {
             "withheld": ["openOrderEnd"],
             "reply_delay_ms": 5.0,
             "forced_pacing_violations": 2,
             "no_data": ["MSFT"],
+            "no_subscription": ["KO"],
         }
         assert truth["exchange"]["pending_rejections"] == 1
         seen: list[int] = []
@@ -72,6 +79,7 @@ async def test_fault_commands_over_http() -> None:
         assert await control(gw, "POST", "/clear") == (200, {"cleared": True})
         assert gw.truth()["faults"]["withheld"] == []
         assert gw.truth()["faults"]["no_data"] == []
+        assert gw.truth()["faults"]["no_subscription"] == []
         assert gw.truth()["exchange"]["pending_rejections"] == 0
 
 

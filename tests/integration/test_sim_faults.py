@@ -233,7 +233,8 @@ async def test_a_running_quote_stream_is_told_frozen_goes_quiet_and_resumes() ->
 
 async def test_a_withheld_snapshot_ends_with_no_values() -> None:
     """A snapshot of a withheld symbol ends (tickSnapshotEnd) with no price, announced frozen; a
-    client on delayed data is told delayed-frozen (4)."""
+    client asking for delayed data still gets the live (frozen) feed, and a symbol on delayed data
+    only is told delayed-frozen (4)."""
     async with running_gateway() as gw, connected(gw) as ib:
         gw.withhold_market_data("MSFT")
         withheld, served = await ib.reqTickersAsync(MSFT, AAPL)
@@ -242,6 +243,11 @@ async def test_a_withheld_snapshot_ends_with_no_values() -> None:
         assert math.isnan(withheld.bid)
         assert served.last > 0
         ib.reqMarketDataType(3)
+        withheld.marketDataType = 0  # the same Ticker comes back: forget what it was told
+        (still_live,) = await ib.reqTickersAsync(MSFT)
+        assert still_live.marketDataType == 2
+        gw.remove_live_subscription("MSFT")
+        still_live.marketDataType = 0
         (delayed,) = await ib.reqTickersAsync(MSFT)
         assert delayed.marketDataType == 4
         assert math.isnan(delayed.last)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ibapi.client import EClient
 from ibapi.contract import Contract, ContractDetails
 from ibapi.order import Order
 from ibapi.wrapper import EWrapper
 
-from tests.integration.sim_support import WAIT, running_gateway
+from tests.integration.sim_support import WAIT, running_gateway, stopped_clock_gateway
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # The data-farm notices TWS sends every new session: market data, HMDS and sec-def farms are OK.
 FARM_NOTICES = frozenset({2104, 2106, 2158})
@@ -223,3 +227,154 @@ async def test_official_client_reads_ibs_security_definitions() -> None:
             await asyncio.to_thread(reader.join, WAIT)
         assert not thread.is_alive()
         assert not reader.is_alive()
+
+
+class _TickApp(EWrapper, EClient):
+    """IB's official client recording tick data, histograms and generic ticks as they come."""
+
+    def __init__(self) -> None:
+        EWrapper.__init__(self)
+        EClient.__init__(self, self)
+        self.changed = threading.Condition()
+        self.ready = False
+        self.seen: dict[str, list[Any]] = {}
+
+    def _record(self, name: str, *values: Any) -> None:
+        with self.changed:
+            self.seen.setdefault(name, []).append(values)
+            self.changed.notify_all()
+
+    def get(self, name: str) -> list[Any]:
+        with self.changed:
+            return list(self.seen.get(name, []))
+
+    def nextValidId(self, orderId: int) -> None:  # noqa: N803 - EWrapper's signature
+        with self.changed:
+            self.ready = True
+            self.changed.notify_all()
+
+    def error(self, reqId: int, errorTime: int, errorCode: int, *args: Any) -> None:  # noqa: N803
+        self._record("error", reqId, errorCode, args[0] if args else "")
+
+    def currentTime(self, time: int) -> None:
+        self._record("currentTime", time)
+
+    def tickByTickAllLast(self, *args: Any) -> None:
+        # (reqId, tickType, time, price, size, attributes, exchange, special conditions)
+        self._record("allLast", *args[:5])
+
+    def tickByTickBidAsk(self, reqId: int, time: int, *rest: Any) -> None:  # noqa: N803
+        self._record("bidAsk", reqId, time, *rest[:4])
+
+    def historicalTicksLast(self, reqId: int, ticks: Any, done: bool) -> None:  # noqa: N803
+        self._record("historicalTicksLast", reqId, ticks, done)
+
+    def histogramData(self, reqId: int, items: Any) -> None:  # noqa: N803
+        self._record("histogram", reqId, items)
+
+    def historicalData(self, reqId: int, bar: Any) -> None:  # noqa: N803
+        self._record("bar", reqId, bar)
+
+    def historicalDataEnd(self, reqId: int, start: str, end: str) -> None:  # noqa: N803
+        self._record("barsEnd", reqId)
+
+    def tickString(self, reqId: int, tickType: int, value: str) -> None:  # noqa: N803
+        self._record("string", reqId, tickType, value)
+
+    def tickGeneric(self, reqId: int, tickType: int, value: float) -> None:  # noqa: N803
+        self._record("generic", reqId, tickType, value)
+
+    def tickSize(self, reqId: int, tickType: int, size: Decimal) -> None:  # noqa: N803
+        self._record("size", reqId, tickType, size)
+
+    def marketDataType(self, reqId: int, marketDataType: int) -> None:  # noqa: N803
+        self._record("marketDataType", reqId, marketDataType)
+
+
+async def _until(app: _TickApp, predicate: Callable[[], bool]) -> None:
+    """Wait (in a thread, on the app's condition) until ``predicate`` holds; fail after WAIT."""
+
+    def wait() -> bool:
+        with app.changed:
+            return app.changed.wait_for(predicate, timeout=WAIT)
+
+    assert await asyncio.to_thread(wait)
+
+
+async def _round_trip(app: _TickApp) -> None:
+    """reqCurrentTime and wait for its answer: everything the gateway sent before has arrived."""
+    count = len(app.get("currentTime"))
+    app.reqCurrentTime()
+    await _until(app, lambda: len(app.seen.get("currentTime", [])) > count)
+
+
+async def test_official_client_gets_tick_data_histograms_and_generic_ticks() -> None:
+    """ibapi: tick-by-tick AllLast starts with the last historical ticks asked for, then streams the
+    trades reqHistoricalTicks reports for those seconds; BidAsk streams books; a histogram adds up
+    to the daily bars' volume; generic ticks 233/236 come as tickString 48, tickGeneric 46 and
+    tickSize 89; a delayed-data request gets marketDataType 1 while live data exists."""
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    async with stopped_clock_gateway(start) as (gw, clock):
+        app = _TickApp()
+        await asyncio.to_thread(app.connect, "127.0.0.1", gw.port, 18)
+        thread = threading.Thread(target=app.run, name="ibapi-message-loop", daemon=True)
+        thread.start()
+        try:
+            await _until(app, lambda: app.ready)
+            app.reqTickByTickData(10, _stock("AAPL"), "AllLast", 20, False)
+            app.reqTickByTickData(11, _stock("AAPL"), "BidAsk", 0, True)
+            await _until(app, lambda: bool(app.seen.get("historicalTicksLast")))
+            ((req_id, history, done),) = app.get("historicalTicksLast")
+            assert (req_id, done) == (10, True)
+            assert len(history) >= 20
+            assert history[-1].time == int(start.timestamp()) - 1
+            for _ in range(12):
+                clock.advance(0.25)
+                await _round_trip(app)
+            live = [row for row in app.get("allLast") if row[0] == 10]
+            assert len(live) > 20
+            assert {row[1] for row in live} == {2}
+            books = [row for row in app.get("bidAsk") if row[0] == 11]
+            assert len(books) > 3
+            assert all(bid < ask for _, _, bid, ask, _, _ in books)
+
+            app.reqHistoricalTicks(
+                12, _stock("AAPL"), "20260302 15:00:00 UTC", "", 1000, "TRADES", 0, True, []
+            )
+            await _until(app, lambda: bool(app.seen.get("historicalTicksLast", [])[1:]))
+            _, ticks, _ = app.get("historicalTicksLast")[1]
+            assert [(t.time, t.price, t.size) for t in ticks] == [
+                (time, price, size) for _, _, time, price, size in live
+            ]
+
+            app.reqHistogramData(13, _stock("AAPL"), True, "2 days")
+            app.reqHistoricalData(14, _stock("AAPL"), "", "2 D", "1 day", "TRADES", 1, 1, False, [])
+            await _until(
+                app, lambda: bool(app.seen.get("histogram")) and bool(app.seen.get("barsEnd"))
+            )
+            ((_, points),) = app.get("histogram")
+            daily = [bar for req, bar in app.get("bar") if req == 14]
+            assert sum(point.size for point in points) == sum(bar.volume for bar in daily)
+
+            app.reqMarketDataType(3)
+            app.reqMktData(15, _stock("AAPL"), "233,236", False, False, [])
+            await _until(
+                app,
+                lambda: (
+                    any(r[:2] == (15, 89) for r in app.seen.get("size", []))
+                    and any(r[:2] == (15, 48) for r in app.seen.get("string", []))
+                ),
+            )
+            assert (15, 1) in app.get("marketDataType")
+            assert (15, 46, 3.0) in app.get("generic")
+            rt_volume = next(
+                value for req, kind, value in app.get("string") if (req, kind) == (15, 48)
+            )
+            price, size, _millis, total, _vwap, single = rt_volume.split(";")
+            assert float(price) > 0
+            assert int(size) > 0
+            assert Decimal(total) == sum(bar.volume for bar in daily[-1:])
+            assert single == "true"
+            assert not [e for e in app.get("error") if e[1] not in FARM_NOTICES]
+        finally:
+            app.conn.disconnect()

@@ -210,17 +210,13 @@ async def test_streaming_ticks_update_the_ticker() -> None:
         assert not session.has_stream(("mkt", req_id))
 
 
-async def test_snapshot_and_delayed_data() -> None:
-    """reqTickers (snapshot) ends with tickSnapshotEnd; market data type 3 gives delayed ticks."""
+async def test_snapshot_ends_with_tick_snapshot_end() -> None:
+    """reqTickers (snapshot) gets bid, last and volume and ends with tickSnapshotEnd."""
     async with running_gateway() as gw, connected(gw) as ib:
         (ticker,) = await ib.reqTickersAsync(_qualified("MSFT", 272093))
         assert ticker.bid > 0
         assert ticker.last > 0
         assert ticker.volume > 0
-        ib.reqMarketDataType(3)
-        delayed = ib.reqMktData(_qualified("KO", 8894))
-        await until(lambda: delayed.last > 0 and delayed.marketDataType == 3, delayed.updateEvent)
-        assert delayed.delayedLastTimestamp is not None
 
 
 async def test_realtime_bars_every_five_seconds() -> None:

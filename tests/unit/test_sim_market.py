@@ -16,6 +16,7 @@ from ibbot.sim.market import (
     ANCHOR_YEAR,
     HistoricalDataError,
     MarketSimulator,
+    Print,
     parse_duration,
 )
 from ibbot.sim.universe import DEFAULT_UNIVERSE
@@ -639,3 +640,103 @@ def test_bar_steps_chain_decades_of_prices_a_year_per_step() -> None:
     assert bars == MarketSimulator(DEFAULT_UNIVERSE).historical_bars(
         "KO", end=CLOSE, duration="68 Y", bar_size=BarSize.DAY_1
     )
+
+
+# ------------------------------------------------------------------------------- the tape
+
+
+def _prints(market: MarketSimulator, symbol: str, bar: SimBar, seconds: int) -> list[Print]:
+    start = int(bar.time.timestamp())
+    return [p for s in range(start, start + seconds) for p in market.prints(symbol, s)]
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "JNJ", "NVDA"])
+@pytest.mark.parametrize(
+    "start", [OPEN - timedelta(hours=4), OPEN + timedelta(hours=2), CLOSE + timedelta(hours=1)]
+)
+def test_the_tape_prints_every_bar(market: MarketSimulator, symbol: str, start: datetime) -> None:
+    """The trades of each minute open, close, reach the extremes, sum the volume and count of its
+    1-minute bar, in pre-market, regular and post-market hours alike."""
+    minutes = market.bars(
+        symbol, start=start, end=start + timedelta(minutes=5), bar_size=BarSize.MIN_1, use_rth=False
+    )
+    assert len(minutes) == 5
+    for bar in minutes:
+        prints = _prints(market, symbol, bar, 60)
+        prices = [p.price for p in prints]
+        assert (prices[0], max(prices), min(prices), prices[-1]) == (
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.close,
+        )
+        assert sum(p.size for p in prints) == bar.volume
+        assert len(prints) == bar.count
+        assert sum(p.price * p.size for p in prints) / bar.volume == pytest.approx(
+            bar.wap, abs=0.05
+        )
+        assert all(p.extended == (not OPEN <= bar.time < CLOSE) for p in prints)
+
+
+def test_the_books_on_the_tape_make_the_bid_ask_and_midpoint_bars(market: MarketSimulator) -> None:
+    """The highest ask and lowest bid after the trades of a minute are its BID_ASK bar's high and
+    low; the midpoints after them open, close and reach the extremes of its MIDPOINT bar."""
+    start = OPEN + timedelta(minutes=40)
+    window = {"start": start, "end": start + timedelta(minutes=3), "bar_size": BarSize.MIN_1}
+    trades = market.bars("KO", **window)
+    bid_ask = market.bars("KO", **window, what_to_show=WhatToShow.BID_ASK)
+    midpoint = market.bars("KO", **window, what_to_show=WhatToShow.MIDPOINT)
+    for bar, books, mids in zip(trades, bid_ask, midpoint, strict=True):
+        prints = _prints(market, "KO", bar, 60)
+        assert (max(p.ask for p in prints), min(p.bid for p in prints)) == (books.high, books.low)
+        values = [p.midpoint for p in prints]
+        assert (values[0], max(values), min(values), values[-1]) == (
+            mids.open,
+            mids.high,
+            mids.low,
+            mids.close,
+        )
+
+
+def test_the_quote_is_the_book_after_the_last_print(market: MarketSimulator) -> None:
+    """At any instant the quote's bid, ask, sizes, last and last size are the last print's, also
+    overnight (the last print of the post-market session)."""
+    for t in (OPEN + timedelta(minutes=77, seconds=3.5), CLOSE + timedelta(hours=6)):
+        quote = market.quote("MSFT", t)
+        (last,) = market.last_prints("MSFT", t)[-1:]
+        assert (quote.bid, quote.ask, quote.bid_size, quote.ask_size) == (
+            last.bid,
+            last.ask,
+            last.bid_size,
+            last.ask_size,
+        )
+        assert (quote.last, quote.last_size) == (last.price, last.size)
+    assert market.prints("MSFT", int((CLOSE + timedelta(hours=6)).timestamp())) == ()
+
+
+def test_session_seconds_stay_in_one_session(market: MarketSimulator) -> None:
+    """Forward from a closed instant is the next session; backward from one is the previous, cut
+    at the instant when it falls inside a session; useRTH keeps regular hours."""
+    night = int((MIDNIGHT + timedelta(hours=2)).timestamp())
+    forward = market.session_seconds("AAPL", night, use_rth=True, forward=True)
+    assert forward == range(int(OPEN.timestamp()), int(CLOSE.timestamp()))
+    backward = market.session_seconds("AAPL", night, use_rth=False, forward=False)
+    assert backward is not None
+    assert backward.stop == int(MIDNIGHT.timestamp())  # 20:00 ET on the 9th: its post-market end
+    noon = int((OPEN + timedelta(hours=2, minutes=30)).timestamp())
+    assert market.session_seconds("AAPL", noon, use_rth=True, forward=False) == range(
+        int(OPEN.timestamp()), noon
+    )
+
+
+def test_day_and_recent_activity_are_the_bars(market: MarketSimulator) -> None:
+    """The day's volume, count and VWAP are the daily bar so far; the last minute's are its bars."""
+    t = OPEN + timedelta(hours=3, minutes=10)
+    day = market.day_activity("JPM", t)
+    daily = market.bars("JPM", start=MIDNIGHT, end=t, bar_size=BarSize.DAY_1)[0]
+    assert (day.volume, day.count) == (daily.volume, daily.count)
+    assert day.vwap == pytest.approx(daily.wap)
+    assert day.last_rth_price == market.price("JPM", t)
+    minute = market.bars("JPM", start=t - timedelta(minutes=1), end=t, bar_size=BarSize.MIN_1)
+    assert market.recent_activity("JPM", t, 60) == (minute[0].volume, minute[0].count)
+    assert market.recent_activity("JPM", MIDNIGHT + timedelta(hours=2), 60) == (0, 0)

@@ -12,7 +12,10 @@ from ibbot.sim.pricepath import (
     Draws,
     SessionPart,
     combine,
+    printable_seconds,
+    prints_needed,
     session_profile,
+    split_trades,
     subdivide,
     uniform_profile,
 )
@@ -116,3 +119,83 @@ def test_seeds_and_draws_are_pinned_across_processes() -> None:
     assert Draws(seed_for(1, "a"), 3).normals(3) == pytest.approx(
         [1.3080932731282762, -0.9254707931578702, -0.14440887085466314], abs=1e-15
     )
+
+
+@st.composite
+def five_second_bars(draw: st.DrawFn) -> Bar:
+    low = draw(st.integers(10, 50_000))
+    high = low + draw(st.integers(0, 40))
+    open_ = draw(st.integers(low, high))
+    close = draw(st.integers(low, high))
+    count = 5 + draw(st.integers(0, 40))  # thin: often a trade or two a second
+    volume = count + draw(st.integers(0, 3_000))
+    wap = low + (high - low) * draw(st.floats(0.0, 1.0))
+    return (open_, high, low, close, volume, count, wap)
+
+
+@settings(max_examples=300, deadline=None)
+@given(five_second_bars(), st.integers(0, 2**32), st.floats(0.5, 500.0))
+def test_printable_seconds_still_aggregate_and_each_can_print(
+    parent: Bar, seed: int, variance: float
+) -> None:
+    """Every second of a 5-second bar holds enough trades for its range, and the seconds still add
+    up to the parent: open, close, extremes, volume and count exactly; VWAP as near as a share per
+    trade allows (a parent's VWAP need not be reachable by trades of at least one share each)."""
+    children = subdivide(parent, uniform_profile(5), variance, 1, seed)
+    seconds = printable_seconds(parent, children, variance, seed + 1)
+    o, h, lo, c, v, n, w = combine(seconds)
+    assert (o, h, lo, c, v, n) == parent[:6]
+    assert abs(w - parent[6]) <= (h - lo) * n / v + 1e-9
+    for second in seconds:
+        assert prints_needed(second) <= second[5] <= second[4]
+        assert second[2] - 1e-9 <= second[6] <= second[1] + 1e-9
+
+
+def test_printable_seconds_keep_seconds_that_can_print() -> None:
+    """Seconds that can already print are returned as they are (busy markets are unchanged)."""
+    parent: Bar = (1000, 1010, 995, 1004, 50_000, 500, 1002.25)
+    children = subdivide(parent, uniform_profile(5), 40.0, 1, 11)
+    assert all(prints_needed(c) <= c[5] for c in children)
+    assert printable_seconds(parent, children, 40.0, 12) is children
+
+
+def test_prints_needed() -> None:
+    """A flat second needs one trade; otherwise its two ends plus each extreme beyond them."""
+    assert prints_needed((10, 10, 10, 10, 1, 1, 10.0)) == 1
+    assert prints_needed((10, 11, 10, 11, 2, 2, 10.5)) == 2
+    assert prints_needed((10, 12, 10, 10, 3, 3, 11.0)) == 3
+    assert prints_needed((10, 12, 9, 11, 4, 4, 10.5)) == 4
+
+
+@st.composite
+def printable_bars(draw: st.DrawFn) -> Bar:
+    low = draw(st.integers(10, 50_000))
+    high = low + draw(st.integers(0, 20))
+    open_ = draw(st.integers(low, high))
+    close = draw(st.integers(low, high))
+    bar: Bar = (open_, high, low, close, 0, 0, 0.0)
+    count = prints_needed(bar) + draw(st.integers(0, 60))
+    volume = count + draw(st.integers(0, 5_000))
+    return (open_, high, low, close, volume, count, (high + low) / 2.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(printable_bars(), st.integers(0, 2**32))
+def test_trades_print_their_second_exactly(bar: Bar, seed: int) -> None:
+    """A second's trades open at its open, close at its close, touch its high and low, stay in its
+    range and add up to its volume, one trade per count."""
+    trades = split_trades(bar, seed)
+    prices = [price for price, _ in trades]
+    assert len(trades) == bar[5]
+    assert (prices[0], max(prices), min(prices), prices[-1]) == bar[:4]
+    assert sum(size for _, size in trades) == bar[4]
+    assert all(size >= 1 for _, size in trades)
+    assert split_trades(bar, seed) == trades
+
+
+def test_a_second_that_cannot_print_is_refused() -> None:
+    """One trade cannot open and close at different prices; fewer shares than trades is refused."""
+    with pytest.raises(ValueError, match="cannot print"):
+        split_trades((10, 11, 10, 11, 5, 1, 10.5), 1)
+    with pytest.raises(ValueError, match="cannot print"):
+        split_trades((10, 10, 10, 10, 2, 3, 10.0), 1)
