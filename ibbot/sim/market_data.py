@@ -27,6 +27,7 @@ from ibbot.sim.market import HistoricalDataError, parse_duration
 from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
 from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
+from ibbot.sim.versions import Feature
 from ibbot.sim.wire import FieldReader, ProtocolError, encode_fields, frame_of
 
 if TYPE_CHECKING:
@@ -159,7 +160,8 @@ class MarketDataService:
         req_id = reader.integer()
         spec = read_contract(reader)
         reader.skip(3)  # includeExpired, secIdType, secId
-        reader.optional_text()  # issuerId (>= 176)
+        if session.server_version >= Feature.BOND_ISSUERID:
+            reader.text()  # issuerId
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return

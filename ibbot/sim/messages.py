@@ -1,12 +1,15 @@
-"""Gateway -> client messages at server version 178, field by field.
+"""Gateway -> client messages, field by field, for every server version from 157 to 178.
 
-Each function returns the field list of one message (message id first); the session encodes it with
-:func:`ibbot.sim.wire.encode_frame`. Layouts follow what both ib_async 2.1 (``decoder.py``) and IB's
-official client (``ibapi`` ``decoder.py``/``orderdecoder.py``) read at 178. Several of ib_async's
-handlers unpack an exact number of fields, so the counts here are load-bearing: tickPrice 7,
-commissionReport 8, position 16, portfolioValue 20, error 6, nextValidId/managedAccounts 3, and
-openOrder 127 for a plain order. Version fields carry the values IB sends; ibapi branches on some
-of them (portfolioValue 8, position 3).
+Each function returns the field list of one message (message id first); the session encodes it at
+its negotiated version with :func:`ibbot.sim.wire.encode_frame`. A field that exists only from or
+until some version is marked with :func:`~ibbot.sim.versions.since` / ``until`` (the table of them
+is in :mod:`ibbot.sim.versions`). Layouts follow what ib_async 2.1 and ib_insync 0.9.86
+(``decoder.py``) and IB's official client (``ibapi`` ``decoder.py``/``orderdecoder.py``) read.
+Several of ib_async's and ib_insync's handlers unpack an exact number of fields, so the counts here
+are load-bearing: tickPrice 7, commissionReport 8, position 16, portfolioValue 20, error 6 (5 before
+166), nextValidId/managedAccounts 3, execDetails 32 (31 before 178, where ib_insync takes exactly
+31), and openOrder 127 at 178 for a plain order. Version fields carry the values IB sends; ibapi
+branches on some of them (portfolioValue 8, position 3).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ibbot.sim.protocol import Out
 from ibbot.sim.universe import SimSecurity
+from ibbot.sim.versions import Feature, Versioned, since, until
 from ibbot.sim.wire import UNSET_DOUBLE, UNSET_INTEGER
 
 if TYPE_CHECKING:
@@ -73,6 +77,11 @@ Fields = list[object]
 ORDER_TYPES = "DAY,GTC,LMT,MKT,STP,STPLMT,WHATIF"
 STOCK_TYPE = "COMMON"
 MARKET_RULE_IDS = "26"
+# contractData before 164: the message's own version, and the market-data size multiplier (what a
+# size tick is multiplied by to give shares; IB quoted US stocks in round lots of 100 before 159,
+# the sim quotes shares at every version).
+CONTRACT_DATA_VERSION = 8
+MD_SIZE_MULTIPLIER = 1
 
 
 def _trading_class(security: SimSecurity) -> str:
@@ -91,8 +100,15 @@ def _quantity(value: float) -> object:
 
 
 def error(req_id: int, code: int, text: str, advanced_order_reject_json: str = "") -> Fields:
-    """``error``: 6 fields; the last (advancedOrderRejectJson) is required at version >= 166."""
-    return [Out.ERR_MSG, 2, req_id, code, text, advanced_order_reject_json]
+    """``error``: 6 fields from 166 (advancedOrderRejectJson last), 5 before."""
+    return [
+        Out.ERR_MSG,
+        2,
+        req_id,
+        code,
+        text,
+        since(Feature.ADVANCED_ORDER_REJECT, advanced_order_reject_json),
+    ]
 
 
 def next_valid_id(order_id: int) -> Fields:
@@ -118,10 +134,11 @@ def contract_details(
     trading_hours: str,
     liquid_hours: str,
 ) -> Fields:
-    """``contractData`` at 178 (no version field since 164; size rules at the end)."""
+    """``contractData``: a version field and mdSizeMultiplier before 164, size rules from 164."""
     trading_class = _trading_class(security)
     return [
         Out.CONTRACT_DATA,
+        until(Feature.SIZE_RULES, CONTRACT_DATA_VERSION),
         req_id,
         security.symbol,
         "STK",
@@ -135,6 +152,7 @@ def contract_details(
         trading_class,
         security.con_id,
         security.min_tick,
+        until(Feature.SIZE_RULES, MD_SIZE_MULTIPLIER),
         "",  # multiplier
         ORDER_TYPES,
         f"SMART,{security.primary_exchange}",
@@ -158,9 +176,12 @@ def contract_details(
         MARKET_RULE_IDS,
         "",  # realExpirationDate
         STOCK_TYPE,
-        1,  # minSize
-        1,  # sizeIncrement
-        100,  # suggestedSizeIncrement
+        Versioned(
+            1, since=Feature.FRACTIONAL_SIZE_SUPPORT, until=Feature.SIZE_RULES
+        ),  # sizeMinTick
+        since(Feature.SIZE_RULES, 1),  # minSize
+        since(Feature.SIZE_RULES, 1),  # sizeIncrement
+        since(Feature.SIZE_RULES, 100),  # suggestedSizeIncrement
     ]
 
 
@@ -329,6 +350,17 @@ class OrderView:
     completed_status: str = ""
 
 
+def _peg_best_mid_fields() -> Fields:
+    """openOrder's and completedOrder's last five fields, from 170, all unset for the sim's orders."""
+    return [
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_INTEGER),  # minTradeQty
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_INTEGER),  # minCompeteSize
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_DOUBLE),  # competeAgainstBestOffset
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_DOUBLE),  # midOffsetAtWhole
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_DOUBLE),  # midOffsetAtHalf
+    ]
+
+
 def _price(value: float | None) -> float:
     return UNSET_DOUBLE if value is None else value
 
@@ -351,7 +383,7 @@ def _order_contract(view: OrderView) -> Fields:
 
 
 def open_order(view: OrderView) -> Fields:
-    """``openOrder`` at 178: 127 fields for a plain (non-combo, non-algo, unconditioned) order."""
+    """``openOrder``: 127 fields at 178 for a plain (non-combo, non-algo, unconditioned) order."""
     return [
         Out.OPEN_ORDER,
         view.order_id,
@@ -376,7 +408,8 @@ def open_order(view: OrderView) -> Fields:
         "",  # sharesAllocation (deprecated)
         "",  # faGroup
         "",  # faMethod
-        "",  # faPercentage (no faProfile at >= 177)
+        "",  # faPercentage
+        until(Feature.FA_PROFILE_DESUPPORT, ""),  # faProfile
         "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
@@ -462,14 +495,10 @@ def open_order(view: OrderView) -> Fields:
         False,  # isOmsContainer
         False,  # discretionaryUpToLimitPrice
         False,  # usePriceMgmtAlgo
-        UNSET_INTEGER,  # duration
-        UNSET_INTEGER,  # postToAts
-        False,  # autoCancelParent
-        UNSET_INTEGER,  # minTradeQty
-        UNSET_INTEGER,  # minCompeteSize
-        UNSET_DOUBLE,  # competeAgainstBestOffset
-        UNSET_DOUBLE,  # midOffsetAtWhole
-        UNSET_DOUBLE,  # midOffsetAtHalf
+        since(Feature.DURATION, UNSET_INTEGER),  # duration
+        since(Feature.POST_TO_ATS, UNSET_INTEGER),  # postToAts
+        since(Feature.AUTO_CANCEL_PARENT, False),  # autoCancelParent
+        *_peg_best_mid_fields(),
     ]
 
 
@@ -508,7 +537,7 @@ def order_status(
 
 
 def completed_order(view: OrderView) -> Fields:
-    """``completedOrder`` at 178: a finished order (filled, cancelled or rejected), no order id."""
+    """``completedOrder``: a finished order (filled, cancelled or rejected), no order id."""
     return [
         Out.COMPLETED_ORDER,
         *_order_contract(view),  # 1-11
@@ -531,6 +560,7 @@ def completed_order(view: OrderView) -> Fields:
         "",  # faGroup
         "",  # faMethod
         "",  # faPercentage
+        until(Feature.FA_PROFILE_DESUPPORT, ""),  # faProfile
         "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
@@ -591,11 +621,7 @@ def completed_order(view: OrderView) -> Fields:
         0,  # parentPermId
         view.completed_time,
         view.completed_status,
-        UNSET_INTEGER,  # minTradeQty
-        UNSET_INTEGER,  # minCompeteSize
-        UNSET_DOUBLE,  # competeAgainstBestOffset
-        UNSET_DOUBLE,  # midOffsetAtWhole
-        UNSET_DOUBLE,  # midOffsetAtHalf
+        *_peg_best_mid_fields(),
     ]
 
 
@@ -623,7 +649,7 @@ def exec_details(
     order_ref: str,
     last_liquidity: int,
 ) -> Fields:
-    """``execDetails`` at 178 (no version field); live fills use ``req_id`` -1.
+    """``execDetails`` (no version field; pendingPriceRevision from 178); live fills use ``req_id`` -1.
 
     ``last_liquidity`` is IB's code: 1 added liquidity (a resting limit order), 2 removed it (marketable).
     """
@@ -654,7 +680,7 @@ def exec_details(
         "",  # evMultiplier
         "",  # modelCode
         last_liquidity,
-        False,  # pendingPriceRevision
+        since(Feature.PENDING_PRICE_REVISION, False),
     ]
 
 
