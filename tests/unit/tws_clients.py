@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ib_async.client import Client
 from ib_async.decoder import Decoder as IbAsyncDecoder
@@ -19,12 +19,16 @@ from ibapi.decoder import Decoder as IbapiDecoder
 
 from ibbot.sim.wire import SERVER_VERSION, encode_frame, split_fields
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 class Recorder:
     """A wrapper that records every callback a decoder makes as ``(name, args)``."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.unread = 0
         self.ib = SimpleNamespace(TimezoneTWS="")
         self.defaultTimezone = UTC
 
@@ -82,11 +86,28 @@ def decode_ib_async(fields: list[object], version: int = SERVER_VERSION) -> Reco
     return recorder
 
 
+class _CountedFields(tuple[bytes, ...]):
+    """A message's fields that count how many of them a decoder iterating over them has taken."""
+
+    taken = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for field in super().__iter__():
+            self.taken += 1
+            yield field
+
+
 def decode_ibapi(fields: list[object], version: int = SERVER_VERSION) -> Recorder:
-    """Run one gateway message, encoded at ``version``, through IB's official decoder."""
+    """Run one gateway message, encoded at ``version``, through IB's official decoder.
+
+    ``recorder.unread`` is how many fields the decoder left unread (IB's decoder takes a message
+    field by field, so a layout that does not match the version leaves fields over or runs short).
+    """
     recorder = Recorder()
     decoder = IbapiDecoder(recorder, version)
     payload = encode_frame(fields, version)[4:]
     parts = payload.split(b"\0")[:-1]
-    decoder.interpret(tuple(parts[1:]), int(parts[0]))
+    counted = _CountedFields(parts[1:])
+    decoder.interpret(counted, int(parts[0]))
+    recorder.unread = len(counted) - counted.taken
     return recorder
