@@ -74,9 +74,17 @@ async def scenario(port: int, client_id: int) -> dict[str, Any]:
         )
         ticker = ib.reqMktData(contract)
         await until(
-            lambda: (
-                min(ticker.bid, ticker.ask, ticker.last, ticker.close) > 0
-                and min(ticker.bidSize, ticker.askSize) > 0
+            # NaN until a tick sets it, and NaN compares false (so min() would not do)
+            lambda: all(
+                value > 0
+                for value in (
+                    ticker.bid,
+                    ticker.ask,
+                    ticker.last,
+                    ticker.close,
+                    ticker.bidSize,
+                    ticker.askSize,
+                )
             ),
             ticker.updateEvent,
         )

@@ -76,7 +76,11 @@ def check_decoded(decoded: Decoded, gateway: SimulatedGateway, *, version: int) 
 
     ticks = decoded["ticks"]
     quote = gateway.hub.market.quote(SYMBOL, gateway.clock.now())
-    assert _close(ticks["close"], quote.close)  # the previous session's close: fixed all day
+    assert _close(ticks["close"], quote.close), (
+        ticks,
+        quote,
+        gateway.clock.now(),
+    )  # the previous session's close: fixed all day
     assert 0 < ticks["bid"] < ticks["ask"]
     assert ticks["bidSize"] > 0
     assert ticks["askSize"] > 0
@@ -147,9 +151,17 @@ async def run_ib_async(ib: IB) -> Decoded:
     )
     ticker = ib.reqMktData(contract)
     await until(
-        lambda: (
-            min(ticker.bid, ticker.ask, ticker.last, ticker.close) > 0
-            and min(ticker.bidSize, ticker.askSize) > 0
+        # NaN until a tick sets it, and NaN compares false (so min() would not do)
+        lambda: all(
+            value > 0
+            for value in (
+                ticker.bid,
+                ticker.ask,
+                ticker.last,
+                ticker.close,
+                ticker.bidSize,
+                ticker.askSize,
+            )
         ),
         ticker.updateEvent,
     )

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 async def test_ib_async_talks_at_178_and_decodes_the_truth() -> None:
     """ib_async 2.1 offers v157..178 and gets 178; everything it decodes is the sim's."""
     async with running_gateway() as gw, connected(gw) as ib:
+        session = gw.hub.session_for(1)
+        assert session is not None
+        assert session.server_version == 178  # what the sim encodes this client's messages at
         check_decoded(await run_ib_async(ib), gw, version=178)
 
 
@@ -280,6 +283,9 @@ async def test_ibapi_at_its_own_max_talks_at_178_and_decodes_the_truth() -> None
         thread.start()
         try:
             await _wait(app, "ready")
+            session = gw.hub.session_for(9)
+            assert session is not None
+            assert session.server_version == 178  # what the sim encodes this client's messages at
             check_decoded(await _ibapi_scenario(app), gw, version=178)
         finally:
             app.conn.disconnect()  # the message loop then disconnects on its own thread

@@ -6,6 +6,8 @@ A client's offered range is set the way each client lets one set it: ib_async's 
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from ib_async import IB, LimitOrder, Stock
 
@@ -99,8 +101,11 @@ async def test_a_range_without_overlap_is_refused_as_ib_clients_expect(
             await raw.close()
 
 
-async def test_ib_async_refuses_a_gateway_older_than_its_range() -> None:
+async def test_ib_async_refuses_a_gateway_older_than_its_range(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """ib_async requiring 179+ gets 178 and, as against an old IB Gateway, never starts its API."""
+    caplog.set_level(logging.ERROR, logger="ib_async.client")
     async with running_gateway() as gw:
         ib = IB()
         ib.client.MinClientVersion = 179
@@ -110,6 +115,8 @@ async def test_ib_async_refuses_a_gateway_older_than_its_range() -> None:
             await ib.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=2)
         assert not ib.isConnected()
         assert gw.hub.client_ids() == set()
+    # its own verdict on the version the gateway announced (a gateway that closed unanswered gets none)
+    assert "TWS/gateway version must be >= 972" in caplog.messages
 
 
 async def test_later_clients_keep_their_own_versions() -> None:
