@@ -82,6 +82,8 @@ MARKET_RULE_IDS = "26"
 # the sim quotes shares at every version).
 CONTRACT_DATA_VERSION = 8
 MD_SIZE_MULTIPLIER = 1
+# contractData's sizeMinTick: sent at 163 only (164 replaced it with the three size-rule fields).
+SIZE_MIN_TICK = Versioned(1, since=Feature.FRACTIONAL_SIZE_SUPPORT, until=Feature.SIZE_RULES)
 
 
 def _trading_class(security: SimSecurity) -> str:
@@ -176,9 +178,7 @@ def contract_details(
         MARKET_RULE_IDS,
         "",  # realExpirationDate
         STOCK_TYPE,
-        Versioned(
-            1, since=Feature.FRACTIONAL_SIZE_SUPPORT, until=Feature.SIZE_RULES
-        ),  # sizeMinTick
+        SIZE_MIN_TICK,
         since(Feature.SIZE_RULES, 1),  # minSize
         since(Feature.SIZE_RULES, 1),  # sizeIncrement
         since(Feature.SIZE_RULES, 100),  # suggestedSizeIncrement
