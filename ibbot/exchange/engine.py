@@ -47,7 +47,8 @@ exact, for long and short positions and flips through zero.
 value, so buying power is four times available funds (IB's intraday leverage for a pattern day trader).
 An order that would raise the initial margin above the equity with loan value is rejected with IB's
 error 201. Every price used for marks is the last trade seen (quote or bar close) unless the caller
-passes its own marks.
+passes its own marks. Every account tag's formula (SMA, settled cash, day trades left, ...) is in
+:mod:`ibbot.exchange.account`; the daily P&L restarts on each new New York trading day.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
 
+    from ibbot.exchange.account import PositionPnL
     from ibbot.exchange.commission import CommissionSchedule
     from ibbot.exchange.events import PortfolioItem, PositionChanged
     from ibbot.exchange.market import Quote, SimBar
@@ -324,13 +326,38 @@ class Exchange:
         """The position in every symbol traded (closed ones stay listed at zero, as IB lists them)."""
         return self._ledger.positions()
 
-    def account_values(self, marks: Mapping[str, float]) -> dict[str, float]:
-        """IB's account tags, valuing positions at ``marks`` (else the last price seen)."""
-        return self._ledger.account_values(marks)
+    def account_values(
+        self,
+        marks: Mapping[str, float],
+        now: datetime | None = None,
+        closes: Mapping[str, float] | None = None,
+    ) -> dict[str, float]:
+        """IB's account tags (formulas: :mod:`ibbot.exchange.account`), valuing positions at ``marks``.
 
-    def portfolio(self, marks: Mapping[str, float]) -> list[PortfolioItem]:
+        Symbols without a mark are valued at the last price seen. ``now`` moves the books to its
+        trading day first; ``closes`` are the previous regular closes of the symbols held at the
+        day's start (see :meth:`Ledger.account_values <ibbot.exchange.ledger.Ledger.account_values>`).
+        """
+        return self._ledger.account_values(marks, now, closes)
+
+    def pnl(
+        self, marks: Mapping[str, float], closes: Mapping[str, float], now: datetime
+    ) -> list[PositionPnL]:
+        """IB's P&L (daily, unrealized, realized today) of every symbol held or traded today."""
+        return self._ledger.pnl(marks, closes, ensure_utc(now, field="now"))
+
+    def position_pnl(
+        self, symbol: str, marks: Mapping[str, float], closes: Mapping[str, float], now: datetime
+    ) -> PositionPnL:
+        """IB's P&L of one symbol (all zero, realized unset, for a symbol never traded)."""
+        self._ledger.roll(ensure_utc(now, field="now"))
+        return self._ledger.position_pnl(symbol, marks, closes)
+
+    def portfolio(
+        self, marks: Mapping[str, float], now: datetime | None = None
+    ) -> list[PortfolioItem]:
         """Every position valued at ``marks`` (else the last price seen), as IB's updatePortfolio."""
-        return self._ledger.portfolio(marks)
+        return self._ledger.portfolio(marks, now)
 
     def snapshot(self) -> dict[str, Any]:
         """The engine's truth as JSON-ready data: account, positions, orders, executions, rejections."""
@@ -435,7 +462,6 @@ class Exchange:
         request = order.request
         side = request.action
         price = float(price)
-        self._ledger.set_mark(request.symbol, price)
         order.filled += quantity
         order.cost += price * quantity
         order.last_fill_price = price
@@ -465,7 +491,7 @@ class Exchange:
             report,
             OrderStatusChanged(state, now, "filled" if done else "partially filled"),
             self._ledger.position(request.symbol, now),
-            AccountChanged(self.account_values({}), now),
+            AccountChanged(self.account_values({}, now), now),
         ]
 
     def _finish(

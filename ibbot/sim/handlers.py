@@ -1,9 +1,9 @@
 """Which request the simulated gateway answers how: the dispatch table, message id -> handler.
 
-Requests the simulation implements go to the data, order and account services. Requests TWS knows
-but the simulation does not (market depth, scanners, news, options analytics, ...) are answered
-with error 322 naming the request, on the request id when the message carries one, so a client's
-pending request fails at once instead of timing out. Fire-and-forget messages the gateway has no use
+Requests the simulation implements go to the security-definition, data, order and account services.
+Requests TWS knows but the simulation does not (market depth, scanners, news, options analytics, ...)
+are answered with error 322 naming the request, on the request id when the message carries one, so a
+client's pending request fails at once instead of timing out. Fire-and-forget messages the gateway has no use
 for (log level, news bulletins, cancels of those unsupported subscriptions) are accepted silently.
 A message id that is not part of the protocol at all is malformed input and closes the connection.
 """
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ibbot.sim.market_data import MarketDataService
     from ibbot.sim.orders import OrderDesk
     from ibbot.sim.ports import ClientPort, Handler
+    from ibbot.sim.secdef import SecDefService
     from ibbot.sim.wire import FieldReader
     from ibbot.sim.world import World
 
@@ -43,18 +44,14 @@ _UNSUPPORTED: dict[In, int | None] = {
     In.UPDATE_DISPLAY_GROUP: 1,
     In.VERIFY_AND_AUTH_REQUEST: None,
     In.VERIFY_AND_AUTH_MESSAGE: None,
-    In.REQ_SEC_DEF_OPT_PARAMS: 0,
     In.REQ_SOFT_DOLLAR_TIERS: 0,
     In.REQ_FAMILY_CODES: None,
-    In.REQ_MATCHING_SYMBOLS: 0,
     In.REQ_MKT_DEPTH_EXCHANGES: None,
     In.REQ_SMART_COMPONENTS: 0,
     In.REQ_NEWS_ARTICLE: 0,
     In.REQ_NEWS_PROVIDERS: None,
     In.REQ_HISTORICAL_NEWS: 0,
     In.REQ_HISTOGRAM_DATA: 0,
-    In.REQ_PNL: 0,
-    In.REQ_PNL_SINGLE: 0,
     In.REQ_HISTORICAL_TICKS: 0,
     In.REQ_TICK_BY_TICK_DATA: 0,
     In.REQ_WSH_META_DATA: 0,
@@ -73,8 +70,6 @@ _IGNORED = frozenset(
         In.CANCEL_CALC_OPTION_PRICE,
         In.UNSUBSCRIBE_FROM_GROUP_EVENTS,
         In.CANCEL_HISTOGRAM_DATA,
-        In.CANCEL_PNL,
-        In.CANCEL_PNL_SINGLE,
         In.CANCEL_TICK_BY_TICK_DATA,
         In.CANCEL_WSH_META_DATA,
         In.CANCEL_WSH_EVENT_DATA,
@@ -116,14 +111,20 @@ def _unsupported(message: In, req_id_index: int | None) -> Handler:
 
 
 def build_handlers(
-    world: World, data: MarketDataService, orders: OrderDesk, accounts: AccountBook
+    world: World,
+    data: MarketDataService,
+    orders: OrderDesk,
+    accounts: AccountBook,
+    secdef: SecDefService,
 ) -> dict[int, Handler]:
     """The complete dispatch table for one gateway's services."""
     table: dict[int, Handler] = {
         In.REQ_CURRENT_TIME: functools.partial(_current_time, world),
         In.REQ_MANAGED_ACCTS: functools.partial(_managed_accounts, world),
-        In.REQ_CONTRACT_DATA: data.req_contract_details,
-        In.REQ_MARKET_RULE: data.req_market_rule,
+        In.REQ_CONTRACT_DATA: secdef.req_contract_details,
+        In.REQ_MARKET_RULE: secdef.req_market_rule,
+        In.REQ_MATCHING_SYMBOLS: secdef.req_matching_symbols,
+        In.REQ_SEC_DEF_OPT_PARAMS: secdef.req_sec_def_opt_params,
         In.REQ_HISTORICAL_DATA: data.req_historical_data,
         In.CANCEL_HISTORICAL_DATA: data.cancel_historical_data,
         In.REQ_HEAD_TIMESTAMP: data.req_head_timestamp,
@@ -153,6 +154,10 @@ def build_handlers(
         In.CANCEL_POSITIONS_MULTI: accounts.cancel_positions_multi,
         In.REQ_ACCOUNT_SUMMARY: accounts.req_account_summary,
         In.CANCEL_ACCOUNT_SUMMARY: accounts.cancel_account_summary,
+        In.REQ_PNL: accounts.req_pnl,
+        In.CANCEL_PNL: accounts.cancel_pnl,
+        In.REQ_PNL_SINGLE: accounts.req_pnl_single,
+        In.CANCEL_PNL_SINGLE: accounts.cancel_pnl_single,
     }
     for message, index in _UNSUPPORTED.items():
         table[message] = _unsupported(message, index)

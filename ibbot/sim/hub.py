@@ -31,6 +31,7 @@ from ibbot.sim.orders import OrderDesk
 from ibbot.sim.pacing import RequestPacer
 from ibbot.sim.ports import ClientPort
 from ibbot.sim.protocol import ErrorCode
+from ibbot.sim.secdef import SecDefService
 from ibbot.sim.world import World
 
 if TYPE_CHECKING:
@@ -80,8 +81,9 @@ class Hub(Generic[Session]):
         self.accounts = AccountBook(self.world)
         self.orders = OrderDesk(self.world, self.accounts)
         self.data = MarketDataService(self.world)
+        self.secdef = SecDefService(self.world)
         self.handlers: dict[int, Handler] = build_handlers(
-            self.world, self.data, self.orders, self.accounts
+            self.world, self.data, self.orders, self.accounts, self.secdef
         )
         self._by_client_id: dict[int, Session] = {}
         self._sessions: set[Session] = set()

@@ -31,7 +31,8 @@ Bar timing follows IB: intraday bars are aligned to the exchange's wall clock (a
 10:00-11:00; the first one of the day starts at the session open, 09:30 or 04:00), a daily bar starts at
 the session start, weekly and monthly bars at the first session of the week or month. A bar is included
 in ``bars(start, end)`` when its start is in ``[start, end)``; the last one holds only the seconds
-completed by ``end`` when ``end`` falls inside it.
+completed by ``end`` when ``end`` falls inside it. A security has no bars before its first trading
+day (:meth:`MarketSimulator.first_session`), as IB has no data before a listing.
 """
 
 from __future__ import annotations
@@ -262,6 +263,21 @@ class MarketSimulator:
         session = self._calendar.session(day)
         return None if session is None else (session.open, session.close)
 
+    def first_session(self, symbol: str) -> Session:
+        """The first session with data for ``symbol``: its first trading day, or the calendar's first.
+
+        This is where its history starts (IB's ``headTimestamp``); a stock listed before the
+        simulated calendar begins (1971) starts with the calendar.
+        """
+        listed = self._security(symbol).first_traded
+        first = date(FIRST_YEAR, 1, 1) if listed is None else max(listed, date(FIRST_YEAR, 1, 1))
+        if self._calendar.is_trading_day(first):
+            session = self._calendar.session(first)
+        else:
+            session = self._calendar.session(self._calendar.next_trading_day(first))
+        assert session is not None
+        return session
+
     def trading_hours(self, symbol: str, start: date, days: int) -> tuple[str, str]:
         """IB's ``tradingHours`` and ``liquidHours`` strings for ``symbol`` over ``days`` days."""
         self._security(symbol)
@@ -352,7 +368,7 @@ class MarketSimulator:
             return iter(())
         done = math.floor(end_ts)  # seconds [k, k+1) with k < done are complete
         first_day = _group_start(self._calendar.exchange_date(start), bar_size)
-        first_day = max(first_day, date(FIRST_YEAR, 1, 1))
+        first_day = max(first_day, self.first_session(symbol).day)
         sessions = self._calendar.iter_sessions(first_day, self._calendar.exchange_date(end))
         window = (start_ts, end_ts, done)
         if bar_size.is_intraday:

@@ -1,4 +1,4 @@
-"""Contract details, historical bars, streaming quotes, real-time bars and fundamentals over the wire.
+"""Historical bars, streaming quotes, real-time bars and fundamentals over the wire.
 
 Every answer is computed from the shared :class:`~ibbot.sim.market.MarketSimulator` at the gateway
 clock's current instant, so history and live data agree: a keepUpToDate update extends the last bar
@@ -27,7 +27,6 @@ from ibbot.sim.market import HistoricalDataError, parse_duration
 from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
 from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
-from ibbot.sim.versions import Feature
 from ibbot.sim.wire import FieldReader, ProtocolError, encode_fields, frame_of
 
 if TYPE_CHECKING:
@@ -58,7 +57,6 @@ MIN_WALL_INTERVAL = 0.02
 # for a client on delayed data, 3). A withheld symbol's quote stream is announced this way.
 FROZEN_DATA = 2
 DELAYED_FROZEN_DATA = 4
-CONTRACT_DETAILS_DAYS = 7
 # A large answer (up to a second or two of work for the largest request IB allows) computes for
 # SLICE_SECONDS, then steps aside for PAUSE_SECONDS, in which the event loop runs every round trip
 # that is ready to completion (a control-port request takes a dozen loop iterations: yielding
@@ -66,9 +64,6 @@ CONTRACT_DETAILS_DAYS = 7
 # crosses it; no step costs more than a few milliseconds (see MarketSimulator.bar_steps).
 SLICE_SECONDS = 0.005
 PAUSE_SECONDS = 0.001
-# How far back the simulated data reaches (headTimestamp): the price process is defined for any
-# date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
-HISTORY_YEARS = 20
 
 # Tick types (IB "Available Tick Types"): live ids, then the delayed ids market data type 3/4 uses.
 _LIVE_TICKS = {
@@ -151,46 +146,6 @@ class MarketDataService:
         if lost:
             log.info("sim.data.subscriptions_lost", client_id=session.client_id, streams=len(lost))
         return len(lost)
-
-    # ---------------------------------------------------------------- contract details
-
-    def req_contract_details(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqContractDetails (9): one contractData per match, then contractDataEnd; 200 if none."""
-        reader.integer()  # version
-        req_id = reader.integer()
-        spec = read_contract(reader)
-        reader.skip(3)  # includeExpired, secIdType, secId
-        if session.server_version >= Feature.BOND_ISSUERID:
-            reader.text()  # issuerId
-        resolved = self._resolve_or_200(session, req_id, spec)
-        if resolved is None:
-            return
-        today = self.world.market.calendar.exchange_date(self.world.clock.now())
-        trading, liquid = self.world.market.trading_hours(
-            resolved.security.symbol, today, CONTRACT_DETAILS_DAYS
-        )
-        session.send(
-            msg.contract_details(
-                req_id,
-                resolved.security,
-                exchange=resolved.exchange,
-                trading_hours=trading,
-                liquid_hours=liquid,
-            )
-        )
-        session.send(msg.contract_details_end(req_id))
-
-    def req_market_rule(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqMarketRule (91): every simulated stock trades in cents (IB rule 26)."""
-        rule_id = reader.integer()
-        if rule_id != int(msg.MARKET_RULE_IDS):
-            session.send_error(
-                -1,
-                ErrorCode.VALIDATION_ERROR,
-                error_text(ErrorCode.VALIDATION_ERROR, detail=f"unknown market rule {rule_id}"),
-            )
-            return
-        session.send(msg.market_rule(rule_id, [(0.0, 0.01)]))
 
     # ---------------------------------------------------------------- historical data
 
@@ -424,21 +379,24 @@ class MarketDataService:
             session.send_error(req_id, ErrorCode.NO_HISTORICAL_QUERY)
 
     def req_head_timestamp(self, session: ClientPort, reader: FieldReader) -> None:
-        """reqHeadTimeStamp (87): the earliest bar the gateway serves for the contract."""
+        """reqHeadTimeStamp (87): the start of the first session with data (the listing day).
+
+        IB answers formatDate 1 as UTC ``yyyymmdd-hh:mm:ss`` (AAPL: ``19801212-14:30:00``) and
+        formatDate 2 as epoch seconds.
+        """
         req_id = reader.integer()
         spec = read_contract(reader)
-        reader.skip(3)  # includeExpired, useRTH, whatToShow
+        reader.skip(1)  # includeExpired
+        use_rth = reader.flag()
+        reader.text()  # whatToShow: every kind of data starts with the listing
         format_date = reader.integer(default=1)
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return
-        now = self.world.clock.now()
-        head = datetime(now.year - HISTORY_YEARS, 1, 2, 14, 30, tzinfo=UTC)
-        session.send(
-            msg.head_timestamp(
-                req_id, format_bar_time(head, format_date=format_date, intraday=True)
-            )
-        )
+        first = self.world.market.first_session(resolved.security.symbol)
+        head = first.start(use_rth=use_rth)
+        text = str(int(head.timestamp())) if format_date == 2 else f"{head:%Y%m%d-%H:%M:%S}"
+        session.send(msg.head_timestamp(req_id, text))
 
     def cancel_head_timestamp(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelHeadTimeStamp (90): head timestamps are answered at once, nothing to stop."""

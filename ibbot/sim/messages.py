@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ibbot.sim import stock_rules as rules
 from ibbot.sim.protocol import Out
 from ibbot.sim.universe import SimSecurity
 from ibbot.sim.versions import Feature, Versioned, since, until
@@ -58,12 +59,16 @@ __all__ = [
     "open_order",
     "open_order_end",
     "order_status",
+    "pnl",
+    "pnl_single",
     "portfolio_value",
     "position",
     "position_end",
     "position_multi",
     "position_multi_end",
     "realtime_bar",
+    "security_definition_option_parameter_end",
+    "symbol_samples",
     "tick_price",
     "tick_req_params",
     "tick_size",
@@ -73,17 +78,15 @@ __all__ = [
 
 Fields = list[object]
 
-# What a simulated US stock advertises: the order types and TIFs the matching engine implements.
-ORDER_TYPES = "DAY,GTC,LMT,MKT,STP,STPLMT,WHATIF"
-STOCK_TYPE = "COMMON"
-MARKET_RULE_IDS = "26"
 # contractData before 164: the message's own version, and the market-data size multiplier (what a
 # size tick is multiplied by to give shares; IB quoted US stocks in round lots of 100 before 159,
 # the sim quotes shares at every version).
 CONTRACT_DATA_VERSION = 8
 MD_SIZE_MULTIPLIER = 1
 # contractData's sizeMinTick: sent at 163 only (164 replaced it with the three size-rule fields).
-SIZE_MIN_TICK = Versioned(1, since=Feature.FRACTIONAL_SIZE_SUPPORT, until=Feature.SIZE_RULES)
+SIZE_MIN_TICK = Versioned(
+    rules.SIZE_INCREMENT, since=Feature.FRACTIONAL_SIZE_SUPPORT, until=Feature.SIZE_RULES
+)
 
 
 def _trading_class(security: SimSecurity) -> str:
@@ -136,7 +139,12 @@ def contract_details(
     trading_hours: str,
     liquid_hours: str,
 ) -> Fields:
-    """``contractData``: a version field and mdSizeMultiplier before 164, size rules from 164."""
+    """``contractData``: a version field and mdSizeMultiplier before 164, size rules from 164.
+
+    As IB sends it for a US stock: its ISIN in ``secIdList`` (IB adds the CUSIP only for accounts
+    with a CUSIP subscription), IB's venues and order types, a market rule id per venue, and
+    fractional size rules.
+    """
     trading_class = _trading_class(security)
     return [
         Out.CONTRACT_DATA,
@@ -156,8 +164,8 @@ def contract_details(
         security.min_tick,
         until(Feature.SIZE_RULES, MD_SIZE_MULTIPLIER),
         "",  # multiplier
-        ORDER_TYPES,
-        f"SMART,{security.primary_exchange}",
+        ",".join(rules.ORDER_TYPES),
+        ",".join(rules.VALID_EXCHANGES),
         1,  # priceMagnifier
         0,  # underConId
         security.long_name,
@@ -171,17 +179,19 @@ def contract_details(
         liquid_hours,
         "",  # evRule
         0,  # evMultiplier
-        0,  # secIdList count
+        1,  # secIdList count, then (tag, value) pairs
+        "ISIN",
+        security.isin,
         1,  # aggGroup
         "",  # underSymbol
         "",  # underSecType
-        MARKET_RULE_IDS,
+        rules.MARKET_RULE_IDS,
         "",  # realExpirationDate
-        STOCK_TYPE,
+        rules.STOCK_TYPE,
         SIZE_MIN_TICK,
-        since(Feature.SIZE_RULES, 1),  # minSize
-        since(Feature.SIZE_RULES, 1),  # sizeIncrement
-        since(Feature.SIZE_RULES, 100),  # suggestedSizeIncrement
+        since(Feature.SIZE_RULES, rules.MIN_SIZE),
+        since(Feature.SIZE_RULES, rules.SIZE_INCREMENT),
+        since(Feature.SIZE_RULES, rules.SUGGESTED_SIZE_INCREMENT),
     ]
 
 
@@ -833,3 +843,51 @@ def account_summary(req_id: int, account: str, tag: str, value: str, currency: s
 def account_summary_end(req_id: int) -> Fields:
     """``accountSummaryEnd``: closes the first download of a summary subscription."""
     return [Out.ACCOUNT_SUMMARY_END, 1, req_id]
+
+
+# ---------------------------------------------------------------- security definitions (sec-def farm)
+
+
+def symbol_samples(req_id: int, securities: Sequence[SimSecurity]) -> Fields:
+    """``symbolSamples`` (no version field): one contract description per matching stock.
+
+    Each is conId, symbol, secType, primaryExchange (IB reports Nasdaq's market center,
+    ``NASDAQ.NMS``), currency, the derivative security types (none exist in the simulation), then at
+    version >= 176 the description (the company name) and the issuer id (bonds only).
+    """
+    fields: Fields = [Out.SYMBOL_SAMPLES, req_id, len(securities)]
+    for s in securities:
+        primary = "NASDAQ.NMS" if s.primary_exchange == "NASDAQ" else s.primary_exchange
+        fields += [s.con_id, s.symbol, "STK", primary, s.currency, 0]
+        fields += [since(Feature.BOND_ISSUERID, s.long_name), since(Feature.BOND_ISSUERID, "")]
+    return fields
+
+
+def security_definition_option_parameter_end(req_id: int) -> Fields:
+    """``securityDefinitionOptionParameterEnd``: closes reqSecDefOptParams."""
+    return [Out.SECURITY_DEFINITION_OPTION_PARAMETER_END, req_id]
+
+
+# ---------------------------------------------------------------- P&L (same layout at 157..178)
+
+
+def pnl(req_id: int, daily: float, unrealized: float, realized: float) -> Fields:
+    """``pnl``: an account's daily, unrealized and realized P&L (no version field since 127)."""
+    return [Out.PNL, req_id, daily, unrealized, realized]
+
+
+def pnl_single(
+    req_id: int,
+    *,
+    position: float,
+    daily: float,
+    unrealized: float,
+    realized: float | None,
+    value: float,
+) -> Fields:
+    """``pnlSingle``: one position's size, daily, unrealized and realized P&L and market value.
+
+    A realized P&L of None (the position has not traded today) is written as IB's "unset" double,
+    as IB does ("unpopulated values are set to maximum double").
+    """
+    return [Out.PNL_SINGLE, req_id, _quantity(position), daily, unrealized, _price(realized), value]

@@ -29,6 +29,8 @@ version  message (direction)             field
                                          ``midOffsetAtHalf``)
 170      placeOrder                      those fields, for IBKRATS / PEG BEST / PEG MID only
 176      reqContractDetails (in)         ``issuerId`` last
+176      symbolSamples (out)             ``description``, ``issuerId`` after each derivative
+                                         sec-type list
 177      openOrder, completedOrder,      ``faProfile`` after ``faPercentage`` removed
          placeOrder
 178      execDetails (out)               ``pendingPriceRevision`` last

@@ -33,7 +33,9 @@ SIM_SESSION_SIDE = frozenset(
 )
 # The simulator's services: they answer requests and publish to clients through ibbot.sim.ports.
 # Every other ibbot.sim module is domain or codec, below the services.
-SIM_SERVICES = frozenset({"ibbot.sim.accounts", "ibbot.sim.market_data", "ibbot.sim.orders"})
+SIM_SERVICES = frozenset(
+    {"ibbot.sim.accounts", "ibbot.sim.market_data", "ibbot.sim.orders", "ibbot.sim.secdef"}
+)
 # What the pure matching engine may use: its own package and ibbot's plain value modules.
 EXCHANGE_ALLOWED = ("ibbot.exchange", "ibbot.models", "ibbot.clock", "ibbot.errors", "ibbot.seeds")
 # Libraries that do I/O or run servers: never in the engine or in a strategy.

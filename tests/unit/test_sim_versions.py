@@ -17,6 +17,7 @@ from ibapi.contract import Contract as ApiContract
 from ibapi.order import Order as ApiOrder
 
 from ibbot.sim import messages as msg
+from ibbot.sim import stock_rules
 from ibbot.sim.requests import parse_place_order
 from ibbot.sim.universe import DEFAULT_UNIVERSE
 from ibbot.sim.versions import (
@@ -106,9 +107,11 @@ def test_contract_details_at_each_version(version: int) -> None:
     assert (details.contract.conId, details.minTick) == (AAPL.con_id, AAPL.min_tick)
     assert (details.longName, details.contract.primaryExchange) == (AAPL.long_name, "NASDAQ")
     assert (details.timeZoneId, details.liquidHours) == ("US/Eastern", "L")
-    assert (details.aggGroup, details.marketRuleIds, details.stockType) == (1, "26", "COMMON")
+    assert (details.aggGroup, details.stockType) == (1, "COMMON")
+    assert details.marketRuleIds == stock_rules.MARKET_RULE_IDS
+    assert [(t.tag, t.value) for t in details.secIdList] == [("ISIN", AAPL.isin)]
     if version >= Feature.SIZE_RULES:
-        assert (details.minSize, details.sizeIncrement) == (Decimal(1), Decimal(1))
+        assert (details.minSize, details.sizeIncrement) == (Decimal("0.0001"), Decimal("0.0001"))
         assert details.suggestedSizeIncrement == Decimal(100)
     ((req_id, cd),) = decode_ib_async(fields, version).named("contractDetails")
     assert (req_id, cd.contract.conId, cd.minTick, cd.longName) == (
@@ -117,8 +120,8 @@ def test_contract_details_at_each_version(version: int) -> None:
         AAPL.min_tick,
         AAPL.long_name,
     )
-    assert (cd.contract.multiplier, cd.orderTypes) == ("", msg.ORDER_TYPES)
-    assert (cd.marketRuleIds, cd.stockType) == ("26", "COMMON")
+    assert (cd.contract.multiplier, cd.orderTypes) == ("", ",".join(stock_rules.ORDER_TYPES))
+    assert (cd.marketRuleIds, cd.stockType) == (stock_rules.MARKET_RULE_IDS, "COMMON")
 
 
 def _check_order(order: Any) -> None:
@@ -232,3 +235,23 @@ def test_place_order_as_each_client_writes_it_at_each_version(version: int) -> N
         parsed = parse_place_order(FieldReader(fields, start=1), version)
         assert (parsed.order_id, parsed.contract.symbol, parsed.action) == (21, "AAPL", "SELL")
         assert (parsed.quantity, parsed.limit_price, parsed.order_ref) == (30.0, 231.25, "v")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_symbol_samples_at_each_version(version: int) -> None:
+    """symbolSamples: each description's name and issuerId only from 176; both clients read it."""
+    fields = msg.symbol_samples(4, [AAPL, DEFAULT_UNIVERSE["JPM"]])
+    api = decode_ibapi(fields, version)
+    assert api.unread == 0
+    ((req_id, descriptions),) = api.named("symbolSamples")
+    assert req_id == 4
+    assert [d.contract.symbol for d in descriptions] == ["AAPL", "JPM"]
+    assert [d.contract.primaryExchange for d in descriptions] == ["NASDAQ.NMS", "NYSE"]
+    ((req_id, samples),) = decode_ib_async(fields, version).named("symbolSamples")
+    assert [(d.contract.conId, d.contract.currency) for d in samples] == [
+        (AAPL.con_id, "USD"),
+        (DEFAULT_UNIVERSE["JPM"].con_id, "USD"),
+    ]
+    if version >= Feature.BOND_ISSUERID:
+        assert descriptions[0].contract.description == AAPL.long_name
+        assert samples[0].contract.description == AAPL.long_name
