@@ -44,13 +44,14 @@ from ibbot.sim.ibtime import format_exec_time, parse_end_datetime
 from ibbot.sim.market_data import MIN_WALL_INTERVAL
 from ibbot.sim.protocol import ErrorCode, error_text
 from ibbot.sim.requests import ExecutionFilter, PlaceOrder, parse_place_order
-from ibbot.sim.wire import SERVER_VERSION, FieldReader
+from ibbot.sim.versions import Feature
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ibbot.sim.accounts import AccountBook
     from ibbot.sim.ports import ClientPort
+    from ibbot.sim.wire import FieldReader
     from ibbot.sim.world import World
 
 __all__ = ["MAX_FILL_PRICE", "OrderDesk"]
@@ -221,7 +222,7 @@ class OrderDesk:
         """placeOrder (3): validate, then hand to the exchange (or answer a whatIf preview)."""
         assert session.client_id is not None
         client_id = session.client_id
-        order = parse_place_order(reader, SERVER_VERSION)
+        order = parse_place_order(reader, session.server_version)
         resolved = self.world.contracts.resolve(order.contract)
         if resolved is None:
             session.send_error(order.order_id, ErrorCode.NO_SECURITY_DEFINITION)
@@ -347,7 +348,8 @@ class OrderDesk:
         assert session.client_id is not None
         reader.integer()  # version
         order_id = reader.integer()
-        reader.optional_text()  # manualOrderCancelTime
+        if session.server_version >= Feature.MANUAL_ORDER_TIME:
+            reader.text()  # manualOrderCancelTime
         self.route(self.world.exchange.cancel(session.client_id, order_id, self.world.clock.now()))
 
     def req_global_cancel(self, session: ClientPort, reader: FieldReader) -> None:

@@ -1,12 +1,13 @@
 """Client -> gateway requests whose layout needs more than a few reads: contracts and placeOrder.
 
-A ``placeOrder`` at server version 178 has no version field and a fixed head (order id, the 12
+A ``placeOrder`` (157..178) has no version field and a fixed head (order id, the 12
 contract fields, the main order fields up to ``hidden``), after which segments appear only when
 earlier fields call for them: combo legs for BAG contracts, the delta-neutral block when a
 delta-neutral order type is set, seven scale fields when a scale price increment is set, a hedge
 parameter, algo parameters, PEG BENCH fields, conditions (each sized by its type), and the version
->= 170 tail for IBKRATS and PEG BEST/MID orders. :func:`parse_place_order` walks them in the order
-both ib_async 2.1 and IB's official client write them, and insists the message ends where the
+>= 170 tail for IBKRATS and PEG BEST/MID orders; single fields come and go with the negotiated
+version (:mod:`ibbot.sim.versions`). :func:`parse_place_order` walks them in the order ib_async 2.1,
+ib_insync 0.9.86 and IB's official client write them, and insists the message ends where the
 layout says it does, so a misread can never turn into a wrongly understood order.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ibbot.sim.versions import Feature
 from ibbot.sim.wire import FieldReader, ProtocolError
 
 __all__ = ["ContractSpec", "ExecutionFilter", "PlaceOrder", "parse_place_order", "read_contract"]
@@ -156,7 +158,7 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     good_after_time = reader.text()
     good_till_date = reader.text()
     reader.skip(3)  # faGroup, faMethod, faPercentage
-    if server_version < 177:
+    if server_version < Feature.FA_PROFILE_DESUPPORT:
         reader.skip(1)  # faProfile
     # modelCode .. overridePercentageConstraints (20 fields), volatility, volatilityType
     reader.skip(22)
@@ -200,10 +202,16 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     # mifid2 x4, dontUseAutoPriceForHedge, isOmsContainer, discretionaryUpToLimitPrice,
     # usePriceMgmtAlgo
     reader.skip(8)
-    for min_version in (158, 160, 162, 166, 169):  # duration, postToAts, autoCancelParent,
-        if server_version >= min_version:  # advancedErrorOverride, manualOrderTime
+    for feature in (
+        Feature.DURATION,
+        Feature.POST_TO_ATS,
+        Feature.AUTO_CANCEL_PARENT,
+        Feature.ADVANCED_ORDER_REJECT,  # advancedErrorOverride
+        Feature.MANUAL_ORDER_TIME,
+    ):
+        if server_version >= feature:
             reader.skip(1)
-    if server_version >= 170:
+    if server_version >= Feature.PEGBEST_PEGMID_OFFSETS:
         if contract.exchange == "IBKRATS":
             reader.skip(1)  # minTradeQty
         if order_type in _PEG_BEST:
