@@ -66,6 +66,10 @@ class OrderType(StrEnum):
     LIMIT = "LMT"
     STOP = "STP"
     STOP_LIMIT = "STP LMT"
+    # A stop that follows the market by an amount or a percentage (IB's auxPrice or
+    # trailingPercent); TRAIL LIMIT becomes a limit order lmtPriceOffset beyond its stop.
+    TRAIL = "TRAIL"
+    TRAIL_LIMIT = "TRAIL LIMIT"
 
     @classmethod
     def _missing_(cls, value: object) -> OrderType | None:
@@ -74,6 +78,8 @@ class OrderType(StrEnum):
             "LIMIT": cls.LIMIT,
             "STOP": cls.STOP,
             "STOP_LIMIT": cls.STOP_LIMIT,
+            "TRAILING": cls.TRAIL,
+            "TRAIL_LIMIT": cls.TRAIL_LIMIT,
         }
         return aliases.get(str(value).upper().replace(" ", "_"))
 
