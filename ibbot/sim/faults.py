@@ -3,7 +3,8 @@
 The faults are the ones a service talking to IB must survive: a Gateway restart (sockets dropped,
 connections refused for a while), IB's connectivity and data-farm notices, pacing violations,
 rejected orders, connect-time requests whose End message never comes (ib_async then times out that
-part of its startup sync), slow replies, and symbols whose live data never comes. The gateway
+part of its startup sync), slow replies, symbols whose live data never comes, and a symbol pinned to a
+price (a crash through a stop, say) for the exchange's matching. The gateway
 applies them; this module only names them and holds the settings, so tests and the control
 interface speak the same vocabulary.
 """
@@ -51,6 +52,8 @@ class FaultState:
     withheld: set[EndMessage] = field(default_factory=set)
     reply_delay: float = 0.0
     silent_symbols: set[str] = field(default_factory=set)
+    # symbol -> the price the exchange trades it at, whatever the simulated market says
+    pinned_prices: dict[str, float] = field(default_factory=dict)
 
     def withholds(self, message: EndMessage) -> bool:
         """True when ``message`` must not be sent."""
@@ -65,3 +68,4 @@ class FaultState:
         self.withheld.clear()
         self.reply_delay = 0.0
         self.silent_symbols.clear()
+        self.pinned_prices.clear()

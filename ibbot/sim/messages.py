@@ -70,7 +70,7 @@ __all__ = [
 Fields = list[object]
 
 # What a simulated US stock advertises: the order types and TIFs the matching engine implements.
-ORDER_TYPES = "DAY,GTC,LMT,MKT,STP,STPLMT,WHATIF"
+ORDER_TYPES = "ALGO,DAY,GTC,LMT,MKT,OCA,STP,STPLMT,TRAIL,TRAILLMT,WHATIF"
 STOCK_TYPE = "COMMON"
 MARKET_RULE_IDS = "26"
 
@@ -327,6 +327,27 @@ class OrderView:
     warning_text: str = ""
     completed_time: str = ""
     completed_status: str = ""
+    parent_id: int = 0
+    parent_perm_id: int = 0
+    oca_group: str = ""
+    oca_type: int = 0  # 0: IB's default, reported as 3
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    limit_offset: float | None = None
+    algo_strategy: str = ""
+    algo_params: tuple[tuple[str, str], ...] = ()
+
+
+# IB reports this ocaType for orders that name none (its default, "reduce with no block").
+_DEFAULT_OCA_TYPE = 3
+
+
+def _algo(view: OrderView) -> Fields:
+    """algoStrategy, then (only when there is one) its parameter count and tag/value pairs."""
+    if not view.algo_strategy:
+        return [""]
+    pairs = [field for pair in view.algo_params for field in pair]
+    return [view.algo_strategy, len(view.algo_params), *pairs]
 
 
 def _price(value: float | None) -> float:
@@ -351,7 +372,8 @@ def _order_contract(view: OrderView) -> Fields:
 
 
 def open_order(view: OrderView) -> Fields:
-    """``openOrder`` at 178: 127 fields for a plain (non-combo, non-algo, unconditioned) order."""
+    """``openOrder`` at 178: 127 fields for a plain (non-combo, unconditioned) order, plus an algo's
+    parameters."""
     return [
         Out.OPEN_ORDER,
         view.order_id,
@@ -362,7 +384,7 @@ def open_order(view: OrderView) -> Fields:
         _price(view.limit_price),
         _price(view.aux_price),
         view.tif,
-        "",  # ocaGroup
+        view.oca_group,
         view.account,
         "O",  # openClose
         0,  # origin: customer
@@ -396,11 +418,11 @@ def open_order(view: OrderView) -> Fields:
         False,  # sweepToFill
         False,  # allOrNone
         UNSET_INTEGER,  # minQty
-        3,  # ocaType
+        view.oca_type or _DEFAULT_OCA_TYPE,
         False,  # eTradeOnly
         False,  # firmQuoteOnly
         UNSET_DOUBLE,  # nbboPriceCap
-        0,  # parentId
+        view.parent_id,
         0,  # triggerMethod
         UNSET_DOUBLE,  # volatility
         0,  # volatilityType
@@ -408,8 +430,8 @@ def open_order(view: OrderView) -> Fields:
         UNSET_DOUBLE,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         0,  # referencePriceType
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # trailingPercent
+        _price(view.trail_stop_price),
+        _price(view.trailing_percent),
         UNSET_DOUBLE,  # basisPoints
         UNSET_INTEGER,  # basisPointsType
         "",  # comboLegsDescrip
@@ -425,7 +447,7 @@ def open_order(view: OrderView) -> Fields:
         "",  # clearingIntent
         False,  # notHeld
         False,  # delta-neutral contract present
-        "",  # algoStrategy (empty: no algo params follow)
+        *_algo(view),  # algoStrategy [count, tag/value pairs]
         False,  # solicited
         view.what_if,
         view.status,
@@ -448,8 +470,8 @@ def open_order(view: OrderView) -> Fields:
         0,  # conditions
         "",  # adjustedOrderType
         UNSET_DOUBLE,  # triggerPrice
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # lmtPriceOffset
+        _price(view.trail_stop_price),
+        _price(view.limit_offset),
         UNSET_DOUBLE,  # adjustedStopPrice
         UNSET_DOUBLE,  # adjustedStopLimitPrice
         UNSET_DOUBLE,  # adjustedTrailingAmount
@@ -489,6 +511,7 @@ def order_status(
     last_fill_price: float,
     client_id: int,
     why_held: str = "",
+    parent_id: int = 0,
 ) -> Fields:
     """``orderStatus`` (no version field at >= 131); ``client_id`` is the placing client's id."""
     return [
@@ -499,7 +522,7 @@ def order_status(
         _quantity(remaining),
         avg_fill_price,
         perm_id,
-        0,  # parentId
+        parent_id,
         last_fill_price,
         client_id,
         why_held,
@@ -518,7 +541,7 @@ def completed_order(view: OrderView) -> Fields:
         _price(view.limit_price),
         _price(view.aux_price),
         view.tif,
-        "",  # ocaGroup
+        view.oca_group,
         view.account,
         "O",  # openClose
         0,  # origin
@@ -548,7 +571,7 @@ def completed_order(view: OrderView) -> Fields:
         False,  # sweepToFill
         False,  # allOrNone
         UNSET_INTEGER,  # minQty
-        3,  # ocaType
+        view.oca_type or _DEFAULT_OCA_TYPE,
         0,  # triggerMethod
         UNSET_DOUBLE,  # volatility
         0,  # volatilityType
@@ -556,8 +579,8 @@ def completed_order(view: OrderView) -> Fields:
         UNSET_DOUBLE,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         0,  # referencePriceType
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # trailingPercent
+        _price(view.trail_stop_price),
+        _price(view.trailing_percent),
         "",  # comboLegsDescrip
         0,  # combo legs
         0,  # order combo legs
@@ -570,14 +593,14 @@ def completed_order(view: OrderView) -> Fields:
         "",  # clearingIntent
         False,  # notHeld
         False,  # delta-neutral contract present
-        "",  # algoStrategy
+        *_algo(view),  # algoStrategy [count, tag/value pairs]
         False,  # solicited
         view.status,
         False,  # randomizeSize
         False,  # randomizePrice
         0,  # conditions
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # lmtPriceOffset
+        _price(view.trail_stop_price),
+        _price(view.limit_offset),
         UNSET_DOUBLE,  # cashQty
         False,  # dontUseAutoPriceForHedge
         False,  # isOmsContainer
@@ -588,7 +611,7 @@ def completed_order(view: OrderView) -> Fields:
         "",  # shareholder
         False,  # imbalanceOnly
         False,  # routeMarketableToBbo
-        0,  # parentPermId
+        view.parent_perm_id,
         view.completed_time,
         view.completed_status,
         UNSET_INTEGER,  # minTradeQty

@@ -27,6 +27,7 @@ async def test_command_list_and_truth() -> None:
             "/no-data",
             "/delay",
             "/fill",
+            "/price",
             "/clear",
         }
         assert listing["commands"]["/restart"]["body"] == {
@@ -54,12 +55,15 @@ async def test_fault_commands_over_http() -> None:
         assert (status, body) == (200, {"no_data": ["KO", "MSFT"]})
         status, body = await control(gw, "POST", "/no-data", {"symbols": ["KO"], "release": True})
         assert (status, body) == (200, {"no_data": ["MSFT"]})
+        status, body = await control(gw, "POST", "/price", {"symbol": "KO", "price": 61.5})
+        assert (status, body) == (200, {"executions": [], "price": 61.5, "symbol": "KO"})
         truth = gw.truth()
         assert truth["faults"] == {
             "withheld": ["openOrderEnd"],
             "reply_delay_ms": 5.0,
             "forced_pacing_violations": 2,
             "no_data": ["MSFT"],
+            "pinned_prices": {"KO": 61.5},
         }
         assert truth["exchange"]["pending_rejections"] == 1
         seen: list[int] = []
@@ -72,6 +76,7 @@ async def test_fault_commands_over_http() -> None:
         assert await control(gw, "POST", "/clear") == (200, {"cleared": True})
         assert gw.truth()["faults"]["withheld"] == []
         assert gw.truth()["faults"]["no_data"] == []
+        assert gw.truth()["faults"]["pinned_prices"] == {}
         assert gw.truth()["exchange"]["pending_rejections"] == 0
 
 
