@@ -141,12 +141,22 @@ class Contingencies:
         self._children.setdefault(key, []).append(child)
         child.parent_perm_id = parent.perm_id
 
+    @property
+    def has_children(self) -> bool:
+        """True once any order has been attached to a parent."""
+        return bool(self._children)
+
     def children(self, parent: WorkingOrder) -> list[WorkingOrder]:
         """The open children of ``parent``."""
         key = (parent.request.client_id, parent.request.order_id)
         return [c for c in self._children.get(key, []) if c.is_open]
 
     # ------------------------------------------------------------------ OCA groups
+
+    @property
+    def has_groups(self) -> bool:
+        """True once any order has joined an OCA group (a bracket's children included)."""
+        return bool(self._groups)
 
     def join(self, order: WorkingOrder) -> OcaEffect | None:
         """Add ``order`` to its OCA group, if it has one; a group already used cuts it at once."""

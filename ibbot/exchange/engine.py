@@ -70,8 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ibbot.clock import ensure_utc
@@ -97,7 +96,7 @@ from ibbot.exchange.matching import (
     quote_capacity,
     reference_price,
 )
-from ibbot.exchange.orders import IbOrderStatus, OrderState, WorkingOrder
+from ibbot.exchange.orders import OPEN_STATUSES, IbOrderStatus, OrderState, WorkingOrder
 from ibbot.exchange.rejections import (
     CANCEL_NOT_FOUND,
     DUPLICATE_ORDER_ID,
@@ -111,6 +110,7 @@ from ibbot.models import OrderSide, TimeInForce
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+    from datetime import datetime
 
     from ibbot.exchange.commission import CommissionSchedule
     from ibbot.exchange.contingency import OcaEffect
@@ -313,9 +313,12 @@ class Exchange:
             hours = (market_open, extended_open)
             self._hours = hours
             capacity = self._quote_capacity(symbol, quote)
-            events = self._pass(
-                list(orders), now, lambda o, run: self._work_live(o, quote, capacity, hours, run)
-            )
+            run = _Pass(now)
+            for order in [o for o in orders if not o.waiting_for_parent]:
+                if order.status in OPEN_STATUSES:  # an OCA group may have ended it meanwhile
+                    events.extend(self._work_live(order, quote, capacity, hours, run))
+            if run.deferred:
+                events.extend(self._deferred(run))
         self._last_volume[symbol] = quote.volume
         return events
 
@@ -329,12 +332,16 @@ class Exchange:
         if bar.volume != 0:
             self._hours = (True, True)  # bars only exist while the market trades
             capacity = bar_capacity(self._fraction, bar)
-            ready = [o for o in orders if o.submitted_at <= bar.time]
-            events = self._pass(
-                self._path_order(ready, bar),
-                bar.time,
-                lambda o, run: self._work_bar(o, bar, capacity, run),
-            )
+            # orders waiting for their parent now sit this bar out, even if it fills the parent
+            ready = [o for o in orders if o.submitted_at <= bar.time and not o.waiting_for_parent]
+            if len(ready) > 1 and self._links.has_groups:
+                ready = self._path_order(ready, bar)
+            run = _Pass(bar.time)
+            for order in ready:
+                if order.status in OPEN_STATUSES:  # an OCA group may have ended it meanwhile
+                    events.extend(self._work_bar(order, bar, capacity, run))
+            if run.deferred:
+                events.extend(self._deferred(run))
         self._ledger.set_mark(symbol, bar.close)
         return events
 
@@ -523,9 +530,15 @@ class Exchange:
         for order in [o for o in orders if not o.waiting_for_parent]:
             if order.is_open:
                 events.extend(work(order, run))
+        events.extend(self._deferred(run))
+        return events
+
+    def _deferred(self, run: _Pass) -> list[ExchangeEvent]:
+        """The cuts and cancellations of OCA groups without block, after the whole update."""
+        events: list[ExchangeEvent] = []
         for group in run.deferred:
             for effect in self._links.effects(group):
-                events.extend(self._apply_effect(effect, now))
+                events.extend(self._apply_effect(effect, run.now))
         return events
 
     def _path_order(self, orders: list[WorkingOrder], bar: SimBar) -> list[WorkingOrder]:
@@ -613,12 +626,12 @@ class Exchange:
             self._ledger.position(request.symbol, now),
             AccountChanged(self.account_values({}), now),
         ]
-        if done:
+        if done and self._links.has_children:
             for child in self._links.children(order):
                 child.waiting_for_parent = False
                 child.hold_or_release(child.eligible(*self._hours))
                 events.append(OrderStatusChanged(child.snapshot(), now, "parent filled"))
-        group = self._links.on_fill(order, quantity)
+        group = self._links.on_fill(order, quantity) if self._links.has_groups else None
         if group is not None:
             if group.blocks:
                 for effect in self._links.effects(group):
@@ -658,12 +671,14 @@ class Exchange:
         self._completed.append(order)
 
 
-@dataclass(slots=True)
 class _Pass:
     """One market update's matching: its time and the unblocked OCA groups whose fills wait."""
 
-    now: datetime
-    deferred: list[OcaGroup] = field(default_factory=list)
+    __slots__ = ("deferred", "now")
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.deferred: list[OcaGroup] = []
 
 
 def _trail_terms(request: OrderRequest) -> tuple[object, ...]:
