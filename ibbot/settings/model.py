@@ -375,6 +375,7 @@ class RiskSettings(_Section):
     min_order_notional: Annotated[float, Field(ge=0)] = 100.0
     kill_switch_file: Path = Path("data/KILL_SWITCH")
     cancel_open_orders_on_kill: bool = True
+    keep_protective_orders_on_kill: bool = True
     on_reconciliation_mismatch: Literal["halt_symbol", "adopt_broker", "ignore"] = "halt_symbol"
 
     @model_validator(mode="after")

@@ -26,6 +26,8 @@ path           method  body                                        effect
                                                                    subscription; release: live)
 ``/delay``     POST    ``{"ms": 250}``                             delay every reply
 ``/fill``      POST    ``{"client_id": 1, "order_id": 7}``         fill an open order now
+``/price``     POST    ``{"symbol": "AAPL", "price": 90.5}``       the exchange trades the symbol
+                                                                   at this price (null: release)
 ``/clear``     POST                                                clear every fault
 =============  ======  ==========================================  ================================
 """
@@ -72,6 +74,7 @@ class FaultTarget(Protocol):
     def fill_order(
         self, client_id: int, order_id: int, price: float | None = None
     ) -> dict[str, Any]: ...
+    def set_price(self, symbol: str, price: float | None) -> dict[str, Any]: ...
     def clear_faults(self) -> None: ...
 
 
@@ -137,6 +140,20 @@ class _Fill(_Empty):
         gt=0,
         le=MAX_FILL_PRICE,
         description="fill price (default: the market); finite, above 0",
+    )
+
+
+class _Price(_Empty):
+    symbol: str = Field(
+        min_length=1,
+        max_length=12,
+        pattern=r"^[A-Z0-9.]+$",
+        description="a symbol the gateway lists",
+    )
+    price: float | None = Field(
+        gt=0,
+        le=MAX_FILL_PRICE,
+        description="the price it trades at from now on (null: the market again); finite, above 0",
     )
 
 
@@ -208,6 +225,10 @@ async def _fill(gw: FaultTarget, body: _Fill) -> dict[str, Any]:
     return gw.fill_order(body.client_id, body.order_id, body.price)
 
 
+async def _price(gw: FaultTarget, body: _Price) -> dict[str, Any]:
+    return gw.set_price(body.symbol, body.price)
+
+
 async def _clear(gw: FaultTarget, _: _Empty) -> dict[str, Any]:
     gw.clear_faults()
     return {"cleared": True}
@@ -242,6 +263,9 @@ COMMANDS: dict[str, _Command] = {
     ),
     "/delay": _Command("POST", _Delay, "hold every reply back for N milliseconds", _delay),
     "/fill": _Command("POST", _Fill, "fill an open order now, connected or not", _fill),
+    "/price": _Command(
+        "POST", _Price, "trade a symbol at a price from now on (orders match against it)", _price
+    ),
     "/clear": _Command("POST", _Empty, "clear every fault", _clear),
 }
 

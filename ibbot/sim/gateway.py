@@ -411,6 +411,10 @@ class SimulatedGateway:
         """Fill an open order now (at ``price`` or the market), whether or not its client is connected."""
         return self.hub.orders.force_fill(client_id, order_id, price)
 
+    def set_price(self, symbol: str, price: float | None) -> dict[str, Any]:
+        """Pin ``symbol`` at ``price`` for the exchange's matching (None releases it); matches now."""
+        return self.hub.orders.pin_price(symbol, price)
+
     def clear_faults(self) -> None:
         """Back to a well-behaved gateway (pacing, rejections, withheld messages and data, delays)."""
         self.hub.faults.clear()
@@ -435,6 +439,7 @@ class SimulatedGateway:
                 "reply_delay_ms": faults.reply_delay * 1000.0,
                 "no_data": sorted(faults.silent_symbols),
                 "no_subscription": sorted(faults.delayed_only),
+                "pinned_prices": dict(sorted(faults.pinned_prices.items())),
                 "forced_pacing_violations": self.hub.pacer.forced,
             },
             "exchange": self.hub.exchange.snapshot(),

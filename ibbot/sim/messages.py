@@ -368,6 +368,27 @@ class OrderView:
     warning_text: str = ""
     completed_time: str = ""
     completed_status: str = ""
+    parent_id: int = 0
+    parent_perm_id: int = 0
+    oca_group: str = ""
+    oca_type: int = 0  # 0: IB's default, reported as 3
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    limit_offset: float | None = None
+    algo_strategy: str = ""
+    algo_params: tuple[tuple[str, str], ...] = ()
+
+
+# IB reports this ocaType for orders that name none (its default, "reduce with no block").
+_DEFAULT_OCA_TYPE = 3
+
+
+def _algo(view: OrderView) -> Fields:
+    """algoStrategy, then (only when there is one) its parameter count and tag/value pairs."""
+    if not view.algo_strategy:
+        return [""]
+    pairs = [field for pair in view.algo_params for field in pair]
+    return [view.algo_strategy, len(view.algo_params), *pairs]
 
 
 def _peg_best_mid_fields() -> Fields:
@@ -403,7 +424,8 @@ def _order_contract(view: OrderView) -> Fields:
 
 
 def open_order(view: OrderView) -> Fields:
-    """``openOrder``: 127 fields at 178 for a plain (non-combo, non-algo, unconditioned) order."""
+    """``openOrder``: 127 fields at 178 for a plain (non-combo, unconditioned) order, plus an algo's
+    parameters."""
     return [
         Out.OPEN_ORDER,
         view.order_id,
@@ -414,7 +436,7 @@ def open_order(view: OrderView) -> Fields:
         _price(view.limit_price),
         _price(view.aux_price),
         view.tif,
-        "",  # ocaGroup
+        view.oca_group,
         view.account,
         "O",  # openClose
         0,  # origin: customer
@@ -449,11 +471,11 @@ def open_order(view: OrderView) -> Fields:
         False,  # sweepToFill
         False,  # allOrNone
         UNSET_INTEGER,  # minQty
-        3,  # ocaType
+        view.oca_type or _DEFAULT_OCA_TYPE,
         False,  # eTradeOnly
         False,  # firmQuoteOnly
         UNSET_DOUBLE,  # nbboPriceCap
-        0,  # parentId
+        view.parent_id,
         0,  # triggerMethod
         UNSET_DOUBLE,  # volatility
         0,  # volatilityType
@@ -461,8 +483,8 @@ def open_order(view: OrderView) -> Fields:
         UNSET_DOUBLE,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         0,  # referencePriceType
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # trailingPercent
+        _price(view.trail_stop_price),
+        _price(view.trailing_percent),
         UNSET_DOUBLE,  # basisPoints
         UNSET_INTEGER,  # basisPointsType
         "",  # comboLegsDescrip
@@ -478,7 +500,7 @@ def open_order(view: OrderView) -> Fields:
         "",  # clearingIntent
         False,  # notHeld
         False,  # delta-neutral contract present
-        "",  # algoStrategy (empty: no algo params follow)
+        *_algo(view),  # algoStrategy [count, tag/value pairs]
         False,  # solicited
         view.what_if,
         view.status,
@@ -501,8 +523,8 @@ def open_order(view: OrderView) -> Fields:
         0,  # conditions
         "",  # adjustedOrderType
         UNSET_DOUBLE,  # triggerPrice
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # lmtPriceOffset
+        _price(view.trail_stop_price),
+        _price(view.limit_offset),
         UNSET_DOUBLE,  # adjustedStopPrice
         UNSET_DOUBLE,  # adjustedStopLimitPrice
         UNSET_DOUBLE,  # adjustedTrailingAmount
@@ -538,6 +560,7 @@ def order_status(
     last_fill_price: float,
     client_id: int,
     why_held: str = "",
+    parent_id: int = 0,
 ) -> Fields:
     """``orderStatus`` (no version field at >= 131); ``client_id`` is the placing client's id."""
     return [
@@ -548,7 +571,7 @@ def order_status(
         _quantity(remaining),
         avg_fill_price,
         perm_id,
-        0,  # parentId
+        parent_id,
         last_fill_price,
         client_id,
         why_held,
@@ -567,7 +590,7 @@ def completed_order(view: OrderView) -> Fields:
         _price(view.limit_price),
         _price(view.aux_price),
         view.tif,
-        "",  # ocaGroup
+        view.oca_group,
         view.account,
         "O",  # openClose
         0,  # origin
@@ -598,7 +621,7 @@ def completed_order(view: OrderView) -> Fields:
         False,  # sweepToFill
         False,  # allOrNone
         UNSET_INTEGER,  # minQty
-        3,  # ocaType
+        view.oca_type or _DEFAULT_OCA_TYPE,
         0,  # triggerMethod
         UNSET_DOUBLE,  # volatility
         0,  # volatilityType
@@ -606,8 +629,8 @@ def completed_order(view: OrderView) -> Fields:
         UNSET_DOUBLE,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         0,  # referencePriceType
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # trailingPercent
+        _price(view.trail_stop_price),
+        _price(view.trailing_percent),
         "",  # comboLegsDescrip
         0,  # combo legs
         0,  # order combo legs
@@ -620,14 +643,14 @@ def completed_order(view: OrderView) -> Fields:
         "",  # clearingIntent
         False,  # notHeld
         False,  # delta-neutral contract present
-        "",  # algoStrategy
+        *_algo(view),  # algoStrategy [count, tag/value pairs]
         False,  # solicited
         view.status,
         False,  # randomizeSize
         False,  # randomizePrice
         0,  # conditions
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # lmtPriceOffset
+        _price(view.trail_stop_price),
+        _price(view.limit_offset),
         UNSET_DOUBLE,  # cashQty
         False,  # dontUseAutoPriceForHedge
         False,  # isOmsContainer
@@ -638,7 +661,7 @@ def completed_order(view: OrderView) -> Fields:
         "",  # shareholder
         False,  # imbalanceOnly
         False,  # routeMarketableToBbo
-        0,  # parentPermId
+        view.parent_perm_id,
         view.completed_time,
         view.completed_status,
         *_peg_best_mid_fields(),

@@ -110,6 +110,22 @@ class PlaceOrder:
     condition_count: int
     cash_quantity: float | None
     is_combo: bool
+    oca_type: int = 0
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    limit_offset: float | None = None
+    algo_params: tuple[tuple[str, str], ...] = ()
+
+
+# Algo parameters one order may carry (IB's algos take a dozen at most).
+MAX_ALGO_PARAMS = 64
+
+
+def _read_tag_values(reader: FieldReader) -> tuple[tuple[str, str], ...]:
+    count = reader.integer(default=0)
+    if not 0 <= count <= MAX_ALGO_PARAMS:
+        raise ProtocolError(f"algo parameter count {count} is outside 0..{MAX_ALGO_PARAMS}")
+    return tuple((reader.text(), reader.text()) for _ in range(count))
 
 
 def _skip_tag_values(reader: FieldReader) -> None:
@@ -160,15 +176,18 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     reader.skip(3)  # faGroup, faMethod, faPercentage
     if server_version < Feature.FA_PROFILE_DESUPPORT:
         reader.skip(1)  # faProfile
-    # modelCode .. overridePercentageConstraints (20 fields), volatility, volatilityType
-    reader.skip(22)
+    reader.skip(4)  # modelCode, shortSaleSlot, designatedLocation, exemptCode
+    oca_type = reader.integer(default=0)
+    # rule80A .. overridePercentageConstraints (15 fields), volatility, volatilityType
+    reader.skip(17)
     delta_neutral_order_type = reader.text()
     reader.skip(1)  # deltaNeutralAuxPrice
     if delta_neutral_order_type:
         reader.skip(8)
-    # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInitLevelSize,
-    # scaleSubsLevelSize
-    reader.skip(6)
+    reader.skip(2)  # continuousUpdate, referencePriceType
+    trail_stop_price = reader.number()
+    trailing_percent = reader.number()
+    reader.skip(2)  # scaleInitLevelSize, scaleSubsLevelSize
     scale_increment = reader.number()
     if scale_increment is not None and scale_increment > 0:
         reader.skip(7)
@@ -179,8 +198,7 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     if reader.flag():  # delta-neutral contract
         reader.skip(3)
     algo_strategy = reader.text()
-    if algo_strategy:
-        _skip_tag_values(reader)
+    algo_params = _read_tag_values(reader) if algo_strategy else ()
     reader.skip(1)  # algoId
     what_if = reader.flag()
     reader.skip(4)  # orderMiscOptions, solicited, randomizeSize, randomizePrice
@@ -196,8 +214,10 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
         reader.skip(_CONDITION_FIELDS[condition_type])
     if condition_count:
         reader.skip(2)  # conditionsIgnoreRth, conditionsCancelOrder
-    # adjustedOrderType .. adjustableTrailingUnit, extOperator, softDollarTier name/value
-    reader.skip(10)
+    reader.skip(2)  # adjustedOrderType, triggerPrice
+    limit_offset = reader.number()
+    # adjustedStopPrice .. adjustableTrailingUnit, extOperator, softDollarTier name/value
+    reader.skip(7)
     cash_quantity = reader.number()
     # mifid2 x4, dontUseAutoPriceForHedge, isOmsContainer, discretionaryUpToLimitPrice,
     # usePriceMgmtAlgo
@@ -247,4 +267,9 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
         condition_count=condition_count,
         cash_quantity=cash_quantity,
         is_combo=is_combo,
+        oca_type=oca_type,
+        trail_stop_price=trail_stop_price,
+        trailing_percent=trailing_percent,
+        limit_offset=limit_offset,
+        algo_params=algo_params,
     )
