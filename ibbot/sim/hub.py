@@ -59,7 +59,9 @@ class Hub:
             slippage_bps=config.slippage_bps,
             symbols=config.active_universe,
         )
-        self.pacer = RequestPacer(clock.monotonic, enabled=config.pacing)
+        self.pacer = RequestPacer(
+            clock.monotonic, enabled=config.pacing, strict=config.strict_pacing
+        )
         self.faults = FaultState()
         self.accounts = AccountBook(self)
         self.orders = OrderDesk(self, self.accounts)
