@@ -193,7 +193,7 @@ class RequestPacer:
             return forced
         if open_requests >= MAX_OPEN_HISTORICAL:
             return PacingVerdict(
-                PacingKind.HISTORICAL_OPEN, f"more than {MAX_OPEN_HISTORICAL} requests open"
+                PacingKind.HISTORICAL_OPEN, f"{MAX_OPEN_HISTORICAL} requests already open"
             )
         now = self._monotonic()
         if self.strict or BarSize(key.bar_size).seconds <= SMALL_BAR_SECONDS:
