@@ -1,10 +1,11 @@
 """Pacing: fair, cancellation-safe rate limiters, and IB's request rules built from them.
 
 IB punishes clients that ask too fast: error 100 for the message rate (three of them and the session
-is dropped), 162 for historical-data pacing, 420 for real-time bars. So every request passes the pacer
+is dropped), 162 for historical-data pacing, 420 for real-time bars, 322 past 50 open historical
+requests. So every request passes the pacer
 before it reaches the socket. The rules are quoted from IB's documentation in :class:`PacingRules`.
 
-Three primitives, each FIFO-fair (a later, smaller request never overtakes an earlier waiter),
+Four primitives, each FIFO-fair (a later, smaller request never overtakes an earlier waiter),
 cancellation-safe (a cancelled waiter leaves the queue and takes nothing) and driven by an injected
 :class:`~ibbot.clock.Clock`, so tests run them on a ``SimulatedClock`` without sleeping:
 
@@ -13,6 +14,8 @@ cancellation-safe (a cancelled waiter leaves the queue and takes nothing) and dr
   bucket cannot say that: with capacity 60 and rate 60 per 600 s it admits about 120 requests in the
   first ten minutes (60 at once, then 60 more as tokens refill), where IB allows 60.
 - :class:`ConcurrencyLimiter`: at most N at once, for requests in flight.
+- :class:`AdaptiveSpacing`: a gap between requests that pacing violations open and answers close
+  (AIMD), for the historical requests IB no longer paces by hard rules but still throttles.
 
 :class:`IBPacer` composes them. A request must pass several limiters, and waiting on a later one must
 not let an earlier one's record go stale, so window limiters hand out reservations
