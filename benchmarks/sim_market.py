@@ -18,10 +18,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ibbot.exchange import Exchange, OrderRequest, SimBar
 from ibbot.models import BarSize, OrderSide, OrderType, TimeInForce
 from ibbot.sim import pricepath
-from ibbot.sim.exchange import Exchange, OrderRequest
-from ibbot.sim.market import MarketSimulator, SimBar
+from ibbot.sim.market import MarketSimulator
 from ibbot.sim.universe import DEFAULT_UNIVERSE
 
 if TYPE_CHECKING:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -51,8 +52,8 @@ from ibbot.broker.fundamentals import REPORT_SNAPSHOT
 from ibbot.broker.fundamentals_source import IBFundamentalsSource
 from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 from ibbot.bus import EventBus, OverflowPolicy, Subscription
-from ibbot.clock import WallClock
-from ibbot.errors import ConfigError, IbbotError
+from ibbot.clock import ScaledClock, WallClock
+from ibbot.errors import ConfigError, IbbotError, SessionEnded
 from ibbot.fundamentals import FundamentalsOutcome, FundamentalsService, open_sources
 from ibbot.gateway import GatewayTarget, open_gateway
 from ibbot.live.activity import Activity, summary_line
@@ -67,12 +68,14 @@ from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
 from ibbot.settings import StrategySettings
 from ibbot.store import AsyncStore, InvalidStoreInput, ParquetStore
+from ibbot.store.atomic import remove_leftover_temp_files
 from ibbot.store.layout import StoreLayout
 from ibbot.strategies import create_strategy
 from ibbot.trading import PositionBook, RiskGate, RiskLimits
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
+    from pathlib import Path
 
     from ibbot.broker.ports import BrokerStore
     from ibbot.clock import Clock
@@ -102,6 +105,7 @@ _STRATEGY_QUEUE: Final = 1_024
 _STORE_QUEUE: Final = 10_000
 _ACTIVITY_QUEUE: Final = 4_096
 _STORE_FLUSH_SECONDS: Final = 5.0
+_LEFTOVER_EXAMPLES: Final = 5
 
 
 def shutdown_budget(settings: Settings) -> float:
@@ -320,6 +324,7 @@ class Orchestrator:
             _check_name(config.name)
         built = {c.name: self._build(c) for c in settings.strategies if c.enabled}
         wall = WallClock()
+        await _remove_leftovers(settings.store.path)
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(
                 AsyncStore(ParquetStore(settings.store.path, clock=wall))
@@ -328,7 +333,13 @@ class Orchestrator:
             self._announce(target)
             bus = await stack.enter_async_context(EventBus())
             if self._market_clock is not None and not target.embedded:
-                target = GatewayTarget(target.host, target.port, self._market_clock)
+                # A simulator elsewhere counts IB's pacing windows in its own (scaled) time.
+                scale = (
+                    self._market_clock.scale if isinstance(self._market_clock, ScaledClock) else 1.0
+                )
+                target = GatewayTarget(
+                    target.host, target.port, self._market_clock, time_scale=scale
+                )
             market = target.market_clock
             connection = IBConnection(
                 ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port),
@@ -438,6 +449,7 @@ class Orchestrator:
             await self._stopping.wait()
             await self._shutdown(parts, live, executor_task)
         finally:
+            gc.unfreeze()
             for task in background:
                 task.cancel()
 
@@ -471,6 +483,11 @@ class Orchestrator:
             )
             serving = start("control", server.serve())
             await _either(server.ready, serving)  # a server that cannot listen fails the group
+        # What start-up built (modules, settings, contracts, history) lives for the whole run: out
+        # of the collector's sight, a full collection while trading scans only what trading made
+        # (it stalled the loop ~50 ms otherwise: a tick arriving then waits as long).
+        gc.collect()
+        gc.freeze()
         self.started.set()
         parts.lifecycle.note(
             "app.started",
@@ -496,9 +513,10 @@ class Orchestrator:
         self._contracts = await collector.qualify()
         await self._backfill(parts)
         await self._warm_up(parts, list(self._running.values()))
-        await parts.executor.reconcile()
-        await parts.trader.reconcile("start")
+        # From here every new session reconciles the book; the start's own reconciliation covers
+        # the current one (and is skipped if it ends on the way: the next one's hooks run).
         parts.connection.add_session_hook(self._on_session_change, phase=HookPhase.POSITIONS)
+        await self._reconcile_book(parts, "start", recover=True)
         for running in self._running.values():
             running.runner.go_live()
 
@@ -708,7 +726,32 @@ class Orchestrator:
     async def _reconcile(self) -> None:
         parts = self._parts
         if parts is not None and parts.connection.is_ready:
-            await parts.trader.reconcile("periodic")
+            # Normally the session's hooks have recovered its executions; if that failed (a
+            # timeout), this round asks IB for them itself.
+            recovered = parts.executor.reconciled_session == parts.connection.session
+            await self._reconcile_book(parts, "periodic", recover=not recovered)
+
+    async def _reconcile_book(self, parts: _Parts, reason: str, *, recover: bool) -> None:
+        """Compare the book with IB's positions once the session's executions are booked.
+
+        Bound to the current session: the executions IB reported in it (fetched first when
+        ``recover``) are booked before the positions are asked for, and a drop on the way ends
+        the reconciliation (the next session's hooks reconcile again) instead of comparing the
+        book with positions of a session whose fills it has not seen.
+        """
+        skipped = ""
+        try:
+            with parts.connection.session_scope() as session:
+                if recover:
+                    await parts.executor.reconcile()
+                if parts.executor.reconciled_session == session:
+                    await parts.trader.reconcile(reason)
+                else:
+                    skipped = f"the executions of session {session} are not reconciled"
+        except SessionEnded as exc:
+            skipped = str(exc)
+        if skipped:
+            log.warning("reconciliation.skipped", reason=reason, error=skipped)
 
     async def _summarize(self) -> None:
         parts = self._parts
@@ -740,7 +783,8 @@ class Orchestrator:
         if parts is None:
             return
         parts.trader.gate.account = parts.connection.account
-        await parts.trader.reconcile(f"after {change.value}")
+        # The executor's hook (an earlier phase) has recovered this session's executions.
+        await self._reconcile_book(parts, f"after {change.value}", recover=False)
 
     # --- shutdown ---------------------------------------------------------------------------------
 
@@ -832,6 +876,20 @@ async def _either(event: asyncio.Event, task: asyncio.Task[None]) -> None:
     finally:
         waiting.cancel()
         await asyncio.wait([waiting])
+
+
+async def _remove_leftovers(root: Path) -> None:
+    """Remove the temporary files of writes an earlier, killed run left in the store (one line)."""
+    removed, failed = await asyncio.to_thread(remove_leftover_temp_files, root)
+    if removed:
+        log.info(
+            "store.leftovers_removed",
+            files=len(removed),
+            examples=[str(path.relative_to(root)) for path in removed[:_LEFTOVER_EXAMPLES]],
+            detail="temporary files of writes killed before they completed",
+        )
+    if failed:
+        log.warning("store.leftovers_kept", files=len(failed), errors=failed[:_LEFTOVER_EXAMPLES])
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -16,6 +16,7 @@ Usage::
         bus.subscribe([EventType.PRICE_BAR], strategy.on_bar, name="sma")
         bus.subscribe(["tick"], on_tick, overflow=OverflowPolicy.CONFLATE)
         await bus.publish(event)  # waits only if a BLOCK subscriber is full
+        bus.try_publish(event)  # from a sync callback: all now, or False and nobody
 """
 
 from __future__ import annotations
@@ -595,6 +596,28 @@ class EventBus:
         full = self._offer_all(event)
         if full:
             raise BusFull(event, full)
+
+    def try_publish(self, event: Event) -> bool:
+        """Deliver ``event`` now if no ``BLOCK`` subscriber would have to wait, else to nobody.
+
+        Returns False, having delivered nothing, when a ``BLOCK`` subscriber's queue is full or has
+        publishers waiting for room: the caller keeps the event for :meth:`publish`. For a
+        synchronous producer that keeps its own backlog (the latest tick per symbol): whenever the
+        bus has room, the event goes out from the callback itself, with no hop through a publishing
+        task. Raises :class:`BusClosed` when the bus is not running.
+        """
+        if self._state is not _State.RUNNING:
+            raise BusClosed(_not_running(self._state))
+        subscriptions = self._route(event)
+        for subscription in subscriptions:
+            if (
+                subscription.overflow is OverflowPolicy.BLOCK
+                and subscription._open
+                and (subscription._blocked or subscription._queue.full())
+            ):
+                return False
+        self._offer_all(event)  # every BLOCK queue has room: nothing is refused
+        return True
 
     publish_async = publish_nowait
     """The plan's name for the non-blocking publish (``EventBus.publish_async``): same as

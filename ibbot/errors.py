@@ -19,6 +19,7 @@ __all__ = [
     "PacingViolation",
     "RequestFailed",
     "RiskBlocked",
+    "SessionEnded",
     "StoreError",
 ]
 
@@ -63,6 +64,15 @@ class RequestFailed(BrokerError):
         self.code = code
         self.request = request
         super().__init__(message)
+
+
+class SessionEnded(RequestFailed):
+    """The connection session a piece of work belonged to has ended (the Gateway dropped us).
+
+    Raised instead of waiting for the next session by work that must end with its session (the
+    session hooks, a reconciliation): its answer would describe a session that no longer exists,
+    and the next session runs the hooks again.
+    """
 
 
 class FundamentalsUnavailable(RequestFailed):

@@ -1,6 +1,6 @@
 """The backtest's broker: ibbot orders in, fills out, matched by the simulator's own engine.
 
-:class:`SimulatedBroker` wraps :class:`ibbot.sim.exchange.Exchange` (the matching engine and margin
+:class:`SimulatedBroker` wraps :class:`ibbot.exchange.Exchange` (the matching engine and margin
 account behind ``ibbot sim``) in-process, without sockets, and speaks ibbot's models: it takes an
 :class:`~ibbot.models.Order`, sends it as IB would receive it (``orderRef`` = ``strategy:decision``),
 and turns the engine's executions and commission reports into :class:`~ibbot.models.Fill` values
@@ -22,8 +22,7 @@ from datetime import datetime
 from itertools import count
 from typing import TYPE_CHECKING, Final
 
-from ibbot.models import Fill, Order, OrderStatus, TimeInForce, parse_order_ref
-from ibbot.sim.exchange import (
+from ibbot.exchange import (
     CommissionReport,
     Exchange,
     Execution,
@@ -32,13 +31,14 @@ from ibbot.sim.exchange import (
     OrderRequest,
     OrderStatusChanged,
     PositionChanged,
+    SimBar,
 )
-from ibbot.sim.market import SimBar
+from ibbot.models import Fill, Order, OrderStatus, TimeInForce, parse_order_ref
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from ibbot.sim.exchange import ExchangeEvent
+    from ibbot.exchange import ExchangeEvent
 
 __all__ = ["BACKTEST_ACCOUNT", "BrokerOrder", "SimulatedBroker"]
 

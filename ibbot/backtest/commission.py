@@ -1,7 +1,7 @@
 """Commission schedules a backtest can charge, as the callables the matching engine takes.
 
 ``ib``: IB's fixed US-stock schedule (USD 0.005 a share, at least USD 1.00 and at most 1% of the
-trade value per order; :func:`ibbot.sim.exchange.ib_fixed_commission`). ``zero``: nothing.
+trade value per order; :func:`ibbot.exchange.ib_fixed_commission`). ``zero``: nothing.
 ``per-share=X``: X per share, no minimum or cap. The engine charges per order: it asks for the
 commission of everything filled so far and books the difference, so any schedule here is per order.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ibbot.backtest.errors import BacktestInputError
-from ibbot.sim.exchange import ib_fixed_commission
+from ibbot.exchange import ib_fixed_commission
 
 __all__ = ["CommissionKind", "CommissionModel"]
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ibbot.broker.connection import IBConnection
-    from ibbot.broker.ports import BrokerStore, EventPublisher
+    from ibbot.broker.ports import BrokerStore, TickPublisher
     from ibbot.broker.requests import IBRequests
     from ibbot.settings import CollectorSettings
 
@@ -74,7 +74,7 @@ class IBCollector:
         connection: IBConnection,
         requests: IBRequests,
         store: BrokerStore,
-        publisher: EventPublisher | None,
+        publisher: TickPublisher | None,
         *,
         config: CollectorConfig,
     ) -> None:

@@ -8,20 +8,32 @@ What IB really does, and what this class does about it:
   whole connect timeout: the first connect fails at once.
 - The Gateway restarts every night and drops every API socket for a minute or two: on a dropped
   socket we reconnect forever with exponential backoff, jitter and a cap, then run the session
-  hooks (resubscribe, then reconcile orders).
+  hooks (reconcile orders and positions, then resubscribe).
 - The nightly server reset keeps the socket but cuts IB's link (1100) and brings it back with data
   lost (1101: subscriptions are gone) or maintained (1102): 1101 runs the same hooks.
 - Farms report broken/OK (2103-2106, 2157/2158): the state goes DEGRADED / back to CONNECTED.
 
 Readiness is nextValidId + managed accounts (ib_async's API start), the startup sync of orders,
 positions and executions, and the farm status notices (or a short grace period if none come).
+
+The supervisor's invariant: **nothing the supervisor waits for can wait for the supervisor.** It
+waits only for signals (a drop, a 1101), the backoff and its own connect attempts. Each session's
+hooks run in a task of their own, bound to that session: a drop cancels them at once (they end
+with their session), and inside them :meth:`IBConnection.wait_ready` never waits for the next
+session, it raises :class:`~ibbot.errors.SessionEnded` once theirs has ended (so does every
+request sent through :class:`~ibbot.broker.IBRequests`). So a drop at any point of a hook
+(resubscription, reconciliation, positions) is followed by a new session within the backoff, whose
+hooks run again from the start. :meth:`IBConnection.session_scope` gives the same binding to
+other work that must not outlive its session (a periodic reconciliation).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Self
@@ -39,7 +51,7 @@ from ibbot.broker.errors import (
 )
 from ibbot.broker.outbox import Outbox
 from ibbot.broker.timing import wait_event, within
-from ibbot.errors import ConnectionFailed
+from ibbot.errors import ConnectionFailed, SessionEnded
 from ibbot.models import ConnectionState, ConnectionStatus, Event, EventType
 
 if TYPE_CHECKING:
@@ -80,6 +92,9 @@ _FARMS_UP: Final = frozenset({2104, 2106, 2107, 2108, 2158})
 _IB_LINK: Final = ("ib_link", "")
 # How long closing waits for queued status events to reach the bus.
 _FLUSH_SECONDS: Final = 5.0
+# How long a drop waits for the cancelled hooks of the ended session to finish (they end at their
+# next await; this bound only guards against a hook that swallows its cancellation).
+_HOOKS_STOP_SECONDS: Final = 5.0
 
 
 def is_paper_account(account: str) -> bool:
@@ -95,12 +110,17 @@ class SessionChange(StrEnum):
 
 
 class HookPhase(StrEnum):
-    """Hooks run by phase, in this order: market data is re-established, then orders and fills are
-    reconciled, then positions (which must see the fills the order reconciliation found)."""
+    """Hooks run by phase, in this order: orders and fills are reconciled, then positions (which
+    must see the fills the order reconciliation found), then market data is re-established.
 
-    RESUBSCRIBE = "resubscribe"
+    Market data comes last so that the first decisions on new bars are sized against a book that
+    has booked the fills made while ibbot was away, and so that a resubscription held back by
+    IB's pacing (60 real-time bar requests per 10 minutes) never holds up the reconciliation.
+    """
+
     RECONCILE = "reconcile"
     POSITIONS = "positions"
+    RESUBSCRIBE = "resubscribe"
 
 
 SessionHook = Callable[[SessionChange], Awaitable[None]]
@@ -152,6 +172,20 @@ class _Signal(StrEnum):
     DATA_LOST = "data_lost"
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The session some work is bound to (see :meth:`IBConnection.session_scope`)."""
+
+    connection: IBConnection
+    session: int
+
+
+# The session the current task's work is bound to: set in every hook task, and by session_scope.
+# A context variable, so the binding follows the work into whatever it awaits and the tasks it
+# starts, and two connections in one process never see each other's.
+_SCOPE: ContextVar[_Scope | None] = ContextVar("ibbot_connection_session", default=None)
+
+
 class IBConnection:
     """An async context manager owning one ``ib_async.IB``: connect, stay connected, report state.
 
@@ -183,7 +217,7 @@ class IBConnection:
         self._outbox = Outbox(publisher, name="connection", maxsize=1_000)
         self._state = ConnectionState.DISCONNECTED
         self._ready = asyncio.Event()
-        self._signals: asyncio.Queue[_Signal] = asyncio.Queue(maxsize=len(_Signal))
+        self._signals: asyncio.Queue[tuple[_Signal, int]] = asyncio.Queue(maxsize=len(_Signal))
         self._pending_signals: set[_Signal] = set()
         self._hooks: dict[HookPhase, list[SessionHook]] = {phase: [] for phase in HookPhase}
         self._broken: set[tuple[str, str]] = set()
@@ -196,6 +230,8 @@ class IBConnection:
         self._accounts: tuple[str, ...] = ()
         self._tasks: asyncio.TaskGroup | None = None
         self._workers: list[asyncio.Task[None]] = []
+        # The running hook task and at most one queued behind it (a 1101 during the hooks).
+        self._hook_runs: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ public state
 
@@ -256,8 +292,41 @@ class IBConnection:
         return bool(self._accounts) and all(is_paper_account(a) for a in self._accounts)
 
     async def wait_ready(self) -> None:
-        """Return once the connection is ready (at once when it already is)."""
+        """Return once the connection is ready (at once when it already is).
+
+        Work bound to a session (a session hook, a :meth:`session_scope` block) never waits for
+        the next session: it returns at once while its session is up and raises
+        :class:`~ibbot.errors.SessionEnded` once that session has ended.
+        """
+        scope = _SCOPE.get()
+        if scope is not None and scope.connection is self:
+            self._check_session(scope.session)
+            return
         await self._ready.wait()
+
+    @contextmanager
+    def session_scope(self) -> Iterator[int]:
+        """Bind the block to the current session (yielded): see :meth:`wait_ready`.
+
+        Raises :class:`~ibbot.errors.SessionEnded` at once when the connection is not ready.
+        """
+        self._check_session(self._session)
+        token = _SCOPE.set(_Scope(self, self._session))
+        try:
+            yield self._session
+        finally:
+            _SCOPE.reset(token)
+
+    def in_session(self, session: int) -> bool:
+        """True while ``session`` is the current session and the connection is ready."""
+        return self._ready.is_set() and self._session == session
+
+    def _check_session(self, session: int) -> None:
+        if not self.in_session(session):
+            raise SessionEnded(
+                f"connection session {session} has ended (the Gateway dropped the connection)",
+                request="session",
+            )
 
     def next_order_id(self) -> int:
         """A fresh order id from ib_async's sequence (seeded by nextValidId, bumped by openOrder).
@@ -337,6 +406,7 @@ class IBConnection:
         self._closing = True
         was_connected = self._ib.isConnected()
         self._ready.clear()
+        self._cancel_hooks()
         self._ib.disconnect()
         if was_connected:
             self._set_state(ConnectionState.DISCONNECTED, "closed by ibbot")
@@ -422,6 +492,10 @@ class IBConnection:
             log.warning(
                 "connection.no_farm_status", host=cfg.host, port=cfg.port, waited=cfg.farm_grace
             )
+        if not self._ib.isConnected():
+            # Dropped while waiting for the farms: not ready yet, so no drop was signalled.
+            self._set_state(ConnectionState.DISCONNECTED, "dropped while connecting")
+            raise ConnectionFailed(f"IB Gateway at {where} dropped the connection while connecting")
         self._accounts = accounts
         self._session += 1
         self._ready.set()
@@ -469,16 +543,20 @@ class IBConnection:
     # ------------------------------------------------------------------ supervision
 
     async def _supervise(self) -> None:
-        """Reconnect after drops and run the session hooks, until cancelled."""
+        """Reconnect after drops and start the session hooks, until cancelled.
+
+        It awaits only signals, the backoff and its own connect attempts, never a hook (see the
+        module docstring): the hooks run in tasks of their own.
+        """
         while True:
-            signal = await self._signals.get()
+            signal, session = await self._signals.get()
             self._pending_signals.discard(signal)
             if signal is _Signal.DROPPED:
+                await self._end_hooks()
                 await self._reconnect()
-                self._pending_signals.discard(_Signal.DATA_LOST)  # the new session covers it
-                await self._run_hooks(SessionChange.RECONNECTED)
-            elif self.is_ready:
-                await self._run_hooks(SessionChange.DATA_LOST)
+                self._start_hooks(SessionChange.RECONNECTED)
+            elif self.in_session(session):  # a 1101 of an ended session: its successor's hooks ran
+                self._start_hooks(SessionChange.DATA_LOST)
 
     async def _reconnect(self) -> None:
         """Try to connect again, forever, with exponential backoff and jitter."""
@@ -496,27 +574,99 @@ class IBConnection:
                 log.info("connection.reconnected", attempts=attempt + 1, session=self._session)
                 return
 
-    async def _run_hooks(self, change: SessionChange) -> None:
+    def _start_hooks(self, change: SessionChange) -> None:
+        """Run the hooks for the current session in a task, after the run before it (if any)."""
+        if self._tasks is None:
+            return
+        runs = [run for run in self._hook_runs if not run.done() and not run.cancelling()]
+        if len(runs) > 1:
+            return  # a run is already queued behind the running one: it covers this 1101 too
+        previous = runs[-1] if runs else None
+        run = self._tasks.create_task(
+            self._run_hooks(change, self._session, previous),
+            name=f"ibbot-connection-hooks-{self._session}-{change.value}",
+        )
+        self._hook_runs = [*runs, run]
+
+    def _cancel_hooks(self) -> None:
+        """Cancel every hook run: their session has ended."""
+        cancelled = 0
+        for run in self._hook_runs:
+            if not run.done() and not run.cancelling():
+                run.cancel()
+                cancelled += 1
+        if cancelled:
+            log.info("connection.hooks_cancelled", runs=cancelled, session=self._session)
+
+    async def _end_hooks(self) -> None:
+        """Cancel the hook runs and wait (bounded) until they have finished."""
+        self._cancel_hooks()
+        runs = [run for run in self._hook_runs if not run.done()]
+        self._hook_runs = []
+        if not runs:
+            return
+        stopped = True
+        try:
+            await within(self._clock, _HOOKS_STOP_SECONDS, asyncio.wait(runs))
+        except TimeoutError:
+            stopped = False
+        if not stopped:
+            log.error(
+                "connection.hooks_not_stopped",
+                runs=[run.get_name() for run in runs if not run.done()],
+                waited=_HOOKS_STOP_SECONDS,
+            )
+
+    async def _run_hooks(
+        self, change: SessionChange, session: int, previous: asyncio.Task[None] | None
+    ) -> None:
+        """Every hook, by phase, for ``session``; stops when the session ends."""
+        if previous is not None:
+            await asyncio.wait((previous,))
+        _SCOPE.set(_Scope(self, session))  # this task's own context: its hooks are bound to it
+        log.info("connection.hooks_started", change=change.value, session=session)
         for phase in HookPhase:
             for hook in list(self._hooks[phase]):
+                if not self.in_session(session):
+                    log.warning(
+                        "connection.hooks_interrupted", change=change.value, session=session
+                    )
+                    return
                 name = getattr(hook, "__qualname__", repr(hook))
+                log.info(
+                    "connection.hook_started",
+                    hook=name,
+                    phase=phase.value,
+                    change=change.value,
+                    session=session,
+                )
                 try:
                     await hook(change)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # one failing hook must not stop the supervisor
+                except SessionEnded as exc:
+                    log.warning(
+                        "connection.hooks_interrupted",
+                        hook=name,
+                        phase=phase.value,
+                        session=session,
+                        error=str(exc),
+                    )
+                    return
+                except Exception:  # one failing hook must not stop the others
                     log.exception("connection.hook_failed", hook=name, phase=phase.value)
                 else:
                     log.info(
                         "connection.hook_done", hook=name, phase=phase.value, change=change.value
                     )
+        log.info("connection.hooks_done", change=change.value, session=session)
 
     def _signal(self, signal: _Signal) -> None:
         # Signals are idempotent: one pending signal of a kind covers any repeat (queue of 2).
         if signal in self._pending_signals:
             return
         self._pending_signals.add(signal)
-        self._signals.put_nowait(signal)
+        self._signals.put_nowait((signal, self._session))
 
     # ------------------------------------------------------------------ ib_async callbacks (sync)
 
@@ -525,6 +675,7 @@ class IBConnection:
             return
         was_ready = self._ready.is_set()
         self._ready.clear()
+        self._cancel_hooks()  # they end with their session, now
         if was_ready:
             self._set_state(ConnectionState.DISCONNECTED, "the Gateway dropped the connection")
             self._signal(_Signal.DROPPED)

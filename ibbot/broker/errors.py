@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ib_async import RequestError
 
 __all__ = [
+    "CANCEL_OF_UNKNOWN",
     "CANCEL_REFUSED",
     "CLIENT_ID_IN_USE",
     "CONNECT_FAILED",
@@ -90,7 +91,8 @@ _ROWS: Final = (
             _C.REQUEST_ERROR,
             "RequestFailed: the symbol cannot be qualified; for an order, a rejection."),
     IBError(300, "Can't find EId with ticker Id.", _C.REQUEST_ERROR,
-            "Logged: a cancel for a subscription IB no longer has."),
+            "Logged: a cancel for a subscription IB no longer has (debug after a 1101, when IB "
+            "has dropped every stream; a warning otherwise)."),
     IBError(_PROCESSING_ERROR, "Server error when processing an API client request.",
             _C.REQUEST_ERROR,
             "Read the text: 'Only 50 simultaneous API historical data requests allowed' is a "
@@ -99,7 +101,7 @@ _ROWS: Final = (
     IBError(354, "Requested market data is not subscribed.", _C.REQUEST_ERROR,
             "RequestFailed and an error event: the account lacks the data subscription."),
     IBError(366, "No historical data query found for ticker id.", _C.REQUEST_ERROR,
-            "Logged: a cancel of a historical request that already ended."),
+            "Logged: a cancel of a historical request that already ended (as 300)."),
     IBError(FUNDAMENTALS_UNAVAILABLE,
             "We are sorry, but fundamentals data for the security specified is not available.",
             _C.REQUEST_ERROR,
@@ -218,12 +220,16 @@ IB_ERRORS: Final[Mapping[int, IBError]] = MappingProxyType({row.code: row for ro
 _DEGRADED: Final = frozenset({1100, 2103, 2105, 2157})
 _RESTORED: Final = frozenset({DATA_LOST, 1102, 2104, 2106, 2158})
 _CANCELLED: Final = frozenset({202})
+# A cancel of a stream IB does not have (any more): after a 1101 IB has dropped every stream, so
+# the cancels ibbot sends before subscribing again are answered this way (market_data logs them).
+CANCEL_OF_UNKNOWN: Final = frozenset({300, 366})
 # Codes ibbot always says in its own words, so ib_async's "Error/Warning <code>" line repeats it:
 # connectivity and farm notices (connection.notice, connection.degraded/restored), historical
-# "no data" and pacing (requests.*, market_data.stream_failed) and 430 (fundamentals.unavailable,
-# once per symbol and report). ibbot.logs demotes ib_async's line for these to debug.
+# "no data" and pacing (requests.*, market_data.stream_failed), 430 (fundamentals.unavailable,
+# once per symbol and report) and cancels of unknown streams (market_data.cancel_*). ibbot.logs
+# demotes ib_async's line for these to debug.
 LOGGED_BY_IBBOT: Final = frozenset(
-    {_HMDS_ERROR, FUNDAMENTALS_UNAVAILABLE, *_DEGRADED, *_RESTORED}
+    {_HMDS_ERROR, FUNDAMENTALS_UNAVAILABLE, *_DEGRADED, *_RESTORED, *CANCEL_OF_UNKNOWN}
     | {row.code for row in _ROWS if row.category is ErrorCategory.FARM_STATUS}
 )
 # Errors that refuse a *cancel*: the order itself lives on (or has already filled). ib_async marks

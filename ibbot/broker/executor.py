@@ -8,13 +8,17 @@ carry the strategy and decision (from ``orderRef``).
 Orders are never re-sent. After a reconnect (or IB's 1101) the executor asks IB for its open and
 completed orders and today's executions and reconciles: a fill that happened while disconnected is
 recorded exactly once (executions are keyed by execId, remembered in the audit log across runs),
-and an order IB never received is reported as such. Orders are keyed by permId once IB assigns it
-(order ids are per client session; permId is unique per account).
+with the commission report IB sends right after each execution of that answer (so it is
+published at once, never waiting for a report that already came), and an order IB never received
+is reported as such. An order the socket's drop caught before it left is finished as not sent.
+Orders are keyed by permId once IB assigns it (order ids are per client session; permId is
+unique per account).
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
-``<strategy>:<decision id>``) is started before the order is sent and fsynced before ``submit``
-goes on. Orders are never re-sent, so no crash can place a decision's order twice. After a crash
-the next run settles every order an earlier run left unfinished, whichever window the crash hit:
+``<strategy>:<decision id>``) is written before the order is sent (the operating system holds it:
+it survives ibbot being killed) and fsynced before ``submit`` goes on. Orders are never re-sent,
+so no crash can place a decision's order twice. After a crash the next run settles every order an
+earlier run left unfinished, whichever window the crash hit:
 
 - (a) The write-ahead line is durable, placeOrder never reached IB: IB lists no order and no
   execution with its ``orderRef``. It is audited as rejected "unconfirmed after a restart" (a
@@ -25,8 +29,8 @@ the next run settles every order an earlier run left unfinished, whichever windo
 - (c) A fill happened but was not audited before the crash: IB still reports the execution, which
   is audited and published once (executions are keyed by execId, and audited ones are remembered
   across runs), so the position book books it once; an adopted order's status follows.
-- The order reached IB but the crash came before its write-ahead line was durable: as (b); only
-  the "sending" line is missing.
+- The order reached IB and a power cut (or a crash of the operating system) came before its
+  write-ahead line was fsynced: as (b); only the "sending" line is missing.
 
 Within a run, a reconcile (after a reconnect) leaves alone an order ``submit`` has tracked but not
 yet handed to IB (it waits for the pacer): it is in flight, not lost.
@@ -70,6 +74,8 @@ from ibbot.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from ib_async import IB, CommissionReport, Contract
     from ib_async import Fill as IBFill
 
@@ -85,6 +91,10 @@ log = structlog.get_logger(__name__)
 AUDIT_FILLS: Final = "fills"
 AUDIT_ORDERS: Final = "orders"
 AUDIT_RECONCILIATION: Final = "reconciliation"
+_NOT_SENT: Final = (
+    "not sent: the connection to IB Gateway dropped before the order left (ibbot does not "
+    "re-send orders; the strategy decides again on new data)"
+)
 UNCONFIRMED_MESSAGE: Final = (
     "unconfirmed after a restart: IB lists no such order (open or completed today) and no "
     "execution of it; it never reached IB, finished on an earlier day, or works under another "
@@ -155,6 +165,10 @@ class OrderExecutor:
         self._outbox = Outbox(publisher, name="executor", persist=self._persist)
         self._by_id: dict[int, _Tracked] = {}
         self._by_perm: dict[int, _Tracked] = {}
+        # The orders not finished yet (by identity), so that the trader's per-decision questions
+        # (what works for this strategy and symbol, how many are open) cost the open orders, not
+        # every order of the run.
+        self._open: dict[int, _Tracked] = {}
         self._contracts: dict[str, Contract] = {}
         # Executions: published base ids (IB marks corrections by the digits after the last dot),
         # and the ones waiting for their commission report (bounded by IB's fill rate).
@@ -164,6 +178,7 @@ class OrderExecutor:
         self._fills: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._attached = False
         self._settling = asyncio.Lock()
+        self._reconciled_session = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -247,27 +262,36 @@ class OrderExecutor:
             result=self._result(order, ib_request.orderId, OrderStatus.PENDING, "sending"),
         )
         self._by_id[tracked.order_id] = tracked
-        # Write-ahead: the audit line is written before the order leaves, and fsynced before
-        # submit() goes on. The fsync (milliseconds on a real disk) runs while the order travels,
-        # not before it: a crash in between leaves the order at IB with its orderRef, which the
-        # next run's reconciliation adopts and audits.
-        written = asyncio.ensure_future(self._audit(tracked))
+        self._open[id(tracked)] = tracked
+        # Write-ahead: the audit line is written before the order leaves (into the operating
+        # system's hands: it survives ibbot being killed) and fsynced before submit() goes on. The
+        # fsync waits for the disk (milliseconds) while the order travels, not before it: a power
+        # cut in between leaves the order at IB with its orderRef, which the next run's
+        # reconciliation adopts and audits. Nothing from here to placeOrder yields to the loop
+        # (unless the pacer must wait), so no worker thread competes with the send for the GIL.
+        durable = self._write_ahead(tracked)
         try:
-            await asyncio.sleep(0)  # the write starts now, ahead of the order
             await self._pacer.message()
-            log.info(
-                "executor.placing",
-                order_id=tracked.order_id,
-                order_ref=order.order_ref,
-                symbol=order.symbol,
-                side=order.action.value,
-                quantity=order.quantity,
-                order_type=order.order_type.value,
-            )
-            tracked.trade = self._ib.placeOrder(contract, ib_request)
-            self._update(tracked, tracked.trade)
+            try:
+                tracked.trade = self._ib.placeOrder(contract, ib_request)
+            except ConnectionError as exc:
+                # The socket dropped while the order waited for the pacer: ib_async wrote nothing.
+                self._set(tracked, self._replace(tracked, OrderStatus.BLOCKED, _NOT_SENT))
+                log.warning("executor.not_sent", order_ref=order.order_ref, reason=str(exc))
+            else:
+                log.info(
+                    "executor.placed",
+                    order_id=tracked.order_id,
+                    order_ref=order.order_ref,
+                    symbol=order.symbol,
+                    side=order.action.value,
+                    quantity=order.quantity,
+                    order_type=order.order_type.value,
+                )
+                self._update(tracked, tracked.trade)
         finally:
-            await written
+            if durable is not None:
+                await self._synced(tracked, durable)
         await self._wait_terminal(
             tracked, self._config.submit_timeout if timeout is None else timeout
         )
@@ -313,7 +337,23 @@ class OrderExecutor:
 
     def open_orders(self) -> list[OrderResult]:
         """Every known order that is not finished yet."""
-        return [t.result for t in self._tracked() if not t.result.status.is_terminal]
+        return [
+            t.result
+            for t in self._open.values()
+            if not t.result.status.is_terminal and self._reachable(t)
+        ]
+
+    def _reachable(self, tracked: _Tracked) -> bool:
+        """True while ``tracked`` is the order known under its order id or its permId."""
+        if self._by_id.get(tracked.order_id) is tracked:
+            return True
+        return bool(tracked.perm_id) and self._by_perm.get(tracked.perm_id) is tracked
+
+    @property
+    def reconciled_session(self) -> int:
+        """The connection session whose executions the last complete :meth:`reconcile` queued
+        (0: none yet). The book describes IB's positions only once it has booked them."""
+        return self._reconciled_session
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -327,16 +367,22 @@ class OrderExecutor:
         Open and completed orders were fetched by the (re)connect's startup sync; executions are
         asked for again here. Nothing is ever re-sent.
         """
+        session = self._connection.session
         await self._pacer.message()
         try:
             fills: list[IBFill] = await within(
                 self._waits, self._requests.policy.timeout, self._ib.reqExecutionsAsync()
             )
         except (TimeoutError, ConnectionError) as exc:
-            log.exception("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
+            # The next session's reconciliation asks again.
+            log.warning("executor.reconcile_failed", error=str(exc) or type(exc).__name__)
             return
+        # ib_async hands out a fresh Fill (without commission) for an execution it already knew
+        # from the connect's startup sync, and attaches the commission report that came with the
+        # answer to the Fill it knew: take that one.
+        known = {f.execution.execId: f for f in self._ib.fills()}
         for fill in fills:
-            self._queue_fill(fill)
+            self._queue_fill(known.get(fill.execution.execId, fill), live=False)
         trades = self._ib.trades()
         found = lost = 0
         for tracked in list(self._tracked()):
@@ -367,8 +413,11 @@ class OrderExecutor:
                 self._adopt(trade)
         at_ib = {t.order.orderRef for t in trades} | {f.execution.orderRef for f in fills}
         unconfirmed = await self._settle_earlier_runs(at_ib)
+        if self._connection.in_session(session):
+            self._reconciled_session = session
         log.info(
             "executor.reconciled",
+            session=session,
             executions=len(fills),
             orders_found=found,
             orders_lost=lost,
@@ -452,6 +501,8 @@ class OrderExecutor:
             order_ref=trade.order.orderRef, order_id=trade.order.orderId, result=result, trade=trade
         )
         self._by_id.setdefault(tracked.order_id, tracked)
+        if not result.status.is_terminal:
+            self._open[id(tracked)] = tracked
         if result.perm_id:
             self._by_perm[result.perm_id] = tracked
         log.info(
@@ -483,7 +534,7 @@ class OrderExecutor:
         self._update(tracked, trade)
 
     def _on_exec_details(self, trade: Trade, fill: IBFill) -> None:
-        self._queue_fill(fill)
+        self._queue_fill(fill, live=True)
 
     def _on_commission(self, trade: Trade, fill: IBFill, report: CommissionReport) -> None:
         waiting = self._commissions.get(report.execId)
@@ -524,6 +575,10 @@ class OrderExecutor:
     def _set(self, tracked: _Tracked, result: OrderResult) -> None:
         before = tracked.result
         tracked.result = result
+        if result.status.is_terminal:
+            self._open.pop(id(tracked), None)
+        else:  # again, when IB reports as working an order a reconcile had given up on
+            self._open[id(tracked)] = tracked
         if _same_state(before, result):
             return
         tracked.changed.set()
@@ -631,7 +686,13 @@ class OrderExecutor:
 
     # ------------------------------------------------------------------ fills
 
-    def _queue_fill(self, fill: IBFill) -> None:
+    def _queue_fill(self, fill: IBFill, *, live: bool) -> None:
+        """Queue one execution for publishing, once per execution id.
+
+        A live execution's commission report follows it on the wire; an execution fetched by
+        reqExecutions came with its report already (IB sends each right after its execDetails,
+        before execDetailsEnd), so there is nothing to wait for.
+        """
         exec_id = fill.execution.execId
         base = _execution_base(exec_id)
         if not exec_id or exec_id in self._pending:
@@ -650,6 +711,8 @@ class OrderExecutor:
             return
         self._pending[exec_id] = fill
         self._commissions[exec_id] = asyncio.Event()
+        if not live:
+            self._commissions[exec_id].set()
         self._fills.put_nowait(exec_id)
 
     async def _publish_fills(self) -> None:
@@ -734,6 +797,22 @@ class OrderExecutor:
                 )
         except IbbotError as exc:
             log.exception("executor.audit_failed", order_id=result.order_id, error=str(exc))
+
+    def _write_ahead(self, tracked: _Tracked) -> Coroutine[Any, Any, None] | None:
+        """Write ``tracked``'s audit line now; the fsync to await, or None if the write failed."""
+        order = tracked.order
+        assert order is not None  # only submit() writes ahead, for its own order
+        try:
+            return self._store.log_order_ahead(order.strategy_name, order, tracked.result)
+        except IbbotError as exc:
+            log.exception("executor.audit_failed", order_id=tracked.order_id, error=str(exc))
+            return None
+
+    async def _synced(self, tracked: _Tracked, sync: Coroutine[Any, Any, None]) -> None:
+        try:
+            await sync
+        except IbbotError as exc:
+            log.exception("executor.audit_failed", order_id=tracked.order_id, error=str(exc))
 
     async def _persist(self, event: Event) -> None:
         if isinstance(event.payload, OrderResult):

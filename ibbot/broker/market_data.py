@@ -24,7 +24,12 @@ from ibbot.broker.backoff import Backoff
 from ibbot.broker.bars import REALTIME_BAR_SECONDS, BarAggregator, floor_time, parse_duration
 from ibbot.broker.connection import HookPhase, SessionChange
 from ibbot.broker.conversions import contract_for, price_bar, realtime_price_bar, tick_from_ticker
-from ibbot.broker.errors import error_info, is_pacing_violation, translate_request_error
+from ibbot.broker.errors import (
+    CANCEL_OF_UNKNOWN,
+    error_info,
+    is_pacing_violation,
+    translate_request_error,
+)
 from ibbot.broker.outbox import Outbox
 from ibbot.broker.timing import within
 from ibbot.errors import IbbotError, RequestFailed
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from ib_async import IB
 
     from ibbot.broker.connection import IBConnection
-    from ibbot.broker.ports import BrokerStore, EventPublisher
+    from ibbot.broker.ports import BrokerStore, TickPublisher
     from ibbot.broker.requests import IBRequests
 
 __all__ = ["MarketDataStreams", "StreamConfig"]
@@ -46,6 +51,8 @@ log = structlog.get_logger(__name__)
 # ib_async appends every streamed bar to its list; only the last one or two are ever needed.
 _KEEP_BARS: Final = 2
 _TRIM_AT: Final = 256
+# Cancelled request ids remembered per symbol for IB's answer (three requests per stream, twice).
+_GONE_PER_SYMBOL: Final = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,7 @@ class _Stream:
     ticker_req_id: int = 0
     last_end: datetime | None = None
     failures: int = 0
+    session: int = 0  # the connection session its requests were sent in
 
 
 class MarketDataStreams:
@@ -90,7 +98,7 @@ class MarketDataStreams:
         connection: IBConnection,
         requests: IBRequests,
         store: BrokerStore,
-        publisher: EventPublisher | None,
+        publisher: TickPublisher | None,
         *,
         config: StreamConfig,
         rng: random.Random | None = None,
@@ -117,10 +125,15 @@ class MarketDataStreams:
         # symbols whose subscription IB refused for pacing. Each is bounded by the watchlist.
         self._latest_ticks: dict[str, Tick] = {}
         self._ticks_ready = asyncio.Event()
+        self._publishing_ticks = False  # the tick task is between taking a backlog and its end
         self._holes: dict[str, tuple[datetime, datetime]] = {}
         self._holes_ready = asyncio.Event()
         self._retry: set[str] = set()
         self._retry_ready = asyncio.Event()
+        # Request ids cancelled although IB had probably dropped them already (after a 1101, or a
+        # refused stream): IB answers such a cancel with 300/366, which is expected then. The
+        # latest few per symbol are kept (IB answers within moments; older ones are forgotten).
+        self._cancelled_gone: dict[int, str] = {}
         self.bars_emitted = 0
         self.subscriptions = 0
 
@@ -176,17 +189,25 @@ class MarketDataStreams:
         """Re-request every stream after a reconnect or a 1101."""
         data_lost = change is SessionChange.DATA_LOST
         log.info("market_data.resubscribing", streams=len(self._streams), change=change.value)
+        # Every stream is let go of first: after a 1101 IB has dropped them all, after a reconnect
+        # they died with the old socket. IB's pacing may hold the new requests back for minutes.
         for stream in self._streams.values():
-            await self._subscribe(stream, data_lost=data_lost)
+            if data_lost:
+                self._cancel(stream, gone=True)
+            self._forget(stream)
+        for stream in self._streams.values():
+            await self._subscribe(stream, data_lost=False)
 
     async def _subscribe(self, stream: _Stream, *, data_lost: bool) -> None:
         """(Re-)request the tick and bar streams of one symbol."""
         symbol = stream.info.symbol
         if data_lost:
-            self._cancel(stream)  # IB dropped them; ib_async still holds the old request ids
+            # IB dropped them (or refused them); ib_async still holds the old request ids.
+            self._cancel(stream, gone=True)
         self._forget(stream)
         if stream.aggregator is not None:
             stream.aggregator.reset()
+        stream.session = self._connection.session
         try:
             if self._config.ticks:
                 await self._pacer.message()
@@ -246,10 +267,20 @@ class MarketDataStreams:
         for bar in bars[:-1]:  # the last bar is still forming
             self._emit(stream, price_bar(bar, stream.info.symbol, cfg.bar_size))
 
-    def _cancel(self, stream: _Stream) -> None:
+    def _cancel(self, stream: _Stream, *, gone: bool = False) -> None:
+        """Cancel the stream's requests at IB; ``gone``: IB has probably dropped them already."""
         ib = self._ib
-        if not ib.isConnected():
-            return
+        if not ib.isConnected() or stream.session != self._connection.session:
+            return  # requests of an earlier socket ended with it (ib_async forgot them too)
+        if gone:
+            symbol = stream.info.symbol
+            for bars in (stream.realtime, stream.history):
+                if bars is not None:
+                    self._cancelled_gone[bars.reqId] = symbol
+            if stream.ticker is not None:
+                self._cancelled_gone[stream.ticker_req_id] = symbol
+            while len(self._cancelled_gone) > _GONE_PER_SYMBOL * len(self._streams):
+                del self._cancelled_gone[next(iter(self._cancelled_gone))]
         if stream.ticker is not None:
             ib.cancelMktData(stream.contract)
         if stream.realtime is not None:
@@ -281,7 +312,32 @@ class MarketDataStreams:
             tick = tick_from_ticker(ticker, stream.info.symbol, now=now)
             if tick is not None:
                 self._latest_ticks[stream.info.symbol] = tick
-                self._ticks_ready.set()
+        if self._latest_ticks and not self._publishing_ticks:
+            self._publish_ticks_now()
+        if self._latest_ticks:
+            self._ticks_ready.set()
+
+    def _publish_ticks_now(self) -> None:
+        """Hand the waiting ticks to the bus from the callback itself, as long as it has room.
+
+        A price then reaches the strategies without a hop through the tick task (this is the start
+        of the tick-to-order path); what does not fit stays for the task, which waits for room.
+        """
+        publisher = self._publisher
+        if publisher is None:
+            return
+        latest = self._latest_ticks
+        while latest:
+            symbol, tick = next(iter(latest.items()))
+            failure = ""
+            try:
+                if not publisher.try_publish(self._tick_event(tick)):
+                    return
+            except IbbotError as exc:
+                failure = str(exc)
+            if failure:
+                log.warning("market_data.tick_not_published", symbol=symbol, error=failure)
+            del latest[symbol]
 
     def _on_bar_update(self, bars: Any, has_new_bar: bool) -> None:
         stream = self._by_req_id.get(getattr(bars, "reqId", -1))
@@ -297,12 +353,28 @@ class MarketDataStreams:
             del bars[:-_KEEP_BARS]
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Contract | None) -> None:
+        if code in CANCEL_OF_UNKNOWN:
+            self._cancel_answered(req_id, code, message)
+            return
         stream = self._by_req_id.get(req_id) if req_id > 0 else None
-        if stream is None or code in (300, 366):  # cancels of requests IB already forgot
+        if stream is None:
             return
         if 2100 <= code < 2200 or code == 10167:
             return  # notices and warnings on a live stream
         self._refused(stream, f"IB error {code}: {message}", code)
+
+    def _cancel_answered(self, req_id: int, code: int, message: str) -> None:
+        """IB says it had no such stream to cancel: expected after a 1101, odd otherwise."""
+        symbol = self._cancelled_gone.pop(req_id, None)
+        if symbol is not None:
+            log.debug(
+                "market_data.cancel_of_dropped_stream",
+                symbol=symbol,
+                code=code,
+                detail="IB had dropped the stream already (1101 or a refusal): nothing to cancel",
+            )
+            return
+        log.warning("market_data.cancel_unknown_at_ib", req_id=req_id, code=code, message=message)
 
     # ------------------------------------------------------------------ bars and holes
 
@@ -360,29 +432,35 @@ class MarketDataStreams:
         if isinstance(event.payload, PriceBar):
             await self._store.write_bars(event.payload.symbol, [event.payload])
 
+    def _tick_event(self, tick: Tick) -> Event:
+        return Event(
+            EventType.TICK,
+            tick.symbol,
+            tick.timestamp,
+            tick,
+            source="ib",
+            ingested_at=self._clock.now(),
+        )
+
     async def _publish_ticks(self) -> None:
+        """Publish the ticks the callback could not hand over (the bus was full), waiting for room."""
         while True:
             await self._ticks_ready.wait()
             self._ticks_ready.clear()
             ticks, self._latest_ticks = self._latest_ticks, {}
             if self._publisher is None:
                 continue
-            for tick in ticks.values():
-                try:
-                    await self._publisher.publish(
-                        Event(
-                            EventType.TICK,
-                            tick.symbol,
-                            tick.timestamp,
-                            tick,
-                            source="ib",
-                            ingested_at=self._clock.now(),
+            self._publishing_ticks = True
+            try:
+                for tick in ticks.values():
+                    try:
+                        await self._publisher.publish(self._tick_event(tick))
+                    except IbbotError as exc:
+                        log.warning(
+                            "market_data.tick_not_published", symbol=tick.symbol, error=str(exc)
                         )
-                    )
-                except IbbotError as exc:
-                    log.warning(
-                        "market_data.tick_not_published", symbol=tick.symbol, error=str(exc)
-                    )
+            finally:
+                self._publishing_ticks = False
 
     # ------------------------------------------------------------------ refusals and retries
 

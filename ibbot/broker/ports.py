@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Coroutine, Mapping, Sequence
     from datetime import datetime
 
     from ibbot.models import (
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         PriceBar,
     )
 
-__all__ = ["AuditRecord", "BrokerStore", "EventPublisher"]
+__all__ = ["AuditRecord", "BrokerStore", "EventPublisher", "TickPublisher"]
 
 
 class EventPublisher(Protocol):
@@ -31,6 +31,14 @@ class EventPublisher(Protocol):
 
     async def publish(self, event: Event) -> None:
         """Deliver ``event`` to its subscribers."""
+        ...
+
+
+class TickPublisher(EventPublisher, Protocol):
+    """A publisher a synchronous callback can hand an event to directly when it has room."""
+
+    def try_publish(self, event: Event) -> bool:
+        """Deliver ``event`` now if that needs no waiting; else deliver nothing, return False."""
         ...
 
 
@@ -44,7 +52,8 @@ class AuditRecord(Protocol):
 
 
 class BrokerStore(Protocol):
-    """The store operations the broker uses (all awaitable, run off the loop by the store)."""
+    """The store operations the broker uses (awaitable, run off the loop by the store, except the
+    write half of :meth:`log_order_ahead`)."""
 
     async def write_bars(
         self,
@@ -90,6 +99,12 @@ class BrokerStore(Protocol):
         """Audit an order and its (latest) result."""
         ...
 
+    def log_order_ahead(
+        self, strategy_name: str, order: Order, result: OrderResult
+    ) -> Coroutine[Any, Any, None]:
+        """Write an order's audit line now (no disk wait); awaiting the result makes it durable."""
+        ...
+
     async def log_audit(
         self,
         kind: str,
@@ -119,5 +134,5 @@ if TYPE_CHECKING:
     from ibbot.bus import EventBus
     from ibbot.store import AsyncStore
 
-    def _satisfied(bus: EventBus, store: AsyncStore) -> tuple[EventPublisher, BrokerStore]:
+    def _satisfied(bus: EventBus, store: AsyncStore) -> tuple[TickPublisher, BrokerStore]:
         return bus, store

@@ -1,12 +1,12 @@
 """A simulated IB Gateway speaking the TWS socket protocol (server version 178).
 
 ``SimulatedGateway`` serves unmodified TWS API clients (ib_async, IB's ``ibapi``) from a seeded
-simulated market (:mod:`ibbot.sim.market`), a matching engine (:mod:`ibbot.sim.exchange`) and
+simulated market (:mod:`ibbot.sim.market`), the matching engine (:mod:`ibbot.exchange`) and
 generated fundamentals (:mod:`ibbot.sim.fundamentals`), with pacing enforcement, fault injection
 and a JSON control interface. ``SimConfig`` says where it listens and what world it simulates.
 
-The names are imported on first use, so importing a pure engine (``ibbot.sim.exchange`` from the
-backtester, say) does not load the server.
+The names are imported on first use, so importing one part of the simulator (its market, say) does
+not load the server.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ibbot.clock import ensure_utc
-from ibbot.sim.pricepath import seed_for
+from ibbot.seeds import seed_for
 from ibbot.sim.universe import SimSecurity
 
 if TYPE_CHECKING:
@@ -415,6 +415,8 @@ def _identity(root: ET.Element, c: _Company, *, snapshot: bool) -> None:
     issue = _sub(issues, "Issue", ID="1", Type="C", Desc="Common Stock", Order="1")
     _sub(issue, "IssueID", "Ordinary Shares", Type="Name")
     _sub(issue, "IssueID", sec.symbol, Type="Ticker")
+    _sub(issue, "IssueID", sec.cusip, Type="CUSIP")
+    _sub(issue, "IssueID", sec.isin, Type="ISIN")
     _sub(issue, "IssueID", f"{sec.symbol}{ric}", Type="RIC")
     _sub(issue, "IssueID", f"{sec.symbol}{display_ric}", Type="DisplayRIC")
     _sub(issue, "Exchange", exchange_name, Code=code, Country="USA")

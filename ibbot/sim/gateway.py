@@ -48,7 +48,7 @@ class SimulatedGateway:
     ) -> None:
         self.config = config or SimConfig()
         self.clock = clock or ScaledClock(self.config.start, self.config.time_scale)
-        self.hub = Hub(self.config, self.clock, record=record)
+        self.hub: Hub[ClientSession] = Hub(self.config, self.clock, record=record)
         self._control = ControlServer(self)
         self._server: asyncio.Server | None = None
         self._control_server: asyncio.Server | None = None

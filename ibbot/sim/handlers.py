@@ -1,24 +1,29 @@
 """Which request the simulated gateway answers how: the dispatch table, message id -> handler.
 
-Requests the simulation implements go to the data, order and account services. Requests TWS knows
-but the simulation does not (market depth, scanners, news, options analytics, ...) are answered
-with error 322 naming the request, on the request id when the message carries one, so a client's
-pending request fails at once instead of timing out. Fire-and-forget messages the gateway has no use
+Requests the simulation implements go to the security-definition, data, order and account services.
+Requests TWS knows but the simulation does not (market depth, scanners, news, options analytics, ...)
+are answered with error 322 naming the request, on the request id when the message carries one, so a
+client's pending request fails at once instead of timing out. Fire-and-forget messages the gateway has no use
 for (log level, news bulletins, cancels of those unsupported subscriptions) are accepted silently.
 A message id that is not part of the protocol at all is malformed input and closes the connection.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from ibbot.sim import messages as msg
 from ibbot.sim.protocol import ErrorCode, In, error_text
 
 if TYPE_CHECKING:
-    from ibbot.sim.hub import Hub
-    from ibbot.sim.session import ClientSession, Handler
+    from ibbot.sim.accounts import AccountBook
+    from ibbot.sim.market_data import MarketDataService
+    from ibbot.sim.orders import OrderDesk
+    from ibbot.sim.ports import ClientPort, Handler
+    from ibbot.sim.secdef import SecDefService
     from ibbot.sim.wire import FieldReader
+    from ibbot.sim.world import World
 
 __all__ = ["build_handlers"]
 
@@ -39,18 +44,14 @@ _UNSUPPORTED: dict[In, int | None] = {
     In.UPDATE_DISPLAY_GROUP: 1,
     In.VERIFY_AND_AUTH_REQUEST: None,
     In.VERIFY_AND_AUTH_MESSAGE: None,
-    In.REQ_SEC_DEF_OPT_PARAMS: 0,
     In.REQ_SOFT_DOLLAR_TIERS: 0,
     In.REQ_FAMILY_CODES: None,
-    In.REQ_MATCHING_SYMBOLS: 0,
     In.REQ_MKT_DEPTH_EXCHANGES: None,
     In.REQ_SMART_COMPONENTS: 0,
     In.REQ_NEWS_ARTICLE: 0,
     In.REQ_NEWS_PROVIDERS: None,
     In.REQ_HISTORICAL_NEWS: 0,
     In.REQ_HISTOGRAM_DATA: 0,
-    In.REQ_PNL: 0,
-    In.REQ_PNL_SINGLE: 0,
     In.REQ_HISTORICAL_TICKS: 0,
     In.REQ_TICK_BY_TICK_DATA: 0,
     In.REQ_WSH_META_DATA: 0,
@@ -69,8 +70,6 @@ _IGNORED = frozenset(
         In.CANCEL_CALC_OPTION_PRICE,
         In.UNSUBSCRIBE_FROM_GROUP_EVENTS,
         In.CANCEL_HISTOGRAM_DATA,
-        In.CANCEL_PNL,
-        In.CANCEL_PNL_SINGLE,
         In.CANCEL_TICK_BY_TICK_DATA,
         In.CANCEL_WSH_META_DATA,
         In.CANCEL_WSH_EVENT_DATA,
@@ -78,25 +77,25 @@ _IGNORED = frozenset(
 )
 
 
-def _current_time(session: ClientSession, reader: FieldReader) -> None:
+def _current_time(world: World, session: ClientPort, reader: FieldReader) -> None:
     """reqCurrentTime (49): the simulated clock's time in epoch seconds."""
     reader.integer()  # version
-    session.send(msg.current_time(int(session.hub.clock.now().timestamp())))
+    session.send(msg.current_time(int(world.clock.now().timestamp())))
 
 
-def _managed_accounts(session: ClientSession, reader: FieldReader) -> None:
+def _managed_accounts(world: World, session: ClientPort, reader: FieldReader) -> None:
     """reqManagedAccts (17): the one account the gateway manages."""
     reader.integer()  # version
-    session.send(msg.managed_accounts([session.hub.config.account]))
+    session.send(msg.managed_accounts([world.config.account]))
 
 
-def _ignore(session: ClientSession, reader: FieldReader) -> None:
+def _ignore(session: ClientPort, reader: FieldReader) -> None:
     """A message the gateway accepts and has nothing to say about."""
     del session, reader
 
 
 def _unsupported(message: In, req_id_index: int | None) -> Handler:
-    def handler(session: ClientSession, reader: FieldReader) -> None:
+    def handler(session: ClientPort, reader: FieldReader) -> None:
         req_id = -1
         if req_id_index is not None:
             reader.skip(req_id_index)
@@ -111,14 +110,21 @@ def _unsupported(message: In, req_id_index: int | None) -> Handler:
     return handler
 
 
-def build_handlers(hub: Hub) -> dict[int, Handler]:
-    """The complete dispatch table for one hub's services."""
-    data, orders, accounts = hub.data, hub.orders, hub.accounts
+def build_handlers(
+    world: World,
+    data: MarketDataService,
+    orders: OrderDesk,
+    accounts: AccountBook,
+    secdef: SecDefService,
+) -> dict[int, Handler]:
+    """The complete dispatch table for one gateway's services."""
     table: dict[int, Handler] = {
-        In.REQ_CURRENT_TIME: _current_time,
-        In.REQ_MANAGED_ACCTS: _managed_accounts,
-        In.REQ_CONTRACT_DATA: data.req_contract_details,
-        In.REQ_MARKET_RULE: data.req_market_rule,
+        In.REQ_CURRENT_TIME: functools.partial(_current_time, world),
+        In.REQ_MANAGED_ACCTS: functools.partial(_managed_accounts, world),
+        In.REQ_CONTRACT_DATA: secdef.req_contract_details,
+        In.REQ_MARKET_RULE: secdef.req_market_rule,
+        In.REQ_MATCHING_SYMBOLS: secdef.req_matching_symbols,
+        In.REQ_SEC_DEF_OPT_PARAMS: secdef.req_sec_def_opt_params,
         In.REQ_HISTORICAL_DATA: data.req_historical_data,
         In.CANCEL_HISTORICAL_DATA: data.cancel_historical_data,
         In.REQ_HEAD_TIMESTAMP: data.req_head_timestamp,
@@ -148,6 +154,10 @@ def build_handlers(hub: Hub) -> dict[int, Handler]:
         In.CANCEL_POSITIONS_MULTI: accounts.cancel_positions_multi,
         In.REQ_ACCOUNT_SUMMARY: accounts.req_account_summary,
         In.CANCEL_ACCOUNT_SUMMARY: accounts.cancel_account_summary,
+        In.REQ_PNL: accounts.req_pnl,
+        In.CANCEL_PNL: accounts.cancel_pnl,
+        In.REQ_PNL_SINGLE: accounts.req_pnl_single,
+        In.CANCEL_PNL_SINGLE: accounts.cancel_pnl_single,
     }
     for message, index in _UNSUPPORTED.items():
         table[message] = _unsupported(message, index)

@@ -31,7 +31,8 @@ Bar timing follows IB: intraday bars are aligned to the exchange's wall clock (a
 10:00-11:00; the first one of the day starts at the session open, 09:30 or 04:00), a daily bar starts at
 the session start, weekly and monthly bars at the first session of the week or month. A bar is included
 in ``bars(start, end)`` when its start is in ``[start, end)``; the last one holds only the seconds
-completed by ``end`` when ``end`` falls inside it.
+completed by ``end`` when ``end`` falls inside it. A security has no bars before its first trading
+day (:meth:`MarketSimulator.first_session`), as IB has no data before a listing.
 """
 
 from __future__ import annotations
@@ -48,14 +49,15 @@ from typing import TYPE_CHECKING
 
 from ibbot.clock import ensure_utc
 from ibbot.errors import IbbotError
+from ibbot.exchange.market import Quote, SimBar
 from ibbot.models import BarSize, WhatToShow
+from ibbot.seeds import seed_for
 from ibbot.sim.calendar import EXCHANGE_TZ, FIRST_YEAR, ExchangeCalendar, Session
 from ibbot.sim.pricepath import (
     Bar,
     Draws,
     SessionPart,
     combine,
-    seed_for,
     session_profile,
     subdivide,
     uniform_profile,
@@ -70,8 +72,6 @@ __all__ = [
     "ANCHOR_YEAR",
     "HistoricalDataError",
     "MarketSimulator",
-    "Quote",
-    "SimBar",
     "parse_duration",
 ]
 
@@ -94,46 +94,6 @@ _PARTS = (SessionPart.PRE, SessionPart.RTH, SessionPart.POST)
 _MINUTE = 60
 _FIVE = 5
 _MASK64 = (1 << 64) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class SimBar:
-    """One bar as the gateway serves it. ``time`` is the bar's start, UTC.
-
-    For MIDPOINT, BID, ASK and BID_ASK bars ``volume``, ``wap`` and ``count`` are -1, as IB sends them.
-    """
-
-    time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
-    wap: float
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """Top of book and the day so far at ``time``.
-
-    ``last`` is the last trade (``MarketSimulator.price``); ``volume``, ``open``, ``high`` and ``low``
-    cover the regular session of the current day up to ``time`` (the previous session's, before today's
-    open); ``close`` is the regular close of the session before that day, as IB's close tick.
-    """
-
-    time: datetime
-    bid: float
-    ask: float
-    last: float
-    bid_size: int
-    ask_size: int
-    last_size: int
-    volume: int
-    open: float
-    high: float
-    low: float
-    close: float
 
 
 class HistoricalDataError(IbbotError, ValueError):
@@ -303,6 +263,21 @@ class MarketSimulator:
         session = self._calendar.session(day)
         return None if session is None else (session.open, session.close)
 
+    def first_session(self, symbol: str) -> Session:
+        """The first session with data for ``symbol``: its first trading day, or the calendar's first.
+
+        This is where its history starts (IB's ``headTimestamp``); a stock listed before the
+        simulated calendar begins (1971) starts with the calendar.
+        """
+        listed = self._security(symbol).first_traded
+        first = date(FIRST_YEAR, 1, 1) if listed is None else max(listed, date(FIRST_YEAR, 1, 1))
+        if self._calendar.is_trading_day(first):
+            session = self._calendar.session(first)
+        else:
+            session = self._calendar.session(self._calendar.next_trading_day(first))
+        assert session is not None
+        return session
+
     def trading_hours(self, symbol: str, start: date, days: int) -> tuple[str, str]:
         """IB's ``tradingHours`` and ``liquidHours`` strings for ``symbol`` over ``days`` days."""
         self._security(symbol)
@@ -393,7 +368,7 @@ class MarketSimulator:
             return iter(())
         done = math.floor(end_ts)  # seconds [k, k+1) with k < done are complete
         first_day = _group_start(self._calendar.exchange_date(start), bar_size)
-        first_day = max(first_day, date(FIRST_YEAR, 1, 1))
+        first_day = max(first_day, self.first_session(symbol).day)
         sessions = self._calendar.iter_sessions(first_day, self._calendar.exchange_date(end))
         window = (start_ts, end_ts, done)
         if bar_size.is_intraday:

@@ -1,6 +1,6 @@
-"""Contract details, historical bars, streaming quotes, real-time bars and fundamentals over the wire.
+"""Historical bars, streaming quotes, real-time bars and fundamentals over the wire.
 
-Every answer is computed from the hub's :class:`~ibbot.sim.market.MarketSimulator` at the gateway
+Every answer is computed from the shared :class:`~ibbot.sim.market.MarketSimulator` at the gateway
 clock's current instant, so history and live data agree: a keepUpToDate update extends the last bar
 of the history it follows, real-time bars are the 5-second pieces of the same price path, and quote
 ticks carry the same last price. Streams run in simulated time; at high time scales their wall-clock
@@ -32,9 +32,9 @@ from ibbot.sim.wire import FieldReader, ProtocolError, encode_fields, frame_of
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from ibbot.sim.hub import Hub
-    from ibbot.sim.market import Quote, SimBar
-    from ibbot.sim.session import ClientSession
+    from ibbot.exchange import Quote, SimBar
+    from ibbot.sim.ports import ClientPort
+    from ibbot.sim.world import World
 
 __all__ = [
     "MARKET_DATA_STREAMS",
@@ -57,7 +57,6 @@ MIN_WALL_INTERVAL = 0.02
 # for a client on delayed data, 3). A withheld symbol's quote stream is announced this way.
 FROZEN_DATA = 2
 DELAYED_FROZEN_DATA = 4
-CONTRACT_DETAILS_DAYS = 7
 # A large answer (up to a second or two of work for the largest request IB allows) computes for
 # SLICE_SECONDS, then steps aside for PAUSE_SECONDS, in which the event loop runs every round trip
 # that is ready to completion (a control-port request takes a dozen loop iterations: yielding
@@ -65,9 +64,6 @@ CONTRACT_DETAILS_DAYS = 7
 # crosses it; no step costs more than a few milliseconds (see MarketSimulator.bar_steps).
 SLICE_SECONDS = 0.005
 PAUSE_SECONDS = 0.001
-# How far back the simulated data reaches (headTimestamp): the price process is defined for any
-# date, but IB reports a listing date, so the gateway reports a fixed 20-year history.
-HISTORY_YEARS = 20
 
 # Tick types (IB "Available Tick Types"): live ids, then the delayed ids market data type 3/4 uses.
 _LIVE_TICKS = {
@@ -120,25 +116,25 @@ class _HistoricalRequest:
 class MarketDataService:
     """Handlers for the data requests, and the stream loops behind the subscriptions."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, world: World) -> None:
+        self.world = world
 
     # ---------------------------------------------------------------- helpers
 
     def _interval(self, simulated: float) -> float:
         """A stream period in simulated seconds, stretched so the wall-clock rate stays bounded."""
-        return max(simulated, MIN_WALL_INTERVAL * self.hub.config.time_scale)
+        return max(simulated, MIN_WALL_INTERVAL * self.world.config.time_scale)
 
     def _resolve_or_200(
-        self, session: ClientSession, req_id: int, spec: ContractSpec
+        self, session: ClientPort, req_id: int, spec: ContractSpec
     ) -> Resolved | None:
-        resolved = self.hub.contracts.resolve(spec)
+        resolved = self.world.contracts.resolve(spec)
         if resolved is None:
             session.send_error(req_id, ErrorCode.NO_SECURITY_DEFINITION)
             log.info("sim.data.unknown_contract", req_id=req_id, contract=spec.describe())
         return resolved
 
-    def drop_subscriptions(self, session: ClientSession) -> int:
+    def drop_subscriptions(self, session: ClientPort) -> int:
         """Stop every market data stream of ``session`` (IB lost them); returns how many ran."""
         lost = [
             key
@@ -151,48 +147,9 @@ class MarketDataService:
             log.info("sim.data.subscriptions_lost", client_id=session.client_id, streams=len(lost))
         return len(lost)
 
-    # ---------------------------------------------------------------- contract details
-
-    def req_contract_details(self, session: ClientSession, reader: FieldReader) -> None:
-        """reqContractDetails (9): one contractData per match, then contractDataEnd; 200 if none."""
-        reader.integer()  # version
-        req_id = reader.integer()
-        spec = read_contract(reader)
-        reader.skip(3)  # includeExpired, secIdType, secId
-        reader.optional_text()  # issuerId (>= 176)
-        resolved = self._resolve_or_200(session, req_id, spec)
-        if resolved is None:
-            return
-        today = self.hub.market.calendar.exchange_date(self.hub.clock.now())
-        trading, liquid = self.hub.market.trading_hours(
-            resolved.security.symbol, today, CONTRACT_DETAILS_DAYS
-        )
-        session.send(
-            msg.contract_details(
-                req_id,
-                resolved.security,
-                exchange=resolved.exchange,
-                trading_hours=trading,
-                liquid_hours=liquid,
-            )
-        )
-        session.send(msg.contract_details_end(req_id))
-
-    def req_market_rule(self, session: ClientSession, reader: FieldReader) -> None:
-        """reqMarketRule (91): every simulated stock trades in cents (IB rule 26)."""
-        rule_id = reader.integer()
-        if rule_id != int(msg.MARKET_RULE_IDS):
-            session.send_error(
-                -1,
-                ErrorCode.VALIDATION_ERROR,
-                error_text(ErrorCode.VALIDATION_ERROR, detail=f"unknown market rule {rule_id}"),
-            )
-            return
-        session.send(msg.market_rule(rule_id, [(0.0, 0.01)]))
-
     # ---------------------------------------------------------------- historical data
 
-    def req_historical_data(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_historical_data(self, session: ClientPort, reader: FieldReader) -> None:
         """reqHistoricalData (20): bars, then (keepUpToDate) updates of the last bar."""
         req_id = reader.integer()
         spec = read_contract(reader)
@@ -228,14 +185,14 @@ class MarketDataService:
             ),
         )
 
-    def _hmds_error(self, session: ClientSession, req_id: int, detail: str) -> None:
+    def _hmds_error(self, session: ClientPort, req_id: int, detail: str) -> None:
         session.send_error(
             req_id,
             ErrorCode.HISTORICAL_SERVICE_ERROR,
             error_text(ErrorCode.HISTORICAL_SERVICE_ERROR, detail=detail),
         )
 
-    def _historical(self, session: ClientSession, request: _HistoricalRequest) -> None:
+    def _historical(self, session: ClientPort, request: _HistoricalRequest) -> None:
         req_id = request.req_id
         try:
             bar_size = BarSize.parse(request.bar_size_text)
@@ -270,7 +227,7 @@ class MarketDataService:
                 ),
             )
             return
-        now = self.hub.clock.now()
+        now = self.world.clock.now()
         try:
             end = min(parse_end_datetime(request.end_text, now), now)
         except ValueError:
@@ -293,14 +250,14 @@ class MarketDataService:
         open_requests = sum(
             1 for k in session.stream_keys() if isinstance(k, tuple) and k and k[0] == "hist"
         )
-        verdict = self.hub.pacer.check_historical(key, open_requests=open_requests)
+        verdict = self.world.pacer.check_historical(key, open_requests=open_requests)
         if verdict is not None:
             self._pacing_refusal(session, req_id, verdict)
             return
-        delay = self.hub.pacer.answer_delay()
+        delay = self.world.pacer.answer_delay()
         symbol = request.resolved.security.symbol
         try:
-            steps = self.hub.market.historical_bar_steps(
+            steps = self.world.market.historical_bar_steps(
                 symbol,
                 end=end,
                 duration=request.duration,
@@ -331,7 +288,7 @@ class MarketDataService:
 
     async def _serve_history(
         self,
-        session: ClientSession,
+        session: ClientPort,
         request: _HistoricalRequest,
         steps: Iterator[SimBar | None],
         *,
@@ -346,13 +303,13 @@ class MarketDataService:
         Up to a second or two of work for the largest requests IB allows, so it steps aside every
         :data:`SLICE_SECONDS`: other clients and the control port are answered meanwhile.
         It starts, and its frame is queued, only once the frames queued before have gone to the
-        client's socket (:meth:`ClientSession.flushed`), so a client that stops reading holds back
-        nobody but itself.
+        client's socket (:meth:`~ibbot.sim.ports.ClientPort.flushed`), so a client that stops
+        reading holds back nobody but itself.
         A cancelHistoricalData while it runs ends it with nothing sent.
         """
         req_id, format_date = request.req_id, request.format_date
         if delay > 0:
-            await self.hub.clock.sleep(delay)
+            await self.world.clock.sleep(delay)
         await session.flushed()
         try:
             first, count, rows = await _encode_cooperatively(
@@ -397,7 +354,7 @@ class MarketDataService:
 
     async def _bar_updates(
         self,
-        session: ClientSession,
+        session: ClientPort,
         req_id: int,
         *,
         symbol: str,
@@ -406,14 +363,14 @@ class MarketDataService:
         request: _HistoricalRequest,
     ) -> None:
         """keepUpToDate: resend the current (growing) bar every few simulated seconds."""
-        clock = self.hub.clock
+        clock = self.world.clock
         interval = self._interval(BAR_UPDATE_INTERVAL)
         while True:
             await clock.sleep(interval)
             now = clock.now()
-            if not self.hub.market.is_trading(now, outside_rth=not request.use_rth):
+            if not self.world.market.is_trading(now, outside_rth=not request.use_rth):
                 continue
-            bars = self.hub.market.bars(
+            bars = self.world.market.bars(
                 symbol,
                 start=now - _update_window(bar_size),
                 end=now,
@@ -421,44 +378,47 @@ class MarketDataService:
                 what_to_show=what_to_show,
                 use_rth=request.use_rth,
             )
-            if bars and not self.hub.faults.is_silent(symbol):
+            if bars and not self.world.faults.is_silent(symbol):
                 session.send(
                     msg.historical_data_update(
                         req_id, self._row(bars[-1], bar_size, request.format_date)
                     )
                 )
 
-    def cancel_historical_data(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_historical_data(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelHistoricalData (25): stops an answer in progress or a keepUpToDate stream; else 366."""
         reader.integer()  # version
         req_id = reader.integer()
         if not session.stop_stream(("hist", req_id)):
             session.send_error(req_id, ErrorCode.NO_HISTORICAL_QUERY)
 
-    def req_head_timestamp(self, session: ClientSession, reader: FieldReader) -> None:
-        """reqHeadTimeStamp (87): the earliest bar the gateway serves for the contract."""
+    def req_head_timestamp(self, session: ClientPort, reader: FieldReader) -> None:
+        """reqHeadTimeStamp (87): the start of the first session with data (the listing day).
+
+        IB answers formatDate 1 as UTC ``yyyymmdd-hh:mm:ss`` (AAPL: ``19801212-14:30:00``) and
+        formatDate 2 as epoch seconds.
+        """
         req_id = reader.integer()
         spec = read_contract(reader)
-        reader.skip(3)  # includeExpired, useRTH, whatToShow
+        reader.skip(1)  # includeExpired
+        use_rth = reader.flag()
+        reader.text()  # whatToShow: every kind of data starts with the listing
         format_date = reader.integer(default=1)
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return
-        now = self.hub.clock.now()
-        head = datetime(now.year - HISTORY_YEARS, 1, 2, 14, 30, tzinfo=UTC)
-        session.send(
-            msg.head_timestamp(
-                req_id, format_bar_time(head, format_date=format_date, intraday=True)
-            )
-        )
+        first = self.world.market.first_session(resolved.security.symbol)
+        head = first.start(use_rth=use_rth)
+        text = str(int(head.timestamp())) if format_date == 2 else f"{head:%Y%m%d-%H:%M:%S}"
+        session.send(msg.head_timestamp(req_id, text))
 
-    def cancel_head_timestamp(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_head_timestamp(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelHeadTimeStamp (90): head timestamps are answered at once, nothing to stop."""
         reader.integer()  # reqId
 
     # ---------------------------------------------------------------- pacing
 
-    def _pacing_refusal(self, session: ClientSession, req_id: int, verdict: PacingVerdict) -> None:
+    def _pacing_refusal(self, session: ClientPort, req_id: int, verdict: PacingVerdict) -> None:
         log.info("sim.pacing.violation", req_id=req_id, kind=verdict.kind.value, rule=verdict.rule)
         if verdict.kind is PacingKind.REALTIME_BARS:
             session.send_error(
@@ -479,7 +439,7 @@ class MarketDataService:
 
     # ---------------------------------------------------------------- streaming quotes
 
-    def req_market_data_type(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_market_data_type(self, session: ClientPort, reader: FieldReader) -> None:
         """reqMarketDataType (59): 1 live, 2 frozen, 3 delayed, 4 delayed-frozen."""
         reader.integer()  # version
         data_type = reader.integer()
@@ -494,7 +454,7 @@ class MarketDataService:
             return
         session.market_data_type = data_type
 
-    def req_mkt_data(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_mkt_data(self, session: ClientPort, reader: FieldReader) -> None:
         """reqMktData (1): a tick stream, or a snapshot closed by tickSnapshotEnd."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -521,11 +481,11 @@ class MarketDataService:
         data_type = session.market_data_type
         session.send(msg.tick_req_params(req_id, security.min_tick, "9c0001", 3))
         quote: Quote | None = None
-        if self.hub.faults.is_silent(security.symbol):
+        if self.world.faults.is_silent(security.symbol):
             session.send(msg.market_data_type(req_id, _frozen(data_type)))
         else:
             session.send(msg.market_data_type(req_id, data_type))
-            quote = self.hub.market.quote(security.symbol, self.hub.clock.now())
+            quote = self.world.market.quote(security.symbol, self.world.clock.now())
             for fields in _quote_ticks(req_id, quote, None, _tick_ids(data_type)):
                 session.send(fields)
         if snapshot or regulatory:
@@ -537,7 +497,7 @@ class MarketDataService:
 
     async def _ticks(
         self,
-        session: ClientSession,
+        session: ClientPort,
         req_id: int,
         symbol: str,
         previous: Quote | None,
@@ -550,13 +510,13 @@ class MarketDataService:
         change is announced with a marketDataType message, as IB does when a ticker switches
         between live and frozen data, and on resuming every value is sent (the client's are stale).
         """
-        clock = self.hub.clock
+        clock = self.world.clock
         interval = self._interval(TICK_INTERVAL)
         ticks = _tick_ids(data_type)
         silent = previous is None
         while True:
             await clock.sleep(interval)
-            if self.hub.faults.is_silent(symbol):
+            if self.world.faults.is_silent(symbol):
                 if not silent:
                     session.send(msg.market_data_type(req_id, _frozen(data_type)))
                     silent, previous = True, None
@@ -564,12 +524,12 @@ class MarketDataService:
             if silent:
                 session.send(msg.market_data_type(req_id, data_type))
                 silent = False
-            quote = self.hub.market.quote(symbol, clock.now())
+            quote = self.world.market.quote(symbol, clock.now())
             for fields in _quote_ticks(req_id, quote, previous, ticks):
                 session.send(fields)
             previous = quote
 
-    def cancel_mkt_data(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_mkt_data(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelMktData (2): stops a tick stream; 300 if the ticker id is unknown."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -578,7 +538,7 @@ class MarketDataService:
 
     # ---------------------------------------------------------------- real-time bars
 
-    def req_real_time_bars(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_real_time_bars(self, session: ClientPort, reader: FieldReader) -> None:
         """reqRealTimeBars (50): a 5-second bar at every 5-second boundary of simulated time."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -601,7 +561,7 @@ class MarketDataService:
                 ),
             )
             return
-        verdict = self.hub.pacer.check_realtime_bars()
+        verdict = self.world.pacer.check_realtime_bars()
         if verdict is not None:
             self._pacing_refusal(session, req_id, verdict)
             return
@@ -612,13 +572,13 @@ class MarketDataService:
 
     async def _realtime_bars(
         self,
-        session: ClientSession,
+        session: ClientPort,
         req_id: int,
         symbol: str,
         what_to_show: WhatToShow,
         use_rth: bool,
     ) -> None:
-        clock = self.hub.clock
+        clock = self.world.clock
         step = timedelta(seconds=REALTIME_BAR_SECONDS)
         next_start = _bar_start(clock.now(), seconds=REALTIME_BAR_SECONDS)
         while True:
@@ -626,10 +586,10 @@ class MarketDataService:
             await clock.sleep(max(wait, self._interval(0.0)))
             now = clock.now()
             while next_start + step <= now:
-                if self.hub.market.is_trading(
+                if self.world.market.is_trading(
                     next_start, outside_rth=not use_rth
-                ) and not self.hub.faults.is_silent(symbol):
-                    bar = self.hub.market.realtime_bar(symbol, next_start, what_to_show)
+                ) and not self.world.faults.is_silent(symbol):
+                    bar = self.world.market.realtime_bar(symbol, next_start, what_to_show)
                     session.send(
                         msg.realtime_bar(
                             req_id,
@@ -645,7 +605,7 @@ class MarketDataService:
                     )
                 next_start += step
 
-    def cancel_real_time_bars(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_real_time_bars(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelRealTimeBars (51): stops a real-time bar stream (unknown ids are ignored, as TWS does)."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -653,7 +613,7 @@ class MarketDataService:
 
     # ---------------------------------------------------------------- fundamentals
 
-    def req_fundamental_data(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_fundamental_data(self, session: ClientPort, reader: FieldReader) -> None:
         """reqFundamentalData (52): one XML report; 430 when configured unavailable or unknown."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -685,20 +645,20 @@ class MarketDataService:
                 error_text(ErrorCode.FUNDAMENTALS_UNAVAILABLE, detail="Not allowed"),
             )
             return
-        if self.hub.config.fundamentals_unavailable(security.symbol, report_type):
+        if self.world.config.fundamentals_unavailable(security.symbol, report_type):
             session.send_error(req_id, ErrorCode.FUNDAMENTALS_UNAVAILABLE)
             return
-        verdict = self.hub.pacer.check_fundamentals()
+        verdict = self.world.pacer.check_fundamentals()
         if verdict is not None:
             self._pacing_refusal(session, req_id, verdict)
             return
-        now = self.hub.clock.now()
+        now = self.world.clock.now()
         xml = report_xml(
-            report_type, security, price=self.hub.market.price(security.symbol, now), as_of=now
+            report_type, security, price=self.world.market.price(security.symbol, now), as_of=now
         )
         session.send(msg.fundamental_data(req_id, xml))
 
-    def cancel_fundamental_data(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_fundamental_data(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelFundamentalData (53): reports are answered at once, nothing to stop."""
         reader.integer()  # version
         reader.integer()  # reqId

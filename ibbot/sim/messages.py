@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ibbot.sim import stock_rules as rules
 from ibbot.sim.protocol import Out
 from ibbot.sim.universe import SimSecurity
 from ibbot.sim.wire import UNSET_DOUBLE, UNSET_INTEGER
@@ -54,12 +55,16 @@ __all__ = [
     "open_order",
     "open_order_end",
     "order_status",
+    "pnl",
+    "pnl_single",
     "portfolio_value",
     "position",
     "position_end",
     "position_multi",
     "position_multi_end",
     "realtime_bar",
+    "security_definition_option_parameter_end",
+    "symbol_samples",
     "tick_price",
     "tick_req_params",
     "tick_size",
@@ -68,11 +73,6 @@ __all__ = [
 ]
 
 Fields = list[object]
-
-# What a simulated US stock advertises: the order types and TIFs the matching engine implements.
-ORDER_TYPES = "DAY,GTC,LMT,MKT,STP,STPLMT,WHATIF"
-STOCK_TYPE = "COMMON"
-MARKET_RULE_IDS = "26"
 
 
 def _trading_class(security: SimSecurity) -> str:
@@ -118,7 +118,12 @@ def contract_details(
     trading_hours: str,
     liquid_hours: str,
 ) -> Fields:
-    """``contractData`` at 178 (no version field since 164; size rules at the end)."""
+    """``contractData`` at 178 (no version field since 164; size rules at the end).
+
+    As IB sends it for a US stock: its ISIN in ``secIdList`` (IB adds the CUSIP only for accounts
+    with a CUSIP subscription), IB's venues and order types, a market rule id per venue, and
+    fractional size rules.
+    """
     trading_class = _trading_class(security)
     return [
         Out.CONTRACT_DATA,
@@ -136,8 +141,8 @@ def contract_details(
         security.con_id,
         security.min_tick,
         "",  # multiplier
-        ORDER_TYPES,
-        f"SMART,{security.primary_exchange}",
+        ",".join(rules.ORDER_TYPES),
+        ",".join(rules.VALID_EXCHANGES),
         1,  # priceMagnifier
         0,  # underConId
         security.long_name,
@@ -151,16 +156,18 @@ def contract_details(
         liquid_hours,
         "",  # evRule
         0,  # evMultiplier
-        0,  # secIdList count
+        1,  # secIdList count, then (tag, value) pairs
+        "ISIN",
+        security.isin,
         1,  # aggGroup
         "",  # underSymbol
         "",  # underSecType
-        MARKET_RULE_IDS,
+        rules.MARKET_RULE_IDS,
         "",  # realExpirationDate
-        STOCK_TYPE,
-        1,  # minSize
-        1,  # sizeIncrement
-        100,  # suggestedSizeIncrement
+        rules.STOCK_TYPE,
+        rules.MIN_SIZE,
+        rules.SIZE_INCREMENT,
+        rules.SUGGESTED_SIZE_INCREMENT,
     ]
 
 
@@ -807,3 +814,50 @@ def account_summary(req_id: int, account: str, tag: str, value: str, currency: s
 def account_summary_end(req_id: int) -> Fields:
     """``accountSummaryEnd``: closes the first download of a summary subscription."""
     return [Out.ACCOUNT_SUMMARY_END, 1, req_id]
+
+
+# ---------------------------------------------------------------- security definitions (sec-def farm)
+
+
+def symbol_samples(req_id: int, securities: Sequence[SimSecurity]) -> Fields:
+    """``symbolSamples`` (no version field): one contract description per matching stock.
+
+    Each is conId, symbol, secType, primaryExchange (IB reports Nasdaq's market center,
+    ``NASDAQ.NMS``), currency, the derivative security types (none exist in the simulation), then at
+    version >= 176 the description (the company name) and the issuer id (bonds only).
+    """
+    fields: Fields = [Out.SYMBOL_SAMPLES, req_id, len(securities)]
+    for s in securities:
+        primary = "NASDAQ.NMS" if s.primary_exchange == "NASDAQ" else s.primary_exchange
+        fields += [s.con_id, s.symbol, "STK", primary, s.currency, 0, s.long_name, ""]
+    return fields
+
+
+def security_definition_option_parameter_end(req_id: int) -> Fields:
+    """``securityDefinitionOptionParameterEnd``: closes reqSecDefOptParams."""
+    return [Out.SECURITY_DEFINITION_OPTION_PARAMETER_END, req_id]
+
+
+# ---------------------------------------------------------------- P&L (same layout at 157..178)
+
+
+def pnl(req_id: int, daily: float, unrealized: float, realized: float) -> Fields:
+    """``pnl``: an account's daily, unrealized and realized P&L (no version field since 127)."""
+    return [Out.PNL, req_id, daily, unrealized, realized]
+
+
+def pnl_single(
+    req_id: int,
+    *,
+    position: float,
+    daily: float,
+    unrealized: float,
+    realized: float | None,
+    value: float,
+) -> Fields:
+    """``pnlSingle``: one position's size, daily, unrealized and realized P&L and market value.
+
+    A realized P&L of None (the position has not traded today) is written as IB's "unset" double,
+    as IB does ("unpopulated values are set to maximum double").
+    """
+    return [Out.PNL_SINGLE, req_id, _quantity(position), daily, unrealized, _price(realized), value]

@@ -1,6 +1,6 @@
 """Orders over the wire: placeOrder/cancelOrder in, the full lifecycle of messages out.
 
-Requests go to the hub's :class:`~ibbot.sim.exchange.Exchange` (the pure matching engine); its
+Requests go to the shared world's :class:`~ibbot.exchange.Exchange` (the pure matching engine); its
 events come back as IB's messages, in the order TWS sends them: ``openOrder`` + ``orderStatus`` for
 every state change (orderStatus carries the *placing* client's id, which is how ib_async finds the
 trade), ``execDetails`` with reqId -1 for a live fill, the ``commissionReport`` after the order's
@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ibbot.models import OrderSide, OrderType, TimeInForce
-from ibbot.sim import messages as msg
-from ibbot.sim.exchange import (
+from ibbot.exchange import (
     INITIAL_MARGIN_RATE,
     MAINTENANCE_MARGIN_RATE,
     CommissionReport,
@@ -36,11 +34,13 @@ from ibbot.sim.exchange import (
     OrderState,
     OrderStatusChanged,
     PositionChanged,
+    Quote,
     ib_fixed_commission,
 )
+from ibbot.models import OrderSide, OrderType, TimeInForce
+from ibbot.sim import messages as msg
 from ibbot.sim.faults import EndMessage
 from ibbot.sim.ibtime import format_exec_time, parse_end_datetime
-from ibbot.sim.market import Quote
 from ibbot.sim.market_data import MIN_WALL_INTERVAL
 from ibbot.sim.protocol import ErrorCode, error_text
 from ibbot.sim.requests import ExecutionFilter, PlaceOrder, parse_place_order
@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ibbot.sim.accounts import AccountBook
-    from ibbot.sim.hub import Hub
-    from ibbot.sim.session import ClientSession
+    from ibbot.sim.ports import ClientPort
+    from ibbot.sim.world import World
 
 __all__ = ["MAX_FILL_PRICE", "OrderDesk"]
 
@@ -74,21 +74,21 @@ _TIFS = {t.value: t for t in TimeInForce}
 class OrderDesk:
     """The order handlers, the event router and the matching loop."""
 
-    def __init__(self, hub: Hub, accounts: AccountBook) -> None:
-        self.hub = hub
+    def __init__(self, world: World, accounts: AccountBook) -> None:
+        self.world = world
         self.accounts = accounts
         self._exchanges: dict[tuple[int, int], str] = {}
         self._finished_at: dict[int, datetime] = {}
         # (client id, order id) of every order the exchange accepted: later ids are modifications
         self._known: set[tuple[int, int]] = set()
         self._work = asyncio.Event()
-        self._last_match = hub.clock.now()
+        self._last_match = world.clock.now()
 
     # ---------------------------------------------------------------- views
 
     def _view(self, state: OrderState, *, status: str | None = None) -> msg.OrderView | None:
         request = state.request
-        security = self.hub.contracts.by_symbol(request.symbol)
+        security = self.world.contracts.by_symbol(request.symbol)
         if security is None:
             return None
         return msg.OrderView(
@@ -138,7 +138,7 @@ class OrderDesk:
     def _exec_message(self, execution: Execution, req_id: int) -> msg.Fields | None:
         state = execution.state
         request = state.request
-        security = self.hub.contracts.by_symbol(request.symbol)
+        security = self.world.contracts.by_symbol(request.symbol)
         if security is None:
             return None
         marketable = request.order_type in (OrderType.MARKET, OrderType.STOP)
@@ -205,11 +205,11 @@ class OrderDesk:
                 self._to_owner(client_id, [_commission_message(report)])
         if changed_symbols:
             self.accounts.publish(changed_symbols)
-        if self.hub.exchange.open_orders():
+        if self.world.exchange.open_orders():
             self._work.set()
 
     def _to_owner(self, client_id: int, messages: Sequence[msg.Fields]) -> None:
-        session = self.hub.session_for(client_id)
+        session = self.world.clients.session_for(client_id)
         if session is None:
             return
         for fields in messages:
@@ -217,12 +217,12 @@ class OrderDesk:
 
     # ---------------------------------------------------------------- handlers
 
-    def place_order(self, session: ClientSession, reader: FieldReader) -> None:
+    def place_order(self, session: ClientPort, reader: FieldReader) -> None:
         """placeOrder (3): validate, then hand to the exchange (or answer a whatIf preview)."""
         assert session.client_id is not None
         client_id = session.client_id
         order = parse_place_order(reader, SERVER_VERSION)
-        resolved = self.hub.contracts.resolve(order.contract)
+        resolved = self.world.contracts.resolve(order.contract)
         if resolved is None:
             session.send_error(order.order_id, ErrorCode.NO_SECURITY_DEFINITION)
             return
@@ -234,19 +234,19 @@ class OrderDesk:
                 error_text(ErrorCode.ORDER_REJECTED, detail=problem),
             )
             return
-        now = self.hub.clock.now()
+        now = self.world.clock.now()
         symbol = resolved.security.symbol
-        quote = self.hub.market.quote(symbol, now)
+        quote = self.world.market.quote(symbol, now)
         if order.what_if:
             self._what_if(session, order, resolved.exchange, quote.last)
             return
         key = (client_id, order.order_id)
         # a known id is a modification (the engine refuses it for a finished order); any other id
         # must be new: IB refuses an id below the client's highest one as a duplicate
-        if key not in self._known and order.order_id < self.hub.next_order_id(client_id):
+        if key not in self._known and order.order_id < self.world.clients.next_order_id(client_id):
             session.send_error(order.order_id, ErrorCode.DUPLICATE_ORDER_ID)
             return
-        self.hub.use_order_id(client_id, order.order_id)
+        self.world.clients.use_order_id(client_id, order.order_id)
         self._exchanges[key] = resolved.exchange
         request = OrderRequest(
             client_id=client_id,
@@ -259,7 +259,7 @@ class OrderDesk:
             stop_price=order.aux_price,
             tif=_TIFS[(order.tif or "DAY").upper()],
             order_ref=order.order_ref,
-            account=order.account or self.hub.config.account,
+            account=order.account or self.world.config.account,
             outside_rth=order.outside_rth,
         )
         log.info(
@@ -274,14 +274,14 @@ class OrderDesk:
         )
         market_open, extended_open = self._hours(now)
         self.route(
-            self.hub.exchange.submit(
+            self.world.exchange.submit(
                 request, now, quote, market_open=market_open, extended_open=extended_open
             )
         )
 
     def _hours(self, now: datetime) -> tuple[bool, bool]:
         """(regular hours, extended hours) at ``now``: when orders (outside_rth ones) may trade."""
-        market = self.hub.market
+        market = self.world.market
         return market.is_open(now), market.is_trading(now, outside_rth=True)
 
     def _unsupported(self, order: PlaceOrder) -> str:
@@ -292,7 +292,7 @@ class OrderDesk:
             return f"The simulated exchange does not support order type {order.order_type}"
         if (order.tif or "DAY").upper() not in _TIFS:
             return f"The simulated exchange does not support time in force {order.tif}"
-        if order.account and order.account != self.hub.config.account:
+        if order.account and order.account != self.world.config.account:
             return f"Invalid account code {order.account}"
         unsupported = [
             ("combo orders", order.is_combo),
@@ -309,12 +309,10 @@ class OrderDesk:
                 return f"The simulated exchange does not support {feature}"
         return ""
 
-    def _what_if(
-        self, session: ClientSession, order: PlaceOrder, exchange: str, price: float
-    ) -> None:
+    def _what_if(self, session: ClientPort, order: PlaceOrder, exchange: str, price: float) -> None:
         """Answer a whatIf order with the margin and commission it would cost, without placing it."""
         assert session.client_id is not None
-        security = self.hub.contracts.resolve(order.contract)
+        security = self.world.contracts.resolve(order.contract)
         assert security is not None
         quantity = order.quantity or 0.0
         value = quantity * price
@@ -330,71 +328,71 @@ class OrderDesk:
             limit_price=order.limit_price,
             aux_price=order.aux_price,
             tif=(order.tif or "DAY").upper(),
-            account=order.account or self.hub.config.account,
+            account=order.account or self.world.config.account,
             order_ref=order.order_ref,
             outside_rth=order.outside_rth,
             status="PreSubmitted",
             what_if=True,
             init_margin_change=value * INITIAL_MARGIN_RATE,
             maint_margin_change=value * MAINTENANCE_MARGIN_RATE,
-            equity_with_loan=self.hub.exchange.account_values(self.accounts.marks()).get(
-                "EquityWithLoanValue", self.hub.config.starting_cash
+            equity_with_loan=self.world.exchange.account_values(self.accounts.marks()).get(
+                "EquityWithLoanValue", self.world.config.starting_cash
             ),
             commission=ib_fixed_commission(quantity, price),
         )
         session.send(msg.open_order(view))
 
-    def cancel_order(self, session: ClientSession, reader: FieldReader) -> None:
+    def cancel_order(self, session: ClientPort, reader: FieldReader) -> None:
         """cancelOrder (4): the order's Cancelled status, or 10147/10148 when it cannot be."""
         assert session.client_id is not None
         reader.integer()  # version
         order_id = reader.integer()
         reader.optional_text()  # manualOrderCancelTime
-        self.route(self.hub.exchange.cancel(session.client_id, order_id, self.hub.clock.now()))
+        self.route(self.world.exchange.cancel(session.client_id, order_id, self.world.clock.now()))
 
-    def req_global_cancel(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_global_cancel(self, session: ClientPort, reader: FieldReader) -> None:
         """reqGlobalCancel (58): cancel every open order of every client."""
         reader.integer()  # version
-        now = self.hub.clock.now()
-        for state in self.hub.exchange.open_orders():
+        now = self.world.clock.now()
+        for state in self.world.exchange.open_orders():
             self.route(
-                self.hub.exchange.cancel(state.request.client_id, state.request.order_id, now)
+                self.world.exchange.cancel(state.request.client_id, state.request.order_id, now)
             )
         log.info("sim.orders.global_cancel", client_id=session.client_id)
 
-    def req_open_orders(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_open_orders(self, session: ClientPort, reader: FieldReader) -> None:
         """reqOpenOrders (5): this client's open orders, then openOrderEnd."""
         reader.integer()  # version
         self._send_open_orders(session, session.client_id)
 
-    def req_all_open_orders(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_all_open_orders(self, session: ClientPort, reader: FieldReader) -> None:
         """reqAllOpenOrders (16): every client's open orders, then openOrderEnd."""
         reader.integer()  # version
         self._send_open_orders(session, None)
 
-    def req_auto_open_orders(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_auto_open_orders(self, session: ClientPort, reader: FieldReader) -> None:
         """reqAutoOpenOrders (15): client 0 binds manual TWS orders (the sim has none); no reply."""
         reader.integer()  # version
         session.auto_bind = reader.flag()
 
-    def _send_open_orders(self, session: ClientSession, client_id: int | None) -> None:
-        for state in self.hub.exchange.open_orders(client_id):
+    def _send_open_orders(self, session: ClientPort, client_id: int | None) -> None:
+        for state in self.world.exchange.open_orders(client_id):
             for fields in self._status_messages(state):
                 session.send(fields)
-        if not self.hub.faults.withholds(EndMessage.OPEN_ORDER_END):
+        if not self.world.faults.withholds(EndMessage.OPEN_ORDER_END):
             session.send(msg.open_order_end())
 
-    def req_completed_orders(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_completed_orders(self, session: ClientPort, reader: FieldReader) -> None:
         """reqCompletedOrders (99): every finished order, then completedOrdersEnd."""
         reader.flag()  # apiOnly: every simulated order came through the API
-        for state in self.hub.exchange.completed_orders():
+        for state in self.world.exchange.completed_orders():
             view = self._view(state)
             if view is not None:
                 session.send(msg.completed_order(view))
-        if not self.hub.faults.withholds(EndMessage.COMPLETED_ORDERS_END):
+        if not self.world.faults.withholds(EndMessage.COMPLETED_ORDERS_END):
             session.send(msg.completed_orders_end())
 
-    def req_executions(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_executions(self, session: ClientPort, reader: FieldReader) -> None:
         """reqExecutions (7): matching executions of the last 24 hours, each with its commission."""
         reader.integer()  # version
         req_id = reader.integer()
@@ -407,32 +405,34 @@ class OrderDesk:
             exchange=reader.text(),
             side=reader.text(),
         )
-        now = self.hub.clock.now()
+        now = self.world.clock.now()
         since = now - EXECUTION_HISTORY
         if flt.time.strip():
             try:
                 since = max(since, parse_end_datetime(flt.time, now))
             except ValueError:
                 log.info("sim.orders.bad_execution_filter_time", time=flt.time)
-        for execution in self.hub.exchange.executions(client_id=flt.client_id or None, since=since):
+        for execution in self.world.exchange.executions(
+            client_id=flt.client_id or None, since=since
+        ):
             if not _matches(flt, execution):
                 continue
             fields = self._exec_message(execution, req_id)
             if fields is None:
                 continue
             session.send(fields)
-            report = self.hub.exchange.commission_report(execution.exec_id)
+            report = self.world.exchange.commission_report(execution.exec_id)
             if report is not None:
                 session.send(_commission_message(report))
-        if not self.hub.faults.withholds(EndMessage.EXEC_DETAILS_END):
+        if not self.world.faults.withholds(EndMessage.EXEC_DETAILS_END):
             session.send(msg.exec_details_end(req_id))
 
-    def req_ids(self, session: ClientSession, reader: FieldReader) -> None:
+    def req_ids(self, session: ClientPort, reader: FieldReader) -> None:
         """reqIds (8): the next order id this client may use."""
         assert session.client_id is not None
         reader.integer()  # version
         reader.integer(default=1)  # numIds (ignored by TWS too)
-        session.send(msg.next_valid_id(self.hub.next_order_id(session.client_id)))
+        session.send(msg.next_valid_id(self.world.clients.next_order_id(session.client_id)))
 
     # ---------------------------------------------------------------- matching
 
@@ -443,11 +443,11 @@ class OrderDesk:
             tasks.create_task(self._match_forever())
 
     async def _match_forever(self) -> None:
-        clock = self.hub.clock
-        interval = max(MATCH_INTERVAL, MIN_WALL_INTERVAL * self.hub.config.time_scale)
+        clock = self.world.clock
+        interval = max(MATCH_INTERVAL, MIN_WALL_INTERVAL * self.world.config.time_scale)
         self._last_match = clock.now()
         while True:
-            if not self.hub.exchange.open_orders():
+            if not self.world.exchange.open_orders():
                 self._work.clear()
                 await self._work.wait()
                 self._last_match = clock.now()
@@ -458,19 +458,19 @@ class OrderDesk:
         """One matching pass: expire DAY orders at any close passed, then show every symbol's quote."""
         self.route(self._expire_day_orders(self._last_match, now))
         self._last_match = now
-        symbols = sorted({s.request.symbol for s in self.hub.exchange.open_orders()})
+        symbols = sorted({s.request.symbol for s in self.world.exchange.open_orders()})
         market_open, extended_open = self._hours(now)
         for symbol in symbols:
-            quote = self.hub.market.quote(symbol, now)
+            quote = self.world.market.quote(symbol, now)
             self.route(
-                self.hub.exchange.on_quote(
+                self.world.exchange.on_quote(
                     symbol, quote, now, market_open=market_open, extended_open=extended_open
                 )
             )
 
     def _expire_day_orders(self, since: datetime, now: datetime) -> list[ExchangeEvent]:
         """DAY orders end at the regular close (extended close for outside-RTH ones) in (since, now]."""
-        calendar = self.hub.market.calendar
+        calendar = self.world.market.calendar
         events: list[ExchangeEvent] = []
         day = calendar.exchange_date(since)
         last = calendar.exchange_date(now)
@@ -478,9 +478,9 @@ class OrderDesk:
             trading = calendar.session(day)
             if trading is not None:
                 if since < trading.close <= now:
-                    events += self.hub.exchange.expire_day_orders(trading.close)
+                    events += self.world.exchange.expire_day_orders(trading.close)
                 if since < trading.post_close <= now:
-                    events += self.hub.exchange.expire_day_orders(
+                    events += self.world.exchange.expire_day_orders(
                         trading.post_close, extended_hours_close=True
                     )
             day += timedelta(days=1)
@@ -501,14 +501,18 @@ class OrderDesk:
                 f"got {price!r}"
             )
         state = next(
-            (s for s in self.hub.exchange.open_orders(client_id) if s.request.order_id == order_id),
+            (
+                s
+                for s in self.world.exchange.open_orders(client_id)
+                if s.request.order_id == order_id
+            ),
             None,
         )
         if state is None:
             raise ValueError(f"client {client_id} has no open order {order_id}")
         request = state.request
-        now = self.hub.clock.now()
-        market = self.hub.market.quote(request.symbol, now)
+        now = self.world.clock.now()
+        market = self.world.market.quote(request.symbol, now)
         if price is None:
             price = request.limit_price or request.stop_price or market.last
         forced = Quote(
@@ -525,7 +529,7 @@ class OrderDesk:
             low=min(market.low, price) if market.low > 0 else price,
             close=market.close,
         )
-        events = self.hub.exchange.on_quote(
+        events = self.world.exchange.on_quote(
             request.symbol, forced, now, market_open=True, extended_open=True
         )
         self.route(events)
@@ -544,7 +548,7 @@ class OrderDesk:
                 }
                 for e in fills
             ],
-            "client_connected": self.hub.session_for(client_id) is not None,
+            "client_connected": self.world.clients.session_for(client_id) is not None,
         }
 
 

@@ -19,7 +19,6 @@ extremes. Prices are integer ticks throughout, so every price is on the security
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import math
 import random
@@ -38,7 +37,6 @@ __all__ = [
     "Draws",
     "SessionPart",
     "combine",
-    "seed_for",
     "session_profile",
     "subdivide",
     "uniform_profile",
@@ -65,12 +63,6 @@ def _normal_table() -> tuple[float, ...]:
 @functools.cache
 def _exponential_table() -> tuple[float, ...]:
     return tuple(-math.log((i + 0.5) / _TABLE_SIZE) for i in range(_TABLE_SIZE))
-
-
-def seed_for(*parts: object) -> int:
-    """A 128-bit seed from the parts' text (stable across processes, unlike ``hash()``)."""
-    key = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
 
 
 class Draws:

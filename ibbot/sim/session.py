@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,8 @@ from ibbot.sim.wire import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine, Hashable
+
     from ibbot.sim.hub import Hub
 
 __all__ = ["ClientSession", "SessionClosed"]
@@ -49,8 +50,6 @@ HANDSHAKE_TIMEOUT = 10.0
 # The third message-rate violation ends the session (IB: "If the pacing limits are broken 3 times,
 # the API session will terminate").
 MAX_RATE_STRIKES = 3
-
-Handler = Callable[["ClientSession", FieldReader], None]
 
 
 class SessionClosed(Exception):
@@ -72,7 +71,7 @@ class ClientSession:
     _numbers = itertools.count(1)
 
     def __init__(
-        self, hub: Hub, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, hub: Hub[ClientSession], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.hub = hub
         self.number = next(self._numbers)

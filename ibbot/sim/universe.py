@@ -1,15 +1,16 @@
 """The securities the simulated gateway knows, with the company facts its data is derived from.
 
-Identifiers (conIds, CIKs, listing exchanges, IB's industry/category/subcategory) follow what IB and
-the SEC publish for these companies; the financial figures are round, plausible values for a
-simulated world, chosen so that the derived ratios (P/E, price/book, market cap) are consistent with
-each other and with the simulated price.
+Identifiers (conIds, CIKs, ISINs, CUSIPs, listing exchanges, IB's industry/category/subcategory) and
+first trading days follow what IB, the SEC and the issuers publish for these companies; the financial
+figures are round, plausible values for a simulated world, chosen so that the derived ratios (P/E,
+price/book, market cap) are consistent with each other and with the simulated price.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date
 
 __all__ = ["DEFAULT_UNIVERSE", "SimSecurity", "Universe"]
 
@@ -20,6 +21,9 @@ class SimSecurity:
 
     Money figures are in USD units (not millions); ``base_price`` anchors the seeded price process,
     ``annual_volatility`` and ``annual_drift`` shape it, ``avg_daily_volume`` scales its volume.
+    ``isin`` and ``cusip`` are the issue's public identifiers (the ISIN is "US", the CUSIP and a
+    check digit); ``first_traded`` is the first day its common stock traded, or None when that was
+    before any history the simulation has (the exchange calendar starts in 1971) and not recorded.
     """
 
     symbol: str
@@ -41,6 +45,9 @@ class SimSecurity:
     net_income_ttm: float
     book_value_per_share: float
     dividend_per_share: float
+    isin: str
+    cusip: str
+    first_traded: date | None
     currency: str = "USD"
     exchange: str = "SMART"
     min_tick: float = 0.01
@@ -104,4 +111,32 @@ _ROWS: tuple[tuple[str, int, str, str, str, str, str, str, float, float, float, 
 )
 # fmt: on
 
-DEFAULT_UNIVERSE = Universe(SimSecurity(*row) for row in _ROWS)
+# ISIN, CUSIP and first trading day of each security above. First days are IPO days (AAPL 12 Dec
+# 1980, MSFT 13 Mar 1986, AMZN 15 May 1997, NVDA 22 Jan 1999, GOOGL: Google's class A shares, 19 Aug
+# 2004, TSLA 29 Jun 2010, META 18 May 2012) or, for the older companies, the first listing of their
+# stock: KO on the NYSE 5 Sep 1919, JNJ on the NYSE 25 Sep 1944, WMT over the counter 1 Oct 1970.
+# XOM and JPM trade on through decades of predecessor listings (Standard Oil of New Jersey, J.P.
+# Morgan & Co. and Chemical Bank) older than the simulated calendar: None.
+_IDENTIFIERS: dict[str, tuple[str, str, date | None]] = {
+    "AAPL": ("US0378331005", "037833100", date(1980, 12, 12)),
+    "MSFT": ("US5949181045", "594918104", date(1986, 3, 13)),
+    "GOOGL": ("US02079K3059", "02079K305", date(2004, 8, 19)),
+    "AMZN": ("US0231351067", "023135106", date(1997, 5, 15)),
+    "META": ("US30303M1027", "30303M102", date(2012, 5, 18)),
+    "NVDA": ("US67066G1040", "67066G104", date(1999, 1, 22)),
+    "TSLA": ("US88160R1014", "88160R101", date(2010, 6, 29)),
+    "JPM": ("US46625H1005", "46625H100", None),
+    "JNJ": ("US4781601046", "478160104", date(1944, 9, 25)),
+    "XOM": ("US30231G1022", "30231G102", None),
+    "KO": ("US1912161007", "191216100", date(1919, 9, 5)),
+    "WMT": ("US9311421039", "931142103", date(1970, 10, 1)),
+}
+
+
+def _securities() -> Iterator[SimSecurity]:
+    for row in _ROWS:
+        isin, cusip, first_traded = _IDENTIFIERS[row[0]]
+        yield SimSecurity(*row, isin=isin, cusip=cusip, first_traded=first_traded)
+
+
+DEFAULT_UNIVERSE = Universe(_securities())

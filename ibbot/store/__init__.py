@@ -6,7 +6,7 @@ for the layout); :class:`AsyncStore` wraps a store for code on the event loop.
 """
 
 from ibbot.store.async_store import AsyncStore
-from ibbot.store.audit import AuditEntry, AuditKind
+from ibbot.store.audit import AuditEntry, AuditKind, PendingAppend
 from ibbot.store.bars import bars_from_table, bars_to_table
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.parquet_store import ParquetStore
@@ -19,6 +19,7 @@ __all__ = [
     "DataStore",
     "InvalidStoreInput",
     "ParquetStore",
+    "PendingAppend",
     "bars_from_table",
     "bars_to_table",
 ]

@@ -2,9 +2,12 @@
 
 Every call that may touch a file runs in a worker thread (``asyncio.to_thread``); the wrapped store
 serialises writers of the same files with its own locks, so concurrent coroutines writing the same
-symbol, strategy or audit kind take turns instead of interleaving. Buffering an event is the one
-exception: it is a list append, done on the loop; only the flush it may trigger goes to a thread,
-and the coroutine that filled the buffer awaits that flush (back-pressure).
+symbol, strategy or audit kind take turns instead of interleaving. Two exceptions. Buffering an
+event is a list append, done on the loop; only the flush it may trigger goes to a thread, and the
+coroutine that filled the buffer awaits that flush (back-pressure). And an order's write-ahead line
+(:meth:`AsyncStore.log_order_ahead`) is written on the loop, a few microseconds of encoding and one
+small append, so that it is in the operating system's hands before the order leaves, with no
+thread switch on the way; its fsync, the part that waits for the disk, runs in a worker thread.
 
 Cancelling a coroutine that awaits a write does not stop the thread: the write still completes,
 atomically, or fails as a whole.
@@ -16,7 +19,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Coroutine, Iterable, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -210,6 +213,18 @@ class AsyncStore:
     async def log_order(self, strategy_name: str, order: Order, result: OrderResult) -> None:
         """:meth:`DataStore.log_order` in a worker thread."""
         await asyncio.to_thread(self._store.log_order, strategy_name, order, result)
+
+    def log_order_ahead(
+        self, strategy_name: str, order: Order, result: OrderResult
+    ) -> Coroutine[Any, Any, None]:
+        """Write the order's audit line now, on the loop; await the result to make it durable.
+
+        The write (no disk wait) happens before this returns and raises
+        :class:`~ibbot.errors.StoreError` if it fails; the returned coroutine runs the fsync in a
+        worker thread and must be awaited (it also releases the file).
+        """
+        pending = self._store.log_order_ahead(strategy_name, order, result)
+        return asyncio.to_thread(pending.sync)
 
     async def log_audit(
         self,

@@ -11,14 +11,15 @@ an inert leftover, never a half-written data file.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ibbot.errors import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 __all__ = [
     "TEMP_SUFFIX",
@@ -27,11 +28,16 @@ __all__ = [
     "ensure_dir",
     "fsync_dir",
     "fsync_file",
+    "leftover_temp_files",
+    "make_dirs",
+    "remove_leftover_temp_files",
     "replace_file",
     "temp_path",
 ]
 
 TEMP_SUFFIX = ".tmp"
+# What temp_path makes: ".<name>.<pid of the writer>-<8 hex digits>.tmp".
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d{1,10})-[0-9a-f]{8}\.tmp$")
 
 
 def fsync_file(path: Path) -> None:
@@ -59,16 +65,29 @@ def fsync_dir(path: Path) -> None:
 
 def ensure_dir(path: Path) -> None:
     """Create ``path`` and missing parents, making each new directory entry durable."""
+    unsynced = make_dirs(path)
+    try:
+        for directory in unsynced:
+            fsync_dir(directory)
+    except OSError as exc:
+        raise StoreError(f"cannot create directory {path}: {exc}") from exc
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and missing parents; return the directories to fsync to make them durable.
+
+    :func:`ensure_dir` fsyncs them at once; a writer that must not wait for the disk now (an
+    audit line on the event loop) fsyncs them later, with the file.
+    """
     if path.is_dir():
-        return
+        return []
     missing = [path]
     missing.extend(p for p in path.parents if not p.is_dir())
     try:
         path.mkdir(parents=True, exist_ok=True)
-        for created in missing:
-            fsync_dir(created.parent)
     except OSError as exc:
         raise StoreError(f"cannot create directory {path}: {exc}") from exc
+    return [created.parent for created in missing]
 
 
 def temp_path(target: Path) -> Path:
@@ -108,3 +127,48 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
     atomic_write(target, write)
+
+
+def leftover_temp_files(root: Path) -> list[Path]:
+    """The temporary files under ``root`` whose writer is gone: what a killed write leaves behind.
+
+    A temporary file names the process that writes it (:func:`temp_path`). It is a leftover when
+    no process of that id runs, or when the id is this process's own: called before this process
+    writes to ``root``, that is an earlier life of the same id (a container restarts its program
+    under the same pid). Files of a process still running are left alone.
+    """
+    found: list[Path] = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            match = _TEMP_NAME.match(name)
+            if match is not None and not _writer_alive(int(match["pid"])):
+                found.append(Path(directory) / name)
+    return sorted(found)
+
+
+def remove_leftover_temp_files(root: Path) -> tuple[list[Path], list[str]]:
+    """Remove :func:`leftover_temp_files`; return those removed and why any others could not be."""
+    removed: list[Path] = []
+    failed: list[str] = []
+    for path in leftover_temp_files(root):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            failed.append(f"{path}: {exc}")
+        else:
+            removed.append(path)
+    return removed, failed
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    if os.name == "nt":  # pragma: no cover - POSIX CI; Windows has no harmless liveness probe
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, OSError):
+        return True  # another user's process, or an id the system cannot probe: keep its files
+    return True

@@ -15,6 +15,12 @@ before the call returns: once ``log_*`` returns, the line survives a crash. A cr
 write can leave a torn last line; readers skip any line that is not a complete envelope with a
 structlog warning naming the file and line number, and the next append first ends the torn line,
 so the new record starts on a line of its own. The day is the UTC day of ``logged_at``.
+
+The two steps can be taken apart (:meth:`AuditLog.write`, then :meth:`PendingAppend.sync`): the
+write alone takes microseconds and already survives a crash of the process (the operating system
+holds the line); the ``fsync``, which waits for the disk (milliseconds), is what survives a power
+cut. An order's write-ahead line is written on the event loop right before the order leaves and
+fsynced in a worker thread while it travels.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import structlog
 from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.safeload import LoadError
-from ibbot.store.atomic import ensure_dir, fsync_dir
+from ibbot.store.atomic import fsync_dir, make_dirs
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
 
     from ibbot.store.locks import KeyedLocks
 
-__all__ = ["AuditEntry", "AuditKind", "AuditLog"]
+__all__ = ["AuditEntry", "AuditKind", "AuditLog", "PendingAppend"]
 
 log = structlog.get_logger(__name__)
 
@@ -97,14 +103,62 @@ def _decode_line(kind: str, line: bytes) -> AuditEntry | str:
     return AuditEntry(kind=kind, logged_at=when, record=record, strategy=strategy, symbol=symbol)
 
 
+class PendingAppend:
+    """An audit line the operating system holds but the disk may not yet: :meth:`sync` it.
+
+    Holds the file open until :meth:`sync`, which every caller of :meth:`AuditLog.write` must call
+    (once is enough; later calls do nothing).
+    """
+
+    __slots__ = ("_dirs", "_fd", "_kind", "_log", "path")
+
+    def __init__(
+        self, log: AuditLog, kind: str, path: Path, fd: int, dirs: frozenset[Path]
+    ) -> None:
+        self.path = path
+        self._log = log
+        self._kind = kind
+        self._fd = fd
+        self._dirs = dirs
+
+    @property
+    def synced(self) -> bool:
+        """True once :meth:`sync` has run (whether or not it succeeded)."""
+        return self._fd < 0
+
+    def sync(self) -> None:
+        """Make the line durable: fsync the file, then the directory entries it still depends on."""
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+        try:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            for directory in self._dirs:
+                fsync_dir(directory)
+        except OSError as exc:
+            raise StoreError(f"cannot sync {self.path}: {exc}") from exc
+        if self._dirs:
+            self._log._dirs_synced(self._kind, self.path, self._dirs)
+
+
 class AuditLog:
     """Every audit kind's daily JSONL files (see the module docstring for the guarantees)."""
 
-    __slots__ = ("_layout", "_locks")
+    __slots__ = ("_files", "_layout", "_locks", "_unsynced")
 
     def __init__(self, layout: StoreLayout, locks: KeyedLocks) -> None:
         self._layout = layout
         self._locks = locks
+        # The day files written so far (one per kind and day, a small map): the common write
+        # builds no path and makes four system calls (open, fstat, pread, write).
+        self._files: dict[tuple[str, date], Path] = {}
+        # Directories whose entries a file's line depends on (the file's own, new parents) and that
+        # no sync has made durable yet. Every line written to the file meanwhile syncs them too,
+        # so none is reported durable on the strength of another writer's unfinished sync.
+        self._unsynced: dict[Path, frozenset[Path]] = {}
 
     def append(
         self,
@@ -116,8 +170,28 @@ class AuditLog:
         symbol: str | None = None,
     ) -> None:
         """Append one record durably (written and fsynced before returning)."""
-        kind = StoreLayout.audit_kind(kind)
+        self.write(kind, record, logged_at=logged_at, strategy=strategy, symbol=symbol).sync()
+
+    def write(
+        self,
+        kind: str,
+        record: Mapping[str, Any],
+        *,
+        logged_at: datetime,
+        strategy: str | None = None,
+        symbol: str | None = None,
+    ) -> PendingAppend:
+        """Append one record to the file without waiting for the disk; ``sync()`` the result.
+
+        No fsync here: the line is in the operating system's hands when this returns (it survives
+        the process dying, not a power cut) and the disk wait is left to the returned handle.
+        """
         logged_at = _utc(logged_at, "logged_at")
+        day = logged_at.date()
+        path = self._files.get((kind, day))
+        if path is None:
+            kind = StoreLayout.audit_kind(kind)
+            path = self._files[(kind, day)] = self._layout.audit_file(kind, day)
         envelope = {
             "kind": kind,
             "logged_at": logged_at.isoformat(),
@@ -126,34 +200,51 @@ class AuditLog:
             "record": dict(record),
         }
         line = (dumps(envelope, what=f"{kind} audit record") + "\n").encode()
-        path = self._layout.audit_file(kind, logged_at.date())
+        # The lock covers the torn-line check and the write, not the fsync: appends of complete
+        # lines to an O_APPEND file need no turn-taking to become durable.
         with self._locks("audit", kind):
-            ensure_dir(path.parent)
             try:
-                self._append_line(path, line)
+                fd = self._open(path)
+                self._append_line(fd, path, line)
             except OSError as exc:
                 raise StoreError(f"cannot append to {path}: {exc}") from exc
+            dirs = self._unsynced.get(path, frozenset())
+        return PendingAppend(self, kind, path, fd, dirs)
+
+    def _open(self, path: Path) -> int:
+        """Open ``path`` for appending, creating it (and its directories) when missing."""
+        try:
+            return os.open(path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            pass
+        created = make_dirs(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._unsynced[path] = self._unsynced.get(path, frozenset()).union((*created, path.parent))
+        return fd
 
     @staticmethod
-    def _append_line(path: Path, line: bytes) -> None:
-        created = not path.exists()
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    def _append_line(fd: int, path: Path, line: bytes) -> None:
+        """Write ``line`` whole (ending a torn last line first); closes ``fd`` if it fails."""
         try:
             size = os.fstat(fd).st_size
-            if size:
-                os.lseek(fd, size - 1, os.SEEK_SET)
-                if os.read(fd, 1) != b"\n":
-                    # A crash tore the last line; end it so this record starts a line of its own.
-                    log.warning("store.audit_torn_line_closed", file=str(path))
-                    line = b"\n" + line
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A crash tore the last line; end it so this record starts a line of its own.
+                log.warning("store.audit_torn_line_closed", file=str(path))
+                line = b"\n" + line
             view = memoryview(line)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
-        if created:
-            fsync_dir(path.parent)
+            raise
+
+    def _dirs_synced(self, kind: str, path: Path, dirs: frozenset[Path]) -> None:
+        with self._locks("audit", kind):
+            left = self._unsynced.get(path, frozenset()) - dirs
+            if left:
+                self._unsynced[path] = left
+            else:
+                self._unsynced.pop(path, None)
 
     def _days(self, kind: str) -> list[tuple[date, Path]]:
         directory = self._layout.audit_dir(kind)

@@ -39,7 +39,7 @@ from ibbot.models import (
     from_dict,
     to_dict,
 )
-from ibbot.store.audit import AuditEntry, AuditKind, AuditLog
+from ibbot.store.audit import AuditEntry, AuditKind, AuditLog, PendingAppend
 from ibbot.store.bars import BarFiles
 from ibbot.store.events import EventLog
 from ibbot.store.fundamentals import FundamentalFiles
@@ -269,8 +269,21 @@ class ParquetStore:
 
     def log_order(self, strategy_name: str, order: Order, result: OrderResult) -> None:
         """Append ``order`` and ``result`` to ``audit/orders/<day>.jsonl``, durably."""
+        self.log_order_ahead(strategy_name, order, result).sync()
+
+    def log_order_ahead(
+        self, strategy_name: str, order: Order, result: OrderResult
+    ) -> PendingAppend:
+        """:meth:`log_order` without the disk wait: the line is written, ``sync()`` makes it durable."""
+        self._writable()
         record = {"order_ref": order.order_ref, "order": to_dict(order), "result": to_dict(result)}
-        self.log_audit(AuditKind.ORDERS, record, strategy=strategy_name, symbol=order.symbol)
+        return self._audit.write(
+            AuditKind.ORDERS,
+            record,
+            logged_at=self._clock.now(),
+            strategy=strategy_name,
+            symbol=order.symbol,
+        )
 
     def log_audit(
         self,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         OrderResult,
         PriceBar,
     )
-    from ibbot.store.audit import AuditEntry
+    from ibbot.store.audit import AuditEntry, PendingAppend
 
 __all__ = ["DataStore"]
 
@@ -179,6 +179,12 @@ class DataStore(Protocol):
 
     def log_order(self, strategy_name: str, order: Order, result: OrderResult) -> None:
         """Append ``order`` and its latest ``result`` to the orders audit log, durably."""
+        ...
+
+    def log_order_ahead(
+        self, strategy_name: str, order: Order, result: OrderResult
+    ) -> PendingAppend:
+        """:meth:`log_order` up to the disk wait: written now (cheap), durable once ``sync()``-ed."""
         ...
 
     def log_audit(

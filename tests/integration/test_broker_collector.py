@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import itertools
 import json
@@ -27,6 +28,7 @@ from ibbot.logs import configure_logging, reset_logging
 from ibbot.models import BarSize, Event, EventType, FundamentalData, PriceBar
 from ibbot.pacing import IBPacer, PacingRule
 from tests.integration.broker_support import TRADING_START, background, harness
+from tests.integration.log_tap import LogTap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -240,6 +242,40 @@ async def test_streams_ticks_and_minute_bars(tmp_path: Path) -> None:
         assert [b.timestamp for b in stored] == starts
 
 
+async def test_ticks_for_a_slow_subscriber_keep_their_order_and_catch_up(tmp_path: Path) -> None:
+    """A subscriber too slow for the tick stream (its queue full) gets, once it has room, the same
+    ticks as everyone else in the same order, none twice, up to the latest: ticks handed to the
+    bus from IB's callback and those the tick task publishes after waiting do not overtake."""
+    entered = asyncio.Event()
+    gate = asyncio.Event()
+    slow: list[Event] = []
+
+    async def hold(event: Event) -> None:
+        entered.set()
+        await gate.wait()
+        slow.append(event)
+
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        h.bus.subscribe([EventType.TICK], hold, name="slow", maxsize=1)
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            async with asyncio.timeout(30):
+                await entered.wait()
+            # One tick in the handler, one queued, one more taken by the tick task: it waits.
+            await h.recorder.wait_for(lambda: len(h.recorder.of(EventType.TICK)) >= 3)
+            opened = datetime.now(UTC)
+            gate.set()
+            await h.recorder.wait_for(
+                lambda: any(e.payload.timestamp > opened for e in slow), seconds=30
+            )
+            seen = h.recorder.of(EventType.TICK)
+        assert [id(e) for e in slow] == [id(e) for e in seen[: len(slow)]]
+        assert len({id(e) for e in slow}) == len(slow)
+
+
 def _live_bars(h: object) -> list[PriceBar]:
     recorder = h.recorder  # type: ignore[attr-defined]
     start = TRADING_START
@@ -313,6 +349,70 @@ async def test_1101_resubscribes(tmp_path: Path) -> None:
             await h.recorder.wait_for(
                 lambda: any(b.timestamp >= started_after for b in _live_bars(h)), seconds=15
             )
+
+
+async def test_cancels_ib_answers_with_300_after_1101_are_expected_not_errors(
+    tmp_path: Path,
+) -> None:
+    """After a 1101 the streams' cancels are answered with IB's 300 (IB dropped them): said once
+    at debug by ibbot, ib_async's error line demoted, nothing logged as a warning or error."""
+    out = io.StringIO()
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        streams = MarketDataStreams(
+            h.connection, h.requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        async with background(streams.run([info])):
+            await h.recorder.wait_for(lambda: streams.subscriptions == 1)
+            await h.recorder.wait_for(lambda: bool(h.recorder.of(EventType.TICK, "AAPL")))
+            configure_logging("DEBUG", "json", stream=out)
+            try:
+                h.gateway.send_notice(1101)
+                await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+                arrived_after = datetime.now(UTC)
+                # The 300 answers the cancel, sent before the new request: it came before any tick
+                # of the new subscription.
+                await h.recorder.wait_for(
+                    lambda: any(
+                        e.payload.timestamp > arrived_after
+                        for e in h.recorder.of(EventType.TICK, "AAPL")
+                    )
+                )
+            finally:
+                reset_logging()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    dropped = [line for line in lines if line["event"] == "market_data.cancel_of_dropped_stream"]
+    assert [(line["code"], line["symbol"]) for line in dropped] == [(300, "AAPL")]
+    loud = [line for line in lines if line["level"] not in ("debug", "info")]
+    assert [line["event"] for line in loud] == ["connection.restored"]  # the 1101 itself
+
+
+async def test_streams_held_back_by_pacing_after_a_reconnect_are_not_cancelled_on_the_new_socket(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a reconnect, streams IB's real-time bar pacing has not let through yet belong to the
+    old socket: stopping sends no cancel for them (ib_async knows no such request on the new one)."""
+    async with harness(tmp_path) as h:
+        infos = [await h.requests.qualify(symbol) for symbol in ("AAPL", "MSFT")]
+        # Two real-time bar requests per ten minutes: the first subscriptions use them up.
+        rules = dataclasses.replace(
+            h.pacer.rules, realtime_bar_requests=2, realtime_bar_window=600.0
+        )
+        requests = IBRequests(h.connection, IBPacer(h.clock, rules), policy=h.requests.policy)
+        streams = MarketDataStreams(
+            h.connection, requests, h.store, h.bus, config=StreamConfig(history_duration="1 D")
+        )
+        tap = LogTap(["pacing.waiting", "connection.hook_started"]).install()
+        async with background(streams.run(infos)):
+            await h.recorder.wait_for(lambda: streams.subscriptions == 2)
+            h.gateway.drop_connections()
+            await tap.wait_for(
+                lambda: bool(tap.of("pacing.waiting", rule="realtime_bars_window", symbol="AAPL")),
+                seconds=15,
+                what="the resubscription held back by the real-time bar pacing",
+            )
+            assert h.connection.session == 2
+    assert [r.getMessage() for r in caplog.records if "No reqId found" in r.getMessage()] == []
 
 
 async def test_fundamentals_parsed_stored_published(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from ibbot.broker.connection import ConnectionConfig, HookPhase, IBConnection, SessionChange
 from ibbot.clock import WallClock
-from ibbot.errors import ConnectionFailed
+from ibbot.errors import ConnectionFailed, SessionEnded
 from ibbot.models import ConnectionState, EventType
 from tests.integration.broker_support import connection_config, harness
 
@@ -93,17 +93,18 @@ async def test_unmanaged_account_is_refused(tmp_path: Path) -> None:
 
 
 async def test_reconnects_after_drop_and_runs_hooks_in_phase_order(tmp_path: Path) -> None:
-    """All connections dropped: the connection comes back by itself and runs resubscribe, then reconcile."""
+    """All connections dropped: the connection comes back by itself and runs reconcile, then
+    resubscribe."""
     async with harness(tmp_path) as h:
         calls: list[tuple[str, SessionChange]] = []
         done = asyncio.Event()
 
         async def reconcile(change: SessionChange) -> None:
             calls.append(("reconcile", change))
-            done.set()
 
         async def resubscribe(change: SessionChange) -> None:
             calls.append(("resubscribe", change))
+            done.set()
 
         async def broken(change: SessionChange) -> None:
             raise RuntimeError("a failing hook must not stop the others")
@@ -115,8 +116,8 @@ async def test_reconnects_after_drop_and_runs_hooks_in_phase_order(tmp_path: Pat
         async with asyncio.timeout(10):
             await done.wait()
         assert calls == [
-            ("resubscribe", SessionChange.RECONNECTED),
             ("reconcile", SessionChange.RECONNECTED),
+            ("resubscribe", SessionChange.RECONNECTED),
         ]
         assert h.connection.is_ready
         assert h.connection.session == 2
@@ -195,3 +196,53 @@ async def test_close_is_idempotent_and_stops_reconnecting(tmp_path: Path) -> Non
         assert not h.connection.is_ready
         assert h.connection.state is ConnectionState.DISCONNECTED
         await h.gateway.wait_for_clients(lambda ids: 1 not in ids)
+
+
+async def test_a_drop_while_the_positions_hook_waits_for_the_connection_still_reconnects(
+    tmp_path: Path,
+) -> None:
+    """The gateway drops while the positions hook is about to ask for positions: the hook ends
+    with its session and the supervisor reconnects and runs the hooks again (no deadlock)."""
+    async with harness(tmp_path) as h:
+        conn = h.connection
+        sessions: list[int] = []
+        started = asyncio.Event()
+
+        async def positions(change: SessionChange) -> None:
+            sessions.append(conn.session)
+            if len(sessions) == 1:
+                started.set()
+                # As LiveTrader.reconcile: something to wait for first, then IB's positions.
+                await h.recorder.wait_for(lambda: not conn.is_ready)
+                await h.requests.positions()
+
+        conn.add_session_hook(positions, phase=HookPhase.POSITIONS)
+        assert h.gateway.drop_connections() == 1
+        async with asyncio.timeout(15):
+            await started.wait()
+        assert h.gateway.drop_connections() == 1
+        await h.recorder.wait_for(lambda: conn.session == 3 and len(sessions) == 2, seconds=15)
+        assert conn.is_ready
+        assert sessions == [2, 3]
+
+
+async def test_requests_bound_to_a_session_end_with_it_instead_of_waiting(tmp_path: Path) -> None:
+    """In a session scope a request after a drop raises SessionEnded at once; outside one it waits
+    for the next session and is answered."""
+    async with harness(tmp_path) as h:
+        conn = h.connection
+        with conn.session_scope() as session:
+            assert session == 1
+            assert await h.requests.positions() == []
+            assert h.gateway.drop_connections() == 1
+            await h.recorder.wait_for(lambda: not conn.is_ready)
+            with pytest.raises(SessionEnded, match="session 1 has ended"):
+                await h.requests.positions()
+        assert await h.requests.positions() == []  # waited for session 2
+        assert conn.session == 2
+        with conn.session_scope():
+            assert await h.requests.positions() == []
+        h.gateway.drop_connections()
+        await h.recorder.wait_for(lambda: not conn.is_ready)
+        with pytest.raises(SessionEnded), conn.session_scope():
+            pass

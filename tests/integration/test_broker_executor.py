@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +15,14 @@ from ibbot.broker.requests import IBRequests
 from ibbot.errors import BrokerError, LiveTradingRefused
 from ibbot.models import EventType, Fill, Order, OrderResult, OrderSide, OrderStatus, OrderType
 from ibbot.pacing import IBPacer
+from ibbot.store import AsyncStore
 from tests.integration.broker_support import Harness, background, connection_config, harness
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
     from pathlib import Path
+
+    from ibbot.store import DataStore
 
 
 def _executor(h: Harness, **config: object) -> OrderExecutor:
@@ -376,6 +380,63 @@ async def test_an_order_waiting_to_leave_is_not_declared_lost_by_a_reconcile(
         assert refs.count("inflight:w1") == 1
 
 
+class SlowDiskStore(AsyncStore):
+    """The store on a disk so slow that no write run in a worker thread ends until :attr:`disk`
+    is set; the write half of an order's write-ahead line is the only write that goes ahead."""
+
+    def __init__(self, store: DataStore) -> None:
+        super().__init__(store)
+        self.disk = asyncio.Event()
+
+    async def log_order(self, strategy_name: str, order: Order, result: OrderResult) -> None:
+        await self.disk.wait()
+        await super().log_order(strategy_name, order, result)
+
+    async def log_audit(
+        self,
+        kind: str,
+        record: Mapping[str, Any],
+        *,
+        strategy: str | None = None,
+        symbol: str | None = None,
+    ) -> None:
+        await self.disk.wait()
+        await super().log_audit(kind, record, strategy=strategy, symbol=symbol)
+
+
+async def test_the_write_ahead_line_is_on_file_before_the_order_leaves(tmp_path: Path) -> None:
+    """When the order reaches placeOrder its write-ahead line is already in the orders audit file,
+    written on the loop, whatever the worker threads are doing (here: stuck on a slow disk)."""
+    async with harness(tmp_path, client_id=9) as h:
+        store = SlowDiskStore(h.store.store)
+        pacer = HeldPacer(h.pacer)
+        requests = IBRequests(h.connection, pacer, policy=h.requests.policy)
+        executor = OrderExecutor(
+            h.connection, requests, store, h.bus, config=ExecutorConfig(submit_timeout=5.0)
+        )
+        # The contract is known, so the pacer call submit() is held at is the one before placeOrder.
+        await h.store.write_contract(await requests.qualify("AAPL"))
+        async with background(executor.run()):
+            order = Order("ahead", "AAPL", OrderSide.BUY, 3, decision_id="wa1")
+            submitted = asyncio.ensure_future(executor.submit(order))
+            pacer.hold(submitted)
+            async with asyncio.timeout(10):
+                await pacer.holding.wait()
+            on_file = h.store.store.read_orders(strategy="ahead")
+            assert [(o.order_ref, r.status, r.message) for o, r in on_file] == [
+                ("ahead:wa1", OrderStatus.PENDING, "sending")
+            ]
+            assert h.gateway.truth()["exchange"]["completed_orders"] == []
+            store.disk.set()
+            pacer.release()
+            result = await submitted
+            await executor.flush()
+        assert result.status is OrderStatus.FILLED
+        audited = [r.status for _, r in await h.store.read_orders(strategy="ahead")]
+        assert audited[0] is OrderStatus.PENDING
+        assert audited[-1] is OrderStatus.FILLED
+
+
 async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None:
     """An order for a symbol IB cannot describe is REJECTED with the reason and never sent."""
     async with harness(tmp_path) as h:
@@ -386,3 +447,104 @@ async def test_unknown_symbol_is_rejected_before_sending(tmp_path: Path) -> None
         assert "cannot trade" in (result.message or "")
         exchange = h.gateway.truth()["exchange"]
         assert exchange["open_orders"] == exchange["completed_orders"] == []
+
+
+async def test_recovered_fills_carry_the_commission_ib_reported_without_waiting(
+    tmp_path: Path,
+) -> None:
+    """Fills made while away come back from reqExecutions with their commission reports: audited
+    and published with the commission, at once (no wait for a report that already came)."""
+    async with harness(tmp_path, client_id=5) as h:
+        # A fill waiting for a commission report would wait far longer than this test may take.
+        executor = _executor(h, commission_wait=120.0)
+        async with background(executor.run()):
+            orders = []
+            for n, symbol in enumerate(("AAPL", "MSFT")):
+                order = Order(
+                    "away",
+                    symbol,
+                    OrderSide.BUY,
+                    3 + n,
+                    OrderType.LIMIT,
+                    limit_price=1.0,
+                    decision_id=f"c{n}",
+                )
+                orders.append(await executor.submit(order, timeout=0.5))
+            h.gateway.drop_connections()
+            await h.gateway.wait_for_clients(lambda ids: 5 not in ids)
+            for result in orders:
+                h.gateway.fill_order(5, result.order_id)
+            await h.recorder.wait_for(lambda: len(_fills(h)) == 2, seconds=20)
+            await executor.flush()
+        truth = {e["exec_id"]: e["commission"] for e in h.gateway.truth()["exchange"]["executions"]}
+        assert None not in truth.values()
+        assert {f.exec_id: f.commission for f in _fills(h)} == truth
+        audited = await h.store.read_audit("fills")
+        assert {e.record["exec_id"]: e.record["commission"] for e in audited} == truth
+
+
+async def test_a_new_run_recovers_fills_made_while_it_was_down_with_their_commission(
+    tmp_path: Path,
+) -> None:
+    """A restart finds an order of the last run filled while nobody ran: the fill is published
+    once, with the commission IB reported, without waiting for another report."""
+    async with harness(tmp_path, client_id=6) as h:
+        first = _executor(h)
+        async with background(first.run()):
+            order = Order(
+                "away", "AAPL", OrderSide.BUY, 4, OrderType.LIMIT, limit_price=1.0, decision_id="r1"
+            )
+            result = await first.submit(order, timeout=0.5)
+        await h.connection.close()
+        await h.gateway.wait_for_clients(lambda ids: 6 not in ids)
+        h.gateway.fill_order(6, result.order_id)
+        again = IBConnection(
+            connection_config(h.gateway, 6),
+            clock=h.clock,
+            market_clock=h.market_clock,
+            publisher=h.bus,
+        )
+        async with again:
+            requests = IBRequests(again, h.pacer, policy=h.requests.policy)
+            second = OrderExecutor(
+                again, requests, h.store, h.bus, config=ExecutorConfig(commission_wait=120.0)
+            )
+            async with background(second.run()):
+                await h.recorder.wait_for(lambda: len(_fills(h)) == 1, seconds=20)
+                await second.reconcile()
+                await second.flush()
+        (fill,) = _fills(h)
+        (execution,) = h.gateway.truth()["exchange"]["executions"]
+        assert execution["commission"] is not None
+        assert (fill.decision_id, fill.commission) == ("r1", execution["commission"])
+
+
+async def test_an_order_caught_by_a_drop_before_it_left_is_finished_not_left_working(
+    tmp_path: Path,
+) -> None:
+    """The socket drops while an order waits for the message pacer: it is finished as not sent
+    (audited, no longer open), never left "pending" forever, and IB never saw it."""
+    async with harness(tmp_path, client_id=8) as h:
+        # One message every 2 s: the second order waits at the pacer, already past every check.
+        slow = IBPacer(h.clock, dataclasses.replace(h.pacer.rules, messages_per_second=0.5))
+        requests = IBRequests(h.connection, slow, policy=h.requests.policy)
+        executor = OrderExecutor(h.connection, requests, h.store, h.bus)
+        async with background(executor.run()):
+            await executor.submit(Order("v", "AAPL", OrderSide.BUY, 1, decision_id="first"))
+            waiting = asyncio.ensure_future(
+                executor.submit(Order("v", "AAPL", OrderSide.BUY, 2, decision_id="second"))
+            )
+            await asyncio.sleep(0)  # a yield, not a wait: submit runs up to its pacer wait
+            await h.gateway.restart(60.0)  # refused for longer than the pacer makes it wait
+            async with asyncio.timeout(15):
+                result = await waiting
+        assert result.status is OrderStatus.BLOCKED
+        assert result.message is not None
+        assert "not sent" in result.message
+        assert executor.open_orders() == []
+        audited = [
+            r for _, r in await h.store.read_orders(strategy="v") if r.decision_id == "second"
+        ]
+        assert audited[-1].status is OrderStatus.BLOCKED
+        refs = [o["order_ref"] for o in h.gateway.truth()["exchange"]["completed_orders"]]
+        assert "v:second" not in refs

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from ib_async import Contract, Option, Stock
+from ib_async import IB, Contract, ContractDescription, Option, PriceIncrement, Stock
 from ib_async.wrapper import RequestError
 
-from tests.integration.sim_support import connected, running_gateway
+from tests.integration.sim_support import WAIT, connected, running_gateway
 
 
 async def test_contract_details_carry_the_security_master() -> None:
@@ -66,11 +68,86 @@ async def test_restricted_universe_hides_other_symbols() -> None:
             await ib.reqContractDetailsAsync(Stock("MSFT", "SMART", "USD"))
 
 
-async def test_market_rule_is_cents() -> None:
-    """reqMarketRule for the advertised rule id answers a one-cent increment."""
+async def test_contract_details_are_ibs_for_a_us_stock() -> None:
+    """ISIN, IB's fractional size rules, its 26 venues and 71 order types, a rule id per venue."""
     async with running_gateway() as gw, connected(gw) as ib:
         (details,) = await ib.reqContractDetailsAsync(Stock("AAPL", "SMART", "USD"))
-        rule_id = int(details.marketRuleIds.split(",")[0])
-        increments = await ib.reqMarketRuleAsync(rule_id)
-        assert increments is not None
-        assert [(i.lowEdge, i.increment) for i in increments] == [(0.0, 0.01)]
+        assert [(t.tag, t.value) for t in details.secIdList] == [("ISIN", "US0378331005")]
+        assert (details.minSize, details.sizeIncrement, details.suggestedSizeIncrement) == (
+            0.0001,
+            0.0001,
+            100,
+        )
+        venues = details.validExchanges.split(",")
+        assert len(venues) == 26
+        assert {"SMART", "NASDAQ", "NYSE", "ARCA", "IEX", "OVERNIGHT"} <= set(venues)
+        assert len(details.orderTypes.split(",")) == 71
+        assert {"MKT", "LMT", "STP", "STPLMT", "TRAIL", "MOC"} <= set(details.orderTypes.split(","))
+        assert details.stockType == "COMMON"
+        (jpm,) = await ib.reqContractDetailsAsync(Stock("JPM", "SMART", "USD"))
+        assert [(t.tag, t.value) for t in jpm.secIdList] == [("ISIN", "US46625H1005")]
+        assert jpm.validExchanges == details.validExchanges
+
+
+async def test_every_venue_has_its_market_rule() -> None:
+    """marketRuleIds has one id per valid exchange; each rule is the contract's one-cent tick."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        (details,) = await ib.reqContractDetailsAsync(Stock("MSFT", "SMART", "USD"))
+        rule_ids = [int(r) for r in details.marketRuleIds.split(",")]
+        assert len(rule_ids) == len(details.validExchanges.split(","))
+        for rule_id in set(rule_ids):
+            increments = await _market_rule(ib, rule_id)
+            assert [(i.lowEdge, i.increment) for i in increments] == [(0.0, details.minTick)]
+
+
+async def test_a_listed_venue_routes_the_stock() -> None:
+    """A contract on any venue IB lists (ARCA, ISLAND for Nasdaq) qualifies with that exchange."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        arca = Stock("AAPL", "ARCA", "USD")
+        island = Stock("MSFT", "SMART", "USD", primaryExchange="ISLAND")
+        assert await ib.qualifyContractsAsync(arca, island) == [arca, island]
+        assert (arca.conId, arca.exchange) == (265598, "ARCA")
+        assert island.conId == 272093
+
+
+async def test_matching_symbols_by_prefix_and_by_name() -> None:
+    """reqMatchingSymbols finds tickers by their first letters and stocks by a word of the name."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        by_prefix = await _matching(ib, "JP")
+        assert [(d.contract.symbol, d.contract.conId) for d in by_prefix] == [("JPM", 1520593)]
+        assert by_prefix[0].contract.primaryExchange == "NYSE"
+        assert by_prefix[0].contract.description == "JPMORGAN CHASE & CO"
+        by_name = await _matching(ib, "Microsoft")
+        assert [(d.contract.symbol, d.contract.primaryExchange) for d in by_name] == [
+            ("MSFT", "NASDAQ.NMS")
+        ]
+        assert [d.contract.symbol for d in await _matching(ib, "coca-cola")] == ["KO"]
+        assert await _matching(ib, "NOSUCHNAME") == []
+        # a description qualifies as it is (its primaryExchange is IB's name for Nasdaq)
+        assert await ib.qualifyContractsAsync(by_name[0].contract) == [by_name[0].contract]
+
+
+async def test_sec_def_opt_params_is_empty_but_well_formed() -> None:
+    """The simulation lists no options: a known underlying gets no chains, an unknown one 200."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        assert await ib.reqSecDefOptParamsAsync("AAPL", "", "STK", 265598) == []
+        with pytest.raises(RequestError) as info:
+            await ib.reqSecDefOptParamsAsync("NOPE", "", "STK", 0)
+        assert info.value.code == 200
+
+
+async def _matching(ib: IB, pattern: str) -> list[ContractDescription]:
+    """reqMatchingSymbols with a generous bound (ib_async's own Async wrapper allows 4 s)."""
+    req_id = ib.client.getReqId()
+    future = ib.wrapper.startReq(req_id)
+    ib.client.reqMatchingSymbols(req_id, pattern)
+    result: list[ContractDescription] = await asyncio.wait_for(future, WAIT)
+    return result
+
+
+async def _market_rule(ib: IB, rule_id: int) -> list[PriceIncrement]:
+    """reqMarketRule with a generous bound (ib_async's own Async wrapper allows 1 s)."""
+    future = ib.wrapper.startReq(f"marketRule-{rule_id}")
+    ib.client.reqMarketRule(rule_id)
+    result: list[PriceIncrement] = await asyncio.wait_for(future, WAIT)
+    return result

@@ -142,3 +142,84 @@ async def test_official_client_gets_ids_details_history_and_a_fill() -> None:
             await asyncio.to_thread(reader.join, WAIT)
         assert not thread.is_alive()
         assert not reader.is_alive()
+
+
+class _SecDefApp(_App):
+    """_App that also records the security-definition answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[Any] = []
+        self.samples_done = threading.Event()
+        self.chains_done = threading.Event()
+        self.chains: list[Any] = []
+        self.rules: dict[int, list[Any]] = {}
+        self.rule_seen = threading.Event()
+        self.heads: list[str] = []
+        self.head_seen = threading.Event()
+
+    def symbolSamples(self, reqId: int, contractDescriptions: list[Any]) -> None:  # noqa: N803
+        self.samples = contractDescriptions
+        self.samples_done.set()
+
+    def securityDefinitionOptionParameter(self, reqId: int, *args: Any) -> None:  # noqa: N803
+        self.chains.append(args)
+
+    def securityDefinitionOptionParameterEnd(self, reqId: int) -> None:  # noqa: N803
+        self.chains_done.set()
+
+    def marketRule(self, marketRuleId: int, priceIncrements: list[Any]) -> None:  # noqa: N803
+        self.rules[marketRuleId] = priceIncrements
+        self.rule_seen.set()
+
+    def headTimestamp(self, reqId: int, headTimestamp: str) -> None:  # noqa: N803
+        self.heads.append(headTimestamp)
+        self.head_seen.set()
+
+
+async def test_official_client_reads_ibs_security_definitions() -> None:
+    """ibapi: ISIN and Decimal size rules, symbol search, empty option chains, rules, head time."""
+    async with running_gateway() as gw:
+        app = _SecDefApp()
+        await asyncio.to_thread(app.connect, "127.0.0.1", gw.port, 18)
+        reader = app.reader
+        thread = threading.Thread(target=app.run, name="ibapi-message-loop", daemon=True)
+        thread.start()
+        try:
+            await _wait(app.ready)
+            app.reqContractDetails(1, _stock("AAPL"))
+            await _wait(app.details_done)
+            (details,) = app.details
+            assert [(t.tag, t.value) for t in details.secIdList] == [("ISIN", "US0378331005")]
+            assert (details.minSize, details.sizeIncrement) == (Decimal("0.0001"),) * 2
+            assert details.suggestedSizeIncrement == Decimal(100)
+            assert len(details.validExchanges.split(",")) == 26
+            assert "TRAIL" in details.orderTypes.split(",")
+
+            app.reqMarketRule(int(details.marketRuleIds.split(",")[0]))
+            await _wait(app.rule_seen)
+            ((rule_id, increments),) = app.rules.items()
+            assert rule_id == 26
+            assert [(i.lowEdge, i.increment) for i in increments] == [(0.0, 0.01)]
+
+            app.reqMatchingSymbols(2, "Apple")
+            await _wait(app.samples_done)
+            assert [(d.contract.conId, d.contract.symbol) for d in app.samples] == [
+                (265598, "AAPL")
+            ]
+            assert app.samples[0].contract.description == "APPLE INC"
+
+            app.reqSecDefOptParams(3, "AAPL", "", "STK", 265598)
+            await _wait(app.chains_done)
+            assert app.chains == []
+
+            app.reqHeadTimeStamp(4, _stock("AAPL"), "TRADES", 1, 1)
+            await _wait(app.head_seen)
+            assert app.heads == ["19801212-14:30:00"]
+            assert not [e for e in app.errors if e[1] not in FARM_NOTICES]
+        finally:
+            app.conn.disconnect()
+            await asyncio.to_thread(thread.join, WAIT)
+            await asyncio.to_thread(reader.join, WAIT)
+        assert not thread.is_alive()
+        assert not reader.is_alive()

@@ -235,8 +235,36 @@ async def test_realtime_bars_every_five_seconds() -> None:
         ib.cancelRealTimeBars(bars)
 
 
-async def test_head_timestamp() -> None:
-    """reqHeadTimeStamp answers a date twenty years back."""
+async def test_head_timestamp_is_the_first_trading_day() -> None:
+    """reqHeadTimeStamp answers each stock's listing day (AAPL 12 Dec 1980), in IB's formats."""
     async with running_gateway() as gw, connected(gw) as ib:
         head = await ib.reqHeadTimeStampAsync(AAPL, "TRADES", True, 2)
-        assert head.year == 2006
+        assert head == dt.datetime(1980, 12, 12, 14, 30, tzinfo=dt.UTC)
+        meta = Stock("META", "SMART", "USD")
+        # formatDate 1 is UTC "yyyymmdd-hh:mm:ss", which ib_async reads as a naive datetime
+        assert await ib.reqHeadTimeStampAsync(meta, "TRADES", True, 1) == dt.datetime(
+            2012, 5, 18, 13, 30
+        )
+        assert await ib.reqHeadTimeStampAsync(meta, "TRADES", False, 1) == dt.datetime(
+            2012, 5, 18, 8, 0
+        )
+        # KO listed in 1919: its history starts with the simulated calendar (formatDate 1, as
+        # ib_async reads an 8-digit epoch, any instant before March 1973, as yyyymmdd)
+        ko = await ib.reqHeadTimeStampAsync(Stock("KO", "SMART", "USD"), "MIDPOINT", True, 1)
+        assert ko == dt.datetime(1971, 1, 4, 14, 30)
+
+
+async def test_no_history_before_the_listing() -> None:
+    """Bars start where the head timestamp says; a window wholly before the listing gets 162."""
+    async with running_gateway() as gw, connected(gw) as ib:
+        meta = Stock("META", "SMART", "USD")
+        bars = await ib.reqHistoricalDataAsync(
+            meta, "20120601 00:00:00 UTC", "1 M", "1 day", "TRADES", True
+        )
+        assert bars[0].date == dt.date(2012, 5, 18)
+        with pytest.raises(RequestError) as info:
+            await ib.reqHistoricalDataAsync(
+                meta, "20120510 00:00:00 UTC", "1 M", "1 day", "TRADES", True
+            )
+        assert info.value.code == 162
+        assert "HMDS query returned no data" in info.value.message

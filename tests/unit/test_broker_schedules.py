@@ -281,9 +281,10 @@ async def test_backfill_store_failure_fails_the_chunk() -> None:
 
 def test_ports_name_what_the_broker_needs() -> None:
     """The ports module declares the publisher and store protocols the broker codes against."""
-    assert ports.__all__ == ["AuditRecord", "BrokerStore", "EventPublisher"]
+    assert ports.__all__ == ["AuditRecord", "BrokerStore", "EventPublisher", "TickPublisher"]
     assert hasattr(ports.BrokerStore, "write_bars")
     assert hasattr(ports.EventPublisher, "publish")
+    assert hasattr(ports.TickPublisher, "try_publish")
 
 
 async def test_ib_source_turns_garbage_and_errors_into_fundamentals_errors(tmp_path: Path) -> None:

@@ -470,6 +470,52 @@ async def test_publish_nowait_applies_every_policy_without_waiting() -> None:
     assert queued.stats.dropped == 2
 
 
+async def test_try_publish_delivers_to_all_or_to_nobody() -> None:
+    """try_publish hands the event to every subscriber when each BLOCK queue has room; when one is
+    full it delivers to nobody, drops nothing and returns False, and the event can be published."""
+    slow = Gated()
+    fast = Collector()
+    conflated = Collector()
+    async with EventBus() as bus:
+        full = bus.subscribe("*", slow, maxsize=1, name="slow")
+        bus.subscribe("*", fast, name="fast")
+        bus.subscribe("*", conflated, name="latest", overflow=OverflowPolicy.CONFLATE)
+        assert bus.try_publish(tick(bid=1))
+        await slow.entered.wait()
+        assert bus.try_publish(tick(bid=2))  # the handler holds 1, the queue has room for 2
+        await fast.wait(2)
+        assert not bus.try_publish(tick(bid=3))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert [bid_of(e) for e in fast.events] == [1, 2]
+        assert [bid_of(e) for e in conflated.events] == [1, 2]
+        assert full.stats.dropped == 0
+        slow.gate.set()
+        await bus.publish(tick(bid=3))
+        await fast.wait(3)
+    assert [bid_of(e) for e in slow.events] == [1, 2, 3]
+    assert [bid_of(e) for e in fast.events] == [1, 2, 3]
+    with pytest.raises(BusClosed):
+        bus.try_publish(tick())
+
+
+async def test_try_publish_never_overtakes_a_publisher_waiting_for_room() -> None:
+    """A queue with room but a publisher still waiting for it: try_publish returns False, so the
+    waiting event keeps its place."""
+    queue: asyncio.Queue[Event] = asyncio.Queue(1)
+    async with EventBus() as bus:
+        bus.subscribe("*", queue)
+        await bus.publish(tick(bid=1))
+        waiting = asyncio.ensure_future(bus.publish(tick(bid=2)))
+        await asyncio.sleep(0)
+        assert bid_of(queue.get_nowait()) == 1  # room now; the waiting publisher has not run yet
+        assert not bus.try_publish(tick(bid=3))
+        await waiting
+        assert bid_of(queue.get_nowait()) == 2
+        assert bus.try_publish(tick(bid=3))
+        assert bid_of(queue.get_nowait()) == 3
+
+
 # -- isolation -----------------------------------------------------------------------------------
 
 

@@ -76,6 +76,8 @@ def test_snapshot_structure() -> None:
     issue_ids = {c.attrib["Type"]: c.text for c in root.iter("IssueID")}
     assert issue_ids["Ticker"] == "KO"
     assert issue_ids["RIC"] == "KO.N"
+    # where IB sends the CUSIP: in the Reuters issue identifiers, next to the ISIN
+    assert (issue_ids["CUSIP"], issue_ids["ISIN"]) == ("191216100", "US1912161007")
     shares = root.find("CoGeneralInfo/SharesOut")
     assert shares is not None
     assert float(shares.text or "0") == KO.shares_outstanding

@@ -16,13 +16,14 @@ from ibbot.sim.market import (
     ANCHOR_YEAR,
     HistoricalDataError,
     MarketSimulator,
-    SimBar,
     parse_duration,
 )
 from ibbot.sim.universe import DEFAULT_UNIVERSE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from ibbot.exchange import SimBar
 
 DAY = date(2026, 3, 10)  # a Tuesday, after the DST switch
 OPEN = datetime(2026, 3, 10, 13, 30, tzinfo=UTC)
@@ -196,7 +197,7 @@ def test_five_second_bars_aggregate_one_second_bars(market: MarketSimulator) -> 
         _assert_aggregates(bar, ones[5 * i : 5 * i + 5])
 
 
-@pytest.mark.parametrize("symbol", ["AAPL", "KO", "TSLA"])
+@pytest.mark.parametrize("symbol", ["AAPL", "KO", "NVDA"])
 @pytest.mark.parametrize("day", [DAY, date(2025, 11, 28), date(1999, 6, 15)])
 def test_daily_bars_aggregate_the_minutes(market: MarketSimulator, symbol: str, day: date) -> None:
     """A daily bar's open, close, extremes, volume, count and VWAP are those of its 1-minute bars."""
@@ -554,6 +555,37 @@ def test_history_starts_with_the_calendar(market: MarketSimulator) -> None:
     )
     assert bars[0].time.date() == date(1971, 1, 4)
     assert all(b.low > 0 for b in bars)
+
+
+def test_history_starts_on_the_first_trading_day(market: MarketSimulator) -> None:
+    """No bars before a listing: TSLA's history opens on 29 June 2010, its first week with it."""
+    ipo = datetime(2010, 6, 29, 13, 30, tzinfo=UTC)
+    first = market.first_session("TSLA")
+    assert first.open == ipo
+    daily = market.historical_bars(
+        "TSLA", end=datetime(2010, 7, 10, tzinfo=UTC), duration="1 M", bar_size=BarSize.DAY_1
+    )
+    assert daily[0].time == ipo
+    before = market.bars(
+        "TSLA",
+        start=ipo - timedelta(days=30),
+        end=first.start(use_rth=False),
+        bar_size=BarSize.HOUR_1,
+        use_rth=False,
+    )
+    assert before == []
+    weekly = market.bars(
+        "TSLA", start=ipo - timedelta(days=10), end=ipo + timedelta(days=7), bar_size=BarSize.WEEK_1
+    )
+    assert [b.time for b in weekly] == [ipo]
+    assert weekly[0].volume == sum(b.volume for b in daily[:4])  # Tue 29 Jun - Fri 2 Jul
+
+
+def test_first_sessions_of_old_listings(market: MarketSimulator) -> None:
+    """A stock listed before 1971 starts with the calendar; AAPL on its IPO day, 12 Dec 1980."""
+    assert market.first_session("KO").day == date(1971, 1, 4)
+    assert market.first_session("XOM").day == date(1971, 1, 4)
+    assert market.first_session("AAPL").open == datetime(1980, 12, 12, 14, 30, tzinfo=UTC)
 
 
 def test_market_hours(market: MarketSimulator) -> None:

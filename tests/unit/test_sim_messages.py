@@ -90,6 +90,68 @@ def test_contract_details_decode_in_both_clients() -> None:
     assert decode_ibapi(msg.contract_details_end(9)).named("contractDetailsEnd") == [(9,)]
 
 
+def test_contract_details_carry_ib_identifiers_venues_and_size_rules() -> None:
+    """ISIN in secIdList, IB's 26 venues with a rule id each, its order types, 0.0001 size rules."""
+    fields = msg.contract_details(9, JPM, exchange="SMART", trading_hours="", liquid_hours="")
+    ((_, details),) = decode_ib_async(fields).named("contractDetails")
+    assert [(t.tag, t.value) for t in details.secIdList] == [("ISIN", "US46625H1005")]
+    venues = details.validExchanges.split(",")
+    assert len(venues) == 26
+    assert venues[:3] == ["SMART", "AMEX", "NYSE"]
+    assert {"NASDAQ", "ARCA", "IEX", "OVERNIGHT"} <= set(venues)
+    assert details.marketRuleIds.split(",") == ["26"] * len(venues)
+    order_types = details.orderTypes.split(",")
+    assert len(order_types) == 71
+    assert {"MKT", "LMT", "STP", "STPLMT", "TRAIL", "MOC", "LOC", "REL", "GTD", "IOC"} <= set(
+        order_types
+    )
+    assert (details.minSize, details.sizeIncrement, details.suggestedSizeIncrement) == (
+        0.0001,
+        0.0001,
+        100,
+    )
+    ((_, api),) = decode_ibapi(fields).named("contractDetails")
+    assert [(t.tag, t.value) for t in api.secIdList] == [("ISIN", "US46625H1005")]
+    assert (api.minSize, api.sizeIncrement, api.suggestedSizeIncrement) == (
+        Decimal("0.0001"),
+        Decimal("0.0001"),
+        Decimal(100),
+    )
+    assert api.validExchanges == details.validExchanges
+    assert api.marketRuleIds == details.marketRuleIds
+    assert api.aggGroup == 1
+
+
+def test_symbol_samples_decode_in_both_clients() -> None:
+    """symbolSamples: per stock conId, symbol, STK, listing, currency, no derivatives, the name."""
+    fields = msg.symbol_samples(5, [AAPL, JPM])
+    ((req_id, descriptions),) = decode_ib_async(fields).named("symbolSamples")
+    assert req_id == 5
+    contracts = [d.contract for d in descriptions]
+    assert [(c.conId, c.symbol, c.secType, c.currency) for c in contracts] == [
+        (265598, "AAPL", "STK", "USD"),
+        (1520593, "JPM", "STK", "USD"),
+    ]
+    assert [c.primaryExchange for c in contracts] == ["NASDAQ.NMS", "NYSE"]
+    assert [c.description for c in contracts] == ["APPLE INC", "JPMORGAN CHASE & CO"]
+    assert [d.derivativeSecTypes for d in descriptions] == [[], []]
+    ((api_id, api_descriptions),) = decode_ibapi(fields).named("symbolSamples")
+    assert api_id == 5
+    assert [d.contract.symbol for d in api_descriptions] == ["AAPL", "JPM"]
+    assert [d.contract.description for d in api_descriptions] == [
+        "APPLE INC",
+        "JPMORGAN CHASE & CO",
+    ]
+    assert decode_ib_async(msg.symbol_samples(6, [])).named("symbolSamples") == [(6, [])]
+
+
+def test_option_parameter_end_decodes_in_both_clients() -> None:
+    """securityDefinitionOptionParameterEnd: the request id, nothing else."""
+    fields = msg.security_definition_option_parameter_end(8)
+    assert decode_ib_async(fields).named("securityDefinitionOptionParameterEnd") == [(8,)]
+    assert decode_ibapi(fields).named("securityDefinitionOptionParameterEnd") == [(8,)]
+
+
 def test_tick_messages_decode() -> None:
     """tickPrice (exactly 7 fields) carries its size; tickSize/tickString/snapshot end decode."""
     price = msg.tick_price(4, 1, 229.51, 300)

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ibbot.seeds import seed_for
 from ibbot.sim.pricepath import (
     Bar,
     Draws,
     SessionPart,
     combine,
-    seed_for,
     session_profile,
     subdivide,
     uniform_profile,

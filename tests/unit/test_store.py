@@ -34,6 +34,7 @@ from ibbot.models import (
 )
 from ibbot.store import AuditKind, DataStore, InvalidStoreInput, ParquetStore, bars_from_table
 from ibbot.store import atomic as atomic_module
+from ibbot.store import audit as audit_module
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -795,6 +796,49 @@ def test_decisions_and_orders_round_trip(store: ParquetStore, root: Path) -> Non
     (entry,) = store.read_audit(AuditKind.DECISIONS)
     assert entry.logged_at == T0
     assert entry.record["reasoning"] == decision.reasoning
+
+
+def test_an_order_line_written_ahead_is_in_the_file_before_it_is_synced(
+    store: ParquetStore,
+) -> None:
+    """log_order_ahead writes the line at once (readable); its sync() runs once, later calls nothing."""
+    order, result = _order()
+    pending = store.log_order_ahead("sma_cross", order, result)
+    assert store.read_orders() == [(order, result)]
+    assert not pending.synced
+    pending.sync()
+    assert pending.synced
+    pending.sync()
+    store.log_order("sma_cross", order, result)
+    assert store.read_orders() == [(order, result), (order, result)]
+
+
+def test_a_new_audit_file_is_durable_whichever_of_its_first_lines_syncs_first(
+    store: ParquetStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory entries a new day file needs are fsynced by the first sync of any of its lines,
+    not only by the sync of the line that created it; once done, later lines skip them."""
+    synced: list[Path] = []
+    fsync_dir = audit_module.fsync_dir
+
+    def record(path: Path) -> None:
+        synced.append(path)
+        fsync_dir(path)
+
+    monkeypatch.setattr(audit_module, "fsync_dir", record)
+    order, result = _order()
+    first = store.log_order_ahead("sma_cross", order, result)
+    second = store.log_order_ahead("sma_cross", order, result)
+    created = [root.parent, root, root / "audit", root / "audit" / "orders"]
+    second.sync()
+    assert sorted(synced) == created
+    synced.clear()
+    first.sync()
+    assert sorted(synced) == created
+    synced.clear()
+    store.log_order("sma_cross", order, result)
+    assert synced == []
+    assert len(store.read_orders()) == 3
 
 
 def test_audit_filters_and_day_files(store: ParquetStore, clock: SimulatedClock) -> None:

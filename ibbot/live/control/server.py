@@ -14,6 +14,7 @@ import uvicorn
 
 from ibbot.errors import ConfigError, IbbotError
 from ibbot.live.control.files import publish_endpoint, withdraw_endpoint
+from ibbot.live.control.protocol import HeadDeadlineProtocol
 from ibbot.live.control.routes import control_app
 
 if TYPE_CHECKING:
@@ -45,11 +46,15 @@ class ControlServer:
     """Serves :class:`ControlTarget` on loopback until :meth:`serve` is cancelled.
 
     :attr:`ready` is set once it listens and ``control.json`` says where; :attr:`token` is this
-    run's token, also in ``control.token``.
+    run's token, also in ``control.token``. A request's head must arrive within ``head_timeout``
+    seconds (:class:`~ibbot.live.control.protocol.HeadDeadlineProtocol`).
     """
 
-    def __init__(self, target: ControlTarget, *, port: int, directory: Path) -> None:
+    def __init__(
+        self, target: ControlTarget, *, port: int, directory: Path, head_timeout: float = 10.0
+    ) -> None:
         self._target = target
+        self._head_timeout = head_timeout
         self._port = port
         self._directory = directory
         self.token = secrets.token_urlsafe(32)
@@ -65,10 +70,14 @@ class ControlServer:
         try:
             port: int = listener.getsockname()[1]
             url = f"http://{_HOST}:{port}"
+            # A subclass per server, so the deadline is this server's own setting.
+            protocol = type(
+                "ControlHTTP", (HeadDeadlineProtocol,), {"head_timeout": self._head_timeout}
+            )
             server = _Server(
                 uvicorn.Config(
                     control_app(self._target, port=port, token=self.token),
-                    http="h11",
+                    http=protocol,
                     ws="none",
                     lifespan="off",
                     interface="asgi3",

@@ -9,8 +9,7 @@ from typing import TypeVar
 
 import pytest
 
-from ibbot.models import OrderSide, OrderType, TimeInForce
-from ibbot.sim.exchange import (
+from ibbot.exchange import (
     AccountChanged,
     CommissionReport,
     Exchange,
@@ -21,9 +20,12 @@ from ibbot.sim.exchange import (
     OrderRequest,
     OrderStatusChanged,
     PositionChanged,
+    Quote,
+    SimBar,
     ib_fixed_commission,
 )
-from ibbot.sim.market import MarketSimulator, Quote, SimBar
+from ibbot.models import OrderSide, OrderType, TimeInForce
+from ibbot.sim.market import MarketSimulator
 from ibbot.sim.universe import DEFAULT_UNIVERSE
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
