@@ -77,6 +77,7 @@ def sim_config(sim: SimSettings, *, control: bool) -> SimConfig:
         account=sim.account,
         starting_cash=sim.starting_cash,
         slippage_bps=sim.slippage_bps,
+        strict_pacing=sim.strict_pacing,
     )
 
 

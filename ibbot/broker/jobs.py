@@ -120,7 +120,10 @@ async def paced_requests(settings: Settings) -> AsyncIterator[tuple[IBRequests, 
         async with IBConnection(config, clock=WallClock(), market_clock=market) as connection:
             requests = IBRequests(
                 connection,
-                IBPacer(WallClock(), safe_pacing_rules(scale=target.time_scale)),
+                IBPacer(
+                    WallClock(),
+                    safe_pacing_rules(scale=target.time_scale, strict=settings.ib.strict_pacing),
+                ),
                 policy=RequestPolicy.from_settings(settings.ib),
             )
             yield requests, market

@@ -266,6 +266,7 @@ class IbSettings(_Section):
     allow_live_trading: bool = False
     reconnect_initial_delay: Annotated[float, Field(gt=0)] = 1.0
     reconnect_max_delay: Annotated[float, Field(gt=0)] = 60.0
+    strict_pacing: bool = False
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> IbSettings:
@@ -473,6 +474,7 @@ class SimSettings(_Section):
     starting_cash: Annotated[float, Field(gt=0)] = 1_000_000.0
     slippage_bps: Annotated[float, Field(ge=0)] = 1.0
     account: Annotated[AccountId, AfterValidator(_check_not_blank)] = "DU1234567"
+    strict_pacing: bool = False
 
 
 # --- the whole -----------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ path           method  body                                        effect
 ``/restart``   POST    ``{"seconds": 5}``                          drop all, refuse connections
 ``/notice``    POST    ``{"code": 1100}``                          send a system notice to all
 ``/pacing``    POST    ``{"count": 3}``                            next K data requests violate
+``/strict-pacing`` POST ``{"strict": true}``                       small-bar historical rules for
+                                                                   every bar size (false: IB's)
 ``/reject``    POST    ``{"count": 1, "code": 201, "message": ""}``  reject the next K orders
 ``/withhold``  POST    ``{"messages": ["positionEnd"]}``           never send these End messages
 ``/no-data``   POST    ``{"symbols": ["MSFT"], "release": false}``  no live data for these symbols
@@ -64,6 +66,7 @@ class FaultTarget(Protocol):
     async def restart(self, seconds: float) -> int: ...
     def send_notice(self, code: int) -> int: ...
     def force_pacing_violations(self, count: int) -> None: ...
+    def set_strict_pacing(self, strict: bool) -> None: ...
     def reject_next_orders(self, count: int = 1, *, code: int = 201, message: str = "") -> None: ...
     def withhold_end_messages(self, *names: str) -> None: ...
     def withhold_market_data(self, *symbols: str) -> None: ...
@@ -101,6 +104,12 @@ class _Notice(_Empty):
 
 class _Count(_Empty):
     count: int = Field(ge=0, le=1_000_000, description="how many upcoming requests are affected")
+
+
+class _Strict(_Empty):
+    strict: bool = Field(
+        description="true: IB's small-bar historical rules for every bar size; false: IB's rules"
+    )
 
 
 class _Reject(_Empty):
@@ -186,6 +195,11 @@ async def _pacing(gw: FaultTarget, body: _Count) -> dict[str, Any]:
     return {"forced_pacing_violations": body.count}
 
 
+async def _strict_pacing(gw: FaultTarget, body: _Strict) -> dict[str, Any]:
+    gw.set_strict_pacing(body.strict)
+    return {"strict_pacing": body.strict}
+
+
 async def _reject(gw: FaultTarget, body: _Reject) -> dict[str, Any]:
     gw.reject_next_orders(body.count, code=body.code, message=body.message)
     return {"reject_next": body.count, "code": body.code}
@@ -247,6 +261,12 @@ COMMANDS: dict[str, _Command] = {
     ),
     "/pacing": _Command(
         "POST", _Count, "answer the next K data requests with a pacing violation", _pacing
+    ),
+    "/strict-pacing": _Command(
+        "POST",
+        _Strict,
+        "apply the small-bar historical pacing rules to every bar size (or not)",
+        _strict_pacing,
     ),
     "/reject": _Command("POST", _Reject, "reject the next K orders", _reject),
     "/withhold": _Command(

@@ -301,6 +301,12 @@ class SimulatedGateway:
         self.hub.pacer.force(count)
         log.info("sim.fault.pacing", count=count)
 
+    def set_strict_pacing(self, strict: bool) -> None:
+        """Apply IB's small-bar historical pacing rules to every bar size (True) or, as IB does
+        now, to bars of 30 seconds or less only (False)."""
+        self.hub.pacer.strict = strict
+        log.info("sim.pacing.strict", strict=strict)
+
     def reject_next_orders(self, count: int = 1, *, code: int = 201, message: str = "") -> None:
         """Reject the next ``count`` orders with IB error ``code`` (and ``message`` when given)."""
         if message:
@@ -442,5 +448,6 @@ class SimulatedGateway:
                 "pinned_prices": dict(sorted(faults.pinned_prices.items())),
                 "forced_pacing_violations": self.hub.pacer.forced,
             },
+            "strict_pacing": self.hub.pacer.strict,
             "exchange": self.hub.exchange.snapshot(),
         }

@@ -66,7 +66,9 @@ class Hub(Generic[Session]):
             slippage_bps=config.slippage_bps,
             symbols=config.active_universe,
         )
-        self.pacer = RequestPacer(clock.monotonic, enabled=config.pacing)
+        self.pacer = RequestPacer(
+            clock.monotonic, enabled=config.pacing, strict=config.strict_pacing
+        )
         self.faults = FaultState()
         self.world = World(
             config=config,

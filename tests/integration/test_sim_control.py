@@ -22,6 +22,7 @@ async def test_command_list_and_truth() -> None:
             "/restart",
             "/notice",
             "/pacing",
+            "/strict-pacing",
             "/reject",
             "/withhold",
             "/no-data",
