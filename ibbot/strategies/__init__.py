@@ -15,7 +15,13 @@ from ibbot.strategies.base import (
     StrategyLayer,
     decision_id,
 )
-from ibbot.strategies.params import StrategyParams, validate_params
+from ibbot.strategies.params import (
+    ParamInfo,
+    StrategyParams,
+    override_params,
+    param_schema,
+    validate_params,
+)
 from ibbot.strategies.pipeline import (
     FAILED_LAYER_KEY,
     LAYER_SEPARATOR,
@@ -28,6 +34,7 @@ from ibbot.strategies.registry import (
     create_strategy,
     is_strategy_class,
     load_strategy_class,
+    params_model,
     resolve_class_path,
 )
 from ibbot.strategies.rolling import RollingMean
@@ -42,6 +49,7 @@ __all__ = [
     "SHIPPED_PACKAGE",
     "SHIPPED_STRATEGIES",
     "Intent",
+    "ParamInfo",
     "PipelineStrategy",
     "RollingMean",
     "Strategy",
@@ -57,6 +65,9 @@ __all__ = [
     "format_step",
     "is_strategy_class",
     "load_strategy_class",
+    "override_params",
+    "param_schema",
+    "params_model",
     "resolve_class_path",
     "validate_params",
 ]

@@ -289,3 +289,24 @@ def test_backtest_uses_configured_strategies(
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["starting_cash"] == 5000.0
     assert [s["name"] for s in metrics["settings"]["strategies"]] == ["fast"]
+
+
+def test_backtest_param_replaces_the_configured_sizing_alternative(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Settings size sma_cross by weight; --param sma_cross.quantity=100 replaces it: exit 0."""
+    run(capsys, "import-bars", str(write_csv(tmp_path / "a.csv", days=60)), "--symbol", "AAA")
+    (tmp_path / "settings.toml").write_text(
+        "[[strategies]]\nname = 'sma_cross'\n"
+        "class_path = 'ibbot.strategies.sma_cross.SmaCrossStrategy'\nallocated_capital = 50000.0\n"
+        "params = {fast = 3, slow = 8, weight = 0.2}\n"
+    )
+    argv = ["backtest", "--start", "2021-01-01", "--end", "2021-12-31", "--out", "o"]
+    code, _, err = run(capsys, *argv, "--param", "sma_cross.quantity=100")
+    assert (code, err) == (EXIT_OK, "")
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    [strategy] = metrics["settings"]["strategies"]
+    assert strategy["params"] == {"fast": 3, "slow": 8, "quantity": 100}
+    trades = (tmp_path / "o" / "trades.csv").read_text().splitlines()[1:]
+    assert trades
+    assert {line.split(",")[3] for line in trades} == {"100"}
