@@ -208,6 +208,16 @@ class Orchestrator:
         """The connection to the gateway while running."""
         return None if self._parts is None else self._parts.connection
 
+    @property
+    def requests(self) -> IBRequests | None:
+        """The paced requests to the gateway (positions, contracts...) while running."""
+        return None if self._parts is None else self._parts.requests
+
+    @property
+    def executor(self) -> OrderExecutor | None:
+        """The order executor while running (orders sent here bypass the strategies' risk gate)."""
+        return None if self._parts is None else self._parts.executor
+
     def stop(self, reason: str = "requested") -> None:
         """Begin the graceful shutdown (idempotent)."""
         if not self._stopping.is_set():
