@@ -38,7 +38,12 @@ from ibbot.strategies.registry import (
     resolve_class_path,
 )
 from ibbot.strategies.rolling import RollingMean
-from ibbot.strategies.sources import SHIPPED_ONLY, SHIPPED_PACKAGE, StrategySources
+from ibbot.strategies.sources import (
+    SHIPPED_ONLY,
+    SHIPPED_PACKAGE,
+    USER_STRATEGIES,
+    StrategySources,
+)
 from ibbot.strategies.state import StrategyStateError, SymbolState
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "SHIPPED_ONLY",
     "SHIPPED_PACKAGE",
     "SHIPPED_STRATEGIES",
+    "USER_STRATEGIES",
     "Intent",
     "ParamInfo",
     "PipelineStrategy",
