@@ -177,7 +177,7 @@ def _describe(model: type[StrategyParams], problem: ErrorDetails) -> str:
     if problem["type"] == "extra_forbidden":
         names = list(model.model_fields)
         listed = ", ".join(names[:_LISTED]) + (", ..." if len(names) > _LISTED else "")
-        return f"unknown parameter; {model.__name__} takes {listed} ({_CATALOGUE})"
+        return f"unknown parameter; {model.__name__} accepts {listed} ({_CATALOGUE})"
     message = problem["msg"].removeprefix("Value error, ")
     field = model.model_fields.get(str(problem["loc"][0])) if problem["loc"] else None
     if field is None:

@@ -73,7 +73,7 @@ def test_an_unknown_parameter_lists_the_strategy_s_parameters() -> None:
     with pytest.raises(ConfigError) as caught:
         validate_params(SmaCrossParams, {"fsat": 3}, strategy="sma_cross")
     message = str(caught.value)
-    assert "unknown parameter; SmaCrossParams takes symbols, bar_size" in message
+    assert "unknown parameter; SmaCrossParams accepts symbols, bar_size" in message
     assert "fast, slow, quantity, weight" in message
     assert "`ibbot strategies available` describes each" in message
 
