@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from ibbot import __version__
 from ibbot.broker.backfill import Backfill
 from ibbot.broker.bars import parse_duration
 from ibbot.broker.collector import CollectorConfig, IBCollector
@@ -57,6 +58,7 @@ from ibbot.errors import ConfigError, IbbotError, SessionEnded
 from ibbot.fundamentals import FundamentalsOutcome, FundamentalsService, open_sources
 from ibbot.gateway import GatewayTarget, open_gateway
 from ibbot.live.activity import Activity, summary_line
+from ibbot.live.banner import RunFacts, banner_lines
 from ibbot.live.control import ControlServer
 from ibbot.live.history import history_events
 from ibbot.live.lifecycle import LifecycleLog
@@ -64,6 +66,7 @@ from ibbot.live.runner import StrategyRunner
 from ibbot.live.signals import shutdown_signals
 from ibbot.live.state import BOOK_STATE, FreshAccountStore, StateKeeper
 from ibbot.live.trader import LiveTrader
+from ibbot.logs import market_time, mask_id, show_banner
 from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
 from ibbot.settings import StrategySettings
@@ -173,6 +176,7 @@ class Orchestrator:
         self._stopping = asyncio.Event()
         self._stop_reason = ""
         self._forced = False
+        self._duration: float | None = None
         self._work: asyncio.Task[None] | None = None
         self._parts: _Parts | None = None
         self._running: dict[str, _Running] = {}
@@ -208,6 +212,16 @@ class Orchestrator:
         """The connection to the gateway while running."""
         return None if self._parts is None else self._parts.connection
 
+    @property
+    def requests(self) -> IBRequests | None:
+        """The paced requests to the gateway (positions, contracts...) while running."""
+        return None if self._parts is None else self._parts.requests
+
+    @property
+    def executor(self) -> OrderExecutor | None:
+        """The order executor while running (orders sent here bypass the strategies' risk gate)."""
+        return None if self._parts is None else self._parts.executor
+
     def stop(self, reason: str = "requested") -> None:
         """Begin the graceful shutdown (idempotent)."""
         if not self._stopping.is_set():
@@ -229,6 +243,7 @@ class Orchestrator:
         Failures come out as themselves (a :class:`~ibbot.errors.ConfigError`, a
         :class:`~ibbot.errors.ConnectionFailed`...), not wrapped in exception groups.
         """
+        self._duration = duration
         with (
             shutdown_signals(self._on_signal, self.force)
             if handle_signals
@@ -341,6 +356,7 @@ class Orchestrator:
                     target.host, target.port, self._market_clock, time_scale=scale
                 )
             market = target.market_clock
+            stack.enter_context(market_time(market))  # the console's times are the market's
             connection = IBConnection(
                 ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port),
                 clock=wall,
@@ -348,6 +364,7 @@ class Orchestrator:
                 publisher=bus,
             )
             await stack.enter_async_context(connection)
+            self._banner(target, connection)
             requests = IBRequests(
                 connection,
                 IBPacer(
@@ -825,6 +842,32 @@ class Orchestrator:
         if parts is None or not self.started.is_set() or self._stopping.is_set():
             raise IbbotError("ibbot is not running (starting or stopping): try again")
         return parts
+
+    def _banner(self, target: GatewayTarget, connection: IBConnection) -> None:
+        settings = self.settings
+        simulator = target.simulator
+        show_banner(
+            banner_lines(
+                RunFacts(
+                    version=__version__,
+                    simulator=None
+                    if simulator is None
+                    else (
+                        f"the embedded simulator (seed {settings.sim.seed}, {target.time_scale:g}x"
+                        f" time; a new paper account every run) on port {target.port}"
+                    ),
+                    gateway=f"{target.host}:{target.port}",
+                    paper=connection.is_paper,
+                    allow_live=settings.ib.allow_live_trading,
+                    read_only=settings.ib.readonly,
+                    account=mask_id(connection.account) if connection.account else "(none named)",
+                    market_now=target.market_clock.now(),
+                    store=settings.store.path,
+                    strategies=[s.name for s in settings.strategies if s.enabled],
+                    duration=self._duration,
+                )
+            )
+        )
 
     def _announce(self, target: GatewayTarget) -> None:
         simulator = target.simulator

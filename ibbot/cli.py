@@ -161,7 +161,8 @@ COMMANDS: Final[tuple[Command, ...]] = (
     ),
     Command(
         "strategies",
-        "list, add or remove the strategies of a running `ibbot run` (hot add/remove)",
+        "the strategies available (offline), a new one to write, or list/add/remove those of a "
+        "running `ibbot run`",
         run=strategies_command.run,
         configure=strategies_command.configure,
     ),

@@ -2,8 +2,15 @@
 
 Every record, ours or a library's, goes through one stdlib handler whose ``ProcessorFormatter`` adds
 the level, logger name and a UTC ISO timestamp, masks secrets (:class:`Redactor`) and renders either
-coloured console lines (on a terminal) or JSON lines (otherwise, or when asked). Logs go to stderr;
-stdout stays free for command output.
+the trader's console lines (:mod:`ibbot.console`: on a terminal, in market time, the plumbing and
+other libraries' chatter left to DEBUG) or JSON lines (otherwise, or when asked: every record, as
+it was logged). Logs go to stderr; stdout stays free for command output.
+
+On a terminal the handler writes through a rich console, the one :func:`log_console` returns:
+a progress bar drawn on that console (``rich.progress.Progress(console=log_console())``) stays at
+the bottom while log lines scroll above it, instead of being overwritten by them. A run names its
+market clock for the console's times with :func:`market_time`, and prints its start banner with
+:func:`show_banner`.
 
 Exceptions are rendered as plain text before redaction, on purpose: rich tracebacks show local
 variables, which is where account ids and tokens live.
@@ -22,19 +29,34 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import structlog
+from rich.console import Console
+from rich.text import Text
 
 from ibbot.broker.errors import LOGGED_BY_IBBOT
+from ibbot.console import ConsoleFilter, ConsoleView
 
 if TYPE_CHECKING:
     from structlog.typing import EventDict, Processor, WrappedLogger
 
+    from ibbot.clock import Clock
     from ibbot.settings import LogFormat, LogLevel
 
-__all__ = ["MASK", "IBErrorDemoter", "Redactor", "configure_logging", "reset_logging"]
+__all__ = [
+    "MASK",
+    "IBErrorDemoter",
+    "Redactor",
+    "configure_logging",
+    "log_console",
+    "market_time",
+    "mask_id",
+    "reset_logging",
+    "show_banner",
+]
 
 MASK: Final = "***"
 # Key names whose values are secret wherever they appear (matched on whole ``_``-separated words).
@@ -44,6 +66,8 @@ _SECRET_KEY = re.compile(
 )
 # Shorter registered secrets would mask ordinary words and numbers.
 _MIN_SECRET_LENGTH: Final = 4
+# mask_id keeps an id's leading letters (DU: paper, U: live) and this many last characters.
+_SHOWN_TAIL: Final = 2
 # Where and how ib_async reports IB's error callback: "Error 430, reqId 7: ..." (or "Warning 2104").
 _IB_ASYNC_ERROR_LOGGER: Final = "ib_async.wrapper"
 _IB_ASYNC_ERROR_LINE: Final = re.compile(r"(?:Error|Warning) (?P<code>-?\d+), reqId ")
@@ -120,7 +144,27 @@ class IBErrorDemoter(logging.Filter):
 
 
 class _IbbotHandler(logging.StreamHandler[TextIO]):
-    """The one handler :func:`configure_logging` installs on the root logger (found again by type)."""
+    """The one handler :func:`configure_logging` installs on the root logger (found again by type).
+
+    On a terminal it writes through ``console`` (rich), so a live display on the same console (a
+    progress bar) is redrawn below each line instead of being overwritten; ``view`` is the console
+    renderer when lines are rendered for a reader (None for JSON).
+    """
+
+    def __init__(self, stream: TextIO, console: Console | None, view: ConsoleView | None) -> None:
+        super().__init__(stream)
+        self.console = console
+        self.view = view
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the formatted record, through the rich console when there is one."""
+        if self.console is None:
+            super().emit(record)
+            return
+        try:
+            self.console.print(Text.from_ansi(self.format(record)), soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never raise; the stdlib's own policy
+            self.handleError(record)
 
 
 def configure_logging(
@@ -138,11 +182,13 @@ def configure_logging(
     out = sys.stderr if stream is None else stream
     is_tty = out.isatty()
     redactor = Redactor(secrets)
+    numeric = logging.getLevelNamesMapping()[level]
     renderer: Processor
+    view: ConsoleView | None = None
     if fmt == "json" or (fmt == "auto" and not is_tty):
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=is_tty)
+        renderer = view = ConsoleView(colors=is_tty)
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -161,23 +207,95 @@ def configure_logging(
         ],
     )
     reset_logging()
-    handler = _IbbotHandler(out)
+    console = _terminal(out) if is_tty else None
+    handler = _IbbotHandler(out, console, view)
     handler.setFormatter(formatter)
+    if view is not None:
+        handler.addFilter(ConsoleFilter(numeric))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger(_IB_ASYNC_ERROR_LOGGER).addFilter(
-        IBErrorDemoter(LOGGED_BY_IBBOT, level=logging.getLevelNamesMapping()[level])
+        IBErrorDemoter(LOGGED_BY_IBBOT, level=numeric)
     )
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # Not cached: a reconfiguration (a new level, a new stream) must reach loggers already used.
         cache_logger_on_first_use=False,
     )
     return redactor
+
+
+def log_console() -> Console:
+    """The rich console the log writes through on a terminal; a new one on stderr otherwise.
+
+    Give it to a progress bar (``Progress(console=log_console())``) so log lines and the bar share
+    the terminal.
+    """
+    handler = _installed()
+    if handler is not None and handler.console is not None:
+        return handler.console
+    return Console(stderr=True)
+
+
+@contextmanager
+def market_time(clock: Clock) -> Iterator[None]:
+    """Stamp the console's lines with ``clock``'s time (a run's market clock) while in the block.
+
+    The clock lives in the installed handler's renderer, not in a global; the previous one (the
+    wall clock, outside a run) is restored on exit. Without console rendering it does nothing.
+    """
+    handler = _installed()
+    view = None if handler is None else handler.view
+    if view is None:
+        yield
+        return
+    previous = view.use_clock(clock.now)
+    try:
+        yield
+    finally:
+        view.use_clock(previous)
+
+
+def show_banner(lines: Iterable[str]) -> None:
+    """Print ``lines`` as a block on the console, when the log is rendered for a reader (a JSON
+    log has the same facts in its records and gets nothing)."""
+    handler = _installed()
+    if handler is None or handler.view is None:
+        return
+    shown = list(lines)
+    rule = "-" * max((len(line) for line in shown), default=0)
+    text = "\n".join([rule, *shown, rule])
+    handler.acquire()  # one block, not interleaved with a line another thread logs
+    try:
+        if handler.console is not None:
+            handler.console.print(Text(text, style="bold"), soft_wrap=True)
+        else:
+            handler.stream.write(text + "\n")
+            handler.flush()
+    finally:
+        handler.release()
+
+
+def mask_id(value: str) -> str:
+    """An account id shown without giving it away: ``DU1234567`` -> ``DU*****67``."""
+    letters = len(value) - len(value.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    hidden = len(value) - letters - _SHOWN_TAIL
+    if hidden < _SHOWN_TAIL:
+        return MASK
+    return value[:letters] + "*" * hidden + value[-_SHOWN_TAIL:]
+
+
+def _terminal(out: TextIO) -> Console:
+    """A rich console on ``out`` that prints log lines as they are (no markup, no highlighting)."""
+    return Console(file=out, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+
+def _installed() -> _IbbotHandler | None:
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _IbbotHandler)), None)
 
 
 def reset_logging() -> None:

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, Final
 from ibbot.backtest.commission import CommissionModel
 from ibbot.backtest.errors import BacktestInputError
 from ibbot.models import BarSize
-from ibbot.strategies import SHIPPED_ONLY, SHIPPED_STRATEGIES, StrategySources
+from ibbot.strategies import (
+    SHIPPED_ONLY,
+    SHIPPED_STRATEGIES,
+    StrategySources,
+    override_params,
+    params_model,
+)
 from ibbot.trading import ReconciliationPolicy, RiskLimits
 
 if TYPE_CHECKING:
@@ -114,8 +120,10 @@ def select_strategies(
 
     Without ``names``: every enabled configured strategy. A name is a configured strategy (run
     even when disabled) or a shipped strategy's short name. ``params`` are ``(name, key, value)``
-    overrides. The starting cash is ``capital`` when given, with every strategy's allocation
-    scaled so their shares stay the same and add up to it; otherwise the sum of the allocations.
+    overrides; one replaces the configured parameters it is an alternative to (a quantity the
+    configured weight, see :func:`~ibbot.strategies.override_params`). The starting cash is
+    ``capital`` when given, with every strategy's allocation scaled so their shares stay the same
+    and add up to it; otherwise the sum of the allocations.
     """
     configured = {strategy.name: strategy for strategy in settings.strategies}
     chosen = list(dict.fromkeys(names)) or [s.name for s in settings.strategies if s.enabled]
@@ -138,15 +146,23 @@ def select_strategies(
             raise BacktestInputError(
                 f"--strategy: unknown strategy {name!r}; configured or shipped: {', '.join(known)}"
             )
+    overrides: dict[str, dict[str, Any]] = {}
     for name, key, value in params:
-        spec = specs.get(name)
-        if spec is None:
+        if name not in specs:
             raise BacktestInputError(
                 f"--param {name}.{key}: {name!r} is not among the strategies run "
                 f"({', '.join(specs)})"
             )
+        overrides.setdefault(name, {})[key] = value
+    sources = settings.app.strategy_sources()
+    for name, changed in overrides.items():
+        spec = specs[name]
+        model = params_model(spec.class_path, sources=sources, key=f"strategies.{name}.class_path")
         specs[name] = StrategySpec(
-            spec.name, spec.class_path, spec.allocated_capital, {**spec.params, key: value}
+            spec.name,
+            spec.class_path,
+            spec.allocated_capital,
+            override_params(model, spec.params, changed),
         )
     total = sum(spec.allocated_capital for spec in specs.values())
     if capital is None:

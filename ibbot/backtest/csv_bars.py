@@ -1,9 +1,19 @@
 """Reading OHLCV bars from a user's CSV file, with every bad row reported by its line number.
 
 The file needs a header naming the columns ``Date`` or ``Datetime``, ``Open``, ``High``, ``Low``,
-``Close`` and ``Volume`` (any case, any order; other columns such as ``Adj Close`` are ignored).
-Times are ISO 8601: ``2024-01-02``, ``2024-01-02 09:30``, ``2024-01-02T09:30:00-05:00`` or ``...Z``.
-A time without an offset is in ``timezone`` (US/Eastern by default, where US stocks trade).
+``Close`` and ``Volume`` (any case, any order; other columns are ignored). Times are ISO 8601:
+``2024-01-02``, ``2024-01-02 09:30``, ``2024-01-02T09:30:00-05:00`` or ``...Z``. A time without an
+offset is in ``timezone`` (US/Eastern by default, where US stocks trade).
+
+An adjusted-close column (``Adj Close``, ``Adjusted Close``, ``adj_close``...: Yahoo's, adjusted
+for splits and dividends) is used only when asked (``adjusted``): each bar's open, high, low and
+close are then scaled by that row's ``adjusted close / close``, so the bar keeps its shape at the
+adjusted level and the close is the adjusted close; the volume is kept as it is. Otherwise the
+column is left out and :attr:`CsvBars.adjusted_column` names it, so the caller can say so.
+
+Rows of a daily file (the default bar size) that fall on the same trading date at different times
+are intraday bars: reading stops at the first such pair with one error that asks for the bar size
+(and suggests the one their spacing matches), instead of one "repeats" error per row.
 
 Where bars land in time follows the broker's convention, so imported and collected bars share keys
 in the store: a daily (or weekly, monthly) bar starts at midnight UTC of its trading date, the date
@@ -39,6 +49,8 @@ __all__ = ["BadRow", "CsvBars", "TextSource", "read_bar_csv", "read_bar_lines"]
 
 _TIME_COLUMNS = ("datetime", "date")
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+# Spellings of an adjusted-close column, compared without case, spaces, "_" and ".".
+_ADJUSTED_COLUMNS = frozenset({"adjclose", "adjustedclose"})
 _DATE_ONLY_LENGTH = len("2024-01-02")
 # A bar row is well under a hundred characters and a header a few hundred; a row (a quoted field may
 # span lines) longer than this is not a CSV file of bars, and is refused before it fills memory.
@@ -68,13 +80,16 @@ class CsvBars:
     """The good bars of a file in time order, and the rows refused on the way.
 
     ``bad_rows`` are the first refused rows (at most ``_KEPT_BAD_ROWS``), ``bad_count`` all of
-    them; ``rows`` counts every non-blank row after the header.
+    them; ``rows`` counts every non-blank row after the header. ``adjusted_column`` is the header's
+    adjusted-close column, if it has one; ``adjusted`` whether the bars were adjusted with it.
     """
 
     bars: tuple[PriceBar, ...]
     bad_rows: tuple[BadRow, ...]
     rows: int
     bad_count: int
+    adjusted_column: str | None = None
+    adjusted: bool = False
 
     @property
     def first(self) -> datetime | None:
@@ -137,16 +152,24 @@ def _excerpt(text: str) -> str:
     return repr(text) if len(text) <= _EXCERPT else repr(text[:_EXCERPT]) + "..."
 
 
-def read_bar_csv(path: Path, *, symbol: str, bar_size: BarSize, timezone: ZoneInfo) -> CsvBars:
+def read_bar_csv(
+    path: Path, *, symbol: str, bar_size: BarSize, timezone: ZoneInfo, adjusted: bool = False
+) -> CsvBars:
     """Read ``path`` (UTF-8, an optional byte-order mark) into bars of ``symbol`` and ``bar_size``.
 
-    Raises :class:`BacktestInputError` when the file cannot be read or decoded or its header lacks
-    a required column; bad *rows* are returned, not raised.
+    Raises :class:`BacktestInputError` when the file cannot be read or decoded, its header lacks
+    a required column (the adjusted close too, when ``adjusted``), or a daily file holds intraday
+    rows; bad *rows* are returned, not raised.
     """
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             return read_bar_lines(
-                handle, symbol=symbol, bar_size=bar_size, timezone=timezone, name=str(path)
+                handle,
+                symbol=symbol,
+                bar_size=bar_size,
+                timezone=timezone,
+                name=str(path),
+                adjusted=adjusted,
             )
     except FileNotFoundError as exc:
         raise BacktestInputError(f"no such file: {path}") from exc
@@ -165,6 +188,7 @@ def read_bar_lines(
     bar_size: BarSize,
     timezone: ZoneInfo,
     name: str = "the file",
+    adjusted: bool = False,
 ) -> CsvBars:
     """Bars from a CSV document (the first non-blank row is the header); see the module."""
     lines = _BoundedLines(source, name)
@@ -178,8 +202,16 @@ def read_bar_lines(
     if header is None:
         raise BacktestInputError(f"{name} is empty: expected a header and rows of bars")
     columns = _columns(header, name)
+    adjusted_index = _adjusted_column(header)
+    if adjusted and adjusted_index is None:
+        raise BacktestInputError(
+            f"--adjusted: {name} has no adjusted-close column (Adj Close, Adjusted Close or "
+            f"adj_close); the header has {_listed(header)}"
+        )
+    use = adjusted_index if adjusted else None
     daily = not bar_size.is_intraday
-    seen: dict[datetime, int] = {}
+    # Each bar start seen, with its line and the row's own instant (None for a date alone).
+    seen: dict[datetime, tuple[int, datetime | None]] = {}
     bars: list[PriceBar] = []
     bad: list[BadRow] = []
     bad_count = 0
@@ -193,23 +225,49 @@ def read_bar_lines(
         line = reader.line_num
         reason = ""
         try:
-            timestamp, (open_, high, low, close, volume) = _parse_row(
-                row, columns, daily=daily, timezone=timezone, size=bar_size
+            timestamp, instant, (open_, high, low, close, volume) = _parse_row(
+                row, columns, daily=daily, timezone=timezone, size=bar_size, adjusted=use
             )
         except _BadValue as exc:
             reason = str(exc)
         else:
             earlier = seen.get(timestamp)
             if earlier is None:
-                seen[timestamp] = line
+                seen[timestamp] = (line, instant)
                 bars.append(PriceBar(symbol, timestamp, open_, high, low, close, volume, bar_size))
                 continue
-            reason = f"bar at {timestamp.isoformat()} repeats line {earlier}"
+            first_line, first_instant = earlier
+            if first_instant is not None and instant is not None and first_instant != instant:
+                raise BacktestInputError(
+                    _intraday_rows(name, (first_line, first_instant), (line, instant), timezone)
+                )
+            reason = f"bar at {timestamp.isoformat()} repeats line {first_line}"
         bad_count += 1
         if len(bad) < _KEPT_BAD_ROWS:
             bad.append(BadRow(line, reason))
     bars.sort(key=_start)
-    return CsvBars(tuple(bars), tuple(bad), rows, bad_count)
+    column = None if adjusted_index is None else header[adjusted_index].strip()
+    return CsvBars(tuple(bars), tuple(bad), rows, bad_count, column, use is not None)
+
+
+def _intraday_rows(
+    name: str, first: tuple[int, datetime], second: tuple[int, datetime], timezone: ZoneInfo
+) -> str:
+    """The one error for a daily import of intraday rows: which rows, and which size to ask for."""
+    (line_a, at_a), (line_b, at_b) = first, second
+    local_a, local_b = at_a.astimezone(timezone), at_b.astimezone(timezone)
+    gap = abs((at_b - at_a).total_seconds())
+    sizes = [size for size in BarSize if size.is_intraday and size.seconds == gap]
+    hint = (
+        f'they are {sizes[0].value} apart: --bar-size "{sizes[0].value}"'
+        if sizes
+        else 'e.g. --bar-size "1 min"'
+    )
+    return (
+        f"{name}: lines {line_a} and {line_b} are both on {local_a:%Y-%m-%d} "
+        f"({local_a:%H:%M:%S} and {local_b:%H:%M:%S}): these are intraday bars, not daily "
+        f"ones; pass --bar-size with their size ({hint})"
+    )
 
 
 def _start(bar: PriceBar) -> datetime:
@@ -217,18 +275,45 @@ def _start(bar: PriceBar) -> datetime:
 
 
 def _parse_row(
-    row: list[str], columns: tuple[int, ...], *, daily: bool, timezone: ZoneInfo, size: BarSize
-) -> tuple[datetime, tuple[float, float, float, float, float]]:
-    """The bar start and the five values of one row, or :class:`_BadValue` naming the problem."""
-    width = max(columns) + 1
+    row: list[str],
+    columns: tuple[int, ...],
+    *,
+    daily: bool,
+    timezone: ZoneInfo,
+    size: BarSize,
+    adjusted: int | None,
+) -> tuple[datetime, datetime | None, tuple[float, float, float, float, float]]:
+    """The bar start, the row's own instant (None for a date alone) and the five values of one
+    row, adjusted by the column ``adjusted`` when given; or :class:`_BadValue` naming the problem."""
+    width = max(*columns, -1 if adjusted is None else adjusted) + 1
     if len(row) < width:
         raise _BadValue(f"expected at least {width} fields, got {len(row)}")
-    timestamp = _bar_start(row[columns[0]], daily=daily, timezone=timezone, size=size)
+    timestamp, instant = _bar_start(row[columns[0]], daily=daily, timezone=timezone, size=size)
     open_, high, low, close, volume = (
         _number(name, row[index]) for name, index in zip(_VALUE_COLUMNS, columns[1:], strict=True)
     )
     _check_prices(open_, high, low, close, volume)
-    return timestamp, (open_, high, low, close, volume)
+    if adjusted is not None:
+        adjusted_close = _number("adjusted close", row[adjusted])
+        if adjusted_close <= 0:
+            raise _BadValue(f"adjusted close {adjusted_close:g} is not a positive price")
+        factor = adjusted_close / close
+        open_, high, low, close = open_ * factor, high * factor, low * factor, adjusted_close
+    return timestamp, instant, (open_, high, low, close, volume)
+
+
+def _adjusted_column(header: list[str]) -> int | None:
+    """Index of the header's adjusted-close column, if it has one."""
+    for index, cell in enumerate(header):
+        compact = "".join(ch for ch in cell.lower() if ch not in " _.-")
+        if compact in _ADJUSTED_COLUMNS:
+            return index
+    return None
+
+
+def _listed(header: list[str]) -> str:
+    found = ", ".join(cell.strip()[:_EXCERPT] for cell in header[:20] if cell.strip())
+    return (found or "nothing") + (", ..." if len(header) > 20 else "")
 
 
 def _columns(header: list[str], name: str) -> tuple[int, ...]:
@@ -247,16 +332,17 @@ def _columns(header: list[str], name: str) -> tuple[int, ...]:
     if time_column is None:
         missing.insert(0, "Date (or Datetime)")
     if missing:
-        found = ", ".join(cell.strip()[:_EXCERPT] for cell in header[:20] if cell.strip())
-        more = ", ..." if len(header) > 20 else ""
         raise BacktestInputError(
-            f"{name}: missing column(s) {', '.join(missing)}; the header has {found or 'nothing'}{more}"
+            f"{name}: missing column(s) {', '.join(missing)}; the header has {_listed(header)}"
         )
     assert time_column is not None
     return (positions[time_column], *(positions[c] for c in _VALUE_COLUMNS))
 
 
-def _bar_start(text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize) -> datetime:
+def _bar_start(
+    text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize
+) -> tuple[datetime, datetime | None]:
+    """The bar's start in UTC, and the row's own instant (None when it gives a date alone)."""
     value = text.strip()
     if not value:
         raise _BadValue("empty date")
@@ -266,7 +352,7 @@ def _bar_start(text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize) -> 
             _check_year(day, value)
             if not daily:
                 raise _BadValue(f"{value!r} has no time of day, which a {size.value} bar needs")
-            return datetime.combine(day, time(0), UTC)
+            return datetime.combine(day, time(0), UTC), None
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
         if isinstance(exc, _BadValue):
@@ -280,8 +366,8 @@ def _bar_start(text: str, *, daily: bool, timezone: ZoneInfo, size: BarSize) -> 
         moment = moment.replace(tzinfo=timezone)
     if daily:
         trading_day = moment.astimezone(timezone).date()
-        return datetime.combine(trading_day, time(0), UTC)
-    return moment.astimezone(UTC)
+        return datetime.combine(trading_day, time(0), UTC), moment
+    return moment.astimezone(UTC), moment
 
 
 def _check_year(moment: date, text: str) -> None:

@@ -198,8 +198,7 @@ async def _progress(show: bool) -> AsyncIterator[_RichProgress | None]:
     if not show:
         yield None
         return
-    from rich.console import Console  # noqa: PLC0415 - only with a terminal
-    from rich.progress import (  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415 - only with a terminal
         BarColumn,
         MofNCompleteColumn,
         Progress,
@@ -207,13 +206,15 @@ async def _progress(show: bool) -> AsyncIterator[_RichProgress | None]:
         TimeElapsedColumn,
     )
 
+    from ibbot.logs import log_console  # noqa: PLC0415
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[bars]} bars"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=log_console(),  # log lines scroll above the bar instead of overwriting it
         transient=False,
     )
     with progress:

@@ -47,9 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Backfill the symbols; see the module docstring for the exit codes."""
-    from rich.console import Console  # noqa: PLC0415 - keeps `ibbot --help` fast
-
+    from ibbot.commands.output import stdout_console  # noqa: PLC0415 - keeps `ibbot --help` fast
     from ibbot.eventloop import run_async  # noqa: PLC0415
+    from ibbot.logs import log_console  # noqa: PLC0415
 
     symbols = list(dict.fromkeys(symbol.strip().upper() for symbol in args.symbols))
     return run_async(
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             settings,
             source=args.source,
             rewrite=args.rewrite,
-            console=Console(),
-            progress_console=Console(stderr=True),
+            console=stdout_console(),
+            progress_console=log_console(),
         )
     )
 

@@ -181,7 +181,6 @@ class _ProgressBar:
     """A rich progress bar on stderr while the replay runs (only on a terminal)."""
 
     def __init__(self) -> None:
-        from rich.console import Console  # noqa: PLC0415
         from rich.progress import (  # noqa: PLC0415
             BarColumn,
             MofNCompleteColumn,
@@ -190,7 +189,9 @@ class _ProgressBar:
             TimeRemainingColumn,
         )
 
-        console = Console(stderr=True)
+        from ibbot.logs import log_console  # noqa: PLC0415
+
+        console = log_console()  # log lines scroll above the bar instead of overwriting it
         self.progress = Progress(
             TextColumn("replaying"),
             BarColumn(),

@@ -3,7 +3,9 @@
 The file format and the rules for bad rows are in :mod:`ibbot.backtest.csv_bars`. Every bad row is
 reported with its line number; when there are more than ``--max-bad-rows`` (0 by default) nothing
 is written and the command exits 2, otherwise the good rows are written (re-importing a file
-replaces the same bars, so it is safe to repeat).
+replaces the same bars, so it is safe to repeat). ``--adjusted`` stores the prices adjusted by the
+file's adjusted-close column (``Adj Close``); without it such a column is ignored, and the command
+says so.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"IANA zone of times given without an offset (default {DEFAULT_TIMEZONE})",
     )
     parser.add_argument(
+        "--adjusted",
+        action="store_true",
+        help="scale each bar by its adjusted-close column (Adj Close: splits and dividends); "
+        "default: the Close column as it is",
+    )
+    parser.add_argument(
         "--max-bad-rows",
         type=_count,
         default=0,
@@ -74,9 +82,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         symbol = parse_symbol(args.symbol)
         bar_size = parse_bar_size(args.bar_size)
         timezone = parse_timezone(args.timezone)
-        found = read_bar_csv(path, symbol=symbol, bar_size=bar_size, timezone=timezone)
+        found = read_bar_csv(
+            path, symbol=symbol, bar_size=bar_size, timezone=timezone, adjusted=args.adjusted
+        )
     except BacktestInputError as exc:
         return usage_error(exc)
+    if found.adjusted_column is not None and not found.adjusted:
+        sys.stderr.write(
+            f"{path}: column {found.adjusted_column!r} ignored: the bars are the Close prices, "
+            "not adjusted for splits and dividends (--adjusted uses it)\n"
+        )
     for bad in found.bad_rows[:_SHOWN_BAD_ROWS]:
         sys.stderr.write(f"{path}: {bad}\n")
     hidden = found.bad_count - _SHOWN_BAD_ROWS
@@ -98,12 +113,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         bar_size=bar_size.value,
         bars=len(found.bars),
         bad_rows=found.bad_count,
+        adjusted=found.adjusted,
         first=first.isoformat(),
         last=last.isoformat(),
         store=str(settings.store.path),
     )
+    adjusted = f" (adjusted by {found.adjusted_column!r})" if found.adjusted else ""
     sys.stdout.write(
-        f"imported {len(found.bars)} {bar_size.value} bars of {symbol} from {path} into "
+        f"imported {len(found.bars)} {bar_size.value} bars of {symbol}{adjusted} from {path} into "
         f"{settings.store.path}: {first.isoformat()} .. {last.isoformat()}"
         f"{f'; {found.bad_count} bad rows skipped' if found.bad_count else ''}\n"
     )

@@ -10,7 +10,11 @@ of each check:
 4. events reach a strategy (the probe counts the live events it is handed);
 5. a decision is logged with its reasoning (the probe's HOLD, in the audit trail);
 6. a test order is submitted and filled (only with ``place_test_order``: the probe buys one share
-   of the first watchlist symbol and sells it back once filled);
+   of the first watchlist symbol and sells it back once filled). Whatever happens, the smoke test
+   then closes what its test order left (in a ``finally``: new decisions stop, orders on their way
+   settle, working ones are cancelled, and a closing order goes straight to the executor for any
+   difference between the account's position now and before the test), and the check fails
+   unless the account holds in that symbol what it held before;
 7. the graceful shutdown preserves state (exit code 0, the probe's state and the position book
    saved and readable, the book matching the probe's own positions).
 
@@ -39,7 +43,9 @@ from ibbot.models import (
     Event,
     EventType,
     Fill,
+    Order,
     OrderResult,
+    OrderSide,
     OrderStatus,
     PriceBar,
     Tick,
@@ -51,6 +57,7 @@ from ibbot.strategies.smoke_probe import SmokeProbe
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ibbot.broker.requests import IBRequests
     from ibbot.settings import Settings
 
 __all__ = ["CHECKS", "PROBE", "Check", "CheckStatus", "run_smoke"]
@@ -76,6 +83,8 @@ CHECKS: Final = (CONNECT, MARKET_DATA, FUNDAMENTALS, EVENTS, DECISION, TEST_ORDE
 
 # ib.client_id + this: the smoke test's own session, beside a running service (+100 is `check`'s).
 CLIENT_ID_OFFSET: Final = 200
+# Positions closer to zero than this are flat (IB reports fractional quantities as floats).
+_FLAT: Final = 1e-9
 _WATCHED: Final = (
     EventType.TICK,
     EventType.PRICE_BAR,
@@ -106,6 +115,48 @@ class Check:
     def line(self) -> str:
         """``PASS  connect to a paper account: ...``."""
         return f"{self.status.value:<4}  {self.name}: {self.evidence}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """What the clean-up after the test order found and did.
+
+    ``before`` and ``after`` are the account's position in the symbol before the test and at the
+    end; ``order`` is the closing order and ``result`` what became of it, when one was needed;
+    ``problem`` why the position could not be checked or closed.
+    """
+
+    symbol: str
+    before: float
+    after: float | None
+    order: Order | None = None
+    result: OrderResult | None = None
+    problem: str = ""
+
+    @property
+    def restored(self) -> bool:
+        """True when the account holds what it held before the test."""
+        return self.after is not None and abs(self.after - self.before) < _FLAT
+
+    def line(self) -> str:
+        """``the account holds no AAPL, as before the test`` (or what is wrong)."""
+        sold = ""
+        if self.order is not None and self.result is not None:
+            price = self.result.fill_price
+            sold = (
+                f"the smoke test's closing order {self.order.action.value} {self.order.quantity} "
+                f"{self.symbol} ended {self.result.status.value}"
+                f"{'' if price is None else f' at {price:g}'}; "
+            )
+        if self.after is None:
+            return f"{sold}the account's {self.symbol} position is unknown: {self.problem}"
+        held = "no" if abs(self.after) < _FLAT else f"{self.after:g}"
+        if self.restored:
+            return f"{sold}the account holds {held} {self.symbol}, as before the test"
+        return (
+            f"{sold}the account still holds {held} {self.symbol} ({self.before:g} before the "
+            f"test){f': {self.problem}' if self.problem else ''}; close it by hand"
+        )
 
 
 @dataclass(slots=True)
@@ -223,33 +274,41 @@ async def _observe(
     watchlist = list(orchestrator.settings.collector.watchlist)
     symbols = sorted(orchestrator.status().get("symbols", []))
     order_symbol = symbols[0] if place_test_order and paper and symbols else None
+    requests = orchestrator.requests
+    assert requests is not None
+    held_before, unknown = 0.0, ""
+    if order_symbol is not None:
+        try:
+            held_before = await _held(requests, order_symbol, timeout)
+        except (IbbotError, TimeoutError) as exc:
+            # Without the position before, the test could not tell whether it leaves one behind.
+            order_symbol, unknown = None, str(exc) or "no answer in time"
     queue: asyncio.Queue[Event] = asyncio.Queue(100_000)
     subscription = bus.subscribe(list(_WATCHED), queue, name="smoke")
     evidence = _Evidence(connection.market_clock)
+    closing: _Closing | None = None
+    probe: SmokeProbe | None = None
     try:
-        await orchestrator.add_strategy(
-            StrategySettings(
-                name=PROBE,
-                class_path=f"{SmokeProbe.__module__}.SmokeProbe",
-                allocated_capital=10_000.0,
-                params={"order_symbol": order_symbol, "quantity": 1},
-            )
-        )
-        probe = orchestrator.strategies[PROBE].strategy
-        assert isinstance(probe, SmokeProbe)
-
-        def done() -> bool:
-            priced = set(evidence.prices) >= set(symbols)
-            outcomes = set(orchestrator.fundamentals) >= set(symbols)
-            traded = order_symbol is None or probe.finished or _rejected(evidence)
-            return priced and outcomes and bool(evidence.decision) and traded
-
         try:
-            async with asyncio.timeout(timeout):
-                while not done():
-                    evidence.see(await queue.get())
-        except TimeoutError:
-            log.warning("smoke.timed_out", seconds=timeout)
+            await orchestrator.add_strategy(
+                StrategySettings(
+                    name=PROBE,
+                    class_path=f"{SmokeProbe.__module__}.SmokeProbe",
+                    allocated_capital=10_000.0,
+                    params={"order_symbol": order_symbol, "quantity": 1},
+                )
+            )
+            added = orchestrator.strategies[PROBE].strategy
+            assert isinstance(added, SmokeProbe)
+            probe = added
+            await _watch(
+                orchestrator, probe, evidence, queue, (symbols, order_symbol), timeout=timeout
+            )
+        finally:
+            if order_symbol is not None:
+                closing = await _close_test_order(
+                    orchestrator, probe, order_symbol, held_before, timeout
+                )
         while not queue.empty():
             evidence.see(queue.get_nowait())
         results[MARKET_DATA] = _market_data(watchlist, symbols, evidence, timeout)
@@ -261,9 +320,90 @@ async def _observe(
             f"{orchestrator.strategies[PROBE].events - probe.live_events} of warm-up history",
         )
         results[DECISION] = _decision(orchestrator, evidence)
-        results[TEST_ORDER] = _test_order(place_test_order, paper, order_symbol, probe, evidence)
+        results[TEST_ORDER] = (
+            Check(
+                TEST_ORDER, CheckStatus.FAIL, f"not placed: the positions are unknown ({unknown})"
+            )
+            if unknown
+            else _test_order(place_test_order, paper, order_symbol, evidence, closing)
+        )
     finally:
         bus.unsubscribe(subscription)
+
+
+async def _watch(
+    orchestrator: Orchestrator,
+    probe: SmokeProbe,
+    evidence: _Evidence,
+    queue: asyncio.Queue[Event],
+    wanted: tuple[list[str], str | None],
+    *,
+    timeout: float,  # noqa: ASYNC109 - see run_smoke
+) -> None:
+    """Gather evidence until every check has it (prices of ``wanted``'s symbols, the test order in
+    its symbol bought and sold) or ``timeout``."""
+    symbols, order_symbol = wanted
+
+    def done() -> bool:
+        priced = set(evidence.prices) >= set(symbols)
+        outcomes = set(orchestrator.fundamentals) >= set(symbols)
+        traded = order_symbol is None or probe.finished or _rejected(evidence)
+        return priced and outcomes and bool(evidence.decision) and traded
+
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                evidence.see(await queue.get())
+    except TimeoutError:
+        log.warning("smoke.timed_out", seconds=timeout)
+
+
+async def _close_test_order(
+    orchestrator: Orchestrator,
+    probe: SmokeProbe | None,
+    symbol: str,
+    before: float,
+    timeout: float,  # noqa: ASYNC109 - see run_smoke
+) -> _Closing:
+    """Leave the account as the test found it: see the module docstring (check 6)."""
+    if probe is not None:
+        probe.stand_down()
+    trader, executor, requests = orchestrator.trader, orchestrator.executor, orchestrator.requests
+    assert trader is not None
+    assert executor is not None
+    assert requests is not None
+    # No decision trades from here on; what is on its way finishes, what still works is cancelled.
+    trader.close_intake()
+    try:
+        await trader.settle(timeout)
+        await trader.cancel_open_orders()
+        left = await _held(requests, symbol, timeout) - before
+    except (IbbotError, TimeoutError) as exc:
+        return _Closing(symbol, before, None, problem=str(exc) or "no answer in time")
+    if abs(left) < _FLAT:
+        return _Closing(symbol, before, before)
+    order = Order(
+        PROBE,
+        symbol,
+        OrderSide.SELL if left > 0 else OrderSide.BUY,
+        round(abs(left)),
+        decision_id=f"{PROBE}-{symbol}-close-{orchestrator.settings.ib.client_id}",
+    )
+    log.warning("smoke.closing_test_position", symbol=symbol, side=order.action.value, left=left)
+    try:
+        result = await executor.submit(order, timeout=timeout)
+        after = await _held(requests, symbol, timeout)
+    except (IbbotError, TimeoutError) as exc:
+        return _Closing(symbol, before, None, problem=str(exc) or "no answer in time")
+    problem = "" if result.status is OrderStatus.FILLED else (result.message or "not filled")
+    return _Closing(symbol, before, after, order, result, problem)
+
+
+async def _held(requests: IBRequests, symbol: str, timeout: float) -> float:  # noqa: ASYNC109
+    """The account's position in ``symbol`` now, as the broker reports it."""
+    async with asyncio.timeout(timeout):
+        positions = await requests.positions()
+    return sum(p.quantity for p in positions if p.symbol == symbol)
 
 
 def _rejected(evidence: _Evidence) -> bool:
@@ -325,36 +465,45 @@ def _decision(orchestrator: Orchestrator, evidence: _Evidence) -> Check:
 
 
 def _test_order(
-    asked: bool, paper: bool, symbol: str | None, probe: SmokeProbe, evidence: _Evidence
+    asked: bool,
+    paper: bool,
+    symbol: str | None,
+    evidence: _Evidence,
+    closing: _Closing | None,
 ) -> Check:
     if not asked:
         return Check(TEST_ORDER, CheckStatus.SKIP, "not asked (--place-test-order)")
-    if not paper:
+    if not paper or symbol is None or closing is None:
         return Check(TEST_ORDER, CheckStatus.FAIL, "refused: not a paper account")
+    bought = [f for f in evidence.fills if f.side is OrderSide.BUY and f.symbol == symbol]
+    cleanup = None if closing.order is None else closing.order.decision_id
+    sold = [
+        f
+        for f in evidence.fills
+        if f.side is OrderSide.SELL and f.symbol == symbol and f.decision_id != cleanup
+    ]
     refused = [
         o for o in evidence.orders if o.status in (OrderStatus.REJECTED, OrderStatus.BLOCKED)
     ]
-    if refused:
-        first = refused[0]
-        return Check(
-            TEST_ORDER,
-            CheckStatus.FAIL,
-            f"the order for {first.symbol} was {first.status.value}: {first.message or 'no reason'}",
+    parts: list[str] = []
+    if bought:
+        fill = bought[0]
+        parts.append(
+            f"BUY {fill.quantity:g} {fill.symbol} filled at {fill.price:g} (exec {fill.exec_id})"
         )
-    bought = [f for f in evidence.fills if f.side.value == "BUY"]
-    sold = [f for f in evidence.fills if f.side.value == "SELL"]
-    if not bought:
-        states = ", ".join(sorted({o.status.value for o in evidence.orders})) or "never sent"
-        return Check(TEST_ORDER, CheckStatus.FAIL, f"{symbol}: not filled (order {states})")
-    fill = bought[0]
-    evidence_line = (
-        f"BUY {fill.quantity:g} {fill.symbol} filled at {fill.price:g} (exec {fill.exec_id})"
+        if sold:
+            parts.append(f"sold back at {sold[0].price:g}")
+    parts.extend(
+        f"the order {order.decision_id} for {order.symbol} was {order.status.value}: "
+        f"{order.message or 'no reason'}"
+        for order in refused
     )
-    if sold:
-        evidence_line += f", sold back at {sold[0].price:g}"
-    elif probe.get_positions():
-        evidence_line += "; the closing SELL did not fill in time: 1 share is still held"
-    return Check(TEST_ORDER, CheckStatus.PASS, evidence_line)
+    if not bought and not refused:
+        states = ", ".join(sorted({o.status.value for o in evidence.orders})) or "never sent"
+        parts.append(f"{symbol}: not filled (order {states})")
+    parts.append(closing.line())
+    passed = bool(bought) and closing.restored
+    return Check(TEST_ORDER, CheckStatus.PASS if passed else CheckStatus.FAIL, "; ".join(parts))
 
 
 def _shutdown_check(store: Path, outcome: int | Exception) -> Check:

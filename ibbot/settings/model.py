@@ -27,7 +27,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ibbot.models.market import BarSize, WhatToShow
 from ibbot.safeload import LoadError, load_json
-from ibbot.strategies.sources import SHIPPED_PACKAGE, StrategySources, is_module_name
+from ibbot.strategies.sources import (
+    SHIPPED_PACKAGE,
+    USER_STRATEGIES,
+    StrategySources,
+    is_module_name,
+)
 
 __all__ = [
     "ENV_DELIMITER",
@@ -220,7 +225,8 @@ def _check_strategy_package(name: str) -> str:
 
 
 def _check_directory(path: Path) -> Path:
-    if not path.is_dir():
+    # The conventional directory may not exist yet: `ibbot strategies new` creates it.
+    if not path.is_dir() and not (path == USER_STRATEGIES and not path.exists()):
         raise ValueError("must be an existing directory of strategy .py files")
     return path
 
@@ -427,7 +433,8 @@ class AppSettings(_Section):
     above it). ``control_port`` is the loopback HTTP/JSON control endpoint (0: a free port, written
     to ``<store.path>/control.json``; "off": none). ``strategy_packages`` and ``strategy_paths``
     are where strategy classes may come from besides ``ibbot.strategies``: importable packages, and
-    directories of ``.py`` files (see :mod:`ibbot.strategies.sources`); nothing else is imported.
+    directories of ``.py`` files (see :mod:`ibbot.strategies.sources`; by default ``strategies/``
+    in the working directory, which may be missing); nothing else is imported.
     """
 
     shutdown_timeout: Annotated[float, Field(gt=0, le=600)] = 20.0
@@ -444,7 +451,7 @@ class AppSettings(_Section):
     ] = Field(default_factory=list)
     strategy_paths: Annotated[
         list[Annotated[Path, AfterValidator(_check_directory)]], BeforeValidator(_words)
-    ] = Field(default_factory=list)
+    ] = Field(default_factory=lambda: [USER_STRATEGIES])
 
     def strategy_sources(self) -> StrategySources:
         """Where strategy classes may be loaded from, as these settings declare."""

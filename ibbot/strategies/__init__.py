@@ -15,7 +15,13 @@ from ibbot.strategies.base import (
     StrategyLayer,
     decision_id,
 )
-from ibbot.strategies.params import StrategyParams, validate_params
+from ibbot.strategies.params import (
+    ParamInfo,
+    StrategyParams,
+    override_params,
+    param_schema,
+    validate_params,
+)
 from ibbot.strategies.pipeline import (
     FAILED_LAYER_KEY,
     LAYER_SEPARATOR,
@@ -28,10 +34,16 @@ from ibbot.strategies.registry import (
     create_strategy,
     is_strategy_class,
     load_strategy_class,
+    params_model,
     resolve_class_path,
 )
 from ibbot.strategies.rolling import RollingMean
-from ibbot.strategies.sources import SHIPPED_ONLY, SHIPPED_PACKAGE, StrategySources
+from ibbot.strategies.sources import (
+    SHIPPED_ONLY,
+    SHIPPED_PACKAGE,
+    USER_STRATEGIES,
+    StrategySources,
+)
 from ibbot.strategies.state import StrategyStateError, SymbolState
 
 __all__ = [
@@ -41,7 +53,9 @@ __all__ = [
     "SHIPPED_ONLY",
     "SHIPPED_PACKAGE",
     "SHIPPED_STRATEGIES",
+    "USER_STRATEGIES",
     "Intent",
+    "ParamInfo",
     "PipelineStrategy",
     "RollingMean",
     "Strategy",
@@ -57,6 +71,9 @@ __all__ = [
     "format_step",
     "is_strategy_class",
     "load_strategy_class",
+    "override_params",
+    "param_schema",
+    "params_model",
     "resolve_class_path",
     "validate_params",
 ]

@@ -21,10 +21,18 @@ class ProtectionParams(StrategyParams):
     behind the best price since the entry; ``protection_tif`` is how long they work (GTC: until
     they fill or the position is sold; DAY: to the close)."""
 
-    stop_loss_pct: float | None = Field(None, gt=0, lt=1)
-    take_profit_pct: float | None = Field(None, gt=0, lt=1)
-    trailing_stop_pct: float | None = Field(None, gt=0, lt=1)
-    protection_tif: TimeInForce = TimeInForce.GTC
+    stop_loss_pct: float | None = Field(
+        None, gt=0, lt=1, description="a stop-loss this fraction below the entry (0.05 = 5%)"
+    )
+    take_profit_pct: float | None = Field(
+        None, gt=0, lt=1, description="a take-profit this fraction above the entry"
+    )
+    trailing_stop_pct: float | None = Field(
+        None, gt=0, lt=1, description="a trailing stop this fraction behind the best price"
+    )
+    protection_tif: TimeInForce = Field(
+        TimeInForce.GTC, description="how long the protective orders work (GTC or DAY)"
+    )
 
     @model_validator(mode="after")
     def _tif_needs_protection(self) -> ProtectionParams:

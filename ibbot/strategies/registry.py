@@ -24,11 +24,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import ModuleType
 
+    from ibbot.strategies.params import StrategyParams
+
 __all__ = [
     "SHIPPED_STRATEGIES",
     "create_strategy",
     "is_strategy_class",
     "load_strategy_class",
+    "params_model",
     "resolve_class_path",
 ]
 
@@ -95,6 +98,19 @@ def load_strategy_class(
             f"Strategy protocol ({', '.join(_PROTOCOL_METHODS)})",
         )
     return cls
+
+
+def params_model(
+    class_path: str,
+    *,
+    sources: StrategySources = SHIPPED_ONLY,
+    key: str = "strategies.class_path",
+) -> type[StrategyParams] | None:
+    """The parameters model of the strategy class at ``class_path``; None for a class that is not a
+    :class:`PipelineStrategy` (it takes its params as they come). Loading fails as
+    :func:`load_strategy_class` does."""
+    cls = load_strategy_class(class_path, sources=sources, key=key)
+    return cls.params_model if issubclass(cls, PipelineStrategy) else None
 
 
 def create_strategy(

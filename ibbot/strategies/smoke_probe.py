@@ -40,6 +40,10 @@ class SmokeProbe:
         """True once the test order (if any) is bought and sold back."""
         return self._stage == "done"
 
+    def stand_down(self) -> None:
+        """Decide nothing more about the test order: the smoke test closes what is left itself."""
+        self._stage = "done"
+
     def on_event(self, event: Event) -> list[Decision]:
         """HOLD (or the test order's BUY) on a symbol's first live price; EXIT after the fill."""
         if event.source == "history":

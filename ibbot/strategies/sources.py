@@ -9,7 +9,9 @@ name and without importing anything, and nothing outside it is ever imported:
 - ``ibbot.strategies`` and its modules: the strategies ibbot ships;
 - a package named in ``app.strategy_packages`` and its modules, imported the normal way (the
   package must be importable: installed, or on ``PYTHONPATH``);
-- a ``.py`` file inside a directory named in ``app.strategy_paths``: ``momentum.Momentum`` is the
+- a ``.py`` file inside a directory named in ``app.strategy_paths`` (by default
+  :data:`USER_STRATEGIES`, ``strategies/`` in the working directory, where ``ibbot strategies new``
+  writes; it need not exist): ``momentum.Momentum`` is the
   class ``Momentum`` of ``<directory>/momentum.py``, ``team.fast.Fast`` the one of
   ``<directory>/team/fast.py``. The file is loaded by its path on its own (it cannot import the
   files beside it; code shared between strategies belongs in a package), and only a file that is
@@ -31,6 +33,7 @@ from ibbot.errors import ConfigError
 __all__ = [
     "SHIPPED_ONLY",
     "SHIPPED_PACKAGE",
+    "USER_STRATEGIES",
     "AllowedModule",
     "StrategySources",
     "is_module_name",
@@ -38,6 +41,10 @@ __all__ = [
 
 SHIPPED_PACKAGE: Final = "ibbot.strategies"
 """The package of the strategies ibbot ships, always allowed."""
+
+USER_STRATEGIES: Final = Path("strategies")
+"""The conventional directory of a user's strategy files (relative to the working directory): the
+default of ``app.strategy_paths``, and where ``ibbot strategies new`` writes."""
 
 # Modules loaded from a strategy directory are registered under this prefix plus a digest of the
 # directory, never under their own name: a user's ``json.py`` must not replace the standard one.

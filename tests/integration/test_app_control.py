@@ -160,3 +160,53 @@ async def test_the_strategies_command_talks_to_the_running_service(
         assert "--param: expected KEY=VALUE (e.g. fast=5), got 'novalue'" in err
     assert await asyncio.to_thread(cli.main, [*store, "strategies", "list"]) == 1
     assert "no running ibbot found" in capsys.readouterr().err
+
+
+async def test_strategies_add_starts_a_configured_strategy_with_a_param_replacing_its_sizing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings.toml configures sma_cross (disabled) sized by weight: `ibbot strategies add
+    sma_cross --param quantity=100` starts it with its configured class, capital and params, the
+    quantity replacing the weight; a bad value is refused here, naming it and its schema."""
+    monkeypatch.chdir(tmp_path)
+    configured = {
+        "name": "sma_cross",
+        "class_path": "ibbot.strategies.sma_cross.SmaCrossStrategy",
+        "allocated_capital": 50_000.0,
+        "enabled": False,
+        "params": {"fast": 5, "slow": 20, "weight": 0.2},
+    }
+    async with running_gateway() as gateway:
+        settings = app_settings(
+            tmp_path, port=gateway.port, strategies=[configured], app={"control_port": 0}
+        )
+        flags = [
+            "--set",
+            f"store.path={settings.store.path}",
+            "--set",
+            f"strategies={json.dumps([configured])}",
+        ]
+
+        def ibbot(*args: str) -> int:
+            return cli.main([*flags, *args])
+
+        async with running(settings, gateway) as orchestrator:
+            bad = await asyncio.to_thread(
+                ibbot, "strategies", "add", "sma_cross", "--param", "fast=0"
+            )
+            added = await asyncio.to_thread(
+                ibbot, "strategies", "add", "sma_cross", "--param", "quantity=100"
+            )
+            assert added == 0
+            strategy = orchestrator.strategies["sma_cross"].strategy
+            assert strategy.allocated_capital == 50_000.0
+            assert strategy.params.model_dump(exclude_defaults=True) == {  # type: ignore[attr-defined]
+                "fast": 5,
+                "slow": 20,
+                "quantity": 100,
+            }
+        out, err = capsys.readouterr()
+    assert bad == 2
+    assert "invalid setting strategies.sma_cross.params.fast=0" in err
+    assert "(fast: int >= 1, default 10: length of the fast moving average, in bars)" in err
+    assert "added sma_cross" in out

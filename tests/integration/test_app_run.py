@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -102,3 +103,33 @@ def test_ibbot_run_with_a_duration_exits_0(
     assert "trade.fill" in events
     assert events.index("app.started") < events.index("app.stopping") < events.index("app.stopped")
     assert logging.getLogger("ib_async").level == logging.NOTSET  # restored after the run
+
+
+def test_ibbot_run_on_the_console_reads_like_a_trader_s_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ibbot --log-format console --duration N`: the banner first (SIMULATED, the masked account,
+    the data directory, how to stop and audit), then no plumbing, and the decision, the order's
+    outcome and the fill of a trade as one line each, starting with the market time (10:0x, New
+    York), the strategy, the symbol and the action."""
+    settings = app_settings(tmp_path, strategies=[strategy("holder", "HoldQuantity")])
+    document = settings.model_dump(mode="json", exclude_none=True)
+    document["sim"]["control_port"] = document["app"]["control_port"] = "off"
+    config = tmp_path / "settings.toml"
+    config.write_text(tomli_w.dumps(document))
+    code = cli.main(["--config", str(config), "--log-format", "console", "--duration", "3"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (0, "")
+    lines = err.splitlines()
+    assert lines[1].startswith("ibbot ")
+    assert "SIMULATED market" in lines[1]
+    assert lines[2].startswith("account DU*****67; strategies: holder")
+    assert f"data: {settings.store.path}/" in err
+    assert "stops 3 s after the live feed opens" in err
+    assert "DU1234567" not in err
+    for plumbing in ("executor.", "backfill.planned", "market_data.subscribed", "[ib_async"):
+        assert plumbing not in err, plumbing
+    trade = re.compile(r"10:\d\d:\d\d  holder\s+(AAPL|MSFT)\s+BUY\s+(sent: |order filled: |fill )")
+    seen = {match.groups() for line in lines if (match := trade.match(line))}
+    symbol = min(seen)[0]
+    assert {kind for sym, kind in seen if sym == symbol} == {"sent: ", "order filled: ", "fill "}

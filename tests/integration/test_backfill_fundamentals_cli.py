@@ -183,3 +183,25 @@ async def test_an_unreachable_gateway_is_one_line_and_exit_1(
     assert len(mine) == 1, err
     assert mine[0].startswith("ibbot: error: IB Gateway at")
     assert f"127.0.0.1:{port} refused the connection" in mine[0]
+
+
+async def test_the_result_table_is_not_cut_when_piped(
+    sec: FakeSecServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Piped (stdout not a terminal), each symbol's row stays whole on one line, its reason too,
+    instead of being folded into the 80 columns rich assumes."""
+    argv = [
+        "backfill-fundamentals",
+        "ZZZZ",
+        "ACME",
+        *sec_flags(sec, tmp_path),
+        "--set",
+        "fundamentals.sources=sec",
+        "--set",
+        f"fundamentals.sec_user_agent={USER_AGENT}",
+    ]
+    await asyncio.to_thread(main, argv)
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if "ZZZZ" in line]
+    assert "ZZZZ: not in the SEC's ticker map (not a US SEC filer?)" in row
+    assert "…" not in out

@@ -88,7 +88,8 @@ def test_import_bars_happy_path(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     """A CSV becomes daily bars in the store, keyed at midnight UTC of each date; exit 0."""
     csv = write_csv(tmp_path / "aapl.csv", days=10)
     code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "aapl")
-    assert (code, err) == (EXIT_OK, "")
+    assert code == EXIT_OK
+    assert "column 'Adj Close' ignored" in err
     assert out.startswith("imported 10 1 day bars of AAPL")
     bars = ParquetStore(tmp_path / "data").read_bars(
         "AAPL", datetime(2021, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC)
@@ -289,3 +290,65 @@ def test_backtest_uses_configured_strategies(
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["starting_cash"] == 5000.0
     assert [s["name"] for s in metrics["settings"]["strategies"]] == ["fast"]
+
+
+def test_backtest_param_replaces_the_configured_sizing_alternative(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Settings size sma_cross by weight; --param sma_cross.quantity=100 replaces it: exit 0."""
+    run(capsys, "import-bars", str(write_csv(tmp_path / "a.csv", days=60)), "--symbol", "AAA")
+    (tmp_path / "settings.toml").write_text(
+        "[[strategies]]\nname = 'sma_cross'\n"
+        "class_path = 'ibbot.strategies.sma_cross.SmaCrossStrategy'\nallocated_capital = 50000.0\n"
+        "params = {fast = 3, slow = 8, weight = 0.2}\n"
+    )
+    argv = ["backtest", "--start", "2021-01-01", "--end", "2021-12-31", "--out", "o"]
+    code, _, err = run(capsys, *argv, "--param", "sma_cross.quantity=100")
+    assert (code, err) == (EXIT_OK, "")
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    [strategy] = metrics["settings"]["strategies"]
+    assert strategy["params"] == {"fast": 3, "slow": 8, "quantity": 100}
+    trades = (tmp_path / "o" / "trades.csv").read_text().splitlines()[1:]
+    assert trades
+    assert {line.split(",")[3] for line in trades} == {"100"}
+
+
+def test_import_bars_of_an_intraday_file_asks_for_the_bar_size_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A day of minute bars imported as daily: exit 2 and one line asking for --bar-size."""
+    start = datetime(2024, 7, 1, 9, 30)
+    rows = [f"{start + timedelta(minutes=i):%Y-%m-%d %H:%M},1,1,1,1,1" for i in range(390)]
+    csv = tmp_path / "minutes.csv"
+    csv.write_text("Datetime,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA")
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.count("\n") == 1
+    assert '--bar-size "1 min"' in err
+    assert not (tmp_path / "data").exists()
+    code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA", "--bar-size", "1 min")
+    assert (code, err) == (EXIT_OK, "")
+    assert out.startswith("imported 390 1 min bars of AAA")
+
+
+def test_import_bars_says_an_adjusted_column_was_ignored_or_uses_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Adj Close without --adjusted: imported as Close, with one line saying so; with it: used."""
+    csv = tmp_path / "adj.csv"
+    csv.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,100,110,90,105,52.5,1000\n"
+    )
+    code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA")
+    assert code == EXIT_OK
+    assert err == (
+        f"{csv}: column 'Adj Close' ignored: the bars are the Close prices, not adjusted for "
+        "splits and dividends (--adjusted uses it)\n"
+    )
+    stamp = datetime(2024, 1, 2, tzinfo=UTC)
+    store = ParquetStore(tmp_path / "data")
+    assert store.read_bars("AAA", stamp, stamp + timedelta(days=1))[0].close == 105
+    code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA", "--adjusted")
+    assert (code, err) == (EXIT_OK, "")
+    assert "bars of AAA (adjusted by 'Adj Close')" in out
+    assert store.read_bars("AAA", stamp, stamp + timedelta(days=1))[0].close == 52.5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -11,6 +11,7 @@ from ibbot.live.smoke import (
     CHECKS,
     CONNECT,
     MARKET_DATA,
+    SHUTDOWN,
     TEST_ORDER,
     CheckStatus,
     run_smoke,
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
     import pytest
 
+    from ibbot.exchange.orders import OrderRequest
     from ibbot.live.smoke import Check
+    from ibbot.sim.gateway import SimulatedGateway
 
 
 def statuses(checks: list[Check]) -> dict[str, CheckStatus]:
@@ -125,3 +128,76 @@ async def test_withheld_market_data_is_the_failing_check(tmp_path: Path) -> None
     assert "MSFT" not in got
     order = checks[CHECKS.index(TEST_ORDER)].evidence
     assert order.startswith("BUY 1 AAPL filled at")
+
+
+def reject_after_the_first_order(
+    gateway: SimulatedGateway, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """The gateway takes the test order's BUY, then rejects the next ``count`` orders (IB's 201)."""
+    exchange = gateway.hub.exchange
+    submit = exchange.submit
+    seen: list[OrderRequest] = []
+
+    def submit_then_reject(request: OrderRequest, *args: Any, **kwargs: Any) -> Any:
+        events = submit(request, *args, **kwargs)
+        seen.append(request)
+        if len(seen) == 1:
+            exchange.reject_next(count, message="Order rejected - reason: no closing today")
+        return events
+
+    monkeypatch.setattr(exchange, "submit", submit_then_reject)
+
+
+def held(gateway: SimulatedGateway, symbol: str) -> float:
+    """The simulated account's position in ``symbol``."""
+    positions = gateway.truth()["exchange"]["positions"]
+    return sum(p["quantity"] for p in positions if p["symbol"] == symbol)
+
+
+async def test_the_smoke_test_closes_what_its_test_order_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's closing SELL is rejected: the smoke test sells the share back itself at the end,
+    the account is flat, and the check says how it was closed."""
+    async with running_gateway() as gateway:
+        reject_after_the_first_order(gateway, monkeypatch, count=1)
+        settings = app_settings(tmp_path, strategies=[], port=gateway.port)
+        checks = await run_smoke(
+            settings,
+            store=tmp_path / "smoke",
+            place_test_order=True,
+            timeout=20.0,
+            market_clock=gateway.clock,
+        )
+        assert held(gateway, "AAPL") == 0
+    order = checks[CHECKS.index(TEST_ORDER)]
+    assert order.status is CheckStatus.PASS, order.line
+    assert order.evidence.startswith("BUY 1 AAPL filled at")
+    assert "sold back" not in order.evidence
+    assert " for AAPL was rejected: " in order.evidence
+    assert "no closing today" in order.evidence
+    assert "the smoke test's closing order SELL 1 AAPL ended filled at" in order.evidence
+    assert order.evidence.endswith("the account holds no AAPL, as before the test")
+    assert statuses(checks)[SHUTDOWN] is CheckStatus.PASS
+
+
+async def test_the_smoke_test_fails_unless_the_account_is_flat_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every order after the BUY is rejected, the clean-up's too: the test order check fails,
+    saying the account still holds the share."""
+    async with running_gateway() as gateway:
+        reject_after_the_first_order(gateway, monkeypatch, count=10)
+        settings = app_settings(tmp_path, strategies=[], port=gateway.port)
+        checks = await run_smoke(
+            settings,
+            store=tmp_path / "smoke",
+            place_test_order=True,
+            timeout=20.0,
+            market_clock=gateway.clock,
+        )
+        assert held(gateway, "AAPL") == 1
+    order = checks[CHECKS.index(TEST_ORDER)]
+    assert order.status is CheckStatus.FAIL
+    assert "the account still holds 1 AAPL (0 before the test)" in order.evidence
+    assert order.evidence.endswith("; close it by hand")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -167,3 +167,63 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     assert len(read_bar_csv(bom, symbol="A", bar_size=BarSize.DAY_1, timezone=NY).bars) == 1
     with pytest.raises(BacktestInputError, match="cannot read"):
         read_bar_csv(tmp_path, symbol="A", bar_size=BarSize.DAY_1, timezone=NY)
+
+
+def minute_rows(count: int, start: str = "2024-07-01 09:30") -> str:
+    """``count`` one-minute rows from ``start`` (naive New York times)."""
+    first = datetime.fromisoformat(start)
+    return "".join(
+        f"{(first + timedelta(minutes=i)):%Y-%m-%d %H:%M},1,1,1,1,1\n" for i in range(count)
+    )
+
+
+def test_intraday_rows_in_a_daily_import_are_one_error_naming_the_bar_size() -> None:
+    """389 minute rows read as daily bars: one error that asks for --bar-size "1 min"."""
+    with pytest.raises(BacktestInputError) as caught:
+        read("Datetime,Open,High,Low,Close,Volume\n" + minute_rows(389))
+    assert str(caught.value) == (
+        "the file: lines 2 and 3 are both on 2024-07-01 (09:30:00 and 09:31:00): these are "
+        "intraday bars, not daily ones; pass --bar-size with their size (they are 1 min apart: "
+        '--bar-size "1 min")'
+    )
+    hourly = "2024-07-01 10:00,1,1,1,1,1\n2024-07-01 11:00,1,1,1,1,1\n"
+    with pytest.raises(BacktestInputError, match='--bar-size "1 hour"'):
+        read(HEADER + hourly)
+    assert len(read(HEADER + minute_rows(389), BarSize.MIN_1).bars) == 389
+
+
+def test_an_adjusted_close_column_scales_the_bar_only_when_asked() -> None:
+    """With adjusted: OHLC times adj/close, close = Adj Close, volume kept; without: untouched."""
+    text = "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,100,110,90,105,52.5,1000\n"
+    plain = read(text)
+    assert plain.adjusted_column == "Adj Close"
+    assert not plain.adjusted
+    assert plain.bars[0].close == 105
+    adjusted = read_bar_lines(
+        io.StringIO(text), symbol="AAA", bar_size=BarSize.DAY_1, timezone=NY, adjusted=True
+    )
+    bar = adjusted.bars[0]
+    assert adjusted.adjusted
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (50, 55, 45, 52.5, 1000)
+    bad = read_bar_lines(
+        io.StringIO(text.replace("52.5", "-1")),
+        symbol="AAA",
+        bar_size=BarSize.DAY_1,
+        timezone=NY,
+        adjusted=True,
+    )
+    assert [str(row) for row in bad.bad_rows] == [
+        "line 2: adjusted close -1 is not a positive price"
+    ]
+
+
+def test_adjusted_without_an_adjusted_column_is_refused() -> None:
+    """--adjusted on a file without one: one line naming the columns it has."""
+    with pytest.raises(BacktestInputError, match="--adjusted: the file has no adjusted-close"):
+        read_bar_lines(
+            io.StringIO(HEADER + "2024-01-02,1,1,1,1,1\n"),
+            symbol="AAA",
+            bar_size=BarSize.DAY_1,
+            timezone=NY,
+            adjusted=True,
+        )

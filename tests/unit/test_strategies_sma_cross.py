@@ -180,7 +180,11 @@ def test_the_first_side_seen_is_not_a_cross() -> None:
     ("params", "key", "text"),
     [
         ({"fast": 5, "slow": 5}, "strategies.sma.params", "fast (5) must be shorter than slow (5)"),
-        ({"quantity": 10, "weight": 0.2}, "strategies.sma.params", "either quantity or weight"),
+        (
+            {"quantity": 10, "weight": 0.2},
+            "strategies.sma.params.weight",
+            "quantity and weight are alternatives",
+        ),
         ({"fast": 0}, "strategies.sma.params.fast", "greater than or equal to 1"),
         ({"weight": 1.5}, "strategies.sma.params.weight", "less than or equal to 1"),
         ({"quantity": 0}, "strategies.sma.params.quantity", "greater than or equal to 1"),

@@ -19,7 +19,9 @@ __all__ = ["ExampleValueParams", "ExampleValueStrategy"]
 class ExampleValueParams(StrategyParams):
     """``min_market_cap``: the liquidity screen's threshold in the listing currency (default 10B)."""
 
-    min_market_cap: float = Field(10e9, gt=0)
+    min_market_cap: float = Field(
+        10e9, gt=0, description="liquidity screen: the smallest market cap, in the listing currency"
+    )
 
 
 class ExampleValueStrategy(PipelineStrategy[SymbolState]):

@@ -26,7 +26,7 @@ __all__ = ["SmaCrossParams", "SmaCrossState", "SmaCrossStrategy"]
 
 class SmaCrossParams(ProtectionParams):
     """``fast``/``slow``: SMA lengths in bars; a BUY asks for ``quantity`` shares when given, else
-    for ``weight`` of the allocated capital (give one of the two, not both).
+    for ``weight`` of the allocated capital (alternatives: give one of the two, not both).
 
     ``entry`` is how it buys: ``market`` (the next bar's open) or ``limit``, a DAY limit order
     ``limit_offset_bps`` basis points below the crossing bar's close, sized at the limit price,
@@ -36,19 +36,29 @@ class SmaCrossParams(ProtectionParams):
     all off by default.
     """
 
-    fast: int = Field(10, ge=1)
-    slow: int = Field(30, ge=2)
-    quantity: int | None = Field(None, ge=1)
-    weight: float = Field(0.1, gt=0, le=1)
-    entry: EntryOrder = EntryOrder.MARKET
-    limit_offset_bps: float = Field(0.0, ge=0, lt=10_000)
+    alternatives: ClassVar[tuple[tuple[str, ...], ...]] = (("quantity", "weight"),)
+
+    fast: int = Field(10, ge=1, description="length of the fast moving average, in bars")
+    slow: int = Field(30, ge=2, description="length of the slow moving average, in bars")
+    quantity: int | None = Field(None, ge=1, description="shares a BUY targets (instead of weight)")
+    weight: float = Field(
+        0.1, gt=0, le=1, description="fraction of the allocated capital a BUY targets"
+    )
+    entry: EntryOrder = Field(
+        EntryOrder.MARKET,
+        description="market: buy at the next bar's open; limit: a DAY limit order under the close",
+    )
+    limit_offset_bps: float = Field(
+        0.0,
+        ge=0,
+        lt=10_000,
+        description="with entry = limit: how far under the crossing bar's close, in basis points",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SmaCrossParams:
         if self.fast >= self.slow:
             raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
-        if self.quantity is not None and "weight" in self.model_fields_set:
-            raise ValueError("give either quantity or weight, not both")
         if self.entry is not EntryOrder.LIMIT and "limit_offset_bps" in self.model_fields_set:
             raise ValueError("limit_offset_bps applies to entry = limit only")
         return self

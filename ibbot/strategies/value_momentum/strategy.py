@@ -59,17 +59,43 @@ class ValueMomentumParams(ProtectionParams):
     all off by default.
     """
 
-    min_market_cap: float = Field(10e9, ge=0)
-    min_avg_daily_volume: float = Field(1_000_000, ge=0)
-    volume_window: int = Field(20, ge=1)
-    max_pe: float = Field(20.0, gt=0)
-    max_price_to_book: float = Field(3.0, gt=0)
-    momentum_window: int = Field(20, ge=2)
-    min_momentum: float = Field(0.0, ge=0, lt=1)
-    exit_below: float = Field(0.01, ge=0, lt=1)
-    full_momentum: float = Field(0.05, gt=0)
-    max_weight: float = Field(0.2, gt=0, le=1)
-    fundamentals_source: Literal["ib", "sec"] | None = None
+    min_market_cap: float = Field(
+        10e9, ge=0, description="liquidity: the smallest market cap, in the listing currency"
+    )
+    min_avg_daily_volume: float = Field(
+        1_000_000, ge=0, description="liquidity: the smallest average daily volume, in shares"
+    )
+    volume_window: int = Field(
+        20, ge=1, description="bars the average volume is taken over (scaled to a trading day)"
+    )
+    max_pe: float = Field(20.0, gt=0, description="valuation: the highest price/earnings ratio")
+    max_price_to_book: float = Field(
+        3.0, gt=0, description="valuation: the highest price/book ratio"
+    )
+    momentum_window: int = Field(
+        20, ge=2, description="bars of the moving average the price is compared with"
+    )
+    min_momentum: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="entry: how far the price must be above its average (0.01 = 1%)",
+    )
+    exit_below: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="exit: how far under its average a held price may fall (0.01 = 1%)",
+    )
+    full_momentum: float = Field(
+        0.05, gt=0, description="the momentum that counts as full strength when sizing"
+    )
+    max_weight: float = Field(
+        0.2, gt=0, le=1, description="the largest fraction of the capital one position gets"
+    )
+    fundamentals_source: Literal["ib", "sec"] | None = Field(
+        None, description="use only fundamentals from this source (none: the newest from any)"
+    )
 
 
 class ValueMomentumState(SymbolState):
