@@ -96,6 +96,7 @@ class Statement:
     saved_at: datetime
     as_of: datetime
     replayed: int
+    """How many fills audited after the save were booked (not in the saved book yet)."""
     strategies: tuple[StrategyLine, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -155,8 +156,8 @@ def read_statement(store: DataStore, capital: Mapping[str, float]) -> Statement 
             f"{type(exc).__name__}: {exc}"
         ) from exc
     fills = _fills_since(store, world, run_id, saved_at)
-    for fill in fills:
-        book.apply_fill(fill)
+    # Fills audited just before the save are in the book already: each exec id counts once.
+    booked = sum(book.apply_fill(fill) is not None for fill in fills)
     as_of = max([saved_at, *(f.timestamp for f in fills)])
     prices: dict[str, tuple[float, datetime]] = {}
     lines = []
@@ -175,7 +176,7 @@ def read_statement(store: DataStore, capital: Mapping[str, float]) -> Statement 
             )
         realized = book.realized_pnl(strategy)
         lines.append(StrategyLine(strategy, tuple(positions), realized, capital.get(strategy)))
-    return Statement(world, run_id, saved_at, as_of, len(fills), tuple(lines))
+    return Statement(world, run_id, saved_at, as_of, booked, tuple(lines))
 
 
 def _fills_since(
