@@ -375,7 +375,10 @@ class Orchestrator:
             await stack.enter_async_context(connection)
             requests = IBRequests(
                 connection,
-                IBPacer(wall, safe_pacing_rules(scale=target.time_scale)),
+                IBPacer(
+                    wall,
+                    safe_pacing_rules(scale=target.time_scale, strict=settings.ib.strict_pacing),
+                ),
                 policy=RequestPolicy.from_settings(settings.ib),
             )
             sources = await stack.enter_async_context(

@@ -78,6 +78,7 @@ def sim_config(sim: SimSettings, *, control: bool, session: str = "") -> SimConf
         account=sim.account,
         starting_cash=sim.starting_cash,
         slippage_bps=sim.slippage_bps,
+        strict_pacing=sim.strict_pacing,
         session=session,
     )
 

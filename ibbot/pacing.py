@@ -1,10 +1,11 @@
 """Pacing: fair, cancellation-safe rate limiters, and IB's request rules built from them.
 
 IB punishes clients that ask too fast: error 100 for the message rate (three of them and the session
-is dropped), 162 for historical-data pacing, 420 for real-time bars. So every request passes the pacer
+is dropped), 162 for historical-data pacing, 420 for real-time bars, 322 past 50 open historical
+requests. So every request passes the pacer
 before it reaches the socket. The rules are quoted from IB's documentation in :class:`PacingRules`.
 
-Three primitives, each FIFO-fair (a later, smaller request never overtakes an earlier waiter),
+Four primitives, each FIFO-fair (a later, smaller request never overtakes an earlier waiter),
 cancellation-safe (a cancelled waiter leaves the queue and takes nothing) and driven by an injected
 :class:`~ibbot.clock.Clock`, so tests run them on a ``SimulatedClock`` without sleeping:
 
@@ -13,6 +14,8 @@ cancellation-safe (a cancelled waiter leaves the queue and takes nothing) and dr
   bucket cannot say that: with capacity 60 and rate 60 per 600 s it admits about 120 requests in the
   first ten minutes (60 at once, then 60 more as tokens refill), where IB allows 60.
 - :class:`ConcurrencyLimiter`: at most N at once, for requests in flight.
+- :class:`AdaptiveSpacing`: a gap between requests that pacing violations open and answers close
+  (AIMD), for the historical requests IB no longer paces by hard rules but still throttles.
 
 :class:`IBPacer` composes them. A request must pass several limiters, and waiting on a later one must
 not let an earlier one's record go stale, so window limiters hand out reservations
@@ -36,7 +39,8 @@ from typing import TYPE_CHECKING, Final, Self
 
 import structlog
 
-from ibbot.models.market import WhatToShow
+from ibbot.errors import PacingViolation
+from ibbot.models.market import BarSize, WhatToShow
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from ibbot.clock import Clock
 
 __all__ = [
+    "AdaptiveSpacing",
     "ConcurrencyLimiter",
     "IBPacer",
     "PacingRule",
@@ -424,6 +429,73 @@ class ConcurrencyLimiter(_FairLimiter):
         return 0.0 if self._held + amount <= self._limit else math.inf
 
 
+class AdaptiveSpacing(_FairLimiter):
+    """A gap between requests that pacing violations open and successful answers close (AIMD).
+
+    Idle (no gap) until :meth:`slow_down`; then each request waits until ``gap`` seconds after the
+    previous one. Each slow-down doubles the gap (at least ``initial``, at most ``maximum``), halving
+    the allowed rate; each :meth:`speed_up` adds ``recovery`` requests per second to it, and once the
+    gap is below a tenth of ``initial`` it closes. A violation of a request sent before the last
+    slow-down does not slow down again: that request left at the old rate, and one burst refused at
+    once must halve the rate once, not once per refused request.
+    """
+
+    def __init__(self, clock: Clock, *, initial: float, maximum: float, recovery: float) -> None:
+        for name, value in (("initial", initial), ("maximum", maximum), ("recovery", recovery)):
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"adaptive spacing {name} must be a positive number, got {value}")
+        if maximum < initial:
+            raise ValueError(f"adaptive spacing maximum {maximum} is below its initial {initial}")
+        super().__init__(clock)
+        self._initial = float(initial)
+        self._maximum = float(maximum)
+        self._recovery = float(recovery)
+        self._gap = 0.0
+        self._last_sent: float | None = None
+        self._cut_at = -math.inf
+        self.slowdowns = 0
+
+    @property
+    def gap(self) -> float:
+        """Seconds required between requests now (0: no spacing)."""
+        return self._gap
+
+    async def acquire(self) -> float:
+        """Wait until the gap since the previous request has passed, after every earlier waiter."""
+        waited = await self._admit(1)
+        self._last_sent = self._clock.monotonic()
+        return waited
+
+    def slow_down(self, sent_at: float) -> bool:
+        """A request sent at ``sent_at`` met a pacing violation: halve the rate.
+
+        Returns False (and changes nothing) for a request sent no later than the last slow-down.
+        """
+        if sent_at <= self._cut_at:
+            return False
+        self._gap = min(self._maximum, max(self._initial, 2 * self._gap))
+        self._cut_at = self._clock.monotonic()
+        self.slowdowns += 1
+        return True
+
+    def speed_up(self) -> None:
+        """A request was answered: raise the allowed rate by ``recovery`` per second."""
+        if self._gap <= 0:
+            return
+        gap = 1 / (1 / self._gap + self._recovery)
+        self._gap = 0.0 if gap < self._initial / 10 else gap
+        self._poke()
+
+    def _delay(self, amount: float) -> float:
+        if self._gap <= 0 or self._last_sent is None:
+            return 0.0
+        delay = self._last_sent + self._gap - self._clock.monotonic()
+        return delay if delay > _EPSILON else 0.0
+
+    def _pokeable(self) -> bool:
+        return self._gap > 0
+
+
 class _KeyedWindows:
     """One :class:`SlidingWindowLimiter` per key, made on first use and forgotten once idle."""
 
@@ -457,6 +529,7 @@ class PacingRule(enum.StrEnum):
     HISTORICAL_IDENTICAL = "historical_identical"
     HISTORICAL_SAME_CONTRACT = "historical_same_contract"
     HISTORICAL_IN_FLIGHT = "historical_in_flight"
+    HISTORICAL_BACKOFF = "historical_backoff"
     FUNDAMENTALS_WINDOW = "fundamentals_window"
     REALTIME_BARS_WINDOW = "realtime_bars_window"
 
@@ -477,12 +550,18 @@ class PacingRules:
     # A token bucket grants up to capacity + rate x T in any T seconds: a burst of 1 keeps every
     # one-second window at IB's 50 (ib_async's own throttle, 45 per second, sits behind this).
     message_burst: float = 1.0
-    # IB Campus §21 (historical data): a pacing violation is "Making more than 60 requests within
-    # any ten minute period." Applied to every bar size (the lifted limit for bars of 1 min and more
-    # still has a "soft limit" in practice). Violations give error 162.
+    # IB Campus §21 (historical data) heads its three rules "Pacing Violations for Small Bars (30
+    # secs or less)"; IB's older page adds: "At this time Historical Data Limitations for barSize =
+    # "1 mins" and greater have been lifted." So the 60-per-10-minutes and 5-per-2-s windows apply
+    # to bars of ``small_bar_seconds`` or less, or to every size with ``strict_all_bar_sizes``
+    # (ibbot's behaviour before, and IB's before it lifted them). Violations give error 162.
+    small_bar_seconds: int = 30
+    strict_all_bar_sizes: bool = False
+    # IB Campus §21: a violation is "Making more than 60 requests within any ten minute period."
     historical_requests: int = 60
     historical_window: float = 600.0
     # IB Campus §21: a violation is "Making identical historical data requests within 15 seconds."
+    # Kept for every bar size: repeating a request that fast is never useful.
     identical_request_interval: float = 15.0
     # IB Campus §21: a violation is "Making six or more historical data requests for the same
     # Contract, Exchange and Tick Type within two seconds." So five are allowed.
@@ -492,7 +571,17 @@ class PacingRules:
     bid_ask_weight: int = 2
     # IB historical_limitations.html: "The maximum number of simultaneous open historical data
     # requests from the API is 50." (reqHeadTimeStamp "counts as an ongoing historical data request".)
+    # Every bar size; IB answers the 51st with 322 "Only 50 simultaneous API historical data requests".
     historical_in_flight: int = 50
+    # For bars IB no longer paces hard it still throttles ("please use caution when requesting large
+    # amounts of historical data"), and a pacing answer (162 with the pacing text, 420, 322 "Only 50
+    # simultaneous...") can still come. Each one opens a gap between historical requests of
+    # ``backoff_interval`` seconds, doubling on further violations up to ``backoff_max_interval``
+    # (600 s / 60: the strict rule's average pace); each answered request then adds
+    # ``backoff_recovery`` requests per second to the allowed rate until the gap closes (AIMD).
+    backoff_interval: float = 1.0
+    backoff_max_interval: float = 10.0
+    backoff_recovery: float = 0.25
     # reqFundamentalData: "There is a limitation of 60 reqFundamentalData requests that can be made
     # in a 10 minute period."
     fundamentals_requests: int = 60
@@ -503,7 +592,7 @@ class PacingRules:
     realtime_bar_window: float = 600.0
 
     def __post_init__(self) -> None:
-        for name in ("messages_per_second", "message_burst", *_WINDOW_FIELDS):
+        for name in ("messages_per_second", "message_burst", "backoff_recovery", *_WINDOW_FIELDS):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"pacing rule {name} must be a positive number, got {value!r}")
@@ -511,6 +600,11 @@ class PacingRules:
             value = getattr(self, name)
             if value < 1 or value != int(value):
                 raise ValueError(f"pacing rule {name} must be a positive integer, got {value!r}")
+        if self.backoff_max_interval < self.backoff_interval:
+            raise ValueError(
+                f"pacing rule backoff_max_interval {self.backoff_max_interval} is below "
+                f"backoff_interval {self.backoff_interval}"
+            )
         limit = min(self.same_contract_requests, self.historical_requests)
         if self.bid_ask_weight > limit:
             raise ValueError(
@@ -518,8 +612,12 @@ class PacingRules:
                 "no BID_ASK request could ever be sent"
             )
 
+    def is_strict(self, bar_size: BarSize) -> bool:
+        """True when requests for ``bar_size`` bars fall under the small-bar rules."""
+        return self.strict_all_bar_sizes or bar_size.seconds <= self.small_bar_seconds
+
     def scaled(self, factor: float) -> PacingRules:
-        """These rules with every window divided by ``factor`` (and the message rate multiplied)."""
+        """These rules with every window divided by ``factor`` (and the rates multiplied)."""
         if not (factor > 0 and math.isfinite(factor)):
             raise ValueError(f"scale factor must be a positive number, got {factor!r}")
         return dataclasses.replace(
@@ -530,6 +628,9 @@ class PacingRules:
             same_contract_window=self.same_contract_window / factor,
             fundamentals_window=self.fundamentals_window / factor,
             realtime_bar_window=self.realtime_bar_window / factor,
+            backoff_interval=self.backoff_interval / factor,
+            backoff_max_interval=self.backoff_max_interval / factor,
+            backoff_recovery=self.backoff_recovery * factor,
         )
 
 
@@ -539,8 +640,11 @@ _WINDOW_FIELDS: Final = (
     "same_contract_window",
     "fundamentals_window",
     "realtime_bar_window",
+    "backoff_interval",
+    "backoff_max_interval",
 )
 _COUNT_FIELDS: Final = (
+    "small_bar_seconds",
     "historical_requests",
     "same_contract_requests",
     "bid_ask_weight",
@@ -559,6 +663,8 @@ class PacingStats:
     fundamentals_requests: int
     realtime_bar_requests: int
     historical_in_flight: int
+    historical_backoff_interval: float
+    historical_backoffs: int
     waits: Mapping[PacingRule, int]
     wait_seconds: Mapping[PacingRule, float]
 
@@ -575,8 +681,10 @@ class IBPacer:
     """IB's pacing rules as one object: every request awaits its turn here before it is sent.
 
     - :meth:`message` for any request not covered below (orders, market data, cancels): 50/s.
-    - ``async with pacer.historical(request_key, contract_key, what_to_show):`` around a historical
-      data request (or ``reqHeadTimeStamp``), held until its answer has arrived.
+    - ``async with pacer.historical(request_key, contract_key, what_to_show, bar_size=...):``
+      around a historical data request (or ``reqHeadTimeStamp``), held until its answer has
+      arrived. Small bars (30 s or less) pass every historical rule; larger ones only the
+      identical-request rule, the in-flight cap and the adaptive backoff (:class:`PacingRules`).
     - :meth:`fundamentals` before ``reqFundamentalData``; :meth:`realtime_bars` before
       ``reqRealTimeBars``.
 
@@ -592,6 +700,12 @@ class IBPacer:
         self._identical = _KeyedWindows(1, r.identical_request_interval, clock)
         self._same_contract = _KeyedWindows(r.same_contract_requests, r.same_contract_window, clock)
         self._in_flight = ConcurrencyLimiter(r.historical_in_flight, clock)
+        self._backoff = AdaptiveSpacing(
+            clock,
+            initial=r.backoff_interval,
+            maximum=r.backoff_max_interval,
+            recovery=r.backoff_recovery,
+        )
         self._fundamentals = SlidingWindowLimiter(
             r.fundamentals_requests, r.fundamentals_window, clock
         )
@@ -618,13 +732,15 @@ class IBPacer:
             fundamentals_requests=self._sent_fundamentals,
             realtime_bar_requests=self._sent_realtime_bars,
             historical_in_flight=self._in_flight.in_use,
+            historical_backoff_interval=self._backoff.gap,
+            historical_backoffs=self._backoff.slowdowns,
             waits=dict(self._waits),
             wait_seconds=dict(self._wait_seconds),
         )
 
     async def message(self) -> None:
         """Wait for one message of the global per-second budget."""
-        await self._pass((), in_flight=False, context={})
+        await self._pass((), historical=False, context={})
 
     @asynccontextmanager
     async def historical(
@@ -632,34 +748,51 @@ class IBPacer:
         request_key: Hashable,
         contract_key: Hashable,
         what_to_show: WhatToShow | str = WhatToShow.TRADES,
+        *,
+        bar_size: BarSize,
     ) -> AsyncIterator[None]:
-        """Hold a historical-data request's place under every historical rule.
+        """Hold a historical-data request's place under the historical rules for ``bar_size``.
 
         ``request_key`` identifies the request entirely (contract, end, duration, bar size, what to
-        show, RTH...): identical keys are kept 15 s apart. ``contract_key`` is the contract and
-        exchange (e.g. ``(con_id, "SMART")``), limited with ``what_to_show`` to 5 per 2 s. BID_ASK
-        weighs 2. Entering waits and then counts the request as sent; the in-flight slot is held
-        until the block exits, so leave it when the answer (or the error) has arrived.
+        show, RTH...): identical keys are kept 15 s apart. For small bars (or every size with
+        ``strict_all_bar_sizes``) ``contract_key``, the contract and exchange (e.g.
+        ``(con_id, "SMART")``), is limited with ``what_to_show`` to 5 per 2 s, and 60 such
+        requests to 10 minutes; BID_ASK weighs 2. Entering waits and then counts the request as
+        sent; the in-flight slot is held until the block exits, so leave it when the answer (or the
+        error) has arrived. A :class:`~ibbot.errors.PacingViolation` leaving the block slows every
+        historical request down (:class:`AdaptiveSpacing`); a block left normally speeds them up.
         """
         what = _tick_type(what_to_show)
-        weight = self._rules.bid_ask_weight if what == WhatToShow.BID_ASK.value else 1
-        context = {"contract": str(contract_key), "what_to_show": what}
-        await self._pass(
-            (
-                (PacingRule.HISTORICAL_IDENTICAL, lambda: self._identical.get(request_key), 1),
+        context = {"contract": str(contract_key), "what_to_show": what, "bar_size": bar_size.value}
+        windows: list[_Window] = [
+            (PacingRule.HISTORICAL_IDENTICAL, lambda: self._identical.get(request_key), 1)
+        ]
+        if self._rules.is_strict(bar_size):
+            weight = self._rules.bid_ask_weight if what == WhatToShow.BID_ASK.value else 1
+            windows += [
                 (
                     PacingRule.HISTORICAL_SAME_CONTRACT,
                     lambda: self._same_contract.get((contract_key, what)),
                     weight,
                 ),
                 (PacingRule.HISTORICAL_WINDOW, lambda: self._historical, weight),
-            ),
-            in_flight=True,
-            context=context,
-        )
+            ]
+        await self._pass(windows, historical=True, context=context)
+        sent_at = self._clock.monotonic()
         self._sent_historical += 1
         try:
             yield
+        except PacingViolation:
+            if self._backoff.slow_down(sent_at):
+                log.warning(
+                    "pacing.backoff",
+                    rule=PacingRule.HISTORICAL_BACKOFF.value,
+                    interval=round(self._backoff.gap, 6),
+                    **context,
+                )
+            raise
+        else:
+            self._backoff.speed_up()
         finally:
             self._in_flight.release()
 
@@ -667,7 +800,7 @@ class IBPacer:
         """Wait until a ``reqFundamentalData`` may be sent, and count it as sent."""
         await self._pass(
             ((PacingRule.FUNDAMENTALS_WINDOW, lambda: self._fundamentals, 1),),
-            in_flight=False,
+            historical=False,
             context={"symbol": symbol},
         )
         self._sent_fundamentals += 1
@@ -676,7 +809,7 @@ class IBPacer:
         """Wait until a new ``reqRealTimeBars`` may be sent, and count it as sent."""
         await self._pass(
             ((PacingRule.REALTIME_BARS_WINDOW, lambda: self._realtime_bars, 1),),
-            in_flight=False,
+            historical=False,
             context={"symbol": symbol},
         )
         self._sent_realtime_bars += 1
@@ -685,10 +818,11 @@ class IBPacer:
         self,
         windows: Sequence[_Window],
         *,
-        in_flight: bool,
+        historical: bool,
         context: Mapping[str, object],
     ) -> None:
-        """Reserve every window in order, then the in-flight slot, then one message; commit all.
+        """Reserve every window in order, then (``historical``) the in-flight slot and the backoff
+        gap, then one message; commit all.
 
         The message comes last because it is the short wait right before sending; the window
         reservations are committed only then, so each records the real send time. If anything fails
@@ -704,11 +838,14 @@ class IBPacer:
                 reservation = await limiter.reserve(weight)
                 reservations.append(reservation)
                 self._record(rule, reservation.waited, context)
-            if in_flight:
+            if historical:
                 self._announce(PacingRule.HISTORICAL_IN_FLIGHT, self._in_flight, 1, context)
                 waited = await self._in_flight.acquire()
                 holding = True
                 self._record(PacingRule.HISTORICAL_IN_FLIGHT, waited, context)
+                self._announce(PacingRule.HISTORICAL_BACKOFF, self._backoff, 1, context)
+                waited = await self._backoff.acquire()
+                self._record(PacingRule.HISTORICAL_BACKOFF, waited, context)
             self._announce(PacingRule.MESSAGE_RATE, self._messages, 1, context)
             waited = await self._messages.acquire()
             self._record(PacingRule.MESSAGE_RATE, waited, context)

@@ -13,10 +13,17 @@ the bar's range reaches it, a stop at the open when the bar gaps through it, els
 (plus slippage); a bar with zero volume fills nothing. A DAY order lives through the first trading
 day on which it meets a bar of its symbol and is cancelled when the next day begins; a GTC order
 works until it fills.
+
+A bracket (:meth:`SimulatedBroker.submit_bracket`) goes to the engine exactly as the live executor
+sends it to IB: the entry untransmitted, each protective child with the entry as parent and one OCA
+group (``Bracket.oca_type``), the last one transmitting. So the children wait for the entry, work from the bar
+after its fill, and a bar that reaches two legs fills the one its path reaches first (the engine's
+rules), in a backtest as at the simulated gateway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -33,12 +40,21 @@ from ibbot.exchange import (
     PositionChanged,
     SimBar,
 )
-from ibbot.models import Fill, Order, OrderStatus, TimeInForce, parse_order_ref
+from ibbot.models import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    parse_order_ref,
+    split_leg,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from ibbot.exchange import ExchangeEvent
+    from ibbot.models import Bracket
 
 __all__ = ["BACKTEST_ACCOUNT", "BrokerOrder", "SimulatedBroker"]
 
@@ -74,6 +90,7 @@ class BrokerOrder:
     active_day: int | None = None
     message: str = ""
     finished_at: datetime | None = None
+    request: OrderRequest | None = None
 
 
 class SimulatedBroker:
@@ -149,6 +166,17 @@ class SimulatedBroker:
             if record.order.symbol == symbol and record.order.strategy_name == strategy
         ]
 
+    def protective(self, strategy: str, symbol: str) -> list[BrokerOrder]:
+        """``strategy``'s working protective children in ``symbol`` (stop-loss, take-profit,
+        trailing stop)."""
+        return [
+            record
+            for record in self._open.values()
+            if record.order.symbol == symbol
+            and record.order.strategy_name == strategy
+            and split_leg(record.order.decision_id)[1].protective
+        ]
+
     # --- orders ---------------------------------------------------------------------------------
 
     def submit(self, order: Order, now: datetime, marks: Mapping[str, float]) -> BrokerOrder:
@@ -158,9 +186,49 @@ class SimulatedBroker:
         check (IB's error 201 when the order needs more margin than the equity allows).
         """
         self._mark(marks, (order.symbol, *self.positions), now)
+        record = self._record(order, now)
+        self._place(record, now)
+        return record
+
+    def submit_bracket(
+        self, bracket: Bracket, now: datetime, marks: Mapping[str, float]
+    ) -> list[BrokerOrder]:
+        """Send an entry and its protective children as one bracket; their records, entry first."""
+        entry = bracket.entry
+        self._mark(marks, (entry.symbol, *self.positions), now)
+        records = [self._record(order, now) for _, order in bracket.legs]
+        parent = records[0].order_id
+        for record in records:
+            assert record.request is not None
+            linked = record is not records[0]
+            record.request = dataclasses.replace(
+                record.request,
+                parent_id=parent if linked else 0,
+                oca_group=bracket.oca_group if linked else "",
+                oca_type=bracket.oca_type if linked else 0,
+                transmit=record is records[-1],
+            )
+        for record in records:
+            self._place(record, now)
+        return records
+
+    def modify_stop(self, order_id: int, stop_price: float, now: datetime) -> bool:
+        """Move a working stop to ``stop_price`` (the engine's modify, as IB's); False when the
+        order is not a working stop."""
+        record = self._open.get(order_id)
+        if record is None or record.request is None:
+            return False
+        if record.request.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT):
+            return False
+        record.request = dataclasses.replace(record.request, stop_price=stop_price)
+        record.order = dataclasses.replace(record.order, stop_price=stop_price)
+        self._apply(self.exchange.submit(record.request, now, None, market_open=False), now)
+        return True
+
+    def _record(self, order: Order, now: datetime) -> BrokerOrder:
         order_id = next(self._ids)
         record = BrokerOrder(order, order_id, now)
-        request = OrderRequest(
+        record.request = OrderRequest(
             client_id=self._client_id,
             order_id=order_id,
             symbol=order.symbol,
@@ -172,13 +240,18 @@ class SimulatedBroker:
             tif=order.time_in_force,
             order_ref=order.order_ref,
             account=self.account,
+            trailing_amount=order.trailing_amount,
+            trailing_percent=order.trailing_percent,
         )
         self._orders[order_id] = record
         self._open[order_id] = record
         self.open_symbols[order.symbol] = self.open_symbols.get(order.symbol, 0) + 1
-        # Between bars the market is closed to the order: it waits ("PreSubmitted") for a bar.
-        self._apply(self.exchange.submit(request, now, None, market_open=False), now)
         return record
+
+    def _place(self, record: BrokerOrder, now: datetime) -> None:
+        assert record.request is not None
+        # Between bars the market is closed to the order: it waits ("PreSubmitted") for a bar.
+        self._apply(self.exchange.submit(record.request, now, None, market_open=False), now)
 
     def on_bar(
         self,

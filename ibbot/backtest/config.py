@@ -99,6 +99,7 @@ def risk_limits(risk: RiskSettings) -> RiskLimits:
         min_order_notional=risk.min_order_notional,
         kill_switch_file=None,
         cancel_open_orders_on_kill=risk.cancel_open_orders_on_kill,
+        keep_protective_orders_on_kill=risk.keep_protective_orders_on_kill,
         on_reconciliation_mismatch=ReconciliationPolicy(risk.on_reconciliation_mismatch),
     )
 

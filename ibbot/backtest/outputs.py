@@ -5,7 +5,9 @@ atomically, so the same inputs give byte-identical files. Numbers are written ex
 shortest round-trip ``repr``), quantities as integers when whole, times in ISO 8601 UTC.
 
 - ``trades.csv``: timestamp, symbol, side, quantity, price, commission, strategy, decision_id,
-  realized_pnl (the P&L a closing fill realized, net of both legs' commissions; empty for openings).
+  realized_pnl (the P&L a closing fill realized, net of both legs' commissions; empty for openings),
+  leg (which order of a bracket filled: entry, take_profit, stop_loss or trailing_stop; the
+  decision_id is the decision that opened the bracket).
 - ``equity.csv``: timestamp, equity, cash, gross_exposure, after each replayed instant.
 - ``metrics.json``: see :mod:`ibbot.backtest.metrics`.
 - ``decisions.jsonl``: one decision per line with its reasoning, the sizing arithmetic, the order
@@ -27,7 +29,7 @@ from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
 from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
-from ibbot.models import OrderType, TimeInForce
+from ibbot.models import OrderType, TimeInForce, split_leg
 from ibbot.store.atomic import atomic_write, ensure_dir
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ TRADE_COLUMNS = (
     "strategy",
     "decision_id",
     "realized_pnl",
+    "leg",
 )
 EQUITY_COLUMNS = ("timestamp", "equity", "cash", "gross_exposure")
 
@@ -101,8 +104,9 @@ def trades_csv(result: BacktestResult, pnls: list[float | None]) -> str:
                 repr(fill.price),
                 repr(fill.commission or 0.0),
                 fill.strategy_name,
-                fill.decision_id,
+                split_leg(fill.decision_id)[0],
                 "" if pnl is None else repr(pnl),
+                split_leg(fill.decision_id)[1].value,
             )
             for fill, pnl in zip(result.fills, pnls, strict=True)
         )

@@ -40,12 +40,16 @@ from ibbot.backtest.feed import BarFeed, load_bars, load_fundamentals
 from ibbot.backtest.result import BacktestResult, DecisionRecord, EquityCurve
 from ibbot.clock import SimulatedClock
 from ibbot.models import (
+    Action,
     BarSize,
     Event,
     EventType,
+    OrderLeg,
     OrderResult,
+    OrderSide,
     OrderStatus,
     fundamentals_event_type,
+    split_leg,
 )
 from ibbot.strategies import create_strategy
 from ibbot.trading import (
@@ -54,14 +58,16 @@ from ibbot.trading import (
     Exposure,
     PositionBook,
     RiskGate,
+    SizingSkip,
     plan_trade,
+    wanted_stop,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ibbot.backtest.config import BacktestConfig
-    from ibbot.models import Decision, Fill, FundamentalData, Order
+    from ibbot.models import Bracket, Decision, Fill, FundamentalData, Order
     from ibbot.store import ParquetStore
     from ibbot.strategies import Strategy
 
@@ -136,7 +142,7 @@ class Backtest:
         self.fills: list[Fill] = []
         self.decisions: list[DecisionRecord] = []
         self.equity = EquityCurve()
-        self._staged: list[tuple[Order, int]] = []
+        self._staged: list[tuple[Order, Bracket | None, int]] = []
         self._records: list[FundamentalData] = []
         self._record_micros: list[int] = []
         self._next_record = 0
@@ -382,6 +388,11 @@ class Backtest:
         name = strategy.name
         capital = strategy.allocated_capital
         for decision in decisions:
+            children = broker.protective(name, decision.symbol)
+            if children and self._sells(strategy, decision, now):
+                for child in children:  # the position's protection goes before it is sold
+                    broker.cancel(child.order_id, now)
+                children = []
             plan = plan_trade(
                 decision,
                 strategy_name=name,
@@ -393,6 +404,8 @@ class Backtest:
                 now=now,
                 working=self._working(name, decision.symbol),
             )
+            if children and plan.sizing.skip is SizingSkip.AT_TARGET:
+                self._move_stops(plan.decision, children, now)
             order = plan.order
             if order is None:
                 self.decisions.append(
@@ -418,34 +431,76 @@ class Backtest:
                 if self._status_handlers:
                     self._blocked(order, verdict.message, now)
                 continue
-            self._staged.append((order, len(self.decisions)))
+            self._staged.append((order, plan.bracket, len(self.decisions)))
             self.decisions.append(
                 DecisionRecord(
                     plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict
                 )
             )
 
-    def _working(self, strategy: str, symbol: str) -> Exposure:
-        """The strategy's orders in ``symbol`` at the broker or staged to go, as live sizing sees them."""
+    def _working(self, strategy: str, symbol: str, *, protective: bool = True) -> Exposure:
+        """The strategy's orders in ``symbol`` at the broker or staged to go, as live sizing sees
+        them (``protective=False``: without the protective children)."""
         broker = self.broker
         assert broker is not None
         if symbol not in broker.open_symbols and not self._staged:
             return NOTHING_WORKING
         orders = broker.working(strategy, symbol)
-        orders.extend(
-            (order, float(order.quantity))
-            for order, _ in self._staged
-            if order.symbol == symbol and order.strategy_name == strategy
+        for order, bracket, _ in self._staged:
+            if order.symbol == symbol and order.strategy_name == strategy:
+                legs = bracket.legs if bracket is not None else ((OrderLeg.ENTRY, order),)
+                orders.extend((leg, float(leg.quantity)) for _, leg in legs)
+        return Exposure.of(
+            (order.order_ref, order.action, rest)
+            for order, rest in orders
+            if protective or not split_leg(order.decision_id)[1].protective
         )
-        return Exposure.of((order.order_ref, order.action, rest) for order, rest in orders)
+
+    def _sells(self, strategy: Strategy, decision: Decision, now: datetime) -> bool:
+        """True when the decision closes or reduces the holding, sized as if its protective
+        children were gone (the live desk's rule: they are cancelled before such a sale)."""
+        if decision.action is Action.EXIT:
+            return True
+        broker = self.broker
+        assert broker is not None
+        dry = plan_trade(
+            decision,
+            strategy_name=strategy.name,
+            allocated_capital=strategy.allocated_capital,
+            book=self.book,
+            gate=self.gate,
+            price=self.closes.get(decision.symbol),
+            open_orders=broker.open_orders + len(self._staged),
+            now=now,
+            working=self._working(strategy.name, decision.symbol, protective=False),
+        )
+        return dry.order is not None and dry.order.action is OrderSide.SELL
+
+    def _move_stops(
+        self, plan_decision: Decision, children: list[BrokerOrder], now: datetime
+    ) -> None:
+        """The live desk's rule: a decision at its target whose protection names a higher
+        stop-loss raises the working stop (never lowers it)."""
+        broker = self.broker
+        assert broker is not None
+        wanted = wanted_stop(self.book, plan_decision)
+        for child in children:
+            current = child.order.stop_price
+            leg = split_leg(child.order.decision_id)[1]
+            stop = leg is OrderLeg.STOP_LOSS and current is not None
+            if stop and wanted is not None and current is not None and wanted > current:
+                broker.modify_stop(child.order_id, wanted, now)
 
     def _send(self, now: datetime) -> None:
         broker = self.broker
         assert broker is not None
         staged = list(self._staged)
         self._staged.clear()  # the replay loop holds this list: empty it in place
-        for order, index in staged:
-            record = broker.submit(order, now, self.closes)
+        for order, bracket, index in staged:
+            if bracket is None:
+                record = broker.submit(order, now, self.closes)
+            else:
+                record = broker.submit_bracket(bracket, now, self.closes)[0]
             sent = self.decisions[index]
             self.decisions[index] = DecisionRecord(
                 sent.decision, sent.outcome, sent.sizing, sent.order, sent.verdict, record.order_id

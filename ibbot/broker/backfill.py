@@ -4,7 +4,8 @@ The store records which time ranges it holds completely for each symbol and bar 
 subtracts those from the wanted window, cuts what is left into requests IB accepts, and writes each
 answer with the window it covers; an interrupted run therefore resumes where it stopped. Requests
 from all symbols are interleaved, newest first, and several are in flight at once, so the
-:class:`~ibbot.pacing.IBPacer` (60 requests per 10 minutes and friends) is the only brake.
+:class:`~ibbot.pacing.IBPacer` is the only brake: IB's hard rules (60 requests per 10 minutes and
+friends) for bars of 30 s or less, 50 in flight and an adaptive backoff for larger ones.
 """
 
 from __future__ import annotations

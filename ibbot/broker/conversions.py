@@ -32,15 +32,20 @@ from ibbot.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ib_async import BarData, ContractDetails, RealTimeBar, Ticker, Trade
     from ib_async import Fill as IBFill
     from ib_async import Position as IBPosition
+
+    from ibbot.models import Bracket
 
 __all__ = [
     "bar_start",
     "contract_for",
     "contract_info",
     "fill_from_ib",
+    "ib_bracket",
     "ib_order",
     "map_order_status",
     "order_result",
@@ -340,4 +345,27 @@ def ib_order(order: Order) -> IBOrder:
         ib.lmtPrice = order.limit_price
     if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
         ib.auxPrice = order.stop_price
+    if order.order_type is OrderType.TRAIL:
+        # IB's TRAIL trails by auxPrice (an amount) or by trailingPercent (2.0 is 2%)
+        if order.trailing_amount is not None:
+            ib.auxPrice = order.trailing_amount
+        elif order.trailing_percent is not None:
+            ib.trailingPercent = order.trailing_percent
     return ib
+
+
+def ib_bracket(bracket: Bracket, order_ids: Sequence[int]) -> list[IBOrder]:
+    """A bracket as IB takes it, entry first: the entry untransmitted, each child attached to it
+    (``parentId``) in one OCA group, and only the last child transmitting the whole bracket."""
+    legs = [order for _, order in bracket.legs]
+    if len(order_ids) != len(legs):
+        raise ValueError(f"a bracket of {len(legs)} orders needs {len(legs)} ids")
+    orders = [ib_order(order) for order in legs]
+    for request, order_id in zip(orders, order_ids, strict=True):
+        request.orderId = order_id
+        request.transmit = request is orders[-1]
+    for request in orders[1:]:
+        request.parentId = order_ids[0]
+        request.ocaGroup = bracket.oca_group
+        request.ocaType = bracket.oca_type
+    return orders

@@ -70,6 +70,7 @@ CONNECT_FAILED: Final = 502
 DATA_LOST: Final = 1101
 FUNDAMENTALS_UNAVAILABLE: Final = 430
 _HMDS_ERROR: Final = 162
+_PROCESSING_ERROR: Final = 322
 
 _C = ErrorCategory
 _ROWS: Final = (
@@ -92,8 +93,11 @@ _ROWS: Final = (
     IBError(300, "Can't find EId with ticker Id.", _C.REQUEST_ERROR,
             "Logged: a cancel for a subscription IB no longer has (debug after a 1101, when IB "
             "has dropped every stream; a warning otherwise)."),
-    IBError(322, "Server error when processing an API client request.", _C.REQUEST_ERROR,
-            "RequestFailed and an error event."),
+    IBError(_PROCESSING_ERROR, "Server error when processing an API client request.",
+            _C.REQUEST_ERROR,
+            "Read the text: 'Only 50 simultaneous API historical data requests allowed' is a "
+            "PacingViolation (back off, retry); anything else is a RequestFailed and an error "
+            "event."),
     IBError(354, "Requested market data is not subscribed.", _C.REQUEST_ERROR,
             "RequestFailed and an error event: the account lacks the data subscription."),
     IBError(366, "No historical data query found for ticker id.", _C.REQUEST_ERROR,
@@ -250,13 +254,16 @@ def describe(code: int) -> IBError:
 
 
 def is_pacing_violation(code: int, message: str) -> bool:
-    """True for 100 and 420, and for 162 only when its text says pacing.
+    """True for 100 and 420, for 162 only when its text says pacing, and for 322 only when it says
+    too many historical requests are open ("Only 50 simultaneous API historical data requests").
 
     162 also carries "HMDS query returned no data" and "API historical data query cancelled",
     which are not pacing: retrying those after a backoff would wait for nothing.
     """
     if code == _HMDS_ERROR:
         return "pacing violation" in message.lower()
+    if code == _PROCESSING_ERROR:
+        return "simultaneous api historical data requests" in message.lower()
     return describe(code).category is ErrorCategory.PACING
 
 

@@ -50,6 +50,7 @@ executor logs what it would have sent and sends nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -58,17 +59,25 @@ import structlog
 from ib_async import Trade
 
 from ibbot.broker.connection import HookPhase, SessionChange
-from ibbot.broker.conversions import contract_for, fill_from_ib, ib_order, order_result
+from ibbot.broker.conversions import (
+    contract_for,
+    fill_from_ib,
+    ib_bracket,
+    ib_order,
+    order_result,
+)
 from ibbot.broker.errors import CANCEL_REFUSED
 from ibbot.broker.outbox import Outbox
 from ibbot.broker.timing import wait_event, within
 from ibbot.errors import BrokerError, IbbotError, LiveTradingRefused, RequestFailed
 from ibbot.models import (
+    Bracket,
     Event,
     EventType,
     Order,
     OrderResult,
     OrderStatus,
+    OrderType,
     parse_order_ref,
     to_dict,
 )
@@ -94,6 +103,10 @@ AUDIT_RECONCILIATION: Final = "reconciliation"
 _NOT_SENT: Final = (
     "not sent: the connection to IB Gateway dropped before the order left (ibbot does not "
     "re-send orders; the strategy decides again on new data)"
+)
+LIVE_REFUSAL: Final = (
+    "refused: the connected account is not a paper account (DU...) and "
+    "ib.allow_live_trading is false"
 )
 UNCONFIRMED_MESSAGE: Final = (
     "unconfirmed after a restart: IB lists no such order (open or completed today) and no "
@@ -307,6 +320,16 @@ class OrderExecutor:
         )
         return result
 
+    def _refusal(self) -> str | None:
+        """Why nothing may be sent now (None: it may)."""
+        if self._config.readonly:
+            return "read-only mode: the order was logged, not sent"
+        if not self._connection.is_ready:
+            return "not connected to IB Gateway: the order was not sent"
+        if not self._connection.is_paper and not self._config.allow_live_trading:
+            return LIVE_REFUSAL
+        return None
+
     async def cancel(self, order_id: int, *, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - on the injected clock
         """Ask IB to cancel; True once IB confirms it cancelled, False if it could not."""
         tracked = self._by_id.get(order_id)
@@ -327,6 +350,135 @@ class OrderExecutor:
         cancelled = tracked.result.status is OrderStatus.CANCELLED
         await self._audit(tracked)
         return cancelled
+
+    # ------------------------------------------------------------------ brackets (protection)
+
+    async def submit_bracket(
+        self,
+        bracket: Bracket,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - on the injected clock
+    ) -> OrderResult:
+        """Send an entry and its protective children as one IB bracket; the entry's result.
+
+        The entry goes first with ``transmit`` false, then each child with the entry as
+        ``parentId`` and one OCA group (:func:`~ibbot.broker.conversions.ib_bracket`); only the
+        last child transmits, so IB never works a half-built bracket. Each leg gets its own
+        write-ahead audit line and ``orderRef`` (``<strategy>:<decision>/<leg>``).
+        IB activates the children when the entry fills and holds them whether or not ibbot runs.
+        Refusals are those of :meth:`submit`, for every leg.
+        """
+        entry = bracket.entry
+        legs = [order for _, order in bracket.legs]
+        refusal = self._refusal()
+        if refusal is not None:
+            results = [await self._blocked(order, refusal) for order in legs]
+            if refusal == LIVE_REFUSAL:
+                raise LiveTradingRefused(f"order {entry.order_ref} for {entry.symbol} {refusal}")
+            return results[0]
+        try:
+            contract = await self._contract(entry.symbol)
+        except (RequestFailed, TimeoutError) as exc:
+            results = [
+                await self._finish_early(o, OrderStatus.REJECTED, f"cannot trade: {exc}")
+                for o in legs
+            ]
+            return results[0]
+        requests = ib_bracket(bracket, [self._connection.next_order_id() for _ in legs])
+        if self._connection.account:
+            for request in requests:
+                request.account = self._connection.account
+        tracked = [
+            _Tracked(
+                order_ref=order.order_ref,
+                order_id=request.orderId,
+                order=order,
+                result=self._result(order, request.orderId, OrderStatus.PENDING, "sending"),
+            )
+            for order, request in zip(legs, requests, strict=True)
+        ]
+        for item in tracked:
+            self._by_id[item.order_id] = item
+        written = [asyncio.ensure_future(self._audit(item)) for item in tracked]
+        try:
+            await asyncio.sleep(0)  # the write-ahead lines start ahead of the orders
+            for item, request in zip(tracked, requests, strict=True):
+                await self._pacer.message()
+                log.info(
+                    "executor.placing",
+                    order_id=item.order_id,
+                    order_ref=item.order_ref,
+                    symbol=entry.symbol,
+                    side=request.action,
+                    quantity=request.totalQuantity,
+                    order_type=request.orderType,
+                    parent_id=request.parentId,
+                    transmit=request.transmit,
+                )
+                item.trade = self._ib.placeOrder(contract, request)
+                self._update(item, item.trade)
+        finally:
+            await asyncio.gather(*written)
+        head = tracked[0]
+        await self._wait_terminal(head, self._config.submit_timeout if timeout is None else timeout)
+        for item in tracked:
+            await self._audit(item)
+        log.info(
+            "executor.bracket_submitted",
+            order_id=head.order_id,
+            status=head.result.status.value,
+            children=[item.order_id for item in tracked[1:]],
+            order_ref=entry.order_ref,
+        )
+        return head.result
+
+    async def modify_stop(self, order_id: int, stop_price: float) -> bool:
+        """Move a working stop (a protective stop-loss) to ``stop_price`` with IB's modify: the same
+        order re-sent under its own id. True once sent; False when the order is not working here
+        or the connection is down."""
+        tracked = self._by_id.get(order_id)
+        if tracked is None or tracked.trade is None or tracked.result.status.is_terminal:
+            return False
+        if not self._connection.is_ready or self._config.readonly:
+            return False
+        trade = tracked.trade
+        if trade.order.orderType not in (OrderType.STOP.value, OrderType.STOP_LIMIT.value):
+            return False
+        trade.order.auxPrice = stop_price
+        trade.order.transmit = True
+        if tracked.order is not None:
+            tracked.order = dataclasses.replace(tracked.order, stop_price=stop_price)
+        await self._pacer.message()
+        log.info(
+            "executor.modifying", order_id=order_id, order_ref=tracked.order_ref, stop=stop_price
+        )
+        self._ib.placeOrder(trade.contract, trade.order)
+        await self._store_quietly(
+            AUDIT_ORDERS,
+            {
+                "order_ref": tracked.order_ref,
+                **to_dict(tracked.result),
+                "modified": {"stop_price": stop_price},
+            },
+            strategy=tracked.result.strategy_name or None,
+            symbol=tracked.result.symbol or None,
+        )
+        return True
+
+    def working_stop(self, order_id: int) -> float | None:
+        """The stop price a working stop order has at IB now (None: not a working stop here)."""
+        tracked = self._by_id.get(order_id)
+        if tracked is None or tracked.result.status.is_terminal:
+            return None
+        if tracked.trade is not None:
+            order = tracked.trade.order
+            stop = order.auxPrice
+            if order.orderType in (OrderType.STOP.value, OrderType.STOP_LIMIT.value) and stop:
+                return float(stop)
+            return None
+        if tracked.order is not None:
+            return tracked.order.stop_price
+        return None
 
     def get_order_status(self, order_id: int) -> OrderResult:
         """The last state IB reported for the order ``submit`` returned ``order_id`` for."""

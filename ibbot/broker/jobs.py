@@ -138,7 +138,10 @@ async def paced_requests(
             )
             requests = IBRequests(
                 connection,
-                IBPacer(WallClock(), safe_pacing_rules(scale=target.time_scale)),
+                IBPacer(
+                    WallClock(),
+                    safe_pacing_rules(scale=target.time_scale, strict=settings.ib.strict_pacing),
+                ),
                 policy=RequestPolicy.from_settings(settings.ib),
             )
             yield requests, market

@@ -239,7 +239,9 @@ class MarketDataStreams:
         cfg = self._config
         timeout = self._requests.policy.timeout
         key = (stream.info.con_id, "keepUpToDate", cfg.bar_size, cfg.what_to_show)
-        async with self._pacer.historical(key, (stream.info.con_id, "SMART"), cfg.what_to_show):
+        async with self._pacer.historical(
+            key, (stream.info.con_id, "SMART"), cfg.what_to_show, bar_size=cfg.bar_size
+        ):
             try:
                 bars = await within(
                     self._waits,

@@ -27,7 +27,11 @@ from ibbot.broker.conversions import (
     price_bar,
     stock_contract,
 )
-from ibbot.broker.errors import FUNDAMENTALS_UNAVAILABLE, translate_request_error
+from ibbot.broker.errors import (
+    FUNDAMENTALS_UNAVAILABLE,
+    is_pacing_violation,
+    translate_request_error,
+)
 from ibbot.broker.timing import within
 from ibbot.errors import FundamentalsUnavailable, PacingViolation, RequestFailed
 from ibbot.models import BarSize, ContractInfo, Position, PriceBar, WhatToShow
@@ -56,7 +60,11 @@ NO_DATA: Final = 162
 
 
 def safe_pacing_rules(
-    *, scale: float = 1.0, margin: float = 0.5, messages_per_second: float = 40.0
+    *,
+    scale: float = 1.0,
+    margin: float = 0.5,
+    messages_per_second: float = 40.0,
+    strict: bool = False,
 ) -> PacingRules:
     """IB's pacing rules as ibbot's pacer should apply them (on the wall clock).
 
@@ -69,6 +77,8 @@ def safe_pacing_rules(
     - ``messages_per_second``: IB allows 50; ib_async queues anything above its own 45 per second,
       and a queue behind the pacer would send requests later than the pacer counted them. 40 keeps
       that queue empty, with room for the few messages that do not pass the pacer (cancels).
+    - ``strict``: the small-bar historical rules (60 per 10 minutes, 5 per contract in 2 s) for
+      every bar size, as before IB lifted them for bars of 1 minute and more (``ib.strict_pacing``).
     """
     rules = PacingRules().scaled(scale) if scale != 1.0 else PacingRules()
     return replace(
@@ -79,6 +89,7 @@ def safe_pacing_rules(
         same_contract_window=rules.same_contract_window + margin,
         fundamentals_window=rules.fundamentals_window + margin,
         realtime_bar_window=rules.realtime_bar_window + margin,
+        strict_all_bar_sizes=strict,
     )
 
 
@@ -196,7 +207,9 @@ class IBRequests:
         return await self._send(
             label,
             fetch,
-            lambda: self._pacer.historical(request_key, (info.con_id, "SMART"), what_to_show),
+            lambda: self._pacer.historical(
+                request_key, (info.con_id, "SMART"), what_to_show, bar_size=bar_size
+            ),
             expected_codes=expected_codes,
         )
 
@@ -280,23 +293,28 @@ class IBRequests:
             await self._connection.wait_ready()
             try:
                 async with pace():
-                    return await within(self._clock, limit, send())
+                    try:
+                        return await within(self._clock, limit, send())
+                    except RequestError as exc:
+                        if is_pacing_violation(exc.code, exc.message):
+                            # raised inside the block, so the pacer sees it and slows down
+                            raise translate_request_error(exc, request=label) from exc
+                        raise
             except RequestError as exc:
-                error = translate_request_error(exc, request=label)
-                if not isinstance(error, PacingViolation):
-                    say = log.debug if exc.code in expected_codes else log.warning
-                    say("requests.failed", request=label, code=exc.code, error=exc.message)
-                    raise error from exc
+                say = log.debug if exc.code in expected_codes else log.warning
+                say("requests.failed", request=label, code=exc.code, error=exc.message)
+                raise translate_request_error(exc, request=label) from exc
+            except PacingViolation as error:
                 self.pacing_violations += 1
                 if pacing_attempts >= self._policy.pacing_retries:
                     log.warning("requests.pacing_gave_up", request=label, attempts=pacing_attempts)
-                    raise error from exc
+                    raise
                 delay = self._policy.pacing_backoff.delay(pacing_attempts, self._rng)
                 pacing_attempts += 1
                 log.warning(
                     "requests.pacing_violation",
                     request=label,
-                    code=exc.code,
+                    code=error.code,
                     retry_in=round(delay, 3),
                     attempt=pacing_attempts,
                 )

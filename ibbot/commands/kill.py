@@ -57,6 +57,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if settings.risk.cancel_open_orders_on_kill
         else "open orders are left working (risk.cancel_open_orders_on_kill is false)"
     )
+    if settings.risk.cancel_open_orders_on_kill and settings.risk.keep_protective_orders_on_kill:
+        cancels += " (protective stop-loss, take-profit and trailing orders stay working)"
     sys.stdout.write(
         f"kill switch engaged: {path} exists; no new order is sent and {cancels}. "
         "Release with `ibbot kill --release`.\n"

@@ -1,7 +1,8 @@
 """The matching engine shared by the simulated gateway and the backtester: pure, no sockets, no I/O.
 
 ``engine`` holds :class:`Exchange` (orders in, events out) and the fill semantics; ``orders`` the order
-model; ``matching`` the trigger and price rules per market update; ``commission`` the schedules;
+model; ``contingency`` how orders depend on each other (transmit, parents, OCA groups);
+``matching`` the trigger and price rules per market update; ``commission`` the schedules;
 ``ledger`` the margin account's books (cash, positions, the trading day); ``account`` IB's account
 tags computed from them, every formula in one table; ``fills`` executions and their ids; ``events``
 what the engine reports; ``rejections`` IB's refusal codes; ``market`` the quotes and bars it matches

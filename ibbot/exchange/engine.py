@@ -36,6 +36,22 @@ Fill semantics
   symbol's orders in submission order.
 * All fills of a bar are stamped with the bar's start time.
 
+**Contingent orders** (both matchings; the rules are in :mod:`ibbot.exchange.contingency`): an
+untransmitted order is held back unseen until its chain transmits; a child waits ("PreSubmitted",
+why_held "child") until its parent has filled completely and works from the next market update (the
+next bar) on; cancelling or expiring a parent cancels its waiting children; OCA groups (and a
+bracket's children) cancel (type 1) or proportionately reduce (types 2, 3) their other orders as
+they fill, types 1 and 2 at once (block), type 3 after the update (an overfill is possible). In a
+bar, an OCA group's orders are matched in the order the bar's path reaches their prices: open, low,
+high, close on an up bar, open, high, low, close on a down bar.
+
+**Trailing stops:** a TRAIL sell's stop is the highest trade since it started working minus its
+trailing amount (or percentage), a buy's the lowest plus it, starting from ``trailStopPrice`` when
+given; live, each quote's last trade moves it, then may trigger it; on a bar, each point of the
+path first tests the stop, then moves it. A triggered TRAIL fills as a market order, a TRAIL LIMIT
+becomes a limit order ``lmtPriceOffset`` beyond its stop. An Adaptive algo order fills as its base
+type (MKT or LMT).
+
 **Both:** DAY orders are cancelled by :meth:`Exchange.expire_day_orders` at the session close (at the
 end of extended hours for orders with ``outside_rth``); GTC orders work until filled or cancelled.
 Commissions follow IB's fixed US-stock schedule by default, charged per order: each execution pays the
@@ -53,12 +69,14 @@ passes its own marks. Every account tag's formula (SMA, settled cash, day trades
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ibbot.clock import ensure_utc
 from ibbot.exchange.commission import charge_commission, ib_fixed_commission
+from ibbot.exchange.contingency import Contingencies, OcaGroup
 from ibbot.exchange.events import (
     AccountChanged,
     CommissionReport,
@@ -75,26 +93,29 @@ from ibbot.exchange.matching import (
     bar_capacity,
     match_bar,
     match_quote,
+    path_position,
     quote_capacity,
     reference_price,
 )
-from ibbot.exchange.orders import IbOrderStatus, OrderState, WorkingOrder
+from ibbot.exchange.orders import OPEN_STATUSES, IbOrderStatus, OrderState, WorkingOrder
 from ibbot.exchange.rejections import (
     CANCEL_NOT_FOUND,
     DUPLICATE_ORDER_ID,
     NOT_CANCELLABLE,
     REJECT_PREFIX,
     REJECTED,
+    Refusal,
     request_problem,
 )
 from ibbot.models import OrderSide, TimeInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
 
     from ibbot.exchange.account import PositionPnL
     from ibbot.exchange.commission import CommissionSchedule
+    from ibbot.exchange.contingency import OcaEffect
     from ibbot.exchange.events import PortfolioItem, PositionChanged
     from ibbot.exchange.market import Quote, SimBar
     from ibbot.exchange.orders import OrderRequest
@@ -153,6 +174,8 @@ class Exchange:
         self._last_volume: dict[str, int] = {}
         self._faults = _Faults()
         self._rejections: list[dict[str, Any]] = []
+        self._links = Contingencies()
+        self._hours = (True, True)  # the hours of the market update being matched
 
     @property
     def account(self) -> str:
@@ -179,54 +202,70 @@ class Exchange:
 
         ``market_open`` says regular hours are on, ``extended_open`` that extended hours are (orders with
         ``outside_rth`` trade then). Without a ``quote`` nothing fills now: the order waits for
-        ``on_quote`` or ``on_bar``.
+        ``on_quote`` or ``on_bar``. An order sent with ``transmit`` False is held back and reports
+        nothing until an order of its chain transmits (see :mod:`ibbot.exchange.contingency`).
         """
         now = ensure_utc(now, field="now")
         if self._faults.count > 0:
             self._faults.count -= 1
             return [self._reject(request, self._faults.code, self._faults.message, now)]
-        existing = self._orders.get((request.client_id, request.order_id))
+        key = (request.client_id, request.order_id)
+        existing = self._orders.get(key)
         if existing is not None:
-            return self._modify(existing, request, now, quote, (market_open, extended_open))
-        problem = request_problem(request, self._symbols)
+            problem = self._modify_problem(existing, request)
+        elif self._links.held(key) is None:
+            problem = request_problem(request, self._symbols) or self._parent_problem(request)
+        else:
+            problem = request_problem(request, self._symbols)
         if problem is not None:
             return [self._reject(request, *problem, now)]
-        price = reference_price(request, quote, self._ledger.last_mark(request.symbol))
-        margin = self._ledger.margin_problem(request, price)
-        if margin is not None:
-            return [self._reject(request, REJECTED, margin, now)]
-        order = WorkingOrder(
-            request=request,
-            perm_id=self._log.next_perm_id(),
-            submitted_at=now,
-            status=IbOrderStatus.SUBMITTED,
-        )
-        self._orders[(request.client_id, request.order_id)] = order
-        self._open.setdefault(request.symbol, []).append(order)
-        order.hold_or_release(order.eligible(market_open, extended_open))
-        events: list[ExchangeEvent] = [OrderAccepted(order.snapshot(), now)]
+        if not request.transmit:
+            self._links.hold(request)
+            return []
+        hours = (market_open, extended_open)
+        self._hours = hours
+        events: list[ExchangeEvent] = []
+        fresh: list[WorkingOrder] = []
+        refused: set[int] = set()
+        for item in self._links.release(request):
+            order = self._orders.get((item.client_id, item.order_id))
+            if order is not None:
+                events.extend(self._modify(order, item, now, hours))
+            else:
+                order = self._accept(
+                    item, now, quote=quote, hours=hours, refused=refused, events=events
+                )
+            if order is not None and order.is_open:
+                fresh.append(order)
         if quote is not None:
             self._ledger.set_mark(request.symbol, quote.last)
             capacity = self._quote_capacity(request.symbol, quote)
+            market = quote
             events.extend(
-                self._work_live(order, quote, now, capacity, (market_open, extended_open))
+                self._pass(
+                    fresh, now, lambda o, run: self._work_live(o, market, capacity, hours, run)
+                )
             )
         return events
 
     def cancel(self, client_id: int, order_id: int, now: datetime) -> list[ExchangeEvent]:
-        """Cancel a working order; unknown ids get 10147, finished orders 161."""
+        """Cancel a working order (and the children waiting for it); unknown ids get 10147,
+        finished orders 161. A held-back order is dropped without a word, as it was never live."""
         now = ensure_utc(now, field="now")
         order = self._orders.get((client_id, order_id))
         if order is None:
+            if self._links.drop_held((client_id, order_id)):
+                return []
             message = f"OrderId {order_id} that needs to be cancelled is not found."
             return [OrderRejected(client_id, order_id, CANCEL_NOT_FOUND, message, now)]
+        self._links.drop_held((client_id, order_id))
         if not order.is_open:
             message = (
                 "Cancel attempted when order is not in a cancellable state. "
                 f"Order permId ={order.perm_id}"
             )
             return [OrderRejected(client_id, order_id, NOT_CANCELLABLE, message, now)]
-        return [self._finish(order, IbOrderStatus.CANCELLED, now, "cancelled by the client")]
+        return self._cancel_family(order, now, "cancelled by the client")
 
     def expire_day_orders(
         self, now: datetime, *, extended_hours_close: bool = False
@@ -245,9 +284,8 @@ class Exchange:
                     continue
                 if request.outside_rth and not extended_hours_close:
                     continue
-                events.append(
-                    self._finish(order, IbOrderStatus.CANCELLED, now, "DAY order expired")
-                )
+                if order.is_open:  # a parent expired before may have cancelled it already
+                    events.extend(self._cancel_family(order, now, "DAY order expired"))
         return events
 
     def reject_next(
@@ -279,11 +317,15 @@ class Exchange:
         events: list[ExchangeEvent] = []
         orders = self._open.get(symbol)
         if orders:
+            hours = (market_open, extended_open)
+            self._hours = hours
             capacity = self._quote_capacity(symbol, quote)
-            for order in list(orders):
-                events.extend(
-                    self._work_live(order, quote, now, capacity, (market_open, extended_open))
-                )
+            run = _Pass(now)
+            for order in [o for o in orders if not o.waiting_for_parent]:
+                if order.status in OPEN_STATUSES:  # an OCA group may have ended it meanwhile
+                    events.extend(self._work_live(order, quote, capacity, hours, run))
+            if run.deferred:
+                events.extend(self._deferred(run))
         self._last_volume[symbol] = quote.volume
         return events
 
@@ -295,10 +337,18 @@ class Exchange:
             return []
         events: list[ExchangeEvent] = []
         if bar.volume != 0:
+            self._hours = (True, True)  # bars only exist while the market trades
             capacity = bar_capacity(self._fraction, bar)
-            for order in list(orders):
-                if order.submitted_at <= bar.time:
-                    events.extend(self._work_bar(order, bar, capacity))
+            # orders waiting for their parent now sit this bar out, even if it fills the parent
+            ready = [o for o in orders if o.submitted_at <= bar.time and not o.waiting_for_parent]
+            if len(ready) > 1 and self._links.has_groups:
+                ready = self._path_order(ready, bar)
+            run = _Pass(bar.time)
+            for order in ready:
+                if order.status in OPEN_STATUSES:  # an OCA group may have ended it meanwhile
+                    events.extend(self._work_bar(order, bar, capacity, run))
+            if run.deferred:
+                events.extend(self._deferred(run))
         self._ledger.set_mark(symbol, bar.close)
         return events
 
@@ -378,6 +428,7 @@ class Exchange:
             "executions": self._log.snapshot(),
             "rejections": list(self._rejections),
             "pending_rejections": self._faults.count,
+            "held_orders": self._links.held_count(),
         }
 
     # ----------------------------------------------------------------------------- internals
@@ -397,59 +448,166 @@ class Exchange:
         )
         return OrderRejected(request.client_id, request.order_id, code, message, now)
 
-    def _modify(
-        self,
-        order: WorkingOrder,
-        request: OrderRequest,
-        now: datetime,
-        quote: Quote | None,
-        hours: tuple[bool, bool],
-    ) -> list[ExchangeEvent]:
-        """IB treats a placeOrder with a working order's id as a modification of that order."""
+    def _modify_problem(self, order: WorkingOrder, request: OrderRequest) -> Refusal | None:
+        """Why IB refuses ``request`` as a modification of ``order`` (None when it may go)."""
         old = order.request
         if not order.is_open or request.symbol != old.symbol or request.action != old.action:
-            return [self._reject(request, DUPLICATE_ORDER_ID, "Duplicate order id", now)]
+            return DUPLICATE_ORDER_ID, "Duplicate order id"
         problem = request_problem(request, self._symbols)
         if problem is None and request.quantity < order.filled:
             problem = REJECTED, f"{REJECT_PREFIX}the quantity is below the quantity already filled"
+        if problem is None and request.parent_id != old.parent_id:
+            problem = REJECTED, f"{REJECT_PREFIX}an order's parent cannot be changed"
+        if problem is None and request.oca_group != old.oca_group:
+            problem = REJECTED, f"{REJECT_PREFIX}an order's OCA group cannot be changed"
+        return problem
+
+    def _modify(
+        self, order: WorkingOrder, request: OrderRequest, now: datetime, hours: tuple[bool, bool]
+    ) -> list[ExchangeEvent]:
+        """IB treats a placeOrder with a working order's id as a modification of that order."""
+        problem = self._modify_problem(order, request)
         if problem is not None:
             return [self._reject(request, *problem, now)]
+        old = order.request
         order.request = request
         order.resting = False
         if request.order_type is not old.order_type or request.stop_price != old.stop_price:
             order.triggered = False
+        if _trail_terms(request) != _trail_terms(old):
+            # a new trail starts again from its new stop, or from the market
+            order.triggered, order.trail_stop, order.trail_limit = False, None, None
+        if request.quantity != old.quantity:
+            self._links.rebase(order)
         if order.remaining <= 0:
             return [self._finish(order, IbOrderStatus.FILLED, now, "filled")]
         order.hold_or_release(order.eligible(*hours))
-        events: list[ExchangeEvent] = [OrderAccepted(order.snapshot(), now)]
-        if quote is not None:
-            capacity = self._quote_capacity(request.symbol, quote)
-            events.extend(self._work_live(order, quote, now, capacity, hours))
-        return events
+        return [OrderAccepted(order.snapshot(), now)]
+
+    def _parent_problem(self, request: OrderRequest) -> Refusal | None:
+        """An attached order needs a parent that is held back, working or filled."""
+        if not request.parent_id:
+            return None
+        key = (request.client_id, request.parent_id)
+        if self._links.held(key) is not None:
+            return None
+        parent = self._orders.get(key)
+        if parent is None:
+            return REJECTED, f"{REJECT_PREFIX}parent order {request.parent_id} is not found"
+        if not parent.is_open and parent.status is not IbOrderStatus.FILLED:
+            return REJECTED, f"{REJECT_PREFIX}parent order {request.parent_id} is {parent.status}"
+        return None
+
+    def _accept(
+        self,
+        request: OrderRequest,
+        now: datetime,
+        *,
+        quote: Quote | None,
+        hours: tuple[bool, bool],
+        refused: set[int],
+        events: list[ExchangeEvent],
+    ) -> WorkingOrder | None:
+        """Accept one order of a transmitted chain (its parent, if any, came before it)."""
+        if request.parent_id in refused:
+            refused.add(request.order_id)
+            message = f"{REJECT_PREFIX}parent order {request.parent_id} was rejected"
+            events.append(self._reject(request, REJECTED, message, now))
+            return None
+        problem = self._parent_problem(request)
+        if problem is None and not request.parent_id:
+            # a child only closes what its parent opens: the margin check is the parent's
+            price = reference_price(request, quote, self._ledger.last_mark(request.symbol))
+            margin = self._ledger.margin_problem(request, price)
+            problem = None if margin is None else (REJECTED, margin)
+        if problem is not None:
+            refused.add(request.order_id)
+            events.append(self._reject(request, *problem, now))
+            return None
+        order = WorkingOrder(
+            request=request,
+            perm_id=self._log.next_perm_id(),
+            submitted_at=now,
+            status=IbOrderStatus.SUBMITTED,
+        )
+        parent = self._orders.get((request.client_id, request.parent_id))
+        if parent is not None:
+            self._links.attach(parent, order)
+            order.waiting_for_parent = parent.status is not IbOrderStatus.FILLED
+        self._orders[(request.client_id, request.order_id)] = order
+        self._open.setdefault(request.symbol, []).append(order)
+        order.hold_or_release(order.eligible(*hours))
+        events.append(OrderAccepted(order.snapshot(), now))
+        effect = self._links.join(order)
+        if effect is not None:
+            events.extend(self._apply_effect(effect, now))
+        return order
 
     def _quote_capacity(self, symbol: str, quote: Quote) -> dict[OrderSide, Capacity]:
         return quote_capacity(self._fraction, self._last_volume.get(symbol), quote)
+
+    def _pass(
+        self,
+        orders: list[WorkingOrder],
+        now: datetime,
+        work: Callable[[WorkingOrder, _Pass], list[ExchangeEvent]],
+    ) -> list[ExchangeEvent]:
+        """Work ``orders`` against one market update, then apply what unblocked OCA groups owe.
+
+        Orders waiting for their parent at the start sit the update out: a child activated by its
+        parent's fill works from the next update on.
+        """
+        run = _Pass(now)
+        events: list[ExchangeEvent] = []
+        for order in [o for o in orders if not o.waiting_for_parent]:
+            if order.is_open:
+                events.extend(work(order, run))
+        events.extend(self._deferred(run))
+        return events
+
+    def _deferred(self, run: _Pass) -> list[ExchangeEvent]:
+        """The cuts and cancellations of OCA groups without block, after the whole update."""
+        events: list[ExchangeEvent] = []
+        for group in run.deferred:
+            for effect in self._links.effects(group):
+                events.extend(self._apply_effect(effect, run.now))
+        return events
+
+    def _path_order(self, orders: list[WorkingOrder], bar: SimBar) -> list[WorkingOrder]:
+        """Orders in submission order, except that an OCA group's orders (a bracket's children)
+        take their turn together, in the order the bar's path reaches their prices."""
+        first: dict[str, int] = {}
+        keyed: list[tuple[int, float, int, WorkingOrder]] = []
+        for index, order in enumerate(orders):
+            name = self._links.group_name(order)
+            if name is None:
+                keyed.append((index, 0.0, index, order))
+            else:
+                turn = first.setdefault(name, index)
+                keyed.append((turn, path_position(order, bar), index, order))
+        keyed.sort(key=lambda item: item[:3])
+        return [item[3] for item in keyed]
 
     def _work_live(
         self,
         order: WorkingOrder,
         quote: Quote,
-        now: datetime,
         capacity: dict[OrderSide, Capacity],
         hours: tuple[bool, bool],
+        run: _Pass,
     ) -> list[ExchangeEvent]:
         match = match_quote(order, quote, self._slippage, hours)
         events: list[ExchangeEvent] = []
         if match.reason:
-            events.append(OrderStatusChanged(order.snapshot(), now, match.reason))
+            events.append(OrderStatusChanged(order.snapshot(), run.now, match.reason))
         if match.price is not None:
             quantity = capacity[order.request.action].take(order.remaining)
             if quantity > 0:
-                events.extend(self._fill(order, quantity, match.price, now))
+                events.extend(self._fill(order, quantity, match.price, run))
         return events
 
     def _work_bar(
-        self, order: WorkingOrder, bar: SimBar, capacity: Capacity
+        self, order: WorkingOrder, bar: SimBar, capacity: Capacity, run: _Pass
     ) -> list[ExchangeEvent]:
         match = match_bar(order, bar, self._slippage)
         events: list[ExchangeEvent] = []
@@ -458,12 +616,13 @@ class Exchange:
         if match.price is not None:
             quantity = capacity.take(order.remaining)
             if quantity > 0:
-                events.extend(self._fill(order, quantity, match.price, bar.time))
+                events.extend(self._fill(order, quantity, match.price, run))
         return events
 
     def _fill(
-        self, order: WorkingOrder, quantity: float, price: float, now: datetime
+        self, order: WorkingOrder, quantity: float, price: float, run: _Pass
     ) -> list[ExchangeEvent]:
+        now = run.now
         request = order.request
         side = request.action
         price = float(price)
@@ -491,13 +650,45 @@ class Exchange:
         )
         report = CommissionReport(exec_id, commission, self._currency, realized, now)
         self._log.record(execution, report)
-        return [
+        events: list[ExchangeEvent] = [
             execution,
             report,
             OrderStatusChanged(state, now, "filled" if done else "partially filled"),
             self._ledger.position(request.symbol, now),
             AccountChanged(self.account_values({}, now), now),
         ]
+        if done and self._links.has_children:
+            for child in self._links.children(order):
+                child.waiting_for_parent = False
+                child.hold_or_release(child.eligible(*self._hours))
+                events.append(OrderStatusChanged(child.snapshot(), now, "parent filled"))
+        group = self._links.on_fill(order, quantity) if self._links.has_groups else None
+        if group is not None:
+            if group.blocks:
+                for effect in self._links.effects(group):
+                    events.extend(self._apply_effect(effect, now))
+            elif group not in run.deferred:
+                run.deferred.append(group)
+        return events
+
+    def _apply_effect(self, effect: OcaEffect, now: datetime) -> list[ExchangeEvent]:
+        """Cancel or cut an order as its OCA group's fills demand."""
+        order = effect.order
+        if effect.quantity is None:
+            return self._cancel_family(order, now, "cancelled by its OCA group")
+        order.request = dataclasses.replace(order.request, quantity=effect.quantity)
+        return [OrderStatusChanged(order.snapshot(), now, "reduced by its OCA group")]
+
+    def _cancel_family(
+        self, order: WorkingOrder, now: datetime, reason: str
+    ) -> list[ExchangeEvent]:
+        """Cancel ``order`` and, first, the children still waiting for it."""
+        events: list[ExchangeEvent] = []
+        for child in self._links.children(order):
+            if child.waiting_for_parent:
+                events.extend(self._cancel_family(child, now, "parent order cancelled"))
+        events.append(self._finish(order, IbOrderStatus.CANCELLED, now, reason))
+        return events
 
     def _finish(
         self, order: WorkingOrder, status: IbOrderStatus, now: datetime, reason: str
@@ -509,6 +700,26 @@ class Exchange:
     def _close(self, order: WorkingOrder) -> None:
         self._open[order.request.symbol].remove(order)
         self._completed.append(order)
+
+
+class _Pass:
+    """One market update's matching: its time and the unblocked OCA groups whose fills wait."""
+
+    __slots__ = ("deferred", "now")
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.deferred: list[OcaGroup] = []
+
+
+def _trail_terms(request: OrderRequest) -> tuple[object, ...]:
+    return (
+        request.order_type,
+        request.trailing_amount,
+        request.trailing_percent,
+        request.trail_stop_price,
+        request.limit_offset,
+    )
 
 
 def _state_dict(state: OrderState) -> dict[str, Any]:
@@ -531,4 +742,12 @@ def _state_dict(state: OrderState) -> dict[str, Any]:
         "remaining": state.remaining,
         "avg_fill_price": state.avg_fill_price,
         "why_held": state.why_held,
+        "parent_id": request.parent_id,
+        "oca_group": request.oca_group,
+        "oca_type": request.effective_oca_type if request.oca_group else 0,
+        "trailing_amount": request.trailing_amount,
+        "trailing_percent": request.trailing_percent,
+        "trail_stop_price": state.trail_stop_price,
+        "limit_offset": request.limit_offset,
+        "algo_strategy": request.algo_strategy,
     }

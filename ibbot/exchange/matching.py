@@ -12,7 +12,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ibbot.exchange.orders import LIMIT_TYPES, WHY_HELD_HOURS, WHY_HELD_TRIGGER
+from ibbot.exchange.orders import (
+    LIMIT_TYPES,
+    TRAIL_TYPES,
+    WHY_HELD_CHILD,
+    WHY_HELD_HOURS,
+    WHY_HELD_TRIGGER,
+)
 from ibbot.models import OrderSide, OrderType
 
 if TYPE_CHECKING:
@@ -24,8 +30,10 @@ __all__ = [
     "Capacity",
     "Match",
     "bar_capacity",
+    "bar_path",
     "match_bar",
     "match_quote",
+    "path_position",
     "quote_capacity",
     "reference_price",
 ]
@@ -90,20 +98,19 @@ def match_quote(
     """Live matching of ``order`` against a new top of book; ``hours`` = (regular, extended) open."""
     before = (order.status, order.why_held)
     order.hold_or_release(order.eligible(*hours))
-    if order.why_held == WHY_HELD_HOURS:
+    if order.why_held in (WHY_HELD_HOURS, WHY_HELD_CHILD):
         changed = (order.status, order.why_held) != before
         return Match("waiting for trading hours" if changed else "")
     if before[1] == WHY_HELD_HOURS:
         order.resting = False  # at the open a held order meets the market anew (opening cross)
-    request = order.request
-    buy = request.action is OrderSide.BUY
+    buy = order.request.action is OrderSide.BUY
     if order.is_stop and not order.triggered:
-        stop = request.stop_price
+        if order.is_trailing:
+            order.trail(quote.last)
+        stop = order.stop_level
         assert stop is not None
         if (buy and quote.last >= stop) or (not buy and quote.last <= stop):
-            order.triggered = True
-            order.resting = False
-            order.hold_or_release(eligible=True)
+            order.trigger()
     reason = ""
     if (order.status, order.why_held) != before:
         reason = "stop triggered" if order.triggered else "working"
@@ -112,7 +119,7 @@ def match_quote(
     touch = quote.ask if buy else quote.bid
     if touch <= 0:
         touch = quote.last
-    limit = request.limit_price if request.order_type in LIMIT_TYPES else None
+    limit = order.limit_level
     if limit is None:
         price = _slipped(touch, buy, slippage)
     elif (buy and touch <= limit) or (not buy and touch >= limit):
@@ -144,6 +151,41 @@ def match_bar(order: WorkingOrder, bar: SimBar, slippage: float) -> Match:
     return Match(reason, price)
 
 
+def bar_path(bar: SimBar) -> tuple[float, float, float, float]:
+    """The path assumed inside a bar: open, low, high, close on an up bar; open, high, low, close
+    on a down bar (the extreme nearer the open comes first)."""
+    if bar.close >= bar.open:
+        return bar.open, bar.low, bar.high, bar.close
+    return bar.open, bar.high, bar.low, bar.close
+
+
+def path_position(order: WorkingOrder, bar: SimBar) -> float:
+    """How far along :func:`bar_path` the order's price is first reached (0: at the open; inf:
+    never). Orders that compete (an OCA group) are matched in this order, soonest first."""
+    request = order.request
+    buy = request.action is OrderSide.BUY
+    if request.order_type is OrderType.MARKET or (
+        order.triggered and request.order_type in (OrderType.STOP, OrderType.TRAIL)
+    ):
+        return 0.0
+    if order.is_stop and not order.triggered:
+        level, above = order.stop_level, buy
+        if level is None and order.is_trailing:
+            level = order.request.trail_stop_price or order.trail_candidate(bar.open)
+    else:
+        level, above = order.limit_level, not buy
+    if level is None:
+        return 0.0
+    travelled = 0.0
+    previous = bar.open
+    for point in bar_path(bar):
+        if (above and point >= level) or (not above and point <= level):
+            return travelled + abs(level - previous) if point != previous else travelled
+        travelled += abs(point - previous)
+        previous = point
+    return math.inf
+
+
 def reference_price(request: OrderRequest, quote: Quote | None, mark: float | None) -> float | None:
     """The price an order is expected to trade at (its limit or stop, else the touch or the mark)."""
     if request.order_type in LIMIT_TYPES:
@@ -157,23 +199,36 @@ def reference_price(request: OrderRequest, quote: Quote | None, mark: float | No
 
 
 def _stop_fill(order: WorkingOrder, bar: SimBar, buy: bool, slippage: float) -> float | None:
-    """Trigger a stop in ``bar`` if its range reaches it; return the fill price, if any."""
-    request = order.request
-    stop = request.stop_price
-    assert stop is not None
+    """Trigger a stop in ``bar`` if the bar's path reaches it; return the fill price, if any.
+
+    A trailing stop follows the path (:func:`bar_path`): each point first tests the stop, then
+    moves it, so a bar that rises and falls back can trigger the stop its own high raised.
+    """
     start = bar.open
     if not order.triggered:
-        if (buy and bar.open >= stop) or (not buy and bar.open <= stop):
-            start = bar.open  # gapped through the stop: it triggers at the open
-        elif (buy and bar.high >= stop) or (not buy and bar.low <= stop):
-            start = stop
-        else:
+        reached = _walk(order, bar, buy)
+        if reached is None:
             return None
-        order.triggered = True
-        order.hold_or_release(eligible=True)
-    if request.order_type is OrderType.STOP:
+        start = reached
+        order.trigger()
+    if order.request.order_type in (OrderType.STOP, OrderType.TRAIL):
         return _slipped(start, buy, slippage)
-    return _limit_fill(buy, request.limit_price, start, bar)
+    return _limit_fill(buy, order.limit_level, start, bar)
+
+
+def _walk(order: WorkingOrder, bar: SimBar, buy: bool) -> float | None:
+    """Where the bar's path first reaches the order's stop (the open when it gaps through it)."""
+    trailing = order.request.order_type in TRAIL_TYPES
+    for index, point in enumerate(bar_path(bar)):
+        if trailing and index == 0:
+            order.trail(point)
+        stop = order.stop_level
+        assert stop is not None
+        if (buy and point >= stop) or (not buy and point <= stop):
+            return point if index == 0 else stop
+        if trailing:
+            order.trail(point)
+    return None
 
 
 def _slipped(price: float, buy: bool, slippage: float) -> float:

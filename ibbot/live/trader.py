@@ -35,7 +35,19 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import structlog
 
 from ibbot.errors import IbbotError, LiveTradingRefused, RequestFailed
-from ibbot.models import Event, EventType, Fill, Order, OrderResult, Position, to_dict
+from ibbot.models import (
+    Action,
+    Event,
+    EventType,
+    Fill,
+    Order,
+    OrderLeg,
+    OrderResult,
+    OrderSide,
+    Position,
+    split_leg,
+    to_dict,
+)
 from ibbot.store import AuditKind
 from ibbot.trading import (
     UNATTRIBUTED,
@@ -47,13 +59,16 @@ from ibbot.trading import (
     WorkingOrders,
     plan_trade,
 )
+from ibbot.trading.brackets import wanted_stop
+from ibbot.trading.sizing import SizingSkip
+from ibbot.trading.working import protective_group
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ibbot.clock import Clock
     from ibbot.live.lifecycle import LifecycleLog
-    from ibbot.models import Decision
+    from ibbot.models import Bracket, Decision
     from ibbot.store import AsyncStore
     from ibbot.strategies import Strategy
     from ibbot.trading import Mismatch
@@ -76,6 +91,27 @@ class OrderPort(Protocol):
 
     async def cancel(self, order_id: int, *, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - the executor's own signature
         """Ask the broker to cancel; True once it confirms."""
+        ...
+
+    async def submit_bracket(
+        self,
+        bracket: Bracket,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the executor's own signature
+    ) -> OrderResult:
+        """Send an entry and its protective children as one bracket; the entry's state."""
+        ...
+
+    async def modify_stop(self, order_id: int, stop_price: float) -> bool:
+        """Move a working stop with the broker's modify; True once sent."""
+        ...
+
+    def working_stop(self, order_id: int) -> float | None:
+        """A working stop order's stop price (None: not a working stop)."""
+        ...
+
+    def get_order_status(self, order_id: int) -> OrderResult:
+        """The last state the broker reported for an order."""
         ...
 
     def open_orders(self) -> list[OrderResult]:
@@ -200,6 +236,10 @@ class LiveTrader:
         open_orders = self._orders.open_orders()
         for result in open_orders:
             self.working.still_open(result)  # an order of an earlier run joins at first sight
+        children = _protective(open_orders, name, decision.symbol)
+        if children and self._sells(strategy, decision, open_orders):
+            await self._release(children, decision)
+            open_orders = self._orders.open_orders()
         plan = plan_trade(
             decision,
             strategy_name=name,
@@ -213,8 +253,10 @@ class LiveTrader:
         )
         self.stats.decisions += 1
         order = plan.order
+        if children and plan.sizing.skip is SizingSkip.AT_TARGET:
+            await self._move_stops(plan.decision, children)
         if plan.outcome is DecisionOutcome.SENT and order is not None:
-            self._send(order)
+            self._send(order, plan.bracket)
             # Let the order go first: its audit-ahead write is on the way to the wire, this
             # decision's audit line is not (both are fsynced, and the disk serves one at a time).
             await asyncio.sleep(0)
@@ -239,13 +281,88 @@ class LiveTrader:
             order_ref=order.order_ref if order is not None else None,
         )
 
-    def _send(self, order: Order) -> None:
+    def _sells(
+        self, strategy: Strategy, decision: Decision, open_orders: list[OrderResult]
+    ) -> bool:
+        """True when the decision closes or reduces the holding (sized as if no protective child
+        worked): then the children must go first, or a stop and the sale could both sell."""
+        if decision.action is Action.EXIT:
+            return True
+        dry = plan_trade(
+            decision,
+            strategy_name=strategy.name,
+            allocated_capital=strategy.allocated_capital,
+            book=self.book,
+            gate=self.gate,
+            price=self._price(decision.symbol),
+            open_orders=self._count_open(open_orders),
+            now=self._clock.now(),
+            working=self.working.exposure(strategy.name, decision.symbol, protective=False),
+        )
+        return dry.order is not None and dry.order.action is OrderSide.SELL
+
+    async def _release(self, children: list[OrderResult], decision: Decision) -> None:
+        """Cancel a position's protective children before it is sold; each one's final state (a
+        stop IB filled first stays a sale until its fill is booked) goes into the working orders."""
+        for child in children:
+            confirmed = False
+            failure = ""
+            try:
+                confirmed = await self._orders.cancel(child.order_id)
+                self.working.status(self._orders.get_order_status(child.order_id))
+            except IbbotError as exc:
+                failure = str(exc)
+            if failure:
+                log.error("trade.protection_not_released", order_id=child.order_id, error=failure)
+            log.info(
+                "trade.protection_released" if confirmed else "trade.protection_not_cancelled",
+                order_id=child.order_id,
+                strategy=child.strategy_name,
+                symbol=child.symbol,
+                decision=decision.decision_id,
+            )
+
+    async def _move_stops(self, decision: Decision, children: list[OrderResult]) -> None:
+        """A decision at its target whose protection names a higher stop-loss raises the working
+        stop with IB's modify (a protective stop only ever moves up)."""
+        protection = decision.protection
+        if protection is None:
+            return
+        wanted = wanted_stop(self.book, decision)
+        if wanted is None:
+            return
+        for child in children:
+            if split_leg(child.decision_id)[1] is not OrderLeg.STOP_LOSS:
+                continue
+            current = self._orders.working_stop(child.order_id)
+            if current is None or wanted <= current:
+                continue
+            moved = False
+            failure = ""
+            try:
+                moved = await self._orders.modify_stop(child.order_id, wanted)
+            except IbbotError as exc:
+                failure = str(exc)
+            if failure:
+                log.error("trade.stop_not_moved", order_id=child.order_id, error=failure)
+            log.info(
+                "trade.stop_moved" if moved else "trade.stop_not_moved",
+                order_id=child.order_id,
+                symbol=decision.symbol,
+                stop=current,
+                to=wanted,
+            )
+
+    def _send(self, order: Order, bracket: Bracket | None = None) -> None:
         assert self._tasks is not None
         self._in_flight[order.decision_id] = order
-        self.working.sent(order)
+        for _, leg in bracket.legs if bracket is not None else ((OrderLeg.ENTRY, order),):
+            self.working.sent(leg)
         self._settled.clear()
         self.stats.sent += 1
-        task = self._tasks.create_task(self._submit(order), name=f"ibbot-order-{order.order_ref}")
+        task = self._tasks.create_task(
+            self._submit(order, bracket), name=f"ibbot-order-{order.order_ref}"
+        )
         self._sending.add(task)
         task.add_done_callback(self._sent)
 
@@ -254,11 +371,14 @@ class LiveTrader:
         if not self._sending:
             self._settled.set()
 
-    async def _submit(self, order: Order) -> None:
+    async def _submit(self, order: Order, bracket: Bracket | None) -> None:
         result: OrderResult | None = None
         failure = ""
         try:
-            result = await self._orders.submit(order)
+            if bracket is None:
+                result = await self._orders.submit(order)
+            else:
+                result = await self._orders.submit_bracket(bracket)
         except LiveTradingRefused as exc:
             failure = f"refused: {exc}"
         except IbbotError as exc:
@@ -271,6 +391,9 @@ class LiveTrader:
             self.working.abandon(order.order_ref)
         else:
             self.working.status(result, order_ref=order.order_ref)
+        if bracket is not None and (result is None or not result.order_id):
+            for _, child in bracket.children:  # never sent: nothing of the bracket works
+                self.working.abandon(child.order_ref)
         if failure:
             log.error("trade.order_failed", order_ref=order.order_ref, error=failure)
         if result is not None:
@@ -399,7 +522,7 @@ class LiveTrader:
             f"{r.strategy_name}:{r.decision_id}" if r.decision_id else f"#{r.order_id}"
             for r in open_orders
         )
-        return len(refs)
+        return len({protective_group(ref) or ref for ref in refs})  # a bracket counts once
 
     def _working_symbols(self) -> set[str]:
         symbols = self.working.symbols()
@@ -476,9 +599,17 @@ class LiveTrader:
             await self._wall.sleep(KILL_SWITCH_CHECK)
 
     async def cancel_open_orders(self) -> int:
-        """Ask the broker to cancel every open order; return how many it confirmed."""
+        """Ask the broker to cancel every open order; return how many it confirmed.
+
+        With ``risk.keep_protective_orders_on_kill`` (the default) a position's protective
+        children (stop-loss, take-profit, trailing stop) are left working.
+        """
         cancelled = 0
+        keep = self.gate.limits.keep_protective_orders_on_kill
         for result in self._orders.open_orders():
+            if keep and split_leg(result.decision_id)[1].protective:
+                log.info("trade.protection_kept", order_id=result.order_id, symbol=result.symbol)
+                continue
             failure = ""
             confirmed = False
             try:
@@ -612,3 +743,14 @@ class LiveTrader:
                 await self._audit(AuditKind.RECONCILIATION, record, strategy=None, symbol=symbol)
                 answers.append(record)
             return answers
+
+
+def _protective(open_orders: list[OrderResult], strategy: str, symbol: str) -> list[OrderResult]:
+    """The strategy's working protective children in ``symbol``."""
+    return [
+        r
+        for r in open_orders
+        if r.strategy_name == strategy
+        and r.symbol == symbol
+        and split_leg(r.decision_id)[1].protective
+    ]

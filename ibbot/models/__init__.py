@@ -20,8 +20,10 @@ from ibbot.models.orders import (
     TimeInForce,
     order_price_problem,
     parse_order_ref,
+    trailing_problem,
     valuation_price,
 )
+from ibbot.models.protection import LEG_SEPARATOR, Bracket, OrderLeg, Protection, split_leg
 from ibbot.models.serialization import (
     arrow_schema,
     from_arrow,
@@ -48,15 +50,18 @@ for _model in (
     OrderResult,
     Position,
     PriceBar,
+    Protection,
     Tick,
 ):
     register_model(_model)
 
 __all__ = [
     "IB_SOURCE",
+    "LEG_SEPARATOR",
     "REPORT_SNAPSHOT",
     "Action",
     "BarSize",
+    "Bracket",
     "ConnectionState",
     "ConnectionStatus",
     "ContractInfo",
@@ -68,6 +73,7 @@ __all__ = [
     "FundamentalData",
     "LayerResult",
     "Order",
+    "OrderLeg",
     "OrderResult",
     "OrderSide",
     "OrderStatus",
@@ -75,6 +81,7 @@ __all__ = [
     "Payload",
     "Position",
     "PriceBar",
+    "Protection",
     "Tick",
     "TimeInForce",
     "WhatToShow",
@@ -86,8 +93,10 @@ __all__ = [
     "order_price_problem",
     "parse_order_ref",
     "register_model",
+    "split_leg",
     "to_arrow",
     "to_dict",
     "to_json",
+    "trailing_problem",
     "valuation_price",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "TimeInForce",
     "order_price_problem",
     "parse_order_ref",
+    "trailing_problem",
     "valuation_price",
 ]
 
@@ -66,6 +67,10 @@ class OrderType(StrEnum):
     LIMIT = "LMT"
     STOP = "STP"
     STOP_LIMIT = "STP LMT"
+    # A stop that follows the market by an amount or a percentage (IB's auxPrice or
+    # trailingPercent); TRAIL LIMIT becomes a limit order lmtPriceOffset beyond its stop.
+    TRAIL = "TRAIL"
+    TRAIL_LIMIT = "TRAIL LIMIT"
 
     @classmethod
     def _missing_(cls, value: object) -> OrderType | None:
@@ -74,12 +79,15 @@ class OrderType(StrEnum):
             "LIMIT": cls.LIMIT,
             "STOP": cls.STOP,
             "STOP_LIMIT": cls.STOP_LIMIT,
+            "TRAILING": cls.TRAIL,
+            "TRAIL_LIMIT": cls.TRAIL_LIMIT,
         }
         return aliases.get(str(value).upper().replace(" ", "_"))
 
 
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+_TRAIL_TYPES = frozenset({OrderType.TRAIL, OrderType.TRAIL_LIMIT})
 
 
 def order_price_problem(
@@ -93,6 +101,11 @@ def order_price_problem(
     """
     if order_type is OrderType.MARKET and limit_price is None and stop_price is None:
         return None  # the common case, checked once per decision and once per order
+    if order_type in _TRAIL_TYPES:
+        return (
+            f"{order_type} orders follow a position: give the decision a Protection with a "
+            "trailing stop instead"
+        )
     needs_limit = order_type in _LIMIT_TYPES
     needs_stop = order_type in _STOP_TYPES
     for needed, value, name in (
@@ -103,6 +116,28 @@ def order_price_problem(
             return f"{order_type} order needs a positive {name}_price, got {value}"
         if not needed and value is not None:
             return f"{order_type} order takes no {name}_price, got {value}"
+    return None
+
+
+def trailing_problem(
+    order_type: OrderType, trailing_amount: float | None, trailing_percent: float | None
+) -> str | None:
+    """Why these trailing terms do not fit ``order_type`` (None when they do).
+
+    A TRAIL order trails by exactly one of an amount (IB's ``auxPrice``) or a percentage (IB's
+    ``trailingPercent``, in percent: 2.0 is 2%); other orders take neither.
+    """
+    given = [v for v in (trailing_amount, trailing_percent) if v is not None]
+    if order_type is not OrderType.TRAIL:
+        return f"{order_type} order takes no trailing terms" if given else None
+    if len(given) != 1:
+        return "TRAIL order needs either a trailing amount or a trailing percent"
+    if trailing_amount is not None and not (math.isfinite(trailing_amount) and trailing_amount > 0):
+        return f"TRAIL order needs a positive trailing amount, got {trailing_amount}"
+    if trailing_percent is not None and not (
+        math.isfinite(trailing_percent) and 0 < trailing_percent < 100
+    ):
+        return f"TRAIL order needs a trailing percent above 0 and below 100, got {trailing_percent}"
     return None
 
 
@@ -177,6 +212,8 @@ class Order:
     time_in_force: TimeInForce = TimeInForce.DAY
     decision_id: str = ""
     created_at: datetime = field(default_factory=utc_now)
+    trailing_amount: float | None = None  # TRAIL: IB's auxPrice
+    trailing_percent: float | None = None  # TRAIL: IB's trailingPercent (2.0 is 2%)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
@@ -191,7 +228,14 @@ class Order:
             raise ValueError(
                 f"strategy name must not contain {ORDER_REF_SEPARATOR!r}: {self.strategy_name!r}"
             )
-        problem = order_price_problem(self.order_type, self.limit_price, self.stop_price)
+        if self.order_type is OrderType.TRAIL:
+            if self.limit_price is not None or self.stop_price is not None:
+                raise ValueError("TRAIL order takes no limit_price or stop_price")
+            problem = trailing_problem(self.order_type, self.trailing_amount, self.trailing_percent)
+        else:
+            problem = order_price_problem(
+                self.order_type, self.limit_price, self.stop_price
+            ) or trailing_problem(self.order_type, self.trailing_amount, self.trailing_percent)
         if problem is not None:
             raise ValueError(problem)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ibbot.clock import ensure_utc, utc_now
 from ibbot.models.orders import Action, OrderType, TimeInForce
+from ibbot.models.protection import Protection
 
 __all__ = ["Decision", "LayerResult"]
 
@@ -36,6 +37,10 @@ class Decision:
     and ``time_in_force`` DAY or GTC. These are checked by the trading layer, which refuses a
     decision whose prices do not fit its type (see ``ibbot.trading.size_decision``); a limit or
     stop order is sized and risk-checked at its own price (:func:`~ibbot.models.valuation_price`).
+
+    ``protection`` (a BUY's stop-loss, take-profit, trailing stop) makes the entry one IB bracket:
+    IB holds the protective orders and works them even while ibbot is down (see
+    :class:`~ibbot.models.Protection`).
     """
 
     symbol: str
@@ -53,6 +58,7 @@ class Decision:
     limit_price: float | None = None
     stop_price: float | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
+    protection: Protection | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))

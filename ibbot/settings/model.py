@@ -270,6 +270,7 @@ class IbSettings(_Section):
     allow_live_trading: bool = False
     reconnect_initial_delay: Annotated[float, Field(gt=0)] = 1.0
     reconnect_max_delay: Annotated[float, Field(gt=0)] = 60.0
+    strict_pacing: bool = False
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> IbSettings:
@@ -388,6 +389,7 @@ class RiskSettings(_Section):
     min_order_notional: Annotated[float, Field(ge=0)] = 100.0
     kill_switch_file: Path = Path("data/KILL_SWITCH")
     cancel_open_orders_on_kill: bool = True
+    keep_protective_orders_on_kill: bool = True
     on_reconciliation_mismatch: Literal["halt_symbol", "adopt_broker", "ignore"] = "halt_symbol"
 
     @model_validator(mode="after")
@@ -485,6 +487,7 @@ class SimSettings(_Section):
     starting_cash: Annotated[float, Field(gt=0)] = 1_000_000.0
     slippage_bps: Annotated[float, Field(ge=0)] = 1.0
     account: Annotated[AccountId, AfterValidator(_check_not_blank)] = "DU1234567"
+    strict_pacing: bool = False
 
 
 # --- the whole -----------------------------------------------------------------------------------

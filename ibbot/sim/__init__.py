@@ -1,4 +1,4 @@
-"""A simulated IB Gateway speaking the TWS socket protocol (server version 178).
+"""A simulated IB Gateway speaking the TWS socket protocol (server versions 157..178, negotiated).
 
 ``SimulatedGateway`` serves unmodified TWS API clients (ib_async, IB's ``ibapi``) from a seeded
 simulated market (:mod:`ibbot.sim.market`), the matching engine (:mod:`ibbot.exchange`) and

@@ -85,6 +85,12 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-remote", action="store_true", help="allow binding a non-loopback address"
     )
     parser.add_argument(
+        "--strict-pacing",
+        action="store_true",
+        help="apply IB's small-bar historical pacing rules (60 per 10 minutes, ...) to every bar "
+        "size, as IB did before lifting them for bars of 1 minute and more",
+    )
+    parser.add_argument(
         "--max-connections",
         type=int,
         default=defaults.max_connections,
@@ -126,6 +132,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         unavailable_fundamentals=unavailable,
         account=args.account,
         allow_remote=args.allow_remote,
+        strict_pacing=args.strict_pacing,
         max_connections=args.max_connections,
         max_buffered_bytes=args.max_buffered_bytes,
         frame_timeout=args.frame_timeout,

@@ -37,7 +37,10 @@ class SimConfig:
     the universe (empty: all). ``unavailable_fundamentals`` entries are ``"SYMBOL"``, ``"ReportType"``
     or ``"SYMBOL:ReportType"``; matching requests get error 430. ``max_messages_per_second`` is IB's
     default API message rate (error 100 beyond it, disconnect at the third strike; 0 disables it).
-    ``pacing`` turns the historical/fundamentals/real-time-bar pacing rules on or off.
+    ``pacing`` turns the historical/fundamentals/real-time-bar pacing rules on or off;
+    ``strict_pacing`` applies IB's small-bar historical rules (60 per 10 minutes, 6 per 2 s for one
+    contract, identical requests 15 s apart) to every bar size, as IB did before lifting them for
+    bars of 1 minute and more.
 
     Limits that keep one peer from exhausting the gateway: ``max_connections`` open sockets at once
     (IB: "each TWS session can receive up to 32 different client applications simultaneously"; more
@@ -68,6 +71,7 @@ class SimConfig:
     allow_remote: bool = False
     max_messages_per_second: int = 50
     pacing: bool = True
+    strict_pacing: bool = False
     max_connections: int = 32
     max_buffered_bytes: int = 16 * MAX_FRAME_LENGTH
     frame_timeout: float = 10.0

@@ -17,6 +17,8 @@ path           method  body                                        effect
 ``/restart``   POST    ``{"seconds": 5}``                          drop all, refuse connections
 ``/notice``    POST    ``{"code": 1100}``                          send a system notice to all
 ``/pacing``    POST    ``{"count": 3}``                            next K data requests violate
+``/strict-pacing`` POST ``{"strict": true}``                       small-bar historical rules for
+                                                                   every bar size (false: IB's)
 ``/reject``    POST    ``{"count": 1, "code": 201, "message": ""}``  reject the next K orders
 ``/withhold``  POST    ``{"messages": ["positionEnd"]}``           never send these End messages
 ``/no-data``   POST    ``{"symbols": ["MSFT"], "release": false}``  no live data for these symbols
@@ -26,6 +28,8 @@ path           method  body                                        effect
                                                                    subscription; release: live)
 ``/delay``     POST    ``{"ms": 250}``                             delay every reply
 ``/fill``      POST    ``{"client_id": 1, "order_id": 7}``         fill an open order now
+``/price``     POST    ``{"symbol": "AAPL", "price": 90.5}``       the exchange trades the symbol
+                                                                   at this price (null: release)
 ``/clear``     POST                                                clear every fault
 =============  ======  ==========================================  ================================
 """
@@ -62,6 +66,7 @@ class FaultTarget(Protocol):
     async def restart(self, seconds: float) -> int: ...
     def send_notice(self, code: int) -> int: ...
     def force_pacing_violations(self, count: int) -> None: ...
+    def set_strict_pacing(self, strict: bool) -> None: ...
     def reject_next_orders(self, count: int = 1, *, code: int = 201, message: str = "") -> None: ...
     def withhold_end_messages(self, *names: str) -> None: ...
     def withhold_market_data(self, *symbols: str) -> None: ...
@@ -72,6 +77,7 @@ class FaultTarget(Protocol):
     def fill_order(
         self, client_id: int, order_id: int, price: float | None = None
     ) -> dict[str, Any]: ...
+    def set_price(self, symbol: str, price: float | None) -> dict[str, Any]: ...
     def clear_faults(self) -> None: ...
 
 
@@ -98,6 +104,12 @@ class _Notice(_Empty):
 
 class _Count(_Empty):
     count: int = Field(ge=0, le=1_000_000, description="how many upcoming requests are affected")
+
+
+class _Strict(_Empty):
+    strict: bool = Field(
+        description="true: IB's small-bar historical rules for every bar size; false: IB's rules"
+    )
 
 
 class _Reject(_Empty):
@@ -140,6 +152,20 @@ class _Fill(_Empty):
     )
 
 
+class _Price(_Empty):
+    symbol: str = Field(
+        min_length=1,
+        max_length=12,
+        pattern=r"^[A-Z0-9.]+$",
+        description="a symbol the gateway lists",
+    )
+    price: float | None = Field(
+        gt=0,
+        le=MAX_FILL_PRICE,
+        description="the price it trades at from now on (null: the market again); finite, above 0",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Command:
     method: str
@@ -167,6 +193,11 @@ async def _notice(gw: FaultTarget, body: _Notice) -> dict[str, Any]:
 async def _pacing(gw: FaultTarget, body: _Count) -> dict[str, Any]:
     gw.force_pacing_violations(body.count)
     return {"forced_pacing_violations": body.count}
+
+
+async def _strict_pacing(gw: FaultTarget, body: _Strict) -> dict[str, Any]:
+    gw.set_strict_pacing(body.strict)
+    return {"strict_pacing": body.strict}
 
 
 async def _reject(gw: FaultTarget, body: _Reject) -> dict[str, Any]:
@@ -208,6 +239,10 @@ async def _fill(gw: FaultTarget, body: _Fill) -> dict[str, Any]:
     return gw.fill_order(body.client_id, body.order_id, body.price)
 
 
+async def _price(gw: FaultTarget, body: _Price) -> dict[str, Any]:
+    return gw.set_price(body.symbol, body.price)
+
+
 async def _clear(gw: FaultTarget, _: _Empty) -> dict[str, Any]:
     gw.clear_faults()
     return {"cleared": True}
@@ -227,6 +262,12 @@ COMMANDS: dict[str, _Command] = {
     "/pacing": _Command(
         "POST", _Count, "answer the next K data requests with a pacing violation", _pacing
     ),
+    "/strict-pacing": _Command(
+        "POST",
+        _Strict,
+        "apply the small-bar historical pacing rules to every bar size (or not)",
+        _strict_pacing,
+    ),
     "/reject": _Command("POST", _Reject, "reject the next K orders", _reject),
     "/withhold": _Command(
         "POST", _Withhold, "stop sending these connect-time End messages", _withhold
@@ -242,6 +283,9 @@ COMMANDS: dict[str, _Command] = {
     ),
     "/delay": _Command("POST", _Delay, "hold every reply back for N milliseconds", _delay),
     "/fill": _Command("POST", _Fill, "fill an open order now, connected or not", _fill),
+    "/price": _Command(
+        "POST", _Price, "trade a symbol at a price from now on (orders match against it)", _price
+    ),
     "/clear": _Command("POST", _Empty, "clear every fault", _clear),
 }
 

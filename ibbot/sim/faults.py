@@ -3,8 +3,9 @@
 The faults are the ones a service talking to IB must survive: a Gateway restart (sockets dropped,
 connections refused for a while), IB's connectivity and data-farm notices, pacing violations,
 rejected orders, connect-time requests whose End message never comes (ib_async then times out that
-part of its startup sync), slow replies, symbols whose live data never comes, and symbols without a
-live market data subscription (delayed data only). The gateway
+part of its startup sync), slow replies, symbols whose live data never comes, symbols without a
+live market data subscription (delayed data only), and a symbol pinned to a price (a crash through
+a stop, say) for the exchange's matching. The gateway
 applies them; this module only names them and holds the settings, so tests and the control
 interface speak the same vocabulary.
 """
@@ -54,6 +55,8 @@ class FaultState:
     silent_symbols: set[str] = field(default_factory=set)
     # symbols without a live market data subscription: delayed data only (issue 13)
     delayed_only: set[str] = field(default_factory=set)
+    # symbol -> the price the exchange trades it at, whatever the simulated market says
+    pinned_prices: dict[str, float] = field(default_factory=dict)
 
     def withholds(self, message: EndMessage) -> bool:
         """True when ``message`` must not be sent."""
@@ -73,3 +76,4 @@ class FaultState:
         self.reply_delay = 0.0
         self.silent_symbols.clear()
         self.delayed_only.clear()
+        self.pinned_prices.clear()

@@ -301,6 +301,12 @@ class SimulatedGateway:
         self.hub.pacer.force(count)
         log.info("sim.fault.pacing", count=count)
 
+    def set_strict_pacing(self, strict: bool) -> None:
+        """Apply IB's small-bar historical pacing rules to every bar size (True) or, as IB does
+        now, to bars of 30 seconds or less only (False)."""
+        self.hub.pacer.strict = strict
+        log.info("sim.pacing.strict", strict=strict)
+
     def reject_next_orders(self, count: int = 1, *, code: int = 201, message: str = "") -> None:
         """Reject the next ``count`` orders with IB error ``code`` (and ``message`` when given)."""
         if message:
@@ -411,6 +417,10 @@ class SimulatedGateway:
         """Fill an open order now (at ``price`` or the market), whether or not its client is connected."""
         return self.hub.orders.force_fill(client_id, order_id, price)
 
+    def set_price(self, symbol: str, price: float | None) -> dict[str, Any]:
+        """Pin ``symbol`` at ``price`` for the exchange's matching (None releases it); matches now."""
+        return self.hub.orders.pin_price(symbol, price)
+
     def clear_faults(self) -> None:
         """Back to a well-behaved gateway (pacing, rejections, withheld messages and data, delays)."""
         self.hub.faults.clear()
@@ -435,7 +445,9 @@ class SimulatedGateway:
                 "reply_delay_ms": faults.reply_delay * 1000.0,
                 "no_data": sorted(faults.silent_symbols),
                 "no_subscription": sorted(faults.delayed_only),
+                "pinned_prices": dict(sorted(faults.pinned_prices.items())),
                 "forced_pacing_violations": self.hub.pacer.forced,
             },
+            "strict_pacing": self.hub.pacer.strict,
             "exchange": self.hub.exchange.snapshot(),
         }

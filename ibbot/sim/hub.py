@@ -67,7 +67,9 @@ class Hub(Generic[Session]):
             symbols=config.active_universe,
             session=config.session,
         )
-        self.pacer = RequestPacer(clock.monotonic, enabled=config.pacing)
+        self.pacer = RequestPacer(
+            clock.monotonic, enabled=config.pacing, strict=config.strict_pacing
+        )
         self.faults = FaultState()
         self.world = World(
             config=config,

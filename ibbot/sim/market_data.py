@@ -26,7 +26,7 @@ from ibbot.sim.fundamentals import REPORT_TYPES, report_xml
 from ibbot.sim.generic_ticks import GenericTickFeed, parse_generic_ticks, refusal_text
 from ibbot.sim.ibtime import format_bar_time, parse_end_datetime
 from ibbot.sim.market import HistoricalDataError, parse_duration
-from ibbot.sim.pacing import HistoricalRequestKey, PacingKind, PacingVerdict
+from ibbot.sim.pacing import OPEN_HISTORICAL_TEXT, HistoricalRequestKey, PacingKind, PacingVerdict
 from ibbot.sim.protocol import HISTORICAL_PACING_TEXT, ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
 from ibbot.sim.tick_data import TickDataService, no_permission_text
@@ -261,10 +261,14 @@ class MarketDataService:
             bar_size=bar_size.value,
             use_rth=request.use_rth,
         )
-        verdict = self.world.pacer.check_historical(key)
+        open_requests = sum(
+            1 for k in session.stream_keys() if isinstance(k, tuple) and k and k[0] == "hist"
+        )
+        verdict = self.world.pacer.check_historical(key, open_requests=open_requests)
         if verdict is not None:
             self._pacing_refusal(session, req_id, verdict)
             return
+        delay = self.world.pacer.answer_delay()
         symbol = request.resolved.security.symbol
         try:
             steps = self.world.market.historical_bar_steps(
@@ -286,7 +290,13 @@ class MarketDataService:
         session.start_stream(
             ("hist", req_id),
             self._serve_history(
-                session, request, steps, bar_size=bar_size, what_to_show=what_to_show, end=end
+                session,
+                request,
+                steps,
+                bar_size=bar_size,
+                what_to_show=what_to_show,
+                end=end,
+                delay=delay,
             ),
         )
 
@@ -299,8 +309,10 @@ class MarketDataService:
         bar_size: BarSize,
         what_to_show: WhatToShow,
         end: datetime,
+        delay: float,
     ) -> None:
-        """Compute and encode the answer a slice at a time, send it, then follow the last bar.
+        """Wait out the soft throttle's ``delay``, compute and encode the answer a slice at a time,
+        send it, then follow the last bar.
 
         Up to a second or two of work for the largest requests IB allows, so it steps aside every
         :data:`SLICE_SECONDS`: other clients and the control port are answered meanwhile.
@@ -310,6 +322,8 @@ class MarketDataService:
         A cancelHistoricalData while it runs ends it with nothing sent.
         """
         req_id, format_date = request.req_id, request.format_date
+        if delay > 0:
+            await self.world.clock.sleep(delay)
         await session.flushed()
         try:
             first, count, rows = await _encode_cooperatively(
@@ -426,6 +440,8 @@ class MarketDataService:
                 ErrorCode.INVALID_REALTIME_QUERY,
                 error_text(ErrorCode.INVALID_REALTIME_QUERY, detail=HISTORICAL_PACING_TEXT),
             )
+        elif verdict.kind is PacingKind.HISTORICAL_OPEN:
+            session.send_error(req_id, ErrorCode.PROCESSING_ERROR, OPEN_HISTORICAL_TEXT)
         elif verdict.kind is PacingKind.FUNDAMENTALS:
             session.send_error(
                 req_id,

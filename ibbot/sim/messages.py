@@ -1,12 +1,15 @@
-"""Gateway -> client messages at server version 178, field by field.
+"""Gateway -> client messages, field by field, for every server version from 157 to 178.
 
-Each function returns the field list of one message (message id first); the session encodes it with
-:func:`ibbot.sim.wire.encode_frame`. Layouts follow what both ib_async 2.1 (``decoder.py``) and IB's
-official client (``ibapi`` ``decoder.py``/``orderdecoder.py``) read at 178. Several of ib_async's
-handlers unpack an exact number of fields, so the counts here are load-bearing: tickPrice 7,
-commissionReport 8, position 16, portfolioValue 20, error 6, nextValidId/managedAccounts 3, and
-openOrder 127 for a plain order. Version fields carry the values IB sends; ibapi branches on some
-of them (portfolioValue 8, position 3).
+Each function returns the field list of one message (message id first); the session encodes it at
+its negotiated version with :func:`ibbot.sim.wire.encode_frame`. A field that exists only from or
+until some version is marked with :func:`~ibbot.sim.versions.since` / ``until`` (the table of them
+is in :mod:`ibbot.sim.versions`). Layouts follow what ib_async 2.1 and ib_insync 0.9.86
+(``decoder.py``) and IB's official client (``ibapi`` ``decoder.py``/``orderdecoder.py``) read.
+Several of ib_async's and ib_insync's handlers unpack an exact number of fields, so the counts here
+are load-bearing: tickPrice 7, commissionReport 8, position 16, portfolioValue 20, error 6 (5 before
+166), nextValidId/managedAccounts 3, execDetails 32 (31 before 178, where ib_insync takes exactly
+31), and openOrder 127 at 178 for a plain order. Version fields carry the values IB sends; ibapi
+branches on some of them (portfolioValue 8, position 3).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING
 from ibbot.sim import stock_rules as rules
 from ibbot.sim.protocol import Out
 from ibbot.sim.universe import SimSecurity
+from ibbot.sim.versions import Feature, Versioned, since, until
 from ibbot.sim.wire import UNSET_DOUBLE, UNSET_INTEGER
 
 if TYPE_CHECKING:
@@ -84,6 +88,16 @@ __all__ = [
 
 Fields = list[object]
 
+# contractData before 164: the message's own version, and the market-data size multiplier (what a
+# size tick is multiplied by to give shares; IB quoted US stocks in round lots of 100 before 159,
+# the sim quotes shares at every version).
+CONTRACT_DATA_VERSION = 8
+MD_SIZE_MULTIPLIER = 1
+# contractData's sizeMinTick: sent at 163 only (164 replaced it with the three size-rule fields).
+SIZE_MIN_TICK = Versioned(
+    rules.SIZE_INCREMENT, since=Feature.FRACTIONAL_SIZE_SUPPORT, until=Feature.SIZE_RULES
+)
+
 
 def _trading_class(security: SimSecurity) -> str:
     # IB files Nasdaq-listed stocks under the "NMS" trading class; NYSE stocks under their symbol.
@@ -101,8 +115,15 @@ def _quantity(value: float) -> object:
 
 
 def error(req_id: int, code: int, text: str, advanced_order_reject_json: str = "") -> Fields:
-    """``error``: 6 fields; the last (advancedOrderRejectJson) is required at version >= 166."""
-    return [Out.ERR_MSG, 2, req_id, code, text, advanced_order_reject_json]
+    """``error``: 6 fields from 166 (advancedOrderRejectJson last), 5 before."""
+    return [
+        Out.ERR_MSG,
+        2,
+        req_id,
+        code,
+        text,
+        since(Feature.ADVANCED_ORDER_REJECT, advanced_order_reject_json),
+    ]
 
 
 def next_valid_id(order_id: int) -> Fields:
@@ -128,7 +149,7 @@ def contract_details(
     trading_hours: str,
     liquid_hours: str,
 ) -> Fields:
-    """``contractData`` at 178 (no version field since 164; size rules at the end).
+    """``contractData``: a version field and mdSizeMultiplier before 164, size rules from 164.
 
     As IB sends it for a US stock: its ISIN in ``secIdList`` (IB adds the CUSIP only for accounts
     with a CUSIP subscription), IB's venues and order types, a market rule id per venue, and
@@ -137,6 +158,7 @@ def contract_details(
     trading_class = _trading_class(security)
     return [
         Out.CONTRACT_DATA,
+        until(Feature.SIZE_RULES, CONTRACT_DATA_VERSION),
         req_id,
         security.symbol,
         "STK",
@@ -150,6 +172,7 @@ def contract_details(
         trading_class,
         security.con_id,
         security.min_tick,
+        until(Feature.SIZE_RULES, MD_SIZE_MULTIPLIER),
         "",  # multiplier
         ",".join(rules.ORDER_TYPES),
         ",".join(rules.VALID_EXCHANGES),
@@ -175,9 +198,10 @@ def contract_details(
         rules.MARKET_RULE_IDS,
         "",  # realExpirationDate
         rules.STOCK_TYPE,
-        rules.MIN_SIZE,
-        rules.SIZE_INCREMENT,
-        rules.SUGGESTED_SIZE_INCREMENT,
+        SIZE_MIN_TICK,
+        since(Feature.SIZE_RULES, rules.MIN_SIZE),
+        since(Feature.SIZE_RULES, rules.SIZE_INCREMENT),
+        since(Feature.SIZE_RULES, rules.SUGGESTED_SIZE_INCREMENT),
     ]
 
 
@@ -344,6 +368,38 @@ class OrderView:
     warning_text: str = ""
     completed_time: str = ""
     completed_status: str = ""
+    parent_id: int = 0
+    parent_perm_id: int = 0
+    oca_group: str = ""
+    oca_type: int = 0  # 0: IB's default, reported as 3
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    limit_offset: float | None = None
+    algo_strategy: str = ""
+    algo_params: tuple[tuple[str, str], ...] = ()
+
+
+# IB reports this ocaType for orders that name none (its default, "reduce with no block").
+_DEFAULT_OCA_TYPE = 3
+
+
+def _algo(view: OrderView) -> Fields:
+    """algoStrategy, then (only when there is one) its parameter count and tag/value pairs."""
+    if not view.algo_strategy:
+        return [""]
+    pairs = [field for pair in view.algo_params for field in pair]
+    return [view.algo_strategy, len(view.algo_params), *pairs]
+
+
+def _peg_best_mid_fields() -> Fields:
+    """openOrder's and completedOrder's last five fields, from 170, all unset for the sim's orders."""
+    return [
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_INTEGER),  # minTradeQty
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_INTEGER),  # minCompeteSize
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_DOUBLE),  # competeAgainstBestOffset
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_DOUBLE),  # midOffsetAtWhole
+        since(Feature.PEGBEST_PEGMID_OFFSETS, UNSET_DOUBLE),  # midOffsetAtHalf
+    ]
 
 
 def _price(value: float | None) -> float:
@@ -368,7 +424,8 @@ def _order_contract(view: OrderView) -> Fields:
 
 
 def open_order(view: OrderView) -> Fields:
-    """``openOrder`` at 178: 127 fields for a plain (non-combo, non-algo, unconditioned) order."""
+    """``openOrder``: 127 fields at 178 for a plain (non-combo, unconditioned) order, plus an algo's
+    parameters."""
     return [
         Out.OPEN_ORDER,
         view.order_id,
@@ -379,7 +436,7 @@ def open_order(view: OrderView) -> Fields:
         _price(view.limit_price),
         _price(view.aux_price),
         view.tif,
-        "",  # ocaGroup
+        view.oca_group,
         view.account,
         "O",  # openClose
         0,  # origin: customer
@@ -393,7 +450,8 @@ def open_order(view: OrderView) -> Fields:
         "",  # sharesAllocation (deprecated)
         "",  # faGroup
         "",  # faMethod
-        "",  # faPercentage (no faProfile at >= 177)
+        "",  # faPercentage
+        until(Feature.FA_PROFILE_DESUPPORT, ""),  # faProfile
         "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
@@ -413,11 +471,11 @@ def open_order(view: OrderView) -> Fields:
         False,  # sweepToFill
         False,  # allOrNone
         UNSET_INTEGER,  # minQty
-        3,  # ocaType
+        view.oca_type or _DEFAULT_OCA_TYPE,
         False,  # eTradeOnly
         False,  # firmQuoteOnly
         UNSET_DOUBLE,  # nbboPriceCap
-        0,  # parentId
+        view.parent_id,
         0,  # triggerMethod
         UNSET_DOUBLE,  # volatility
         0,  # volatilityType
@@ -425,8 +483,8 @@ def open_order(view: OrderView) -> Fields:
         UNSET_DOUBLE,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         0,  # referencePriceType
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # trailingPercent
+        _price(view.trail_stop_price),
+        _price(view.trailing_percent),
         UNSET_DOUBLE,  # basisPoints
         UNSET_INTEGER,  # basisPointsType
         "",  # comboLegsDescrip
@@ -442,7 +500,7 @@ def open_order(view: OrderView) -> Fields:
         "",  # clearingIntent
         False,  # notHeld
         False,  # delta-neutral contract present
-        "",  # algoStrategy (empty: no algo params follow)
+        *_algo(view),  # algoStrategy [count, tag/value pairs]
         False,  # solicited
         view.what_if,
         view.status,
@@ -465,8 +523,8 @@ def open_order(view: OrderView) -> Fields:
         0,  # conditions
         "",  # adjustedOrderType
         UNSET_DOUBLE,  # triggerPrice
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # lmtPriceOffset
+        _price(view.trail_stop_price),
+        _price(view.limit_offset),
         UNSET_DOUBLE,  # adjustedStopPrice
         UNSET_DOUBLE,  # adjustedStopLimitPrice
         UNSET_DOUBLE,  # adjustedTrailingAmount
@@ -479,14 +537,10 @@ def open_order(view: OrderView) -> Fields:
         False,  # isOmsContainer
         False,  # discretionaryUpToLimitPrice
         False,  # usePriceMgmtAlgo
-        UNSET_INTEGER,  # duration
-        UNSET_INTEGER,  # postToAts
-        False,  # autoCancelParent
-        UNSET_INTEGER,  # minTradeQty
-        UNSET_INTEGER,  # minCompeteSize
-        UNSET_DOUBLE,  # competeAgainstBestOffset
-        UNSET_DOUBLE,  # midOffsetAtWhole
-        UNSET_DOUBLE,  # midOffsetAtHalf
+        since(Feature.DURATION, UNSET_INTEGER),  # duration
+        since(Feature.POST_TO_ATS, UNSET_INTEGER),  # postToAts
+        since(Feature.AUTO_CANCEL_PARENT, False),  # autoCancelParent
+        *_peg_best_mid_fields(),
     ]
 
 
@@ -506,6 +560,7 @@ def order_status(
     last_fill_price: float,
     client_id: int,
     why_held: str = "",
+    parent_id: int = 0,
 ) -> Fields:
     """``orderStatus`` (no version field at >= 131); ``client_id`` is the placing client's id."""
     return [
@@ -516,7 +571,7 @@ def order_status(
         _quantity(remaining),
         avg_fill_price,
         perm_id,
-        0,  # parentId
+        parent_id,
         last_fill_price,
         client_id,
         why_held,
@@ -525,7 +580,7 @@ def order_status(
 
 
 def completed_order(view: OrderView) -> Fields:
-    """``completedOrder`` at 178: a finished order (filled, cancelled or rejected), no order id."""
+    """``completedOrder``: a finished order (filled, cancelled or rejected), no order id."""
     return [
         Out.COMPLETED_ORDER,
         *_order_contract(view),  # 1-11
@@ -535,7 +590,7 @@ def completed_order(view: OrderView) -> Fields:
         _price(view.limit_price),
         _price(view.aux_price),
         view.tif,
-        "",  # ocaGroup
+        view.oca_group,
         view.account,
         "O",  # openClose
         0,  # origin
@@ -548,6 +603,7 @@ def completed_order(view: OrderView) -> Fields:
         "",  # faGroup
         "",  # faMethod
         "",  # faPercentage
+        until(Feature.FA_PROFILE_DESUPPORT, ""),  # faProfile
         "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
@@ -565,7 +621,7 @@ def completed_order(view: OrderView) -> Fields:
         False,  # sweepToFill
         False,  # allOrNone
         UNSET_INTEGER,  # minQty
-        3,  # ocaType
+        view.oca_type or _DEFAULT_OCA_TYPE,
         0,  # triggerMethod
         UNSET_DOUBLE,  # volatility
         0,  # volatilityType
@@ -573,8 +629,8 @@ def completed_order(view: OrderView) -> Fields:
         UNSET_DOUBLE,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         0,  # referencePriceType
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # trailingPercent
+        _price(view.trail_stop_price),
+        _price(view.trailing_percent),
         "",  # comboLegsDescrip
         0,  # combo legs
         0,  # order combo legs
@@ -587,14 +643,14 @@ def completed_order(view: OrderView) -> Fields:
         "",  # clearingIntent
         False,  # notHeld
         False,  # delta-neutral contract present
-        "",  # algoStrategy
+        *_algo(view),  # algoStrategy [count, tag/value pairs]
         False,  # solicited
         view.status,
         False,  # randomizeSize
         False,  # randomizePrice
         0,  # conditions
-        UNSET_DOUBLE,  # trailStopPrice
-        UNSET_DOUBLE,  # lmtPriceOffset
+        _price(view.trail_stop_price),
+        _price(view.limit_offset),
         UNSET_DOUBLE,  # cashQty
         False,  # dontUseAutoPriceForHedge
         False,  # isOmsContainer
@@ -605,14 +661,10 @@ def completed_order(view: OrderView) -> Fields:
         "",  # shareholder
         False,  # imbalanceOnly
         False,  # routeMarketableToBbo
-        0,  # parentPermId
+        view.parent_perm_id,
         view.completed_time,
         view.completed_status,
-        UNSET_INTEGER,  # minTradeQty
-        UNSET_INTEGER,  # minCompeteSize
-        UNSET_DOUBLE,  # competeAgainstBestOffset
-        UNSET_DOUBLE,  # midOffsetAtWhole
-        UNSET_DOUBLE,  # midOffsetAtHalf
+        *_peg_best_mid_fields(),
     ]
 
 
@@ -640,7 +692,7 @@ def exec_details(
     order_ref: str,
     last_liquidity: int,
 ) -> Fields:
-    """``execDetails`` at 178 (no version field); live fills use ``req_id`` -1.
+    """``execDetails`` (no version field; pendingPriceRevision from 178); live fills use ``req_id`` -1.
 
     ``last_liquidity`` is IB's code: 1 added liquidity (a resting limit order), 2 removed it (marketable).
     """
@@ -671,7 +723,7 @@ def exec_details(
         "",  # evMultiplier
         "",  # modelCode
         last_liquidity,
-        False,  # pendingPriceRevision
+        since(Feature.PENDING_PRICE_REVISION, False),
     ]
 
 
@@ -839,7 +891,8 @@ def symbol_samples(req_id: int, securities: Sequence[SimSecurity]) -> Fields:
     fields: Fields = [Out.SYMBOL_SAMPLES, req_id, len(securities)]
     for s in securities:
         primary = "NASDAQ.NMS" if s.primary_exchange == "NASDAQ" else s.primary_exchange
-        fields += [s.con_id, s.symbol, "STK", primary, s.currency, 0, s.long_name, ""]
+        fields += [s.con_id, s.symbol, "STK", primary, s.currency, 0]
+        fields += [since(Feature.BOND_ISSUERID, s.long_name), since(Feature.BOND_ISSUERID, "")]
     return fields
 
 

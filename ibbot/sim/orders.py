@@ -44,13 +44,14 @@ from ibbot.sim.ibtime import format_exec_time, parse_end_datetime
 from ibbot.sim.market_data import MIN_WALL_INTERVAL
 from ibbot.sim.protocol import ErrorCode, error_text
 from ibbot.sim.requests import ExecutionFilter, PlaceOrder, parse_place_order
-from ibbot.sim.wire import SERVER_VERSION, FieldReader
+from ibbot.sim.versions import Feature
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ibbot.sim.accounts import AccountBook
     from ibbot.sim.ports import ClientPort
+    from ibbot.sim.wire import FieldReader
     from ibbot.sim.world import World
 
 __all__ = ["MAX_FILL_PRICE", "OrderDesk"]
@@ -68,6 +69,9 @@ EXECUTION_HISTORY = timedelta(days=1)
 _EXEC_SIDE = {OrderSide.BUY: "BOT", OrderSide.SELL: "SLD"}
 _ORDER_TYPES = {t.value: t for t in OrderType}
 _FINISHED = frozenset({"Filled", "Cancelled", "Inactive"})
+# Order types that take liquidity when they trade (a triggered stop is a market order).
+_MARKETABLE = frozenset({OrderType.MARKET, OrderType.STOP, OrderType.TRAIL})
+_TRAILING = frozenset({OrderType.TRAIL, OrderType.TRAIL_LIMIT})
 _TIFS = {t.value: t for t in TimeInForce}
 
 
@@ -101,7 +105,10 @@ class OrderDesk:
             quantity=request.quantity,
             order_type=request.order_type.value,
             limit_price=request.limit_price,
-            aux_price=request.stop_price,
+            # a trailing order's auxPrice is its trailing amount
+            aux_price=(
+                request.trailing_amount if request.order_type in _TRAILING else request.stop_price
+            ),
             tif=request.tif.value,
             account=request.account,
             order_ref=request.order_ref,
@@ -114,6 +121,7 @@ class OrderDesk:
                 else ""
             ),
             completed_status=state.status,
+            **_contingent_terms(state),
         )
 
     def _status_messages(self, state: OrderState) -> list[msg.Fields]:
@@ -132,6 +140,7 @@ class OrderDesk:
                 last_fill_price=state.last_fill_price,
                 client_id=state.request.client_id,
                 why_held=state.why_held,
+                parent_id=state.request.parent_id,
             ),
         ]
 
@@ -141,7 +150,7 @@ class OrderDesk:
         security = self.world.contracts.by_symbol(request.symbol)
         if security is None:
             return None
-        marketable = request.order_type in (OrderType.MARKET, OrderType.STOP)
+        marketable = request.order_type in _MARKETABLE
         return msg.exec_details(
             req_id=req_id,
             order_id=request.order_id,
@@ -221,7 +230,7 @@ class OrderDesk:
         """placeOrder (3): validate, then hand to the exchange (or answer a whatIf preview)."""
         assert session.client_id is not None
         client_id = session.client_id
-        order = parse_place_order(reader, SERVER_VERSION)
+        order = parse_place_order(reader, session.server_version)
         resolved = self.world.contracts.resolve(order.contract)
         if resolved is None:
             session.send_error(order.order_id, ErrorCode.NO_SECURITY_DEFINITION)
@@ -236,7 +245,7 @@ class OrderDesk:
             return
         now = self.world.clock.now()
         symbol = resolved.security.symbol
-        quote = self.world.market.quote(symbol, now)
+        quote = self.quote(symbol, now)
         if order.what_if:
             self._what_if(session, order, resolved.exchange, quote.last)
             return
@@ -248,20 +257,7 @@ class OrderDesk:
             return
         self.world.clients.use_order_id(client_id, order.order_id)
         self._exchanges[key] = resolved.exchange
-        request = OrderRequest(
-            client_id=client_id,
-            order_id=order.order_id,
-            symbol=symbol,
-            action=OrderSide(order.action.upper()),
-            quantity=order.quantity or 0.0,
-            order_type=_ORDER_TYPES[order.order_type.upper()],
-            limit_price=order.limit_price,
-            stop_price=order.aux_price,
-            tif=_TIFS[(order.tif or "DAY").upper()],
-            order_ref=order.order_ref,
-            account=order.account or self.world.config.account,
-            outside_rth=order.outside_rth,
-        )
+        request = _request(order, client_id, symbol, self.world.config.account)
         log.info(
             "sim.orders.placed",
             client_id=client_id,
@@ -273,11 +269,62 @@ class OrderDesk:
             order_ref=request.order_ref,
         )
         market_open, extended_open = self._hours(now)
-        self.route(
-            self.world.exchange.submit(
-                request, now, quote, market_open=market_open, extended_open=extended_open
-            )
+        events = self.world.exchange.submit(
+            request, now, quote, market_open=market_open, extended_open=extended_open
         )
+        if not request.transmit and not events:
+            self._known.add(key)  # held back: its id may come again to change or transmit it
+        self.route(events)
+
+    def quote(self, symbol: str, now: datetime) -> Quote:
+        """The top of book orders match against: the market's, or a pinned price's (fault injection)."""
+        market = self.world.market.quote(symbol, now)
+        pinned = self.world.faults.pinned_prices.get(symbol)
+        return market if pinned is None else _at_price(market, pinned, now)
+
+    def pin_price(self, symbol: str, price: float | None) -> dict[str, Any]:
+        """Make the exchange trade ``symbol`` at ``price`` from now on (None: back to the market),
+        and run a matching pass at once, so stops it crosses trigger whether or not anyone is
+        connected. Raises ValueError for an unknown symbol or a price outside (0, MAX_FILL_PRICE].
+        """
+        if self.world.contracts.by_symbol(symbol) is None:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        if price is not None and not (math.isfinite(price) and 0 < price <= MAX_FILL_PRICE):
+            raise ValueError(
+                f"price must be a finite number above 0 and at most {MAX_FILL_PRICE:,.0f}, "
+                f"got {price!r}"
+            )
+        pins = self.world.faults.pinned_prices
+        if price is None:
+            pins.pop(symbol, None)
+        else:
+            pins[symbol] = price
+        now = self.world.clock.now()
+        market_open, extended_open = self._hours(now)
+        events = self.world.exchange.on_quote(
+            symbol,
+            self.quote(symbol, now),
+            now,
+            market_open=market_open,
+            extended_open=extended_open,
+        )
+        self.route(events)
+        log.info("sim.fault.price", symbol=symbol, price=price)
+        return {
+            "symbol": symbol,
+            "price": price,
+            "executions": [
+                {
+                    "exec_id": e.exec_id,
+                    "client_id": e.state.request.client_id,
+                    "order_id": e.state.request.order_id,
+                    "quantity": e.quantity,
+                    "price": e.price,
+                }
+                for e in events
+                if isinstance(e, Execution)
+            ],
+        }
 
     def _hours(self, now: datetime) -> tuple[bool, bool]:
         """(regular hours, extended hours) at ``now``: when orders (outside_rth ones) may trade."""
@@ -296,10 +343,6 @@ class OrderDesk:
             return f"Invalid account code {order.account}"
         unsupported = [
             ("combo orders", order.is_combo),
-            ("attached (parent/child) orders", order.parent_id != 0),
-            ("untransmitted orders", not order.transmit),
-            ("OCA groups", bool(order.oca_group)),
-            ("algo orders", bool(order.algo_strategy)),
             ("conditional orders", order.condition_count > 0),
             ("cash quantity orders", order.cash_quantity is not None),
             ("good-after / good-till dates", bool(order.good_after_time or order.good_till_date)),
@@ -347,7 +390,8 @@ class OrderDesk:
         assert session.client_id is not None
         reader.integer()  # version
         order_id = reader.integer()
-        reader.optional_text()  # manualOrderCancelTime
+        if session.server_version >= Feature.MANUAL_ORDER_TIME:
+            reader.text()  # manualOrderCancelTime
         self.route(self.world.exchange.cancel(session.client_id, order_id, self.world.clock.now()))
 
     def req_global_cancel(self, session: ClientPort, reader: FieldReader) -> None:
@@ -461,7 +505,7 @@ class OrderDesk:
         symbols = sorted({s.request.symbol for s in self.world.exchange.open_orders()})
         market_open, extended_open = self._hours(now)
         for symbol in symbols:
-            quote = self.world.market.quote(symbol, now)
+            quote = self.quote(symbol, now)
             self.route(
                 self.world.exchange.on_quote(
                     symbol, quote, now, market_open=market_open, extended_open=extended_open
@@ -512,23 +556,12 @@ class OrderDesk:
             raise ValueError(f"client {client_id} has no open order {order_id}")
         request = state.request
         now = self.world.clock.now()
-        market = self.world.market.quote(request.symbol, now)
+        market = self.quote(request.symbol, now)
         if price is None:
-            price = request.limit_price or request.stop_price or market.last
-        forced = Quote(
-            time=now,
-            bid=price,
-            ask=price,
-            last=price,
-            bid_size=market.bid_size,
-            ask_size=market.ask_size,
-            last_size=market.last_size,
-            volume=market.volume,
-            open=market.open,
-            high=max(market.high, price),
-            low=min(market.low, price) if market.low > 0 else price,
-            close=market.close,
-        )
+            price = (
+                request.limit_price or request.stop_price or state.trail_stop_price or market.last
+            )
+        forced = _at_price(market, price, now)
         events = self.world.exchange.on_quote(
             request.symbol, forced, now, market_open=True, extended_open=True
         )
@@ -550,6 +583,72 @@ class OrderDesk:
             ],
             "client_connected": self.world.clients.session_for(client_id) is not None,
         }
+
+
+def _at_price(market: Quote, price: float, now: datetime) -> Quote:
+    """``market`` trading at ``price``: bid, ask and last all there, the day's range widened."""
+    return Quote(
+        time=now,
+        bid=price,
+        ask=price,
+        last=price,
+        bid_size=market.bid_size,
+        ask_size=market.ask_size,
+        last_size=market.last_size,
+        volume=market.volume,
+        open=market.open,
+        high=max(market.high, price),
+        low=min(market.low, price) if market.low > 0 else price,
+        close=market.close,
+    )
+
+
+def _request(order: PlaceOrder, client_id: int, symbol: str, account: str) -> OrderRequest:
+    """The exchange's view of a placeOrder; a TRAIL's auxPrice is its trailing amount."""
+    order_type = _ORDER_TYPES[order.order_type.upper()]
+    trailing = order_type in _TRAILING
+    return OrderRequest(
+        client_id=client_id,
+        order_id=order.order_id,
+        symbol=symbol,
+        action=OrderSide(order.action.upper()),
+        quantity=order.quantity or 0.0,
+        order_type=order_type,
+        limit_price=None if trailing else order.limit_price,
+        stop_price=None if trailing else order.aux_price,
+        tif=_TIFS[(order.tif or "DAY").upper()],
+        order_ref=order.order_ref,
+        account=order.account or account,
+        outside_rth=order.outside_rth,
+        parent_id=order.parent_id,
+        transmit=order.transmit,
+        oca_group=order.oca_group,
+        oca_type=order.oca_type,
+        trailing_amount=order.aux_price if trailing else None,
+        trailing_percent=order.trailing_percent,
+        trail_stop_price=order.trail_stop_price,
+        limit_offset=order.limit_offset,
+        algo_strategy=order.algo_strategy,
+        algo_params=order.algo_params,
+    )
+
+
+def _contingent_terms(state: OrderState) -> dict[str, Any]:
+    """What openOrder and completedOrder say of brackets, OCA groups, trails and algos."""
+    request = state.request
+    return {
+        "parent_id": request.parent_id,
+        "parent_perm_id": state.parent_perm_id,
+        "oca_group": request.oca_group,
+        "oca_type": request.effective_oca_type if request.oca_group else 0,
+        "trail_stop_price": state.trail_stop_price
+        if state.trail_stop_price is not None
+        else request.trail_stop_price,
+        "trailing_percent": request.trailing_percent,
+        "limit_offset": request.limit_offset,
+        "algo_strategy": request.algo_strategy,
+        "algo_params": request.algo_params,
+    }
 
 
 def _commission_message(report: CommissionReport) -> msg.Fields:

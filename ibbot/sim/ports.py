@@ -26,6 +26,9 @@ class ClientPort(Protocol):
     """
 
     client_id: int | None
+    # the protocol version negotiated in the handshake: every message is written and read at it
+    # (ibbot.sim.versions lists what differs; request parsers test it against a Feature)
+    server_version: int
     # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
     market_data_type: int
     # reqAutoOpenOrders(true) from client 0: orders placed in TWS are bound to this client

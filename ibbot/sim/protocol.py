@@ -183,6 +183,11 @@ class ErrorCode(IntEnum):
     INVALID_REALTIME_QUERY = 420
     # 430: fundamentals not available for this security / report type (what most accounts now get).
     FUNDAMENTALS_UNAVAILABLE = 430
+    # 503 / 506: the client's API version range and the gateway's have nothing in common: the
+    # gateway is too old for the client / the client too old for the gateway. IB's clients raise
+    # both themselves when a gateway announces a version outside their range; the sim says it too.
+    UPDATE_TWS = 503
+    UNSUPPORTED_VERSION = 506
     # 1100/1101/1102: IB <-> Gateway connectivity lost / restored (data lost: resubscribe) / restored.
     CONNECTIVITY_LOST = 1100
     CONNECTIVITY_RESTORED_DATA_LOST = 1101
@@ -230,6 +235,8 @@ _TEXTS: dict[ErrorCode, str] = {
     ErrorCode.FUNDAMENTALS_UNAVAILABLE: (
         "We are sorry, but fundamentals data for the security specified is not available.{detail}"
     ),
+    ErrorCode.UPDATE_TWS: "The TWS is out of date and must be upgraded.",
+    ErrorCode.UNSUPPORTED_VERSION: "Unsupported version",
     ErrorCode.CONNECTIVITY_LOST: "Connectivity between IB and Trader Workstation has been lost.",
     ErrorCode.CONNECTIVITY_RESTORED_DATA_LOST: (
         "Connectivity between IB and Trader Workstation has been restored - data lost."

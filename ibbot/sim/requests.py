@@ -1,12 +1,13 @@
 """Client -> gateway requests whose layout needs more than a few reads: contracts and placeOrder.
 
-A ``placeOrder`` at server version 178 has no version field and a fixed head (order id, the 12
+A ``placeOrder`` (157..178) has no version field and a fixed head (order id, the 12
 contract fields, the main order fields up to ``hidden``), after which segments appear only when
 earlier fields call for them: combo legs for BAG contracts, the delta-neutral block when a
 delta-neutral order type is set, seven scale fields when a scale price increment is set, a hedge
 parameter, algo parameters, PEG BENCH fields, conditions (each sized by its type), and the version
->= 170 tail for IBKRATS and PEG BEST/MID orders. :func:`parse_place_order` walks them in the order
-both ib_async 2.1 and IB's official client write them, and insists the message ends where the
+>= 170 tail for IBKRATS and PEG BEST/MID orders; single fields come and go with the negotiated
+version (:mod:`ibbot.sim.versions`). :func:`parse_place_order` walks them in the order ib_async 2.1,
+ib_insync 0.9.86 and IB's official client write them, and insists the message ends where the
 layout says it does, so a misread can never turn into a wrongly understood order.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ibbot.sim.versions import Feature
 from ibbot.sim.wire import FieldReader, ProtocolError
 
 __all__ = ["ContractSpec", "ExecutionFilter", "PlaceOrder", "parse_place_order", "read_contract"]
@@ -108,6 +110,22 @@ class PlaceOrder:
     condition_count: int
     cash_quantity: float | None
     is_combo: bool
+    oca_type: int = 0
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    limit_offset: float | None = None
+    algo_params: tuple[tuple[str, str], ...] = ()
+
+
+# Algo parameters one order may carry (IB's algos take a dozen at most).
+MAX_ALGO_PARAMS = 64
+
+
+def _read_tag_values(reader: FieldReader) -> tuple[tuple[str, str], ...]:
+    count = reader.integer(default=0)
+    if not 0 <= count <= MAX_ALGO_PARAMS:
+        raise ProtocolError(f"algo parameter count {count} is outside 0..{MAX_ALGO_PARAMS}")
+    return tuple((reader.text(), reader.text()) for _ in range(count))
 
 
 def _skip_tag_values(reader: FieldReader) -> None:
@@ -156,17 +174,20 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     good_after_time = reader.text()
     good_till_date = reader.text()
     reader.skip(3)  # faGroup, faMethod, faPercentage
-    if server_version < 177:
+    if server_version < Feature.FA_PROFILE_DESUPPORT:
         reader.skip(1)  # faProfile
-    # modelCode .. overridePercentageConstraints (20 fields), volatility, volatilityType
-    reader.skip(22)
+    reader.skip(4)  # modelCode, shortSaleSlot, designatedLocation, exemptCode
+    oca_type = reader.integer(default=0)
+    # rule80A .. overridePercentageConstraints (15 fields), volatility, volatilityType
+    reader.skip(17)
     delta_neutral_order_type = reader.text()
     reader.skip(1)  # deltaNeutralAuxPrice
     if delta_neutral_order_type:
         reader.skip(8)
-    # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInitLevelSize,
-    # scaleSubsLevelSize
-    reader.skip(6)
+    reader.skip(2)  # continuousUpdate, referencePriceType
+    trail_stop_price = reader.number()
+    trailing_percent = reader.number()
+    reader.skip(2)  # scaleInitLevelSize, scaleSubsLevelSize
     scale_increment = reader.number()
     if scale_increment is not None and scale_increment > 0:
         reader.skip(7)
@@ -177,8 +198,7 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
     if reader.flag():  # delta-neutral contract
         reader.skip(3)
     algo_strategy = reader.text()
-    if algo_strategy:
-        _skip_tag_values(reader)
+    algo_params = _read_tag_values(reader) if algo_strategy else ()
     reader.skip(1)  # algoId
     what_if = reader.flag()
     reader.skip(4)  # orderMiscOptions, solicited, randomizeSize, randomizePrice
@@ -194,16 +214,24 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
         reader.skip(_CONDITION_FIELDS[condition_type])
     if condition_count:
         reader.skip(2)  # conditionsIgnoreRth, conditionsCancelOrder
-    # adjustedOrderType .. adjustableTrailingUnit, extOperator, softDollarTier name/value
-    reader.skip(10)
+    reader.skip(2)  # adjustedOrderType, triggerPrice
+    limit_offset = reader.number()
+    # adjustedStopPrice .. adjustableTrailingUnit, extOperator, softDollarTier name/value
+    reader.skip(7)
     cash_quantity = reader.number()
     # mifid2 x4, dontUseAutoPriceForHedge, isOmsContainer, discretionaryUpToLimitPrice,
     # usePriceMgmtAlgo
     reader.skip(8)
-    for min_version in (158, 160, 162, 166, 169):  # duration, postToAts, autoCancelParent,
-        if server_version >= min_version:  # advancedErrorOverride, manualOrderTime
+    for feature in (
+        Feature.DURATION,
+        Feature.POST_TO_ATS,
+        Feature.AUTO_CANCEL_PARENT,
+        Feature.ADVANCED_ORDER_REJECT,  # advancedErrorOverride
+        Feature.MANUAL_ORDER_TIME,
+    ):
+        if server_version >= feature:
             reader.skip(1)
-    if server_version >= 170:
+    if server_version >= Feature.PEGBEST_PEGMID_OFFSETS:
         if contract.exchange == "IBKRATS":
             reader.skip(1)  # minTradeQty
         if order_type in _PEG_BEST:
@@ -239,4 +267,9 @@ def parse_place_order(reader: FieldReader, server_version: int) -> PlaceOrder:
         condition_count=condition_count,
         cash_quantity=cash_quantity,
         is_combo=is_combo,
+        oca_type=oca_type,
+        trail_stop_price=trail_stop_price,
+        trailing_percent=trailing_percent,
+        limit_offset=limit_offset,
+        algo_params=algo_params,
     )

@@ -17,6 +17,7 @@ from ibbot.sim import messages as msg
 from ibbot.sim.protocol import ErrorCode, error_text
 from ibbot.sim.requests import ContractSpec, read_contract
 from ibbot.sim.stock_rules import MARKET_RULES
+from ibbot.sim.versions import Feature
 
 if TYPE_CHECKING:
     from ibbot.sim.contracts import Resolved
@@ -53,7 +54,8 @@ class SecDefService:
         req_id = reader.integer()
         spec = read_contract(reader)
         reader.skip(3)  # includeExpired, secIdType, secId
-        reader.optional_text()  # issuerId (>= 176)
+        if session.server_version >= Feature.BOND_ISSUERID:
+            reader.text()  # issuerId
         resolved = self._resolve_or_200(session, req_id, spec)
         if resolved is None:
             return

@@ -24,9 +24,9 @@ import structlog
 from ibbot.sim import messages as msg
 from ibbot.sim.pacing import MessageRateLimiter
 from ibbot.sim.protocol import ErrorCode, In, error_text
+from ibbot.sim.versions import MAX_SERVER_VERSION, MIN_SERVER_VERSION, negotiate
 from ibbot.sim.wire import (
     API_PREFIX,
-    SERVER_VERSION,
     FieldReader,
     FrameDecoder,
     ProtocolError,
@@ -76,6 +76,8 @@ class ClientSession:
         self.hub = hub
         self.number = next(self._numbers)
         self.client_id: int | None = None
+        # until the handshake, the newest; then the version negotiated with the client
+        self.server_version = MAX_SERVER_VERSION
         self.market_data_type = 1
         self.auto_bind = False
         # account subscriptions: positions, account updates, and per-request multi/summary ones
@@ -150,15 +152,28 @@ class ClientSession:
         except (ProtocolError, asyncio.IncompleteReadError) as exc:
             self._log.warning("sim.session.bad_handshake", reason=str(exc))
             return
-        if not handshake.accepts(SERVER_VERSION):
+        negotiation = negotiate(handshake.min_version, handshake.max_version)
+        self.server_version = negotiation.version
+        self.send([negotiation.version, self.hub.connection_time()])
+        if not negotiation.accepted:
             self._log.warning(
                 "sim.session.version_refused",
                 client_min=handshake.min_version,
                 client_max=handshake.max_version,
-                server=SERVER_VERSION,
+                server_min=MIN_SERVER_VERSION,
+                server_max=MAX_SERVER_VERSION,
             )
+            self.send_error(
+                -1,
+                ErrorCode.UPDATE_TWS
+                if negotiation.refusal == "server"
+                else ErrorCode.UNSUPPORTED_VERSION,
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                    await self.flushed()
             return
-        self.send([SERVER_VERSION, self.hub.connection_time()])
+        self._log.info("sim.session.version", server_version=negotiation.version)
         try:
             for payload in pending:
                 self._handle_frame(payload)
@@ -243,7 +258,7 @@ class ClientSession:
         """Queue one message for this client; a client whose outbox overflows is dropped."""
         if self._closing or self._writer.transport.is_closing():
             return
-        self.send_frame(encode_frame(fields))
+        self.send_frame(encode_frame(fields, self.server_version))
 
     def send_frame(self, frame: bytes) -> None:
         """Queue one already encoded frame (see :meth:`send`)."""

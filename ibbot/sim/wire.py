@@ -15,6 +15,8 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ibbot.sim.versions import MAX_SERVER_VERSION, Versioned
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -31,6 +33,7 @@ __all__ = [
     "ProtocolError",
     "encode_fields",
     "encode_frame",
+    "fields_at",
     "format_field",
     "format_float",
     "frame_of",
@@ -39,9 +42,10 @@ __all__ = [
 ]
 
 API_PREFIX = b"API\0"
-# The protocol version this gateway speaks: ib_async 2.1's MaxClientVersion and what a current IB
-# Gateway answers it. Below 201 every message stays NUL-separated text with a text message id.
-SERVER_VERSION = 178
+# The newest protocol version this gateway speaks (see ibbot.sim.versions for the range and what
+# differs inside it); a session speaks the version it negotiated. Below 201 every message stays
+# NUL-separated text with a text message id.
+SERVER_VERSION = MAX_SERVER_VERSION
 # Client requests are a few hundred bytes (a placeOrder with conditions a few KB); anything near this
 # is garbage or an attack, and the connection is closed rather than buffered.
 MAX_FRAME_LENGTH = 1 << 20
@@ -65,10 +69,6 @@ class Handshake:
     min_version: int
     max_version: int
     options: str = ""
-
-    def accepts(self, version: int) -> bool:
-        """True when ``version`` lies in the client's announced range."""
-        return self.min_version <= version <= self.max_version
 
 
 def parse_handshake(payload: bytes) -> Handshake:
@@ -160,15 +160,24 @@ def format_field(value: object) -> str:
     return text
 
 
-def encode_fields(fields: Iterable[object]) -> bytes:
-    """The payload of one message: every field NUL-terminated, UTF-8."""
-    texts = [format_field(f) for f in fields]
+def fields_at(fields: Iterable[object], version: int) -> list[object]:
+    """The fields of a message as written at ``version``: each :class:`Versioned` mark resolved."""
+    return [
+        f.value if isinstance(f, Versioned) else f
+        for f in fields
+        if not isinstance(f, Versioned) or f.present_at(version)
+    ]
+
+
+def encode_fields(fields: Iterable[object], version: int = SERVER_VERSION) -> bytes:
+    """The payload of one message at protocol ``version``: every field NUL-terminated, UTF-8."""
+    texts = [format_field(f) for f in fields_at(fields, version)]
     return ("\0".join(texts) + "\0").encode("utf-8") if texts else b""
 
 
-def encode_frame(fields: Iterable[object]) -> bytes:
-    """A complete length-prefixed frame for ``fields``."""
-    return frame_of(encode_fields(fields))
+def encode_frame(fields: Iterable[object], version: int = SERVER_VERSION) -> bytes:
+    """A complete length-prefixed frame for ``fields`` at protocol ``version``."""
+    return frame_of(encode_fields(fields, version))
 
 
 def frame_of(payload: bytes) -> bytes:

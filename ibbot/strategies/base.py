@@ -24,12 +24,14 @@ from ibbot.models import (
     OrderType,
     Position,
     PriceBar,
+    Protection,
     Tick,
     TimeInForce,
     from_dict,
     to_dict,
 )
 from ibbot.strategies.params import StrategyParams, validate_params
+from ibbot.strategies.protection import ProtectionParams
 from ibbot.strategies.state import StrategyStateError, SymbolState
 
 if TYPE_CHECKING:
@@ -112,7 +114,9 @@ class Intent:
 
     ``quantity`` asks for an exact number of shares as the *target* position instead of a weight.
     ``order_type``, ``limit_price``, ``stop_price`` and ``time_in_force`` say how to trade (see
-    :class:`~ibbot.models.Decision`); the default is a market order for the day.
+    :class:`~ibbot.models.Decision`); the default is a market order for the day. ``protection``
+    protects a BUY with orders IB holds; when a layer sets none, a strategy whose parameters are
+    :class:`~ibbot.strategies.protection.ProtectionParams` adds its configured protection.
     """
 
     action: Action
@@ -123,6 +127,7 @@ class Intent:
     limit_price: float | None = None
     stop_price: float | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
+    protection: Protection | None = None
 
 
 def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) -> str:
@@ -404,6 +409,11 @@ class PipelineStrategy(ABC, Generic[S]):
             state.clear_pending()
         return []
 
+    def _protection(self) -> Protection | None:
+        """The protection the strategy's parameters give every entry (None: unprotected)."""
+        params = self.params
+        return params.protection() if isinstance(params, ProtectionParams) else None
+
     def _decide(self, state: S, timestamp: datetime) -> list[Decision]:
         data = self.pipeline_input(state, timestamp)
         passed, data, reasoning = self.pipeline.run(state.symbol, data)
@@ -411,6 +421,11 @@ class PipelineStrategy(ABC, Generic[S]):
         if outcome is None:
             return []
         intent, trail = outcome
+        protection = intent.protection
+        if protection is None and intent.action is Action.BUY:
+            protection = self._protection()
+        if protection is not None and intent.action is Action.BUY:
+            trail = f"{trail}; protection: {protection.describe()}"
         self._sequence += 1
         ident = decision_id(self.name, state.symbol, timestamp, self._sequence)
         decision = Decision(
@@ -433,6 +448,7 @@ class PipelineStrategy(ABC, Generic[S]):
             limit_price=intent.limit_price,
             stop_price=intent.stop_price,
             time_in_force=intent.time_in_force,
+            protection=protection if intent.action is Action.BUY else None,
         )
         if intent.action is not Action.HOLD:
             state.set_pending(ident, intent.action, self.params.retry_after_bars)

@@ -6,6 +6,7 @@ ib_async), so the orchestrator and the backtester run exactly the same code per 
 :func:`plan_trade` (sizing, then the risk gate) on every decision.
 """
 
+from ibbot.trading.brackets import BracketPlan, plan_bracket, wanted_stop
 from ibbot.trading.desk import DecisionOutcome, TradePlan, plan_trade
 from ibbot.trading.kill_switch import KillSwitch
 from ibbot.trading.positions import MARKET_TIMEZONE, UNATTRIBUTED, PositionBook
@@ -24,6 +25,7 @@ __all__ = [
     "NOTHING_WORKING",
     "PAPER_ACCOUNT_PREFIX",
     "UNATTRIBUTED",
+    "BracketPlan",
     "DecisionOutcome",
     "Exposure",
     "KillSwitch",
@@ -40,6 +42,8 @@ __all__ = [
     "TradePlan",
     "WorkingOrders",
     "compare_positions",
+    "plan_bracket",
     "plan_trade",
     "size_decision",
+    "wanted_stop",
 ]

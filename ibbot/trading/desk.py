@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ibbot.models import Decision, OrderSide
+from ibbot.models import Bracket, Decision, OrderSide
+from ibbot.trading.brackets import plan_bracket
 from ibbot.trading.risk import RiskVerdict
-from ibbot.trading.sizing import SizingResult, size_decision
+from ibbot.trading.sizing import SizingResult, SizingSkip, size_decision
 from ibbot.trading.working import NOTHING_WORKING
 
 if TYPE_CHECKING:
@@ -43,13 +44,15 @@ class TradePlan:
     """A decision (attributed to its strategy), how it was sized, and the risk gate's verdict.
 
     ``order`` is the order to send when ``outcome`` is SENT, the refused one when BLOCKED, and None
-    when there is nothing to send.
+    when there is nothing to send. ``bracket`` holds it with its protective children when the
+    decision asked for protection: then the whole bracket is sent, as one unit.
     """
 
     decision: Decision
     outcome: DecisionOutcome
     sizing: SizingResult
     verdict: RiskVerdict | None = None
+    bracket: Bracket | None = None
 
     @property
     def order(self) -> Order | None:
@@ -98,6 +101,18 @@ def plan_trade(
     order = sized.order
     if order is None:
         return TradePlan(decision, DecisionOutcome.NO_ORDER, sized)
+    protected = plan_bracket(order, decision.protection, sized.price)
+    if protected.problem is not None:
+        refused = SizingResult(
+            None,
+            f"{sized.reason}; protection refused: {protected.problem}: no order",
+            target_quantity=sized.target_quantity,
+            price=sized.price,
+            skip=SizingSkip.INVALID_ORDER,
+        )
+        return TradePlan(decision, DecisionOutcome.NO_ORDER, refused)
+    if protected.bracket is not None:
+        sized = dataclasses.replace(sized, reason=f"{sized.reason}; {protected.detail}")
     # The gate sees the holding the order was sized from: a sale reduces what is left after the
     # working sales, a purchase adds to what the working purchases may bring.
     sized_from = working.high(held) if order.action is OrderSide.BUY else working.low(held)
@@ -108,6 +123,7 @@ def plan_trade(
         position_quantity=sized_from,
         daily_pnl=book.daily_realized_pnl(strategy_name, now),
         open_orders=open_orders,
+        worst_case_loss=protected.worst_case_loss,
     )
     outcome = DecisionOutcome.SENT if verdict.allowed else DecisionOutcome.BLOCKED
-    return TradePlan(decision, outcome, sized, verdict)
+    return TradePlan(decision, outcome, sized, verdict, protected.bracket)

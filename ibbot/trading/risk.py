@@ -59,6 +59,7 @@ class RiskLimits:
     min_order_notional: float = 100.0
     kill_switch_file: Path | None = None
     cancel_open_orders_on_kill: bool = True
+    keep_protective_orders_on_kill: bool = True  # a kill leaves positions' stops working at IB
     on_reconciliation_mismatch: ReconciliationPolicy = ReconciliationPolicy.HALT_SYMBOL
 
     def __post_init__(self) -> None:
@@ -178,13 +179,16 @@ class RiskGate:
         position_quantity: float,
         daily_pnl: float,
         open_orders: int,
+        worst_case_loss: float | None = None,
     ) -> RiskVerdict:
         """Every rule against ``order``; the first that blocks is named in the verdict.
 
         ``price`` (the market price) values a market order, a limit or stop order is valued at
         its own price; ``position_quantity`` is what the order's strategy holds in
         the symbol now, ``daily_pnl`` its realized PnL today, ``open_orders`` the number of orders
-        working at the broker (all strategies).
+        working at the broker (all strategies). ``worst_case_loss`` is a bracket's loss if its
+        stop sells the entry: it counts against the daily loss limit before the entry is sent,
+        so a protected entry never risks more than the day has left.
         """
         blocked = self._check_mode(order)
         if blocked is not None:
@@ -242,6 +246,17 @@ class RiskGate:
                 f"capital {allocated_capital:,.2f} = {-loss_limit:,.2f}: no new entries today",
                 RiskRule.DAILY_LOSS_LIMIT,
             )
+        if worst_case_loss is not None and daily_pnl - worst_case_loss < -loss_limit:
+            return RiskVerdict(
+                False,
+                f"bracket {what}: daily realized PnL {daily_pnl:,.2f} - worst case at the stop "
+                f"{worst_case_loss:,.2f} = {daily_pnl - worst_case_loss:,.2f} < "
+                f"-{limits.daily_loss_limit_pct:.1%} of capital {allocated_capital:,.2f} = "
+                f"{-loss_limit:,.2f}",
+                RiskRule.DAILY_LOSS_LIMIT,
+            )
+        if worst_case_loss is not None:
+            what = f"bracket {what} (worst case {worst_case_loss:,.2f} at the stop)"
         return RiskVerdict(True, f"{what} x {price:,.2f} = {notional:,.2f}: within every limit")
 
     def _check_mode(self, order: Order) -> RiskVerdict | None:

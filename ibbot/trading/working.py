@@ -17,10 +17,17 @@ somewhere from ``book - unbooked sales`` to ``book + unbooked purchases``. A sal
 low end (a long-only strategy never sells what a working sale already sells, nor what a working
 purchase has not brought yet), a purchase from the high end (it never buys twice).
 
+A bracket's protective children (a take-profit and a stop-loss for the same shares, one OCA group)
+count together: IB lets one of them fill and cancels or reduces the others, so the group may sell
+at most what its largest child may, not their sum. Their state is part of what a holding may become:
+a stop that IB filled is a sale until its fill is booked, so an exit sized meanwhile never sells
+the same shares again.
+
 Orders of an earlier run, first seen through their status after a restart or reconnect, join with
 the quantity IB still has to fill; what they filled before counts as booked (it was booked by that
 run, or comes from IB's executions as a recovered fill). Their status does not say their side, so
-until one of their fills shows it, their rest counts in both directions.
+until one of their fills shows it, their rest counts in both directions (a protective child's is a
+sale: ibbot protects long positions only).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from ibbot.models import OrderSide, OrderStatus
+from ibbot.models import OrderSide, OrderStatus, parse_order_ref, split_leg
 from ibbot.models.orders import ORDER_REF_SEPARATOR
 
 if TYPE_CHECKING:
@@ -36,7 +43,7 @@ if TYPE_CHECKING:
 
     from ibbot.models import Fill, Order, OrderResult
 
-__all__ = ["NOTHING_WORKING", "Exposure", "WorkingOrders"]
+__all__ = ["NOTHING_WORKING", "Exposure", "WorkingOrders", "protective_group"]
 
 # Fill quantities are floats: a rest below this is nothing.
 _EPSILON: Final = 1e-9
@@ -59,17 +66,29 @@ class Exposure:
 
     @classmethod
     def of(cls, lines: Iterable[tuple[str, OrderSide | None, float]]) -> Exposure:
-        """Add up ``(order_ref, side, unbooked quantity)``; a side of None counts both ways."""
+        """Add up ``(order_ref, side, unbooked quantity)``; a side of None counts both ways.
+
+        A bracket's protective children count as one: the largest of them (see the module).
+        """
         buying = selling = 0.0
         refs: list[str] = []
+        groups: dict[str, tuple[float, float]] = {}
         for ref, side, rest in lines:
             if rest <= _EPSILON:
                 continue
             refs.append(ref)
-            if side is not OrderSide.SELL:
-                buying += rest
-            if side is not OrderSide.BUY:
-                selling += rest
+            buy = rest if side is not OrderSide.SELL else 0.0
+            sell = rest if side is not OrderSide.BUY else 0.0
+            group = protective_group(ref)
+            if group is None:
+                buying += buy
+                selling += sell
+            else:
+                seen = groups.get(group, (0.0, 0.0))
+                groups[group] = (max(seen[0], buy), max(seen[1], sell))
+        for buy, sell in groups.values():
+            buying += buy
+            selling += sell
         return cls(buying, selling, tuple(refs)) if refs else NOTHING_WORKING
 
     @property
@@ -182,12 +201,18 @@ class WorkingOrders:
         if self._lines.pop(order_ref, None) is not None:
             self._remember(order_ref)
 
-    def exposure(self, strategy: str, symbol: str) -> Exposure:
-        """What ``strategy``'s working orders in ``symbol`` may still do to its holding."""
+    def exposure(self, strategy: str, symbol: str, *, protective: bool = True) -> Exposure:
+        """What ``strategy``'s working orders in ``symbol`` may still do to its holding.
+
+        ``protective=False`` leaves out the protective children (what the holding would do if
+        they were cancelled now).
+        """
         return Exposure.of(
             (ref, line.side, line.unbooked)
             for ref, line in self._lines.items()
-            if line.strategy == strategy and line.symbol == symbol
+            if line.strategy == strategy
+            and line.symbol == symbol
+            and (protective or protective_group(ref) is None)
         )
 
     def refs(self) -> set[str]:
@@ -203,8 +228,10 @@ class WorkingOrders:
         if result.status.is_terminal or rest is None or rest <= _EPSILON:
             return
         filled = result.fill_quantity or 0.0
+        # a protective child only ever sells (ibbot protects long positions); others: unknown
+        side = OrderSide.SELL if protective_group(ref) is not None else None
         self._lines[ref] = _Line(
-            result.strategy_name, result.symbol, None, filled + rest, booked=filled
+            result.strategy_name, result.symbol, side, filled + rest, booked=filled
         )
 
     def _settle(self, ref: str, line: _Line) -> None:
@@ -216,6 +243,14 @@ class WorkingOrders:
         self._finished[ref] = None
         if len(self._finished) > _FINISHED_MEMORY:
             del self._finished[next(iter(self._finished))]
+
+
+def protective_group(order_ref: str) -> str | None:
+    """The bracket a protective child's ``orderRef`` belongs to (its entry's ``orderRef``), or None
+    for any other order."""
+    strategy, decision_id = parse_order_ref(order_ref)
+    root, leg = split_leg(decision_id)
+    return f"{strategy}{ORDER_REF_SEPARATOR}{root}" if leg.protective else None
 
 
 def _ref(strategy: str, decision_id: str) -> str | None:

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ibbot.models import Action, Decision, Event, EventType, Fill, LayerResult, Position
 from ibbot.strategies import INTENT_KEY, Intent, PipelineStrategy, StrategyParams, StrategyPipeline
+from ibbot.strategies.protection import ProtectionParams
 from ibbot.strategies.state import SymbolState
 
 if TYPE_CHECKING:
@@ -160,3 +161,49 @@ class BuyOnContract:
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore the decision counter."""
         self._sequence = int(state["sequence"])
+
+
+class ProtectedQuantityParams(ProtectionParams):
+    """``quantity``: the shares to buy, once per symbol; plus the protection parameters."""
+
+    quantity: int = Field(10, ge=1)
+
+
+class EnteredState(SymbolState):
+    """A symbol's state plus whether the strategy has ever held it (saved with the state)."""
+
+    __slots__ = ("entered",)
+
+    def __init__(self, symbol: str, history_bars: int) -> None:
+        super().__init__(symbol, history_bars)
+        self.entered = False
+
+    def dump_indicators(self) -> dict[str, Any]:
+        """Whether it was entered."""
+        return {"entered": self.entered}
+
+    def load_indicators(self, data: dict[str, Any]) -> None:
+        """Restore the flag."""
+        self.entered = bool(data.get("entered", False))
+
+
+class EnterOnce(PipelineStrategy[EnteredState]):
+    """Buys ``quantity`` shares of each symbol once (protected as its parameters say) and never
+    again, whatever its protection does to the position."""
+
+    params_model: ClassVar[type[StrategyParams]] = ProtectedQuantityParams
+    params: ProtectedQuantityParams
+
+    def build_pipeline(self) -> StrategyPipeline:
+        """One layer."""
+        return StrategyPipeline([_HoldLayer(self.params.quantity)])
+
+    def new_symbol_state(self, symbol: str) -> EnteredState:
+        """Not entered yet."""
+        return EnteredState(symbol, self.params.history_bars)
+
+    def on_bar(self, state: EnteredState, bar: PriceBar) -> bool:
+        """Decide until the first position shows up; from then on, never."""
+        if self.position_quantity(state.symbol) > 0:
+            state.entered = True
+        return not state.entered

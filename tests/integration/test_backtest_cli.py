@@ -172,7 +172,7 @@ def test_backtest_end_to_end_is_deterministic(
     trades = (tmp_path / "one" / "trades.csv").read_text().splitlines()
     assert (
         trades[0]
-        == "timestamp,symbol,side,quantity,price,commission,strategy,decision_id,realized_pnl"
+        == "timestamp,symbol,side,quantity,price,commission,strategy,decision_id,realized_pnl,leg"
     )
     assert len(trades) == metrics["trade_count"] + 1
     html = (tmp_path / "one" / "report.html").read_text()

@@ -26,7 +26,7 @@ from ibbot.errors import FundamentalsUnavailable, RequestFailed
 from ibbot.fundamentals import FundamentalsError, FundamentalsSource, SourceUnavailable
 from ibbot.logs import configure_logging, reset_logging
 from ibbot.models import BarSize, Event, EventType, FundamentalData, PriceBar
-from ibbot.pacing import IBPacer
+from ibbot.pacing import IBPacer, PacingRule
 from tests.integration.broker_support import TRADING_START, background, harness
 from tests.integration.log_tap import LogTap
 
@@ -183,6 +183,31 @@ async def test_injected_pacing_violation_backs_off_and_succeeds(tmp_path: Path) 
         )
         assert bars
         assert h.requests.pacing_violations == 2
+        assert h.pacer.stats().historical_backoffs == 2  # the pacer slowed down for each
+
+
+async def test_a_burst_of_daily_bar_requests_is_not_paced_to_the_small_bar_rules(
+    tmp_path: Path,
+) -> None:
+    """70 different daily-bar requests for one contract at once: all answered, no pacing
+    violation, none held by the 60-per-10-minutes window or the 5-per-2-s rule."""
+    async with harness(tmp_path) as h:
+        info = await h.requests.qualify("AAPL")
+        end = datetime(2026, 2, 27, tzinfo=UTC)
+        answers = await asyncio.gather(
+            *(
+                h.requests.historical_bars(
+                    info, end=end - timedelta(days=i), duration="1 Y", bar_size=BarSize.DAY_1
+                )
+                for i in range(70)
+            )
+        )
+        assert all(answers)
+        assert h.requests.pacing_violations == 0
+        stats = h.pacer.stats()
+        assert stats.historical_requests == 70
+        assert stats.waits[PacingRule.HISTORICAL_WINDOW] == 0
+        assert stats.waits[PacingRule.HISTORICAL_SAME_CONTRACT] == 0
 
 
 async def test_no_data_is_an_error_not_an_empty_list(tmp_path: Path) -> None:

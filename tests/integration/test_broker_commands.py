@@ -10,6 +10,9 @@ import pytest
 
 from ibbot.broker import commands, jobs
 from ibbot.cli import main
+from ibbot.gateway import sim_config
+from ibbot.models import BarSize
+from ibbot.settings import load_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -136,3 +139,19 @@ def test_backfill_with_no_known_symbol_fails(
 def test_check_offset_matches_the_help_text() -> None:
     """The light CLI module and the job agree on the probe's client id offset."""
     assert commands._CHECK_OFFSET == jobs.CHECK_CLIENT_ID_OFFSET
+
+
+@pytest.mark.parametrize("strict", ["true", "false"])
+async def test_strict_pacing_settings_reach_the_pacer_and_the_simulator(strict: str) -> None:
+    """IBBOT_IB__STRICT_PACING=true: the pacer of ``backfill`` applies the small-bar rules (60 per
+    10 minutes) to daily bars; false (the default): to bars of 30 s or less only.
+    IBBOT_SIM__STRICT_PACING does the same for the embedded simulator."""
+    settings = load_settings(
+        environ={"IBBOT_IB__STRICT_PACING": strict, "IBBOT_SIM__STRICT_PACING": strict},
+        env_file=None,
+    )
+    assert settings.ib.strict_pacing is (strict == "true")
+    assert sim_config(settings.sim, control=False).strict_pacing is (strict == "true")
+    async with jobs.paced_requests(settings) as (requests, _):
+        assert requests.pacer.rules.is_strict(BarSize.DAY_1) is (strict == "true")
+        assert requests.pacer.rules.is_strict(BarSize.SEC_30)

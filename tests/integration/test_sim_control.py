@@ -22,12 +22,14 @@ async def test_command_list_and_truth() -> None:
             "/restart",
             "/notice",
             "/pacing",
+            "/strict-pacing",
             "/reject",
             "/withhold",
             "/no-data",
             "/no-subscription",
             "/delay",
             "/fill",
+            "/price",
             "/clear",
         }
         assert listing["commands"]["/restart"]["body"] == {
@@ -60,6 +62,8 @@ async def test_fault_commands_over_http() -> None:
         body = {"symbols": ["JNJ"], "release": True}
         status, body = await control(gw, "POST", "/no-subscription", body)
         assert (status, body) == (200, {"no_subscription": ["KO"]})
+        status, body = await control(gw, "POST", "/price", {"symbol": "KO", "price": 61.5})
+        assert (status, body) == (200, {"executions": [], "price": 61.5, "symbol": "KO"})
         truth = gw.truth()
         assert truth["faults"] == {
             "withheld": ["openOrderEnd"],
@@ -67,6 +71,7 @@ async def test_fault_commands_over_http() -> None:
             "forced_pacing_violations": 2,
             "no_data": ["MSFT"],
             "no_subscription": ["KO"],
+            "pinned_prices": {"KO": 61.5},
         }
         assert truth["exchange"]["pending_rejections"] == 1
         seen: list[int] = []
@@ -80,6 +85,7 @@ async def test_fault_commands_over_http() -> None:
         assert gw.truth()["faults"]["withheld"] == []
         assert gw.truth()["faults"]["no_data"] == []
         assert gw.truth()["faults"]["no_subscription"] == []
+        assert gw.truth()["faults"]["pinned_prices"] == {}
         assert gw.truth()["exchange"]["pending_rejections"] == 0
 
 

@@ -137,7 +137,8 @@ async def _holding(ib: IB, contract: Stock, quantity: float) -> None:
 
 
 async def test_rejections_carry_ib_codes() -> None:
-    """Injected rejection (201), insufficient buying power (201), fractional size, unknown contract (200)."""
+    """Injected rejection (201), insufficient buying power (201), fractional size, unknown contract
+    (200), a child of an unknown parent (201)."""
     async with running_gateway() as gw, connected(gw) as ib:
         errors: list[tuple[int, int, str]] = []
         ib.errorEvent += lambda req_id, code, text, _c: errors.append((req_id, code, text))
@@ -153,12 +154,12 @@ async def test_rejections_carry_ib_codes() -> None:
         assert errors[-1][:2] == (fractional.order.orderId, 201)
         unknown = await _done(ib.placeOrder(Stock("NOPE", "SMART", "USD"), MarketOrder("BUY", 1)))
         assert errors[-1][:2] == (unknown.order.orderId, 200)
-        bracket = LimitOrder("BUY", 1, 1.0)
-        bracket.parentId = 1
-        refused = await _done(ib.placeOrder(AAPL, bracket))
-        assert "does not support attached" in errors[-1][2]
+        orphan = LimitOrder("BUY", 1, 1.0)
+        orphan.parentId = 1
+        refused = await _done(ib.placeOrder(AAPL, orphan))
+        assert errors[-1][1:] == (201, "Order rejected - reason:parent order 1 is not found")
         assert refused.orderStatus.status == "Cancelled"
-        assert len(gw.truth()["exchange"]["rejections"]) == 3
+        assert len(gw.truth()["exchange"]["rejections"]) == 4
 
 
 async def test_orders_outside_trading_hours_wait() -> None:

@@ -69,6 +69,12 @@ async def test_an_infinite_fill_price_is_refused_and_the_account_stays_finite() 
         ("/fill", b'{"client_id": 1, "order_id": 0}', "order_id"),
         ("/fill", b'{"client_id": 1, "order_id": ' + b"9" * 5000 + b"}", "JSON"),
         ("/no-data", b'{"symbols": ["MSFT"], "release": 1}', "release"),
+        ("/price", b'{"symbol": "AAPL", "price": Infinity}', "Infinity"),
+        ("/price", b'{"symbol": "AAPL", "price": -5}', "price"),
+        ("/price", b'{"symbol": "AAPL", "price": "90"}', "price"),
+        ("/price", b'{"symbol": "AAPL"}', "price"),
+        ("/price", b'{"symbol": "aapl\\u0000", "price": 90}', "symbol"),
+        ("/price", b'{"symbol": "NOPE", "price": 90}', "unknown symbol"),
         ("/pacing", b"[" * 60_000, "nested too deeply"),
     ],
 )

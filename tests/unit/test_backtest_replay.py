@@ -102,7 +102,7 @@ def test_sma_cross_hand_computed() -> None:
     assert result.final_cash == pytest.approx(9_955.18)
     csv_lines = trades_csv(result, realized_pnl(result.fills)).splitlines()
     assert csv_lines[1] == (
-        "2024-01-08T00:00:00+00:00,ABC,BUY,10,12.5,1.0,sma,sma-ABC-20240107T000000Z-000001,"
+        "2024-01-08T00:00:00+00:00,ABC,BUY,10,12.5,1.0,sma,sma-ABC-20240107T000000Z-000001,,entry"
     )
     assert csv_lines[2].startswith("2024-01-10T00:00:00+00:00,ABC,SELL,10,8.2,0.82,sma,")
     assert equity_csv(result).splitlines()[7] == ("2024-01-08T00:00:00+00:00,10004.0,9874.0,130.0")

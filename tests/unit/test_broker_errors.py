@@ -58,6 +58,13 @@ def test_unknown_codes_fall_back_by_range() -> None:
         ),
         (200, "No security definition has been found for the request", False),
         (
+            322,
+            "Error processing request:-'wd' : cause - Only 50 simultaneous API historical data "
+            "requests allowed.",
+            True,
+        ),
+        (322, "Error processing request.-'bS' : cause - not supported", False),
+        (
             430,
             "We are sorry, but fundamentals data for the security specified is not available.",
             False,
@@ -65,7 +72,8 @@ def test_unknown_codes_fall_back_by_range() -> None:
     ],
 )
 def test_pacing_detection(code: int, text: str, pacing: bool) -> None:
-    """100 and 420 are pacing; 162 only when its text says pacing violation."""
+    """100 and 420 are pacing; 162 only when its text says pacing violation, 322 only when it says
+    too many historical requests are open."""
     assert is_pacing_violation(code, text) is pacing
 
 

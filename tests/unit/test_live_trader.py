@@ -4,6 +4,7 @@ orders, the kill switch, reconciliation."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from ibbot.errors import BrokerError, LiveTradingRefused, RequestFailed
 from ibbot.live import LifecycleLog, LiveTrader
 from ibbot.models import (
     Action,
+    Bracket,
     Decision,
     Event,
     EventType,
@@ -24,6 +26,7 @@ from ibbot.models import (
     OrderSide,
     OrderStatus,
     Position,
+    Protection,
 )
 from ibbot.store import AsyncStore, AuditKind, ParquetStore
 from ibbot.trading import PositionBook, RiskGate, RiskLimits
@@ -54,9 +57,15 @@ class FakeExecutor:
         self.hold.set()
         self.failure: Exception | None = None
         self.cancel_answers: list[bool | Exception] = []
+        self.brackets: list[Bracket] = []
+        self.statuses: dict[int, OrderResult] = {}
+        self.stops: dict[int, float] = {}
+        self.modified: list[tuple[int, float]] = []
+        self.calls: list[str] = []
 
     async def submit(self, order: Order, *, timeout: float | None = None) -> OrderResult:  # noqa: ASYNC109
         self.submitted.append(order)
+        self.calls.append(f"submit {order.action} {order.quantity}")
         if self.failure is not None:
             raise self.failure
         await self.hold.wait()
@@ -71,8 +80,31 @@ class FakeExecutor:
             timestamp=NOW,
         )
 
+    async def submit_bracket(
+        self,
+        bracket: Bracket,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> OrderResult:
+        self.brackets.append(bracket)
+        return await self.submit(bracket.entry)
+
+    def get_order_status(self, order_id: int) -> OrderResult:
+        if order_id not in self.statuses:
+            raise BrokerError(f"no order {order_id}")
+        return self.statuses[order_id]
+
+    async def modify_stop(self, order_id: int, stop_price: float) -> bool:
+        self.modified.append((order_id, stop_price))
+        self.stops[order_id] = stop_price
+        return True
+
+    def working_stop(self, order_id: int) -> float | None:
+        return self.stops.get(order_id)
+
     async def cancel(self, order_id: int, *, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         self.cancelled.append(order_id)
+        self.calls.append(f"cancel {order_id}")
         answer = self.cancel_answers.pop(0) if self.cancel_answers else True
         if isinstance(answer, Exception):
             raise answer
@@ -337,3 +369,136 @@ async def test_the_kill_switch_cancels_open_orders_once_engaged(tmp_path: Path) 
         await made.lifecycle.flush()
         events = [e.record["event"] for e in await store.read_audit(AuditKind.LIFECYCLE)]
         assert events == ["app.kill_switch_engaged", "app.kill_switch_released"]
+
+
+# --- protection ---------------------------------------------------------------------------------
+
+PROTECTED = Protection(stop_loss_pct=0.05, take_profit_pct=0.1)
+
+
+def child(
+    order_id: int, leg: str, status: OrderStatus = OrderStatus.SUBMITTED, **kw: Any
+) -> OrderResult:
+    """A protective child of decision d1 as the executor reports it."""
+    return OrderResult(
+        order_id,
+        status,
+        symbol="AAPL",
+        strategy_name="s",
+        decision_id=f"d1/{leg}",
+        remaining=kw.pop("remaining", 10.0),
+        fill_quantity=kw.pop("filled", 0.0),
+        timestamp=NOW,
+    )
+
+
+async def holding(made: Desk, quantity: float) -> None:
+    """The book holds ``quantity`` AAPL for strategy s (the entry's fill, booked)."""
+    booked = Fill("e-1", 1, 1, "AAPL", OrderSide.BUY, quantity, 100.0, NOW, 1.0, "s", "d1")
+    await made.trader.fills.put(Event(EventType.FILL, "AAPL", NOW, booked))
+    await made.trader.fills.join()
+
+
+def exit_() -> Decision:
+    return Decision("AAPL", Action.EXIT, 0.0, 1.0, "bearish", decision_id="d9", timestamp=NOW)
+
+
+async def test_a_protected_entry_goes_as_one_bracket(tmp_path: Path) -> None:
+    """A BUY with protection is one bracket (take-profit and stop-loss priced from the entry); the
+    audit states the protection and its worst case; the bracket counts as one open order."""
+    async with desk(tmp_path) as (made, store):
+        made.executor.hold.clear()
+        decision = dataclasses.replace(buy(), protection=PROTECTED, price=100.0)
+        await made.trader.accept(Strategy(), [decision], untraded=None)  # type: ignore[arg-type]
+        assert await made.trader.settle(0.05) == 1
+        (bracket,) = made.executor.brackets
+        assert [
+            (leg.value, o.order_type.value, o.limit_price or o.stop_price)
+            for leg, o in bracket.children
+        ] == [
+            ("take_profit", "LMT", 110.0),
+            ("stop_loss", "STP", 95.0),
+        ]
+        assert [o.order_ref for _, o in bracket.children] == ["s:d1/take_profit", "s:d1/stop_loss"]
+        assert made.trader.open_order_count() == 1
+        made.executor.hold.set()
+        await made.trader.settle(5.0)
+        (entry,) = await store.read_audit(AuditKind.DECISIONS)
+        assert (
+            "protected by take-profit LMT 110.00, stop-loss STP 95.00 GTC" in entry.record["detail"]
+        )
+        assert "worst case 50.00 at 95.00" in entry.record["detail"]
+
+
+async def test_an_exit_cancels_the_protection_before_it_sells(tmp_path: Path) -> None:
+    """EXIT of a protected position: both children are cancelled first, then the holding is sold."""
+    async with desk(tmp_path) as (made, _store):
+        await holding(made, 10)
+        made.executor.open = [child(11, "take_profit"), child(12, "stop_loss")]
+        made.executor.statuses = {
+            11: child(11, "take_profit", OrderStatus.CANCELLED, remaining=0.0),
+            12: child(12, "stop_loss", OrderStatus.CANCELLED, remaining=0.0),
+        }
+        await made.trader.accept(Strategy(), [exit_()], untraded=None)  # type: ignore[arg-type]
+        await made.trader.settle(5.0)
+        assert made.executor.calls == ["cancel 11", "cancel 12", "submit SELL 10"]
+
+
+async def test_an_exit_racing_a_filled_stop_never_sells_short(tmp_path: Path) -> None:
+    """The stop filled at IB before the EXIT's cancel reached it (161): its sale is working until
+    its fill is booked, so the EXIT sells nothing; once booked the strategy is flat, never short."""
+    async with desk(tmp_path) as (made, store):
+        await holding(made, 10)
+        made.executor.open = [child(11, "take_profit"), child(12, "stop_loss")]
+        made.executor.cancel_answers = [True, False]
+        made.executor.statuses = {
+            11: child(11, "take_profit", OrderStatus.CANCELLED, remaining=0.0),
+            12: child(12, "stop_loss", OrderStatus.FILLED, remaining=0.0, filled=10.0),
+        }
+        await made.trader.accept(Strategy(), [exit_()], untraded=None)  # type: ignore[arg-type]
+        await made.trader.settle(5.0)
+        assert made.executor.submitted == []
+        last = (await store.read_audit(AuditKind.DECISIONS))[-1].record
+        assert "EXIT AAPL: nothing to close" in last["detail"]
+        stop_fill = Fill(
+            "s-1", 12, 12, "AAPL", OrderSide.SELL, 10, 94.9, NOW, 1.0, "s", "d1/stop_loss"
+        )
+        await made.trader.fills.put(Event(EventType.FILL, "AAPL", NOW, stop_fill))
+        await made.trader.fills.join()
+        assert made.trader.book.quantity("s", "AAPL") == 0.0
+        made.executor.open = []  # IB lists neither child any more
+        assert made.trader.open_order_count() == 0
+
+
+async def test_a_higher_stop_moves_the_working_stop_with_a_modify(tmp_path: Path) -> None:
+    """A BUY at its target whose protection names a higher stop raises the working stop-loss
+    through the executor's modify; a lower one leaves it."""
+    async with desk(tmp_path) as (made, _store):
+        await holding(made, 10)
+        made.executor.open = [child(12, "stop_loss")]
+        made.executor.stops = {12: 95.0}
+        for stop in (98.0, 96.0):
+            decision = dataclasses.replace(
+                buy(ident=f"r{stop}"), protection=Protection(stop_loss_price=stop)
+            )
+            await made.trader.accept(Strategy(), [decision], untraded=None)  # type: ignore[arg-type]
+            await made.trader.settle(5.0)
+        assert made.executor.modified == [(12, 98.0)]
+        assert made.executor.submitted == []
+
+
+@pytest.mark.parametrize(("keep", "cancelled"), [(True, [3]), (False, [1, 2, 3])])
+async def test_the_kill_switch_keeps_protective_children_when_told(
+    tmp_path: Path, keep: bool, cancelled: list[int]
+) -> None:
+    """risk.keep_protective_orders_on_kill (default) leaves the stops of held positions working."""
+    async with desk(tmp_path, keep_protective_orders_on_kill=keep) as (made, _store):
+        made.executor.open = [
+            child(1, "take_profit"),
+            child(2, "stop_loss"),
+            OrderResult(
+                3, OrderStatus.SUBMITTED, symbol="MSFT", strategy_name="s", decision_id="x"
+            ),
+        ]
+        await made.trader.cancel_open_orders()
+        assert made.executor.cancelled == cancelled

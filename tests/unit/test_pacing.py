@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING
 import pytest
 from structlog.testing import capture_logs
 
+from ibbot.broker.requests import safe_pacing_rules
 from ibbot.clock import SimulatedClock
-from ibbot.models import WhatToShow
+from ibbot.errors import PacingViolation, RequestFailed
+from ibbot.models import BarSize, WhatToShow
 from ibbot.pacing import (
+    AdaptiveSpacing,
     ConcurrencyLimiter,
     IBPacer,
     PacingRule,
@@ -486,10 +489,13 @@ def test_scaled_divides_every_window_and_keeps_the_counts() -> None:
         "same_contract_window",
         "fundamentals_window",
         "realtime_bar_window",
+        "backoff_interval",
+        "backoff_max_interval",
     }
     for name in seconds:
         assert getattr(fast, name) == pytest.approx(getattr(rules, name) / 10)
     assert fast.messages_per_second == 500
+    assert fast.backoff_recovery == pytest.approx(rules.backoff_recovery * 10)
     assert fast.historical_requests == 60
     assert fast.same_contract_requests == 5
     assert fast.message_burst == rules.message_burst
@@ -505,11 +511,14 @@ def test_scaled_divides_every_window_and_keeps_the_counts() -> None:
         {"same_contract_requests": 0},
         {"historical_in_flight": 2.5},
         {"bid_ask_weight": 6},
+        {"small_bar_seconds": 0},
+        {"backoff_recovery": float("inf")},
+        {"backoff_max_interval": 0.5},
     ],
 )
 def test_rules_reject_nonsense(changes: dict[str, float]) -> None:
     """Non-positive rates, windows or counts, and a BID_ASK weight above a limit are refused."""
-    with pytest.raises(ValueError, match=r"pacing rule|bid_ask_weight"):
+    with pytest.raises(ValueError, match=r"pacing rule|bid_ask_weight|backoff"):
         PacingRules(**changes)  # type: ignore[arg-type]
 
 
@@ -522,9 +531,10 @@ async def _historical(
     contract: object,
     what: str = "TRADES",
     hold: asyncio.Event | None = None,
+    bar_size: BarSize = BarSize.SEC_30,  # IB's hard rules cover bars of 30 s or less
 ) -> float:
     clock = pacer._clock
-    async with pacer.historical(key, contract, what):
+    async with pacer.historical(key, contract, what, bar_size=bar_size):
         sent = clock.monotonic()
         if hold is not None:
             await hold.wait()
@@ -737,7 +747,7 @@ async def test_request_failing_inside_the_block_still_counts_and_frees_its_slot(
     clock = SimulatedClock()
     pacer = IBPacer(clock)
     with pytest.raises(LookupError):
-        async with pacer.historical("k", "c"):
+        async with pacer.historical("k", "c", bar_size=BarSize.SEC_5):
             raise LookupError("no data")
     stats = pacer.stats()
     assert stats.historical_requests == 1
@@ -770,7 +780,7 @@ async def test_blank_tick_type_is_refused() -> None:
     """A historical request must name its tick type."""
     pacer = IBPacer(SimulatedClock())
     with pytest.raises(ValueError, match="what_to_show"):
-        async with pacer.historical("k", "c", "  "):
+        async with pacer.historical("k", "c", "  ", bar_size=BarSize.DAY_1):
             pass
 
 
@@ -791,3 +801,206 @@ async def test_request_cancelled_at_the_message_rate_gives_back_its_reservations
     assert pacer._historical.used == 1
     assert pacer._same_contract.get((("AAPL", "SMART"), "TRADES")).used == 1
     assert pacer._identical.get("second").idle
+
+
+# -- bar sizes and the adaptive backoff ---------------------------------------------------------
+
+FAST_MESSAGES = dataclasses.replace(PacingRules(), messages_per_second=1e6, message_burst=100)
+
+
+async def _sent_in_order(pacer: IBPacer, keys: list[object], bar_size: BarSize) -> list[float]:
+    """Send one request per key, one after the other, on one contract; return the send times."""
+    sent: list[float] = []
+
+    async def run_all() -> None:
+        sent.extend(
+            [await _historical(pacer, k, ("AAPL", "SMART"), bar_size=bar_size) for k in keys]
+        )
+
+    task = asyncio.create_task(run_all())
+    await pacer._clock.run_until_idle()  # type: ignore[attr-defined]
+    await task
+    return sent
+
+
+@pytest.mark.parametrize("bar_size", [BarSize.MIN_1, BarSize.HOUR_1, BarSize.DAY_1])
+async def test_bars_of_a_minute_or_more_have_no_pacing_window(bar_size: BarSize) -> None:
+    """100 different requests for one contract go out at the message rate: no 60-per-10-minutes
+    window and no 5-per-2-s rule for bars of 1 minute and more."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock)
+    sent = await _sent_in_order(pacer, [("daily", i) for i in range(100)], bar_size)
+    assert sent == pytest.approx([i * 0.02 for i in range(100)])  # 50 messages/s only
+    stats = pacer.stats()
+    assert stats.waits[PacingRule.HISTORICAL_WINDOW] == 0
+    assert stats.waits[PacingRule.HISTORICAL_SAME_CONTRACT] == 0
+    assert stats.historical_requests == 100
+
+
+async def test_small_bars_keep_their_window_beside_unpaced_daily_bars() -> None:
+    """Daily requests do not use up the small-bar window: 60 small-bar requests still pass at
+    once after 100 daily ones, and the 61st waits for the window."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, PacingRules())
+    daily = await _sent_in_order(pacer, [("d", i) for i in range(100)], BarSize.DAY_1)
+    small = await _sent_in_order(pacer, [("s", i) for i in range(61)], BarSize.SEC_30)
+    assert daily[-1] == pytest.approx(99 * 0.02)
+    # five per contract in 2 s, then the window: the 61st small-bar request waits for the first
+    assert small[59] < 30
+    assert small[60] == pytest.approx(small[0] + 600)
+
+
+async def test_identical_daily_request_still_waits_15_s() -> None:
+    """The identical-request rule is kept for every bar size."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock)
+    assert await _historical(pacer, "same", "c", bar_size=BarSize.DAY_1) == 0
+    again = asyncio.create_task(_historical(pacer, "same", "c", bar_size=BarSize.DAY_1))
+    await clock.run_until_idle()
+    assert await again == pytest.approx(15)
+    assert pacer.stats().waits[PacingRule.HISTORICAL_IDENTICAL] == 1
+
+
+async def test_at_most_50_daily_requests_in_flight() -> None:
+    """The in-flight cap holds for daily bars: the 51st waits for one of 50 open requests."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, FAST_MESSAGES)
+    gates = [asyncio.Event() for _ in range(51)]
+    tasks = [
+        asyncio.create_task(
+            _historical(pacer, ("r", i), "c", hold=gates[i], bar_size=BarSize.DAY_1)
+        )
+        for i in range(51)
+    ]
+    await settle()
+    assert pacer.stats().historical_in_flight == 50
+    clock.advance(1)
+    await settle()
+    assert not tasks[50].done()
+    gates[3].set()
+    await settle()
+    assert tasks[3].done()
+    assert pacer.stats().historical_in_flight == 50  # the 51st took the freed slot
+    for gate in gates:
+        gate.set()
+    await asyncio.gather(*tasks)
+    assert pacer.stats().waits[PacingRule.HISTORICAL_IN_FLIGHT] == 1
+
+
+async def _violated(pacer: IBPacer, key: object, bar_size: BarSize = BarSize.DAY_1) -> None:
+    with pytest.raises(PacingViolation):
+        async with pacer.historical(key, "c", bar_size=bar_size):
+            raise PacingViolation("pacing violation", code=162)
+
+
+async def test_a_pacing_violation_opens_a_gap_and_answers_close_it() -> None:
+    """After a 162/420: 1 s between historical requests; each answer adds 0.25 requests/s to
+    the rate (AIMD), so the gap shrinks (1, 0.8, 0.667 s, ...) and closes below 0.1 s."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, FAST_MESSAGES)
+    with capture_logs() as logs:
+        await _violated(pacer, "refused")
+    assert [e["interval"] for e in logs if e["event"] == "pacing.backoff"] == [1.0]
+    stats = pacer.stats()
+    assert (stats.historical_backoff_interval, stats.historical_backoffs) == (1.0, 1)
+    sent = await _sent_in_order(pacer, [("after", i) for i in range(3)], BarSize.DAY_1)
+    assert sent == pytest.approx([1.0, 1.8, 1.8 + 1 / 1.5])
+    assert pacer.stats().waits[PacingRule.HISTORICAL_BACKOFF] == 3
+    await _sent_in_order(pacer, [("recover", i) for i in range(32)], BarSize.DAY_1)
+    assert pacer.stats().historical_backoff_interval == pytest.approx(1 / 9.75)
+    await _sent_in_order(pacer, ["last", "but one"], BarSize.DAY_1)
+    assert pacer.stats().historical_backoff_interval == 0  # recovered
+    start = clock.monotonic()
+    sent = await _sent_in_order(pacer, [("free", i) for i in range(5)], BarSize.DAY_1)
+    assert sent == pytest.approx([start] * 5)
+
+
+async def test_repeated_violations_double_the_gap_up_to_the_strict_pace() -> None:
+    """Each violation after the last slow-down doubles the gap, capped at 10 s (60 per 10 min)."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, FAST_MESSAGES)
+    gaps = []
+    for i in range(6):
+        task = asyncio.create_task(_violated(pacer, ("refused", i), BarSize.SEC_30))
+        await clock.run_until_idle()
+        await task
+        gaps.append(pacer.stats().historical_backoff_interval)
+    assert gaps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+async def test_a_burst_refused_at_once_halves_the_rate_once() -> None:
+    """Ten requests in flight together, all refused: one slow-down, not ten."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, FAST_MESSAGES)
+    go = asyncio.Event()
+
+    async def send(i: int) -> None:
+        async with pacer.historical(("burst", i), "c", bar_size=BarSize.DAY_1):
+            await go.wait()
+            raise PacingViolation("pacing violation", code=420)
+
+    async def refused(i: int) -> None:
+        with pytest.raises(PacingViolation):
+            await send(i)
+
+    tasks = [asyncio.create_task(refused(i)) for i in range(10)]
+    await settle()
+    clock.advance(0.5)
+    go.set()
+    await asyncio.gather(*tasks)
+    stats = pacer.stats()
+    assert (stats.historical_backoffs, stats.historical_backoff_interval) == (1, 1.0)
+
+
+async def test_other_failures_neither_slow_down_nor_speed_up() -> None:
+    """A non-pacing error (no data, a timeout) leaves the backoff alone."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, FAST_MESSAGES)
+    await _violated(pacer, "refused")
+    for error in (RequestFailed("no data", code=162), TimeoutError()):
+        task = asyncio.create_task(_raising(pacer, error))
+        await clock.run_until_idle()
+        await task
+    stats = pacer.stats()
+    assert (stats.historical_backoffs, stats.historical_backoff_interval) == (1, 1.0)
+
+
+async def _raising(pacer: IBPacer, error: Exception) -> None:
+    with pytest.raises(type(error)):
+        async with pacer.historical(("fails", repr(error)), "c", bar_size=BarSize.DAY_1):
+            raise error
+
+
+async def test_strict_rules_pace_daily_bars_like_small_bars() -> None:
+    """strict_all_bar_sizes (ib.strict_pacing): the 61st daily request waits the 10 minutes and
+    the sixth for one contract in 2 s waits too, as before IB lifted the rules."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock, dataclasses.replace(PacingRules(), strict_all_bar_sizes=True))
+    sent = await _sent_in_order(pacer, [("daily", i) for i in range(61)], BarSize.DAY_1)
+    assert sent[5] == pytest.approx(2.0)  # the sixth for AAPL waits for the first to be 2 s old
+    assert sent[60] == pytest.approx(600)
+    assert pacer.stats().waits[PacingRule.HISTORICAL_WINDOW] == 1
+
+
+def test_strictness_by_bar_size() -> None:
+    """Bars of 30 s or less are strict; larger ones only with strict_all_bar_sizes."""
+    rules = PacingRules()
+    assert [size for size in BarSize if rules.is_strict(size)] == [
+        BarSize.SEC_1,
+        BarSize.SEC_5,
+        BarSize.SEC_10,
+        BarSize.SEC_15,
+        BarSize.SEC_30,
+    ]
+    strict = safe_pacing_rules(scale=60, strict=True)
+    assert all(strict.is_strict(size) for size in BarSize)
+    assert not safe_pacing_rules(scale=60).strict_all_bar_sizes
+
+
+def test_adaptive_spacing_refuses_nonsense() -> None:
+    """Non-positive or infinite parameters, or a maximum below the initial gap, are refused."""
+    clock = SimulatedClock()
+    with pytest.raises(ValueError, match="recovery"):
+        AdaptiveSpacing(clock, initial=1, maximum=10, recovery=0)
+    with pytest.raises(ValueError, match="below"):
+        AdaptiveSpacing(clock, initial=2, maximum=1, recovery=1)

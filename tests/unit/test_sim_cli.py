@@ -43,6 +43,7 @@ def test_cli_options_build_a_config() -> None:
             "2097152",
             "--frame-timeout",
             "2.5",
+            "--strict-pacing",
         ]
     )
     config = build_config(args)
@@ -55,6 +56,8 @@ def test_cli_options_build_a_config() -> None:
     assert (config.seed, config.time_scale, config.port) == (7, 60.0, 0)
     assert config.start == datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
     assert config.unavailable_fundamentals == ("TSLA",)
+    assert config.strict_pacing is True
+    assert build_config(parser.parse_args(["--no-control"])).strict_pacing is False
     assert build_config(parser.parse_args(["--no-control"])).control_port is None
     with pytest.raises(ConfigError, match="ISO 8601"):
         build_config(parser.parse_args(["--start", "yesterday"]))

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ibbot.clock import SimulatedClock
 from ibbot.sim.pacing import (
+    MAX_OPEN_HISTORICAL,
     HistoricalRequestKey,
     MessageRateLimiter,
     PacingKind,
@@ -17,19 +18,25 @@ from ibbot.sim.pacing import (
     SlidingWindow,
 )
 
+# IB's hard historical rules cover "Small Bars (30 secs or less)".
 KEY = HistoricalRequestKey(
     con_id=265598,
     exchange="SMART",
     what_to_show="TRADES",
     end="",
     duration="1 D",
-    bar_size="1 min",
+    bar_size="30 secs",
     use_rth=True,
 )
+DAILY = replace(KEY, bar_size="1 day", duration="1 Y")
 
 
 def _variant(i: int, **changes: object) -> HistoricalRequestKey:
     return replace(KEY, duration=f"{i + 1} D", **changes)  # type: ignore[arg-type]
+
+
+def _daily(i: int, **changes: object) -> HistoricalRequestKey:
+    return replace(DAILY, end=f"2025{i % 12 + 1:02d}{i % 28 + 1:02d} 16:00:00", **changes)  # type: ignore[arg-type]
 
 
 def test_sliding_window_forgets_old_events() -> None:
@@ -85,6 +92,85 @@ def test_sixty_requests_per_ten_minutes_with_bid_ask_counting_double() -> None:
     assert "60" in verdict.rule
     clock.advance(600.0)
     assert pacer.check_historical(_variant(102, con_id=102)) is None
+
+
+@pytest.mark.parametrize("bar_size", ["1 min", "5 mins", "1 hour", "1 day", "1 week"])
+def test_bars_of_a_minute_or_more_pass_the_small_bar_rules(bar_size: str) -> None:
+    """1-minute bars and larger: identical requests, 6+ per contract in 2 s and 61+ per 10 minutes
+    are all admitted (IB lifted those rules for them)."""
+    clock = SimulatedClock()
+    pacer = RequestPacer(clock.monotonic)
+    key = replace(DAILY, bar_size=bar_size)
+    assert pacer.check_historical(key) is None
+    assert pacer.check_historical(key) is None  # identical, at once
+    for i in range(70):  # one contract, one instant: past 6 per 2 s and 60 per 10 minutes
+        assert pacer.check_historical(_daily(i, bar_size=bar_size)) is None
+    assert pacer.check_historical(_variant(0)) is None  # small bars are counted apart
+
+
+def test_small_bar_rules_ignore_large_bar_requests() -> None:
+    """Requests for daily bars do not use up the small-bar 60-per-10-minutes budget."""
+    clock = SimulatedClock()
+    pacer = RequestPacer(clock.monotonic)
+    for i in range(100):
+        assert pacer.check_historical(_daily(i, con_id=i)) is None
+    for i in range(60):
+        assert pacer.check_historical(_variant(i, con_id=1000 + i)) is None
+    assert pacer.check_historical(_variant(60, con_id=2000)) is not None
+
+
+def test_strict_switch_applies_the_small_bar_rules_to_every_size() -> None:
+    """strict: daily bars are paced like small bars again; turning it off lifts that."""
+    clock = SimulatedClock()
+    pacer = RequestPacer(clock.monotonic, strict=True)
+    assert pacer.check_historical(DAILY) is None
+    verdict = pacer.check_historical(DAILY)
+    assert verdict is not None
+    assert "identical" in verdict.rule
+    for i in range(4):
+        assert pacer.check_historical(_daily(i)) is None
+    verdict = pacer.check_historical(_daily(5))
+    assert verdict is not None
+    assert "six" in verdict.rule
+    pacer.strict = False
+    assert pacer.check_historical(DAILY) is None
+    assert pacer.check_historical(_daily(5)) is None
+
+
+@pytest.mark.parametrize("key", [KEY, DAILY])
+def test_fifty_open_requests_refuse_the_next(key: HistoricalRequestKey) -> None:
+    """With 50 historical requests open the next is refused (any bar size); with 49, admitted."""
+    pacer = RequestPacer(SimulatedClock().monotonic)
+    verdict = pacer.check_historical(key, open_requests=MAX_OPEN_HISTORICAL)
+    assert verdict is not None
+    assert verdict.kind is PacingKind.HISTORICAL_OPEN
+    assert pacer.check_historical(key, open_requests=MAX_OPEN_HISTORICAL - 1) is None
+    assert (
+        RequestPacer(SimulatedClock().monotonic, enabled=False).check_historical(
+            key, open_requests=500
+        )
+        is None
+    )
+
+
+def test_soft_throttle_delays_answers_beyond_the_free_rate() -> None:
+    """50 requests in 10 s are answered at once; each one beyond waits 0.1 s more, at most 20 s;
+    the delay falls back to 0 once the window has passed."""
+    clock = SimulatedClock()
+    pacer = RequestPacer(clock.monotonic)
+    delays = []
+    for i in range(300):
+        assert pacer.check_historical(_daily(i, con_id=i)) is None
+        delays.append(pacer.answer_delay())
+    assert delays[:50] == [0.0] * 50
+    assert delays[50] == pytest.approx(0.1)
+    assert delays[59] == pytest.approx(1.0)
+    assert delays[249] == pytest.approx(20.0)
+    assert delays[299] == pytest.approx(20.0)
+    assert delays == sorted(delays)
+    clock.advance(10.0)
+    assert pacer.answer_delay() == 0.0
+    assert RequestPacer(clock.monotonic, enabled=False).answer_delay() == 0.0
 
 
 def test_fundamentals_and_realtime_bars_windows() -> None:

@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from ibbot.errors import ConfigError
-from ibbot.models import Action, BarSize, Decision, Event, OrderSide, OrderType, TimeInForce
+from ibbot.models import (
+    Action,
+    BarSize,
+    Decision,
+    Event,
+    OrderSide,
+    OrderType,
+    Protection,
+    TimeInForce,
+)
 from ibbot.strategies import INTENT_KEY
 from ibbot.strategies.entry import EntryOrder
 from ibbot.strategies.sma_cross import CrossSignal, SmaCrossStrategy
@@ -271,3 +280,16 @@ def test_limit_entry_without_a_last_price_leaves_the_refusal_to_the_trading_laye
     intent = result.data[INTENT_KEY]
     assert (intent.order_type, intent.limit_price) == (OrderType.LIMIT, None)
     assert result.reasoning.endswith("with a limit but no last price")
+
+
+def test_protection_params_protect_each_entry_and_the_trail_says_so() -> None:
+    """With stop_loss_pct and take_profit_pct the BUY carries them and its reasoning states them;
+    the EXIT carries none; without them nothing changes."""
+    strategy = make(stop_loss_pct=0.05, take_profit_pct=0.1)
+    (_, buy), (_, exit_) = run(strategy, PRICES)
+    assert buy.protection == Protection(stop_loss_pct=0.05, take_profit_pct=0.1)
+    assert buy.reasoning.endswith(
+        "; protection: stop-loss 5.00% below entry, take-profit 10.00% above entry, GTC"
+    )
+    assert exit_.protection is None
+    assert all(d.protection is None for _, d in run(make(), PRICES))

@@ -8,8 +8,8 @@ from pydantic import Field, model_validator
 
 from ibbot.strategies.base import PipelineStrategy
 from ibbot.strategies.entry import EntryOrder
-from ibbot.strategies.params import StrategyParams
 from ibbot.strategies.pipeline import StrategyPipeline
+from ibbot.strategies.protection import ProtectionParams
 from ibbot.strategies.rolling import RollingMean
 from ibbot.strategies.sma_cross.layers import CrossoverLayer, DecisionLayer
 from ibbot.strategies.sma_cross.signal import CrossSignal
@@ -19,17 +19,21 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ibbot.models import PriceBar
+    from ibbot.strategies.params import StrategyParams
 
 __all__ = ["SmaCrossParams", "SmaCrossState", "SmaCrossStrategy"]
 
 
-class SmaCrossParams(StrategyParams):
+class SmaCrossParams(ProtectionParams):
     """``fast``/``slow``: SMA lengths in bars; a BUY asks for ``quantity`` shares when given, else
     for ``weight`` of the allocated capital (give one of the two, not both).
 
     ``entry`` is how it buys: ``market`` (the next bar's open) or ``limit``, a DAY limit order
     ``limit_offset_bps`` basis points below the crossing bar's close, sized at the limit price,
     which fills only if the price comes down to it during the next session. Exits are at the market.
+    ``stop_loss_pct``, ``take_profit_pct``, ``trailing_stop_pct`` and ``protection_tif`` protect
+    each entry with orders IB holds (see :class:`~ibbot.strategies.protection.ProtectionParams`);
+    all off by default.
     """
 
     fast: int = Field(10, ge=1)

@@ -8,8 +8,8 @@ from pydantic import Field
 
 from ibbot.models import Action, BarSize, Decision, Event, EventType, FundamentalData, PriceBar
 from ibbot.strategies.base import INTENT_KEY, Intent, PipelineStrategy
-from ibbot.strategies.params import StrategyParams
 from ibbot.strategies.pipeline import FAILED_LAYER_KEY, StrategyPipeline, append_step
+from ibbot.strategies.protection import ProtectionParams
 from ibbot.strategies.rolling import RollingMean
 from ibbot.strategies.state import SymbolState
 from ibbot.strategies.value_momentum.layers import (
@@ -22,6 +22,8 @@ from ibbot.strategies.value_momentum.layers import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
+
+    from ibbot.strategies.params import StrategyParams
 
 __all__ = ["ValueMomentumParams", "ValueMomentumState", "ValueMomentumStrategy"]
 
@@ -42,7 +44,7 @@ def bars_per_day(bar_size: BarSize) -> float:
     return 1.0
 
 
-class ValueMomentumParams(StrategyParams):
+class ValueMomentumParams(ProtectionParams):
     """Thresholds of each layer; fractions are plain numbers (0.01 is 1%).
 
     ``min_market_cap`` and ``min_avg_daily_volume`` (shares, averaged over ``volume_window`` bars and
@@ -52,6 +54,9 @@ class ValueMomentumParams(StrategyParams):
     ``max_weight`` is the largest fraction of the capital one position gets.
     ``fundamentals_source`` (``"ib"`` or ``"sec"``) makes the strategy use only fundamentals
     from that source; None (the default) takes the newest record from any source.
+    ``stop_loss_pct``, ``take_profit_pct``, ``trailing_stop_pct`` and ``protection_tif`` protect
+    each entry with orders IB holds (see :class:`~ibbot.strategies.protection.ProtectionParams`);
+    all off by default.
     """
 
     min_market_cap: float = Field(10e9, ge=0)
