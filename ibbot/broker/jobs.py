@@ -110,32 +110,34 @@ async def backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 @asynccontextmanager
 async def paced_requests(
-    settings: Settings, *, run_id: str
+    settings: Settings, *, run_id: str | None = None
 ) -> AsyncIterator[tuple[IBRequests, Clock]]:
     """Paced requests over a connection to the configured gateway (or an embedded simulator), and
     the market's clock: what one-off commands (``backfill``, ``backfill-fundamentals``) ask through.
 
-    Once connected, the world it talks to is claimed for the store at ``store.path`` (see
-    :mod:`ibbot.store.world`): a store of another world raises
-    :class:`~ibbot.store.WorldMismatch` before the command writes into it. Raises
+    A command that writes to the store passes its ``run_id``: once connected, the world it talks to
+    is claimed for the store at ``store.path`` (see :mod:`ibbot.store.world`), so a store of another
+    world raises :class:`~ibbot.store.WorldMismatch` before the command writes into it, and an
+    embedded simulator numbers its executions for this run. Raises
     :class:`~ibbot.errors.ConnectionFailed` (one line for the CLI) when it is not reachable.
     """
     from ibbot.pacing import IBPacer  # noqa: PLC0415 - command-time imports keep --help fast
     from ibbot.store import claim_connected_world  # noqa: PLC0415
 
-    async with open_gateway(settings, session=run_id) as target:
+    async with open_gateway(settings, session=run_id or "") as target:
         market = target.market_clock
         config = ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port)
         async with IBConnection(config, clock=WallClock(), market_clock=market) as connection:
-            await asyncio.to_thread(
-                claim_connected_world,
-                settings.store.path,
-                simulated=target.embedded,
-                seed=settings.sim.seed,
-                account=connection.account,
-                run_id=run_id,
-                now=market.now(),
-            )
+            if run_id is not None:
+                await asyncio.to_thread(
+                    claim_connected_world,
+                    settings.store.path,
+                    simulated=target.embedded,
+                    seed=settings.sim.seed,
+                    account=connection.account,
+                    run_id=run_id,
+                    now=market.now(),
+                )
             requests = IBRequests(
                 connection,
                 IBPacer(
