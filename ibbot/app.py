@@ -6,8 +6,10 @@ and checks (:mod:`ibbot.trading`), the live desk submits and books (:class:`~ibb
 the broker talks to IB (:mod:`ibbot.broker`). What happens here is order:
 
 Start
-    store; the gateway (the embedded simulator on a free loopback port when ``ib.simulate``);
-    the bus; the connection (failing fast). Then every configured strategy is built, its saved state
+    a new run id; the gateway (the embedded simulator on a free loopback port when
+    ``ib.simulate``); the store, stamping in market time; the bus; the connection (failing fast);
+    the store's world checked (a store of another world refuses the start with one line) or
+    recorded. Then every configured strategy is built, its saved state
     restored when it belongs to this account (:class:`~ibbot.live.StateKeeper`), and subscribed to
     the bus (its events wait until it is warm); the executor starts and catches up with what IB did
     while ibbot was away; audited fills since the last save are replayed. The watchlist's history
@@ -69,10 +71,12 @@ from ibbot.live.trader import LiveTrader
 from ibbot.logs import market_time, mask_id, show_banner
 from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
+from ibbot.runs import new_run_id
 from ibbot.settings import StrategySettings
 from ibbot.store import AsyncStore, InvalidStoreInput, ParquetStore
 from ibbot.store.atomic import remove_leftover_temp_files
 from ibbot.store.layout import StoreLayout
+from ibbot.store.world import World, claim_connected_world
 from ibbot.strategies import create_strategy
 from ibbot.trading import PositionBook, RiskGate, RiskLimits
 
@@ -163,7 +167,9 @@ class Orchestrator:
 
     ``await Orchestrator(settings).run(duration=60)`` returns an exit code. :attr:`started` is set
     once the live feed is open; :meth:`stop` begins the graceful shutdown from anywhere.
-    :attr:`fundamentals` holds each symbol's latest fundamentals outcome.
+    :attr:`fundamentals` holds each symbol's latest fundamentals outcome; :attr:`run_id` and
+    :attr:`world` are the run's id and world once it has started (:mod:`ibbot.runs`,
+    :mod:`ibbot.store.world`).
     ``market_clock`` is the time at a gateway that is not embedded when it is not the wall clock
     (a simulated gateway run elsewhere with its own start and speed); an embedded simulator
     brings its own.
@@ -184,6 +190,8 @@ class Orchestrator:
         self._adding = asyncio.Lock()
         self._sources = settings.app.strategy_sources()
         self.fundamentals: dict[str, FundamentalsOutcome] = {}
+        self.run_id = ""
+        self.world: World | None = None
 
     # --- public API -------------------------------------------------------------------------------
 
@@ -302,6 +310,18 @@ class Orchestrator:
             positions={s: p.quantity for s, p in parts.trader.book.positions(name).items()},
         )
 
+    async def adopt_positions(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """Take the broker's positions in ``symbols`` into the book and lift their halts (audited).
+
+        What ``ibbot reconcile --adopt SYMBOL`` asks the running service for (see
+        :meth:`~ibbot.live.LiveTrader.adopt_broker`).
+        """
+        parts = self._require_running()
+        for symbol in symbols:
+            StoreLayout.symbol(symbol)  # InvalidStoreInput names the bad one
+        with parts.connection.session_scope():
+            return await parts.trader.adopt_broker(symbols)
+
     def status(self) -> dict[str, Any]:
         """A JSON-ready snapshot: strategies, positions, orders, connection, kill switch."""
         parts = self._parts
@@ -339,14 +359,13 @@ class Orchestrator:
             _check_name(config.name)
         built = {c.name: self._build(c) for c in settings.strategies if c.enabled}
         wall = WallClock()
-        await _remove_leftovers(settings.store.path)
+        run_id = self.run_id = new_run_id(wall.now())
+        root = settings.store.path
+        await _remove_leftovers(root)
         async with AsyncExitStack() as stack:
-            store = await stack.enter_async_context(
-                AsyncStore(ParquetStore(settings.store.path, clock=wall))
+            target = await stack.enter_async_context(
+                open_gateway(settings, control=True, session=run_id)
             )
-            target = await stack.enter_async_context(open_gateway(settings, control=True))
-            self._announce(target)
-            bus = await stack.enter_async_context(EventBus())
             if self._market_clock is not None and not target.embedded:
                 # A simulator elsewhere counts IB's pacing windows in its own (scaled) time.
                 scale = (
@@ -357,6 +376,12 @@ class Orchestrator:
                 )
             market = target.market_clock
             stack.enter_context(market_time(market))  # the console's times are the market's
+            # Audit lines and saved state are stamped in market time, as events are filed.
+            store = await stack.enter_async_context(
+                AsyncStore(ParquetStore(root, clock=market, run_id=run_id))
+            )
+            self._announce(target)
+            bus = await stack.enter_async_context(EventBus())
             connection = IBConnection(
                 ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port),
                 clock=wall,
@@ -383,9 +408,21 @@ class Orchestrator:
             )
             account = connection.account
             embedded = target.embedded
-            keeper = StateKeeper(store, account=account, embedded=embedded, clock=wall)
+            # Nothing of this run reaches the store before it is known to be this world's.
+            self.world = await asyncio.to_thread(
+                claim_connected_world,
+                root,
+                simulated=embedded,
+                seed=settings.sim.seed,
+                account=account,
+                run_id=run_id,
+                now=market.now(),
+            )
+            keeper = StateKeeper(
+                store, account=account, embedded=embedded, clock=market, run_id=run_id
+            )
             executor_store: BrokerStore = (
-                FreshAccountStore(store.store, since=wall.now()) if embedded else store
+                FreshAccountStore(store.store, run_id=run_id) if embedded else store
             )
             executor = OrderExecutor(
                 connection,
@@ -454,6 +491,9 @@ class Orchestrator:
         start("store-flush", parts.store.flush_periodically(WallClock(), _STORE_FLUSH_SECONDS))
         parts.lifecycle.note(
             "app.starting",
+            run_id=self.run_id,
+            world=None if self.world is None else self.world.key,
+            store=str(settings.store.path),
             simulated=parts.target.embedded,
             watchlist=list(settings.collector.watchlist),
             strategies=[s.name for s in settings.strategies if s.enabled],
@@ -617,6 +657,7 @@ class Orchestrator:
             clock=parts.target.market_clock,
             max_failures=self.settings.app.max_strategy_failures,
             on_disabled=self._on_disabled,
+            run_id=self.run_id,
         )
         try:
             subscription = parts.bus.subscribe(
@@ -872,10 +913,11 @@ class Orchestrator:
     def _announce(self, target: GatewayTarget) -> None:
         simulator = target.simulator
         if simulator is None:
-            log.info("app.gateway", host=target.host, port=target.port)
+            log.info("app.gateway", host=target.host, port=target.port, run_id=self.run_id)
             return
         log.info(
             "app.embedded_simulator",
+            run_id=self.run_id,
             port=target.port,
             control_port=simulator.control_port,
             time_scale=target.time_scale,

@@ -42,6 +42,8 @@ from ibbot.commands import backtest as backtest_command
 from ibbot.commands import config as config_command
 from ibbot.commands import import_bars as import_bars_command
 from ibbot.commands import kill as kill_command
+from ibbot.commands import positions as positions_command
+from ibbot.commands import reconcile as reconcile_command
 from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
 from ibbot.commands import smoke as smoke_command
@@ -140,6 +142,18 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "engage the kill switch (no new orders; open ones cancelled), or --release it",
         run=kill_command.run,
         configure=kill_command.configure,
+    ),
+    Command(
+        "positions",
+        "each strategy's positions, average cost, realized and unrealized P&L, equity (offline)",
+        run=positions_command.run,
+        configure=positions_command.configure,
+    ),
+    Command(
+        "reconcile",
+        "show the halted symbols of a running `ibbot run`, or --adopt the broker's position in one",
+        run=reconcile_command.run,
+        configure=reconcile_command.configure,
     ),
     Command(
         DEFAULT_COMMAND,

@@ -57,11 +57,12 @@ class GatewayTarget:
         return self.simulator is not None
 
 
-def sim_config(sim: SimSettings, *, control: bool) -> SimConfig:
+def sim_config(sim: SimSettings, *, control: bool, session: str = "") -> SimConfig:
     """The ``[sim]`` settings as an embedded simulator's configuration, always on a free port.
 
     ``control`` keeps the simulator's control interface (on ``sim.control_port``); without it the
-    interface is off.
+    interface is off. ``session`` (the run's id) seeds its permIds and execIds: a new paper account
+    every run, whose ids never repeat an earlier run's.
     """
     from ibbot.sim import SimConfig  # noqa: PLC0415 - the simulator loads only when simulating
 
@@ -78,20 +79,25 @@ def sim_config(sim: SimSettings, *, control: bool) -> SimConfig:
         starting_cash=sim.starting_cash,
         slippage_bps=sim.slippage_bps,
         strict_pacing=sim.strict_pacing,
+        session=session,
     )
 
 
 @asynccontextmanager
 async def open_gateway(
-    settings: Settings, *, control: bool = False
+    settings: Settings, *, control: bool = False, session: str = ""
 ) -> AsyncIterator[GatewayTarget]:
-    """The configured gateway, or (``ib.simulate``) a simulated one running until the block ends."""
+    """The configured gateway, or (``ib.simulate``) a simulated one running until the block ends.
+
+    ``session`` is the embedded simulator's (see :func:`sim_config`).
+    """
     if not settings.ib.simulate:
         yield GatewayTarget(settings.ib.host, settings.ib.port, WallClock())
         return
     from ibbot.sim import SimulatedGateway  # noqa: PLC0415 - only when simulating
 
-    async with SimulatedGateway(sim_config(settings.sim, control=control)) as simulator:
+    config = sim_config(settings.sim, control=control, session=session)
+    async with SimulatedGateway(config) as simulator:
         yield GatewayTarget(
             simulator.host,
             simulator.port,

@@ -91,12 +91,19 @@ class FundamentalsRefresher:
             await self._clock.sleep(self._nap().total_seconds())
 
     async def prepare(self, infos: Iterable[ContractInfo]) -> None:
-        """Schedule every report of ``infos``: due now, or one period after the stored one."""
+        """Schedule every report of ``infos``: due now, or one period after the stored one.
+
+        The stored one is the latest known as of now: one stored later in market time (by an
+        earlier run of the embedded simulator, which starts each run at the same instant) does not
+        put the next request off.
+        """
         now = self._clock.now()
         for info in infos:
             self._infos[info.symbol] = info
             for report in self._config.report_types:
-                stored = await self._store.read_fundamental(info.symbol, report_type=report)
+                stored = await self._store.read_fundamental(
+                    info.symbol, as_of=now, report_type=report
+                )
                 due = now if stored is None else max(now, stored.timestamp + self._config.refresh)
                 self._schedule[(info.symbol, report)] = _Schedule(due)
 

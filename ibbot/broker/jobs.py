@@ -6,6 +6,7 @@ gateway started in-process for the command on a private loopback port (:mod:`ibb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from ibbot.broker.requests import IBRequests, RequestPolicy, safe_pacing_rules
 from ibbot.clock import Clock, WallClock
 from ibbot.errors import ConnectionFailed, RequestFailed
 from ibbot.gateway import open_gateway
+from ibbot.runs import new_run_id
 
 if TYPE_CHECKING:
     import argparse
@@ -98,26 +100,44 @@ async def backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch what the store lacks of each symbol's history; 1 if anything failed."""
     from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415 - keeps --help fast
 
+    run_id = new_run_id(WallClock().now())
     async with (
-        paced_requests(settings) as (requests, market),
-        AsyncStore(ParquetStore(settings.store.path, clock=market)) as store,
+        paced_requests(settings, run_id=run_id) as (requests, market),
+        AsyncStore(ParquetStore(settings.store.path, clock=market, run_id=run_id)) as store,
     ):
         return await _backfill_symbols(args, settings, requests, store, market)
 
 
 @asynccontextmanager
-async def paced_requests(settings: Settings) -> AsyncIterator[tuple[IBRequests, Clock]]:
+async def paced_requests(
+    settings: Settings, *, run_id: str | None = None
+) -> AsyncIterator[tuple[IBRequests, Clock]]:
     """Paced requests over a connection to the configured gateway (or an embedded simulator), and
     the market's clock: what one-off commands (``backfill``, ``backfill-fundamentals``) ask through.
 
-    Raises :class:`~ibbot.errors.ConnectionFailed` (one line for the CLI) when it is not reachable.
+    A command that writes to the store passes its ``run_id``: once connected, the world it talks to
+    is claimed for the store at ``store.path`` (see :mod:`ibbot.store.world`), so a store of another
+    world raises :class:`~ibbot.store.WorldMismatch` before the command writes into it, and an
+    embedded simulator numbers its executions for this run. Raises
+    :class:`~ibbot.errors.ConnectionFailed` (one line for the CLI) when it is not reachable.
     """
     from ibbot.pacing import IBPacer  # noqa: PLC0415 - command-time imports keep --help fast
+    from ibbot.store import claim_connected_world  # noqa: PLC0415
 
-    async with open_gateway(settings) as target:
+    async with open_gateway(settings, session=run_id or "") as target:
         market = target.market_clock
         config = ConnectionConfig.from_settings(settings.ib, host=target.host, port=target.port)
         async with IBConnection(config, clock=WallClock(), market_clock=market) as connection:
+            if run_id is not None:
+                await asyncio.to_thread(
+                    claim_connected_world,
+                    settings.store.path,
+                    simulated=target.embedded,
+                    seed=settings.sim.seed,
+                    account=connection.account,
+                    run_id=run_id,
+                    now=market.now(),
+                )
             requests = IBRequests(
                 connection,
                 IBPacer(

@@ -84,20 +84,24 @@ async def backfill(
 
     from ibbot.clock import WallClock  # noqa: PLC0415
     from ibbot.fundamentals import FundamentalsService, open_sources  # noqa: PLC0415
+    from ibbot.runs import new_run_id  # noqa: PLC0415
     from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415
 
     clock = WallClock()
+    run_id = new_run_id(clock.now())
     names = [source] if source is not None else list(settings.fundamentals.sources)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(
-            AsyncStore(ParquetStore(settings.store.path, clock=clock))
+            AsyncStore(ParquetStore(settings.store.path, clock=clock, run_id=run_id))
         )
         provided: dict[str, FundamentalsSource] = {}
         if IB_SOURCE in names:  # IB's snapshot needs a gateway connection; SEC only HTTP
             from ibbot.broker.fundamentals_source import IBFundamentalsSource  # noqa: PLC0415
             from ibbot.broker.jobs import paced_requests  # noqa: PLC0415
 
-            requests, market = await stack.enter_async_context(paced_requests(settings))
+            requests, market = await stack.enter_async_context(
+                paced_requests(settings, run_id=run_id)
+            )
             provided[IB_SOURCE] = IBFundamentalsSource(requests, store, market)
         sources = await stack.enter_async_context(
             open_sources(

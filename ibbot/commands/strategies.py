@@ -24,17 +24,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
+from ibbot.commands.control_client import control_request as _request
 from ibbot.commands.usage import usage_error
 
 if TYPE_CHECKING:
     import argparse
 
-    from ibbot.live.control import ControlEndpoint
     from ibbot.settings import Settings
 
 __all__ = ["configure", "run"]
 
-_TIMEOUT: Final = 60.0  # a hot add warms the strategy up on stored history first
 _DEFAULT_CAPITAL: Final = 10_000.0
 
 
@@ -163,31 +162,6 @@ def _addition(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | 
         "allocated_capital": capital,
         "params": params,
     }
-
-
-def _request(
-    endpoint: ControlEndpoint, method: str, path: str, body: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    import httpx  # noqa: PLC0415
-
-    from ibbot.errors import IbbotError  # noqa: PLC0415
-
-    url = endpoint.url + path
-    try:
-        response = httpx.request(
-            method,
-            url,
-            json=body,
-            headers={"Authorization": f"Bearer {endpoint.token}"},
-            timeout=_TIMEOUT,
-        )
-        answer = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise IbbotError(f"the running ibbot did not answer at {url}: {exc}") from exc
-    if response.status_code != httpx.codes.OK or not isinstance(answer, dict):
-        reason = answer.get("error") if isinstance(answer, dict) else answer
-        raise IbbotError(f"the running ibbot refused: {reason}")
-    return answer
 
 
 def _list(status: dict[str, Any]) -> int:

@@ -131,7 +131,11 @@ class _Faults:
 
 
 class Exchange:
-    """The simulated broker: orders, matching, commissions, positions and the margin account."""
+    """The simulated broker: orders, matching, commissions, positions and the margin account.
+
+    ``session`` seeds its permIds and execIds beside the account (see
+    :class:`~ibbot.exchange.fills.ExecutionLog`): "" for the same ids in every process.
+    """
 
     def __init__(
         self,
@@ -144,6 +148,7 @@ class Exchange:
         symbols: Iterable[str] | None = None,
         currency: str = "USD",
         venue: str = "SIM",
+        session: str = "",
     ) -> None:
         if starting_cash < 0 or not math.isfinite(starting_cash):
             raise ValueError(
@@ -162,7 +167,7 @@ class Exchange:
         self._symbols = frozenset(symbols) if symbols is not None else None
         self._currency = currency
         self._venue = venue
-        self._log = ExecutionLog(account)
+        self._log = ExecutionLog(account, session)
         self._orders: dict[tuple[int, int], WorkingOrder] = {}
         self._open: dict[str, list[WorkingOrder]] = {}
         self._completed: list[WorkingOrder] = []

@@ -1,7 +1,10 @@
 """The execution record: every fill with its commission report, and the ids IB gives them.
 
-Ids are seeded from the account, so the same inputs give the same permIds and execIds in every
-process, in the shapes IB uses (a permId is a large integer, an execId ``prefix.serial.01.01``).
+Ids are seeded from the account and the session, so the same inputs give the same permIds and
+execIds in every process, in the shapes IB uses (a permId is a large integer, an execId
+``prefix.serial.01.01``). IB never gives an id twice: a gateway that starts a new session (the
+embedded simulator on every run of ibbot, a standalone one on every start) passes a ``session`` of
+its own, so its ids differ from every earlier session's for the same account.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ __all__ = ["ExecutionLog"]
 class ExecutionLog:
     """Executions and commission reports in the order they happened, and the next ids to give."""
 
-    def __init__(self, account: str) -> None:
-        seed = seed_for("exchange", account)
+    def __init__(self, account: str, session: str = "") -> None:
+        seed = seed_for("exchange", account, session) if session else seed_for("exchange", account)
         self._perm = 1_000_000_000 + seed % 900_000_000
         self._exec_prefix = f"{(seed >> 64) % 0x20000:08x}"
         self._exec_base = (seed >> 32) % 0xF0000000

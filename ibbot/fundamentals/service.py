@@ -10,8 +10,15 @@ symbol before ``unavailable_retry`` seconds. A failing source (HTTP errors, malf
 bug) is logged as a warning and skipped too. Nothing a source does stops the service: each symbol
 ends with a :class:`FundamentalsOutcome` saying what happened.
 
-Only records newer than the latest one stored from that source are written (a point-in-time
-history only grows: a restatement arrives with its own, later, filing date), unless ``rewrite``.
+The source is asked for what is newer than the latest record stored from it *as of now* (market
+time), and what it returns is written unless a record with the same time and report is stored
+already (a point-in-time history only grows: a restatement arrives with its own, later, filing
+date), or always with ``rewrite``. A stored record later than now is not "the latest": the
+embedded simulator starts every run at the same simulated instant, and the records an earlier run
+stored later in its simulated day must not hide this run's. Whenever a source answers, the newest record
+known as of now (just stored, or stored before; never one from the future) is published, so the
+strategies that decide on fundamentals hear of them on every run, also when the source had nothing
+new.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -45,6 +53,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _DAY: Final = 86_400.0
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 class OutcomeStatus(enum.StrEnum):
@@ -69,7 +78,8 @@ class SourceAttempt:
 class FundamentalsOutcome:
     """The per-symbol result: which source answered, how many records were stored, and why not.
 
-    ``latest`` is the newest record the answering source returned (None when it had nothing new).
+    ``latest`` is the newest record of the answering source known as of now, the one published
+    (just fetched or stored before; None when there is none).
     """
 
     symbol: str
@@ -200,12 +210,12 @@ class FundamentalsService:
         source = self._sources[name]
         key = (name, symbol)
         try:
-            since = None
-            if not rewrite:
-                stored = await self._store.read_fundamental(symbol, source=name)
-                since = None if stored is None else stored.timestamp
+            known = await self._store.read_fundamental(symbol, as_of=self._clock.now(), source=name)
+            since = None if rewrite or known is None else known.timestamp
             records = await source.fetch(symbol, since=since)
             fresh = self._accept(name, symbol, records, since)
+            if fresh and not rewrite:
+                fresh = await self._unstored(name, symbol, fresh)
             for record in fresh:
                 await self._store.write_fundamental(symbol, record)
         except SourceUnavailable as exc:
@@ -232,7 +242,7 @@ class FundamentalsService:
         if key in self._announced:
             self._announced.discard(key)
             log.info("fundamentals.source_available_again", symbol=symbol, source=name)
-        latest = fresh[-1] if fresh else None
+        latest = self._newest_known([*fresh, *([] if known is None else [known])])
         if latest is not None and self._publish is not None:
             await self._publish(
                 Event(
@@ -253,6 +263,21 @@ class FundamentalsService:
             latest=None if latest is None else latest.timestamp.isoformat(),
         )
         return SourceAttempt(name, OutcomeStatus.FETCHED, "", len(fresh)), len(fresh), latest
+
+    def _newest_known(self, records: list[FundamentalData]) -> FundamentalData | None:
+        """The newest of ``records`` known by now: a record from the future is not published."""
+        now = self._clock.now()
+        known = [r for r in records if r.timestamp <= now]
+        return max(known, key=lambda r: r.timestamp) if known else None
+
+    async def _unstored(
+        self, name: str, symbol: str, records: list[FundamentalData]
+    ) -> list[FundamentalData]:
+        """``records`` (in time order) less those stored already (same time and report type)."""
+        end = records[-1].timestamp + _MICROSECOND
+        stored = await self._store.read_fundamentals(symbol, records[0].timestamp, end, source=name)
+        keys = {(r.timestamp, r.report_type) for r in stored}
+        return [r for r in records if (r.timestamp, r.report_type) not in keys]
 
     @staticmethod
     def _accept(

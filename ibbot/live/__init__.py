@@ -4,6 +4,7 @@
 - :class:`LiveTrader` (``trader``): decisions planned, audited and submitted; fills into the book;
   the kill switch; reconciliation with the broker's positions.
 - :class:`StateKeeper` (``state``): strategy and book state across runs, tied to the account.
+- :func:`read_statement` (``statement``): positions and P&L from a stopped service's store.
 - :func:`history_events` (``history``): the warm-up feed from the store.
 - :class:`Activity` (``activity``): last prices, event rate, the summary line.
 - :class:`LifecycleLog` (``lifecycle``): lifecycle events, logged and audited.
@@ -25,6 +26,7 @@ from ibbot.live.lifecycle import LifecycleLog
 from ibbot.live.runner import DecisionSink, RunnerState, StrategyRunner, stale_reason
 from ibbot.live.signals import shutdown_signals
 from ibbot.live.state import BOOK_STATE, FreshAccountStore, StateKeeper, world_of
+from ibbot.live.statement import Statement, read_statement
 from ibbot.live.trader import LiveTrader, OrderPort, PositionsPort, TraderStats
 
 __all__ = [
@@ -43,10 +45,12 @@ __all__ = [
     "PositionsPort",
     "RunnerState",
     "StateKeeper",
+    "Statement",
     "StrategyRunner",
     "TraderStats",
     "history_events",
     "read_control_file",
+    "read_statement",
     "shutdown_signals",
     "stale_reason",
     "summary_line",

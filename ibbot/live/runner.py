@@ -14,17 +14,24 @@ when they arrive (the gap a collector fills after an outage): a decision on a ba
 than one bar length ago is recorded, not traded (:func:`stale_reason`). Fundamentals, ticks and
 fills delivered live are always current, whatever their own timestamps say (a filing's date is
 when it was filed, not when ibbot learnt of it).
+
+Decision ids: a strategy numbers its decisions itself (from its inputs only, so a backtest repeats
+them); the runner adds the run's id (``<decision id>@<run id>``, :mod:`ibbot.runs`) before anyone
+else sees a decision, so the ids, and the ``orderRef`` made of them, are unique across runs, also
+when a run repeats an earlier one's bars with a fresh counter (the embedded simulator's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from ibbot.models import Event, EventType, PriceBar
+from ibbot.runs import qualify_decision_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -79,7 +86,8 @@ class StrategyRunner:
     """Feeds one strategy, contains its failures, and passes its decisions to a sink.
 
     ``clock`` is the market clock (for the age of bars); ``on_disabled`` is told when the strategy
-    is disabled after ``max_failures`` consecutive failures (the orchestrator unsubscribes it).
+    is disabled after ``max_failures`` consecutive failures (the orchestrator unsubscribes it);
+    ``run_id`` qualifies its decision ids (see the module docstring; "" leaves them as they are).
     """
 
     def __init__(
@@ -90,6 +98,7 @@ class StrategyRunner:
         clock: Clock,
         max_failures: int,
         on_disabled: Callable[[StrategyRunner, str], None] | None = None,
+        run_id: str = "",
     ) -> None:
         if max_failures < 1:
             raise ValueError(f"max_failures must be at least 1, got {max_failures}")
@@ -98,6 +107,7 @@ class StrategyRunner:
         self._clock = clock
         self._max_failures = max_failures
         self._on_disabled = on_disabled
+        self._run_id = run_id
         self._live = asyncio.Event()
         self.state = RunnerState.WARMING_UP
         self.consecutive_failures = 0
@@ -173,6 +183,11 @@ class StrategyRunner:
             return []
         self.consecutive_failures = 0
         self.decisions += len(decisions)
+        if self._run_id:
+            decisions = [
+                dataclasses.replace(d, decision_id=qualify_decision_id(d.decision_id, self._run_id))
+                for d in decisions
+            ]
         return decisions
 
     def _failed(self, event: Event, exc: Exception) -> None:

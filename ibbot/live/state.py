@@ -2,7 +2,7 @@
 
 Positions only mean something at the broker that holds them, so the book's saved state carries a
 *world*: the account's pseudonym for a real gateway (the store's keyed hash, see
-:mod:`ibbot.accounts`: the id is a secret), and a one-off id for the embedded simulator, which opens
+:mod:`ibbot.accounts`: the id is a secret), and the run's id for the embedded simulator, which opens
 a fresh paper account on every run. State is
 restored only into the same world: restarting against the same account resumes every strategy's
 positions and indicators; a fresh simulated account (or another account) starts every strategy
@@ -16,8 +16,6 @@ strategies (both ignore an execution id they already applied).
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,7 +23,7 @@ import structlog
 
 from ibbot.errors import IbbotError
 from ibbot.models import Fill, from_dict
-from ibbot.store import AsyncStore
+from ibbot.store import AsyncStore, former_account_world
 from ibbot.trading import PositionBook
 
 if TYPE_CHECKING:
@@ -46,30 +44,30 @@ STATE_VERSION: Final = 1
 _REPLAY_MARGIN: Final = timedelta(minutes=5)
 # The executor's own audit kind for executions.
 _FILLS: Final = "fills"
+# What a fresh account's executor must not take from earlier runs (see FreshAccountStore).
+_THIS_RUN_ONLY: Final = frozenset({_FILLS, "orders"})
 
 
-def world_of(pseudonym: str, *, embedded: bool) -> str:
-    """The world of the account with ``pseudonym``; unique per embedded simulator."""
+def world_of(pseudonym: str, *, embedded: bool, run_id: str = "") -> str:
+    """The world of the account with ``pseudonym``; the embedded simulator's is its run's own."""
     if embedded:
-        return f"embedded-simulator:{uuid.uuid4().hex}"
+        return f"embedded-simulator:{run_id}"
     return f"account:{pseudonym}"
-
-
-def _former_world(account: str) -> str:
-    """The world of ``account`` as ibbot wrote it before pseudonyms: a bare hash, still accepted."""
-    digest = hashlib.sha256(account.encode()).hexdigest()[:16]
-    return f"account:{digest}"
 
 
 class StateKeeper:
     """Loads and saves the book's and the strategies' state for one world.
 
-    ``clock`` stamps the saves (wall time: it is compared with the audit log's times).
+    ``clock`` stamps the saves (the market's clock, like the audit log's times it is compared
+    with); ``run_id`` is the run's (:mod:`ibbot.runs`), saved with the book.
     """
 
-    def __init__(self, store: AsyncStore, *, account: str, embedded: bool, clock: Clock) -> None:
+    def __init__(
+        self, store: AsyncStore, *, account: str, embedded: bool, clock: Clock, run_id: str = ""
+    ) -> None:
         self._store = store
-        self._world = world_of("", embedded=True) if embedded else None
+        self._run_id = run_id
+        self._world = world_of("", embedded=True, run_id=run_id) if embedded else None
         self._embedded = embedded
         self._account = account
         self._clock = clock
@@ -103,7 +101,7 @@ class StateKeeper:
         if saved is None:
             log.info("state.none_saved", detail="strategies start afresh")
             return None
-        accepted = {world} if self._embedded else {world, _former_world(self._account)}
+        accepted = {world} if self._embedded else {world, former_account_world(self._account)}
         if saved.get("world") not in accepted:
             if self._embedded:
                 log.info(
@@ -152,6 +150,7 @@ class StateKeeper:
             {
                 "version": STATE_VERSION,
                 "world": await self.world(),
+                "run_id": self._run_id,
                 "saved_at": now.isoformat(),
                 "book": book.dump(),
             },
@@ -184,18 +183,19 @@ class StateKeeper:
 
 
 class FreshAccountStore(AsyncStore):
-    """The store as seen by the executor of a fresh account: no fill audited before ``since``.
+    """The store as seen by the executor of a fresh account: only this run's fills and orders.
 
-    The executor remembers audited execution ids so that an execution IB re-sends is booked once.
-    An embedded simulator is a new account on every run and numbers its executions the same way
-    each time, so fills audited by earlier runs must not be taken for this account's.
+    The executor remembers audited execution ids so that an execution IB re-sends is booked once,
+    and settles the orders earlier runs left unfinished. An embedded simulator is a new account on
+    every run, at the same simulated instants: earlier runs' fills and orders belong to accounts
+    that no longer exist, so only the lines of run ``run_id`` are shown for those kinds.
     """
 
-    __slots__ = ("_since",)
+    __slots__ = ("_run_id",)
 
-    def __init__(self, store: DataStore, *, since: datetime) -> None:
+    def __init__(self, store: DataStore, *, run_id: str) -> None:
         super().__init__(store)
-        self._since = since
+        self._run_id = run_id
 
     async def read_audit(
         self,
@@ -206,7 +206,8 @@ class FreshAccountStore(AsyncStore):
         *,
         until: datetime | None = None,
     ) -> list[AuditEntry]:
-        """:meth:`AsyncStore.read_audit`, never earlier than this account's first moment for fills."""
-        if kind == _FILLS:
-            since = self._since if since is None else max(since, self._since)
-        return await super().read_audit(kind, since, symbol, strategy, until=until)
+        """:meth:`AsyncStore.read_audit`; of fills and orders, only this run's lines."""
+        entries = await super().read_audit(kind, since, symbol, strategy, until=until)
+        if kind in _THIS_RUN_ONLY:
+            entries = [entry for entry in entries if entry.run_id == self._run_id]
+        return entries

@@ -692,6 +692,58 @@ class LiveTrader:
             )
             return mismatches
 
+    async def adopt_broker(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """Take the broker's positions in ``symbols`` into the book and lift their halts (by hand).
+
+        What ``ibbot reconcile --adopt SYMBOL`` asks for (see :meth:`PositionBook.adopt`). Each
+        symbol gets one reconciliation audit line (``outcome`` "adopted" or "refused", the book
+        before and after) and the answer's entry; a symbol with an order at work is refused (its
+        fill may be on the way: adopting now could book it twice). Raises
+        :class:`~ibbot.errors.IbbotError` when the broker cannot be asked.
+        """
+        async with self._reconciling:
+            await self._orders.flush()
+            await self.fills.join()
+            try:
+                broker = await self._positions.positions()
+            except (RequestFailed, TimeoutError) as exc:
+                raise IbbotError(f"the broker's positions could not be asked for: {exc}") from exc
+            held: dict[str, Position] = {}
+            for position in broker:
+                known = held.get(position.symbol)
+                quantity = position.quantity + (0.0 if known is None else known.quantity)
+                held[position.symbol] = Position(position.symbol, quantity, position.avg_cost)
+            working = self._working_symbols()
+            answers = []
+            for symbol in symbols:
+                before = {s: q[symbol] for s, q in self.book.quantities().items() if symbol in q}
+                broker_position = held.get(symbol, Position(symbol, 0.0, 0.0))
+                record: dict[str, Any] = {
+                    "reason": "adopted by hand",
+                    "symbol": symbol,
+                    "book_before": before,
+                    "broker": broker_position.quantity,
+                    "at": self._clock.now().isoformat(),
+                }
+                if symbol in working:
+                    message = f"{symbol} has an order at work: try again once it is done"
+                    record.update(outcome="refused", message=message)
+                    log.warning("reconciliation.adopt_refused", symbol=symbol, reason=message)
+                else:
+                    after = self.book.adopt(
+                        symbol, broker_position.quantity, broker_position.avg_cost
+                    )
+                    self.gate.resume_symbol(symbol)
+                    message = (
+                        f"{symbol}: the broker's {broker_position.quantity:g} adopted by hand; "
+                        f"book before {before or 'nothing'}, after {after or 'nothing'}"
+                    )
+                    record.update(outcome="adopted", book_after=after, message=message)
+                    log.warning("reconciliation.adopted", symbol=symbol, detail=message)
+                await self._audit(AuditKind.RECONCILIATION, record, strategy=None, symbol=symbol)
+                answers.append(record)
+            return answers
+
 
 def _protective(open_orders: list[OrderResult], strategy: str, symbol: str) -> list[OrderResult]:
     """The strategy's working protective children in ``symbol``."""

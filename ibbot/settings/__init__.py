@@ -45,6 +45,7 @@ from ibbot.settings.model import (
     SimSettings,
     StoreSettings,
     StrategySettings,
+    default_store_path,
     is_paper_account,
     redacted_dump,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "SimSettings",
     "StoreSettings",
     "StrategySettings",
+    "default_store_path",
     "is_paper_account",
     "load_settings",
     "parse_override",

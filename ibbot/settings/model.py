@@ -35,6 +35,7 @@ from ibbot.strategies.sources import (
 )
 
 __all__ = [
+    "DEFAULT_STORE",
     "ENV_DELIMITER",
     "ENV_PREFIX",
     "MAX_DEPTH",
@@ -54,12 +55,15 @@ __all__ = [
     "SimSettings",
     "StoreSettings",
     "StrategySettings",
+    "default_store_path",
     "is_paper_account",
     "lookup",
     "redacted_dump",
     "secret_paths",
 ]
 
+DEFAULT_STORE = Path("data")
+"""The root of the default stores (see :func:`default_store_path`), relative to the working directory."""
 ENV_PREFIX = "IBBOT_"
 ENV_DELIMITER = "__"
 REDACTED = "<redacted>"
@@ -302,10 +306,19 @@ class IbSettings(_Section):
 
 
 class StoreSettings(_Section):
-    """Where collected data, state and the audit trail are kept."""
+    """Where collected data, state and the audit trail are kept.
+
+    ``path`` left unset depends on the world ibbot talks to (see :func:`default_store_path`): each
+    world keeps a store of its own (:mod:`ibbot.store.world`).
+    """
 
     backend: Literal["parquet"] = "parquet"
-    path: Path = Path("data")
+    path: Path = DEFAULT_STORE
+
+
+def default_store_path(*, simulate: bool, seed: int) -> Path:
+    """``data/sim-<seed>`` for the embedded simulator, ``data`` for a gateway."""
+    return DEFAULT_STORE / f"sim-{seed}" if simulate else DEFAULT_STORE
 
 
 class CollectorSettings(_Section):
@@ -518,6 +531,15 @@ class Settings(BaseSettings):
     def _decode_json(cls, value: Any) -> Any:
         # A whole section (or the strategy list) may come from one env var, as JSON.
         return _json_table(value)
+
+    @model_validator(mode="after")
+    def _store_of_the_world(self) -> Settings:
+        # Unset, the store's directory follows the world: the embedded simulator's market never
+        # shares a directory with a gateway's, and each seed (a market of its own) gets its own.
+        if "path" not in self.store.model_fields_set:
+            path = default_store_path(simulate=self.ib.simulate, seed=self.sim.seed)
+            object.__setattr__(self, "store", self.store.model_copy(update={"path": path}))
+        return self
 
     @field_validator("strategies")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 import sys
 from datetime import datetime
@@ -135,6 +136,8 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         max_connections=args.max_connections,
         max_buffered_bytes=args.max_buffered_bytes,
         frame_timeout=args.frame_timeout,
+        # A restarted gateway is a new session: its execIds must not repeat the last one's.
+        session=secrets.token_hex(8),
     )
 
 

@@ -51,6 +51,10 @@ class SimConfig:
     ``max_tick_by_tick`` is the account's limit of simultaneous tick-by-tick subscriptions, across
     all its clients (error 10190 past it). IB sizes it with the market depth formula; paper and
     small live accounts report 5 (issue 13).
+
+    ``session`` seeds the permIds and execIds beside the account: IB never gives an execId twice,
+    so a gateway that may follow another for the same account (``ibbot sim`` restarted, the
+    embedded simulator of every run) passes one of its own; "" gives the same ids every time.
     """
 
     host: str = "127.0.0.1"
@@ -72,6 +76,7 @@ class SimConfig:
     max_buffered_bytes: int = 16 * MAX_FRAME_LENGTH
     frame_timeout: float = 10.0
     max_tick_by_tick: int = 5
+    session: str = ""
     universe: Universe = field(default_factory=lambda: DEFAULT_UNIVERSE, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -65,6 +65,7 @@ class Hub(Generic[Session]):
             starting_cash=config.starting_cash,
             slippage_bps=config.slippage_bps,
             symbols=config.active_universe,
+            session=config.session,
         )
         self.pacer = RequestPacer(
             clock.monotonic, enabled=config.pacing, strict=config.strict_pacing

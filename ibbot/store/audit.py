@@ -7,6 +7,7 @@ Every line is one envelope::
         "logged_at": "2026-01-05T14:30:00+00:00",
         "strategy": "sma_cross",
         "symbol": "AAPL",
+        "run_id": "20260601T101010Z-3fa2",
         "record": {...},
     }
 
@@ -14,7 +15,11 @@ Each record is written with a single ``write`` on an ``O_APPEND`` descriptor, th
 before the call returns: once ``log_*`` returns, the line survives a crash. A crash *during* the
 write can leave a torn last line; readers skip any line that is not a complete envelope with a
 structlog warning naming the file and line number, and the next append first ends the torn line,
-so the new record starts on a line of its own. The day is the UTC day of ``logged_at``.
+so the new record starts on a line of its own. ``logged_at`` is the store's clock when the line was
+written: the market's time (the wall clock against a real gateway, the simulated clock with the
+embedded simulator), and the file's day is its UTC day, as an event's file is its market day.
+``run_id`` names the run that wrote the line (:mod:`ibbot.runs`; null from a tool outside a run and
+in lines written before run ids).
 
 The two steps can be taken apart (:meth:`AuditLog.write`, then :meth:`PendingAppend.sync`): the
 write alone takes microseconds and already survives a crash of the process (the operating system
@@ -64,13 +69,14 @@ class AuditKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One audit line as read back: when it was logged, for whom, and the record itself."""
+    """One audit line as read back: when it was logged, for whom, by which run, and the record."""
 
     kind: str
     logged_at: datetime
     record: Mapping[str, Any]
     strategy: str | None = None
     symbol: str | None = None
+    run_id: str | None = None
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -92,15 +98,18 @@ def _decode_line(kind: str, line: bytes) -> AuditEntry | str:
     logged_at = envelope.get("logged_at")
     strategy = envelope.get("strategy")
     symbol = envelope.get("symbol")
+    run_id = envelope.get("run_id")
     if not isinstance(record, dict) or not isinstance(logged_at, str):
         return "missing 'record' object or 'logged_at' time"
-    if not isinstance(strategy, str | None) or not isinstance(symbol, str | None):
-        return "'strategy' and 'symbol' must be strings or null"
+    if not all(isinstance(value, str | None) for value in (strategy, symbol, run_id)):
+        return "'strategy', 'symbol' and 'run_id' must be strings or null"
     try:
         when = ensure_utc(datetime.fromisoformat(logged_at), field="logged_at")
     except ValueError as exc:
         return str(exc)
-    return AuditEntry(kind=kind, logged_at=when, record=record, strategy=strategy, symbol=symbol)
+    return AuditEntry(
+        kind=kind, logged_at=when, record=record, strategy=strategy, symbol=symbol, run_id=run_id
+    )
 
 
 class PendingAppend:
@@ -168,9 +177,12 @@ class AuditLog:
         logged_at: datetime,
         strategy: str | None = None,
         symbol: str | None = None,
+        run_id: str | None = None,
     ) -> None:
         """Append one record durably (written and fsynced before returning)."""
-        self.write(kind, record, logged_at=logged_at, strategy=strategy, symbol=symbol).sync()
+        self.write(
+            kind, record, logged_at=logged_at, strategy=strategy, symbol=symbol, run_id=run_id
+        ).sync()
 
     def write(
         self,
@@ -180,6 +192,7 @@ class AuditLog:
         logged_at: datetime,
         strategy: str | None = None,
         symbol: str | None = None,
+        run_id: str | None = None,
     ) -> PendingAppend:
         """Append one record to the file without waiting for the disk; ``sync()`` the result.
 
@@ -197,6 +210,7 @@ class AuditLog:
             "logged_at": logged_at.isoformat(),
             "strategy": strategy,
             "symbol": symbol,
+            "run_id": run_id,
             "record": dict(record),
         }
         line = (dumps(envelope, what=f"{kind} audit record") + "\n").encode()

@@ -12,6 +12,9 @@ writing the day file and deleting the absorbed parts leaves parts that readers k
 the next compaction deletes them. Dataset readers outside ibbot see the day file plus the parts
 not yet compacted, all in one schema.
 
+Every file also has a ``run_id`` column beside the event's own fields: the run that wrote the event
+(:mod:`ibbot.runs`; null in files written before run ids, which read as before).
+
 Overflow policy: the buffer holds at most ``batch_size`` events before the writer that fills it
 flushes (synchronously, or awaited in a worker thread by ``AsyncStore``): back-pressure, no loss.
 Events still in the buffer when the process dies are lost; bars, fundamentals, state and audit
@@ -47,6 +50,9 @@ __all__ = ["EventLog"]
 log = structlog.get_logger(__name__)
 
 EVENT_SCHEMA = arrow_schema(Event)
+_RUN_ID = "run_id"
+# On disk: the event's fields, then the run that wrote it.
+EVENT_FILE_SCHEMA = EVENT_SCHEMA.append(pa.field(_RUN_ID, pa.string()))
 _REQUIRED = frozenset(("type", "timestamp", "payload", "ingested_at"))
 _ABSORBED = "absorbed_through"
 _TIMESTAMP_TYPE = EVENT_SCHEMA.field("timestamp").type
@@ -79,6 +85,7 @@ class EventLog:
         *,
         batch_size: int = 10_000,
         at_rest: Callable[[Event], Event] | None = None,
+        run_id: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"event batch size must be positive, got {batch_size}")
@@ -86,6 +93,7 @@ class EventLog:
         self._batch_size = batch_size
         # What an event becomes on disk (account ids replaced by pseudonyms), applied when written.
         self._at_rest = at_rest
+        self._run_id = pa.scalar(run_id, type=pa.string())
         # _buffer_lock guards the buffer and is only ever held for list operations, so appending
         # from the event loop never waits on I/O. _files_lock serialises every file operation.
         self._buffer_lock = threading.Lock()
@@ -164,7 +172,7 @@ class EventLog:
             for day in sorted(by_day):
                 try:
                     path = self._layout.events_part(day, self._seq_for(day, parts))
-                    write_parquet(path, to_arrow(Event, by_day[day]))
+                    write_parquet(path, self._table(by_day[day]))
                 except BaseException:
                     # Not written: put this day's and the following days' events back, in order.
                     with self._buffer_lock:
@@ -200,7 +208,10 @@ class EventLog:
                 return None if path is None else self._read_file(path)
 
             write_parquet_stream(
-                target, EVENT_SCHEMA, next_table, {_ABSORBED: str(max(seq for seq, _ in live))}
+                target,
+                EVENT_FILE_SCHEMA,
+                next_table,
+                {_ABSORBED: str(max(seq for seq, _ in live))},
             )
         leftovers = parts.get(day, [])
         for _, path in leftovers:
@@ -215,8 +226,14 @@ class EventLog:
             )
         self._unabsorbed.discard(day)
 
+    def _table(self, events: list[Event]) -> pa.Table:
+        table = to_arrow(Event, events)
+        return table.append_column(
+            EVENT_FILE_SCHEMA.field(_RUN_ID), pa.repeat(self._run_id, table.num_rows)
+        )
+
     def _read_file(self, path: Path) -> pa.Table:
-        return read_parquet(path, EVENT_SCHEMA, _REQUIRED).table
+        return read_parquet(path, EVENT_FILE_SCHEMA, _REQUIRED).table
 
     # -- reads --------------------------------------------------------------------------------
 

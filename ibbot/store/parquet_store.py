@@ -62,7 +62,9 @@ log = structlog.get_logger(__name__)
 class ParquetStore:
     """The file-based :class:`~ibbot.store.DataStore` rooted at ``path`` (created on first write).
 
-    ``clock`` stamps audit lines and saved state (a SimulatedClock in backtests and tests);
+    ``clock`` stamps audit lines and saved state: the market's clock (a simulator's, or a
+    SimulatedClock in backtests and tests; the wall clock by default); ``run_id`` is written into
+    every audit line, batch of events and saved state (see :mod:`ibbot.runs`; None outside a run);
     ``event_batch_size`` is how many events are buffered before they are written (see
     :mod:`ibbot.store.events`).
     """
@@ -72,9 +74,11 @@ class ParquetStore:
         path: str | os.PathLike[str],
         *,
         clock: Clock | None = None,
+        run_id: str | None = None,
         event_batch_size: int = 10_000,
     ) -> None:
         self.root = Path(path)
+        self.run_id = run_id
         self._clock: Clock = clock if clock is not None else WallClock()
         self._layout = StoreLayout(self.root)
         self._locks = KeyedLocks()
@@ -82,7 +86,7 @@ class ParquetStore:
         self._fundamentals = FundamentalFiles(self._layout, self._locks)
         self._accounts = AccountPseudonyms(self._layout.account_key_file)
         self._events = EventLog(
-            self._layout, batch_size=event_batch_size, at_rest=self._accounts.scrub
+            self._layout, batch_size=event_batch_size, at_rest=self._accounts.scrub, run_id=run_id
         )
         self._audit = AuditLog(self._layout, self._locks)
         self._closed = False
@@ -237,6 +241,7 @@ class ParquetStore:
         document = {
             "strategy": strategy_name,
             "saved_at": self._clock.now().isoformat(),
+            "run_id": self.run_id,
             "state": self._accounts.scrub(dict(state)),
         }
         with self._locks("state", strategy_name):
@@ -283,6 +288,7 @@ class ParquetStore:
             logged_at=self._clock.now(),
             strategy=strategy_name,
             symbol=order.symbol,
+            run_id=self.run_id,
         )
 
     def log_audit(
@@ -301,6 +307,7 @@ class ParquetStore:
             logged_at=self._clock.now(),
             strategy=strategy,
             symbol=symbol,
+            run_id=self.run_id,
         )
 
     def read_audit(

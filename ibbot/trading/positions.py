@@ -197,6 +197,51 @@ class PositionBook:
                 self._adopt(mismatch, costs.get(mismatch.symbol, 0.0))
         return mismatches
 
+    def adopt(self, symbol: str, broker_quantity: float, avg_cost: float) -> dict[str, float]:
+        """Take the broker's ``broker_quantity`` of ``symbol`` as the truth (a halt resolved by hand).
+
+        The strategies keep their holdings when the broker's position covers them (same side, at
+        least as many shares): the rest is booked :data:`UNATTRIBUTED`, as ``adopt_broker`` does.
+        Otherwise (the broker holds fewer shares, none, or the other side) no strategy may go on
+        believing in shares that are not there, or its exit would sell them twice. A single holder
+        on the broker's side (or with the broker flat) is set to the broker's quantity; with
+        several, nobody can tell whose shares are missing, so every strategy's holding in the
+        symbol is closed and the broker's whole position is booked unattributed, at its average
+        cost. No P&L is booked either way (the price of the gap is unknown). Returns the holdings
+        of the symbol afterwards, by holder.
+        """
+        holders = {
+            strategy: book[symbol]
+            for strategy, book in self._positions.items()
+            if strategy != UNATTRIBUTED and symbol in book and not book[symbol].is_flat
+        }
+        held = sum(p.quantity for p in holders.values())
+        covered = held == 0 or (
+            (held > 0) == (broker_quantity > 0) and abs(broker_quantity) >= abs(held)
+        )
+        if not covered:
+            (only, position), *others = holders.items()
+            if not others and broker_quantity * held >= 0:
+                avg = position.avg_cost if broker_quantity else 0.0
+                self._positions[only][symbol] = replace(
+                    position, quantity=broker_quantity, avg_cost=avg
+                )
+                held = broker_quantity
+            else:
+                for strategy, position in holders.items():
+                    self._positions[strategy][symbol] = replace(
+                        position, quantity=0.0, avg_cost=0.0
+                    )
+                held = 0.0
+        gap = broker_quantity - held
+        unattributed = self._positions.setdefault(UNATTRIBUTED, {})
+        unattributed[symbol] = Position(symbol, gap, avg_cost if gap else 0.0, UNATTRIBUTED)
+        return {
+            strategy: book[symbol].quantity
+            for strategy, book in self._positions.items()
+            if symbol in book and not book[symbol].is_flat
+        }
+
     def _adopt(self, mismatch: Mismatch, avg_cost: float) -> None:
         book = self._positions.setdefault(UNATTRIBUTED, {})
         held = book.get(mismatch.symbol)

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Mismatch", "ReconciliationOutcome", "ReconciliationPolicy", "compare_positions"]
+__all__ = [
+    "ADOPT_COMMAND",
+    "Mismatch",
+    "ReconciliationOutcome",
+    "ReconciliationPolicy",
+    "compare_positions",
+]
 
 # Broker quantities are floats converted from IB's Decimals; gaps smaller than this are rounding.
 QUANTITY_TOLERANCE = 1e-6
@@ -41,8 +47,14 @@ _OUTCOMES = {
     ReconciliationPolicy.IGNORE: ReconciliationOutcome.IGNORED,
 }
 
+ADOPT_COMMAND = "ibbot reconcile --adopt"
+"""How a person resolves a halted symbol: take the broker's quantity into the book (audited)."""
+
 _CONSEQUENCES = {
-    ReconciliationOutcome.HALTED: "new orders in it are halted until it reconciles",
+    ReconciliationOutcome.HALTED: (
+        "new orders in it are halted until it reconciles (or `" + ADOPT_COMMAND + " {symbol}` "
+        "takes the broker's quantity)"
+    ),
     ReconciliationOutcome.ADOPTED: "the broker's quantity is adopted; the gap is booked unattributed",
     ReconciliationOutcome.IGNORED: "ignored by configuration",
 }
@@ -70,7 +82,7 @@ class Mismatch:
         return (
             f"{self.symbol}: book {self.book_quantity:g} ({held}) != broker "
             f"{self.broker_quantity:g} (difference {self.difference:+g}); "
-            f"{_CONSEQUENCES[self.outcome]}"
+            + _CONSEQUENCES[self.outcome].format(symbol=self.symbol)
         )
 
 

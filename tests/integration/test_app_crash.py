@@ -83,7 +83,8 @@ async def crashed_run(settings: Settings, gateway: SimulatedGateway) -> None:
     (c) ``filled``: IB accepted and filled the order; neither its status nor its fill was written.
     (c') ``audited``: filled and its fill audited, but the crash came before the book was saved.
     """
-    store = ParquetStore(settings.store.path)
+    # Stamped in market time, as the crashed run's store stamped its lines.
+    store = ParquetStore(settings.store.path, clock=gateway.clock)
     write_ahead(store, Order("holder", "AAPL", OrderSide.BUY, 4, decision_id="lost"), order_id=900)
     ib = IB()
     await ib.connectAsync(

@@ -14,11 +14,14 @@ import pytest
 from ibbot.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main
 from ibbot.commands.backtest import default_out_dir
 from ibbot.models import BarSize, PriceBar
+from ibbot.settings import Settings
 from ibbot.store import ParquetStore
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+# The store of the default settings, relative to the working directory: the embedded simulator's.
+DATA = Settings().store.path
 OUTPUTS = (
     "trades.csv",
     "equity.csv",
@@ -91,7 +94,7 @@ def test_import_bars_happy_path(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert code == EXIT_OK
     assert "column 'Adj Close' ignored" in err
     assert out.startswith("imported 10 1 day bars of AAPL")
-    bars = ParquetStore(tmp_path / "data").read_bars(
+    bars = ParquetStore(tmp_path / DATA).read_bars(
         "AAPL", datetime(2021, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC)
     )
     assert [bar.timestamp for bar in bars][:2] == [
@@ -117,11 +120,11 @@ def test_import_bars_threshold(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert f"{csv}: line 3: high 0.5 < low 2" in err
     assert f"{csv}: line 4: unparsable open 'x'" in err
     assert "2 of 4 rows are bad (more than --max-bad-rows 1); nothing was imported" in err
-    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / DATA).exists()
     code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA", "--max-bad-rows", "2")
     assert code == EXIT_OK
     assert "2 bad rows skipped" in out
-    assert len(ParquetStore(tmp_path / "data").symbols()) == 1
+    assert len(ParquetStore(tmp_path / DATA).symbols()) == 1
 
 
 @pytest.mark.parametrize(
@@ -196,11 +199,9 @@ def test_backtest_default_output_directory(
     run(capsys, "import-bars", str(write_csv(tmp_path / "a.csv", days=40)), "--symbol", "AAA")
     args = backtest_args("x")[:-2]
     assert run(capsys, *args)[0] == EXIT_OK
-    (run_dir,) = (tmp_path / "data" / "backtests").iterdir()
+    (run_dir,) = (tmp_path / DATA / "backtests").iterdir()
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(OUTPUTS)
-    assert default_out_dir(tmp_path / "data", run_dir.name) == run_dir.with_name(
-        f"{run_dir.name}-2"
-    )
+    assert default_out_dir(tmp_path / DATA, run_dir.name) == run_dir.with_name(f"{run_dir.name}-2")
 
 
 def test_backtest_progress_bar_on_a_terminal(
@@ -259,7 +260,7 @@ def test_backtest_asks_for_a_bar_size_when_several_are_stored(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Daily and hourly bars in the period: the user chooses with --bar-size."""
-    store = ParquetStore(tmp_path / "data")
+    store = ParquetStore(tmp_path / DATA)
     stamp = datetime(2021, 3, 1, tzinfo=UTC)
     store.write_bars("AAA", [PriceBar("AAA", stamp, 1, 1, 1, 1, 1, BarSize.DAY_1)])
     store.write_bars("AAA", [PriceBar("AAA", stamp, 1, 1, 1, 1, 1, BarSize.HOUR_1)])
@@ -325,7 +326,7 @@ def test_import_bars_of_an_intraday_file_asks_for_the_bar_size_in_one_line(
     assert (code, out) == (EXIT_USAGE, "")
     assert err.count("\n") == 1
     assert '--bar-size "1 min"' in err
-    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / DATA).exists()
     code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA", "--bar-size", "1 min")
     assert (code, err) == (EXIT_OK, "")
     assert out.startswith("imported 390 1 min bars of AAA")
@@ -346,7 +347,7 @@ def test_import_bars_says_an_adjusted_column_was_ignored_or_uses_it(
         "splits and dividends (--adjusted uses it)\n"
     )
     stamp = datetime(2024, 1, 2, tzinfo=UTC)
-    store = ParquetStore(tmp_path / "data")
+    store = ParquetStore(tmp_path / DATA)
     assert store.read_bars("AAA", stamp, stamp + timedelta(days=1))[0].close == 105
     code, out, err = run(capsys, "import-bars", str(csv), "--symbol", "AAA", "--adjusted")
     assert (code, err) == (EXIT_OK, "")

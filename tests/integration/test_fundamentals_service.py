@@ -151,17 +151,17 @@ async def test_ratios_use_the_last_price_stored_before_the_record(
 async def test_ib_unavailable_hands_over_to_sec_quietly(
     sec: FakeSecServer, store: AsyncStore, tmp_path: Path
 ) -> None:
-    """IB's 430 makes the SEC answer; "unavailable" is logged once per symbol, IB then rests."""
+    """IB's 430 makes the SEC answer; "unavailable" is logged once per symbol, IB then rests;
+    each answer publishes the newest record known by then, also when nothing new was stored."""
     ib = UnavailableIb()
     published: list[Event] = []
 
     async def publish(event: Event) -> None:
         published.append(event)
 
+    clock = SimulatedClock(known_at(RESTATED_ON) + timedelta(days=1))
     async with edgar_client(sec, tmp_path / "cache") as client:
-        service = FundamentalsService(
-            [ib, SecSource(client)], store, clock=SimulatedClock(), publish=publish
-        )
+        service = FundamentalsService([ib, SecSource(client)], store, clock=clock, publish=publish)
         with capture_logs() as logs:
             first = await service.refresh("ACME")
             second = await service.refresh("ACME")
@@ -174,12 +174,12 @@ async def test_ib_unavailable_hands_over_to_sec_quietly(
     assert unavailable[0]["log_level"] == "info"
     assert not [e for e in logs if e["log_level"] in {"warning", "error"}]
     assert second.stored == 0  # nothing new: the history is already stored
-    assert len(published) == 1
-    event = published[0]
-    assert event.type is EventType.FUNDAMENTAL_DATA
-    assert event.source == "sec"
-    assert isinstance(event.payload, FundamentalData)
-    assert event.payload.timestamp == known_at(RESTATED_ON)
+    assert len(published) == 2
+    for event in published:
+        assert event.type is EventType.FUNDAMENTAL_DATA
+        assert event.source == "sec"
+        assert isinstance(event.payload, FundamentalData)
+        assert event.payload.timestamp == known_at(RESTATED_ON)
 
 
 async def test_unavailable_source_is_asked_again_after_its_rest(
@@ -289,8 +289,8 @@ async def test_new_filing_adds_one_record_and_rewrite_rewrites_all(
         newer = await service.refresh("ACME")
         again = await service.refresh("ACME", rewrite=True)
     assert newer.stored == 4  # FY2026's quarters, all filed after the restatement
-    assert newer.latest is not None
-    assert newer.latest.timestamp == known_at(date(2027, 2, 24))
+    assert newer.latest is not None  # the newest known on 2026-06-01: the fake files ahead of it
+    assert newer.latest.timestamp == known_at(date(2026, 5, 5))
     assert again.stored == 13
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ibbot import cli
+from ibbot.settings import Settings
 from ibbot.store import AuditKind, ParquetStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +84,8 @@ def test_from_a_new_strategy_to_a_backtest_and_a_run_on_the_simulator(
 
     code, out, err = ibbot(capsys, "--duration", "5")
     assert code == 0, err
-    with ParquetStore(fresh / "data") as store:
+    # The embedded simulator keeps its own world: data/sim-<seed>/ with the shipped settings.
+    with ParquetStore(fresh / Settings().store.path) as store:
         decisions = store.read_audit(AuditKind.DECISIONS, strategy="breakout")
         started = [
             e.record

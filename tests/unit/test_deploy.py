@@ -27,6 +27,7 @@ from dotenv import dotenv_values
 
 from ibbot.cli import DEFAULT_COMMAND, PROG
 from ibbot.settings import Settings, load_settings
+from ibbot.settings.model import DEFAULT_STORE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -710,10 +711,14 @@ def test_dockerfile_runs_as_the_non_root_owner_of_the_data_volume() -> None:
 
 
 def test_dockerfile_volume_is_where_ibbot_keeps_its_data() -> None:
-    """VOLUME is the working directory's `data`, ibbot's default store path."""
+    """VOLUME is the working directory's `data`, where ibbot's default stores live (a gateway's
+    itself, the embedded simulator's in data/sim-<seed>)."""
     parsed = dockerfile()
     workdir = parsed.last("WORKDIR").value
-    assert parsed.volume == posixpath.join(workdir, str(Settings().store.path))
+    assert parsed.volume == posixpath.join(workdir, str(DEFAULT_STORE))
+    for simulate in (True, False):
+        path = Settings(ib={"simulate": simulate}).store.path
+        assert path.is_relative_to(DEFAULT_STORE)
 
 
 def test_dockerfile_entrypoint_stop_signal_and_healthcheck() -> None:

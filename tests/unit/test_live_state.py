@@ -57,18 +57,22 @@ def fill(exec_id: str, account: str = "DU1", strategy: str = "sma") -> Fill:
 async def test_worlds_hash_the_account_and_make_every_embedded_simulator_new(
     tmp_path: Path,
 ) -> None:
-    """The same account is the same world (its id not in clear); each embedded simulator is new."""
+    """The same account is the same world (its id not in clear); each embedded simulator's run is new."""
     clock = SimulatedClock(NOW)
     async with AsyncStore(ParquetStore(tmp_path, clock=clock)) as store:
 
-        async def world(account: str, *, embedded: bool = False) -> str:
-            return await StateKeeper(store, account=account, embedded=embedded, clock=clock).world()
+        async def world(account: str, *, embedded: bool = False, run_id: str = "r1") -> str:
+            keeper = StateKeeper(
+                store, account=account, embedded=embedded, clock=clock, run_id=run_id
+            )
+            return await keeper.world()
 
-        assert await world("DU1234567") == await world("DU1234567")
+        assert await world("DU1234567") == await world("DU1234567", run_id="r2")
         assert await world("DU1234567") != await world("DU7654321")
         assert "DU1234567" not in await world("DU1234567")
-        assert await world("DU1234567", embedded=True) != await world("DU1234567", embedded=True)
-    assert world_of("anything", embedded=True).startswith("embedded-simulator:")
+        embedded = await world("DU1234567", embedded=True)
+        assert embedded != await world("DU1234567", embedded=True, run_id="r2")
+    assert embedded == world_of("anything", embedded=True, run_id="r1") == "embedded-simulator:r1"
 
 
 async def test_a_book_saved_under_the_former_bare_hash_is_still_restored(tmp_path: Path) -> None:
@@ -153,20 +157,23 @@ async def test_an_unreadable_book_starts_afresh(tmp_path: Path) -> None:
         assert await keeper.load_book() is None
 
 
-async def test_a_fresh_account_store_forgets_earlier_fills_only(tmp_path: Path) -> None:
-    """The executor of a new simulated account does not see fills audited before it began."""
-    clock = SimulatedClock(NOW)
-    with ParquetStore(tmp_path, clock=clock) as parquet:
-        parquet.log_audit("fills", {"exec_id": "before"})
-        parquet.log_audit("orders", {"order_ref": "before"})
-        clock.advance(10)
-        begun = clock.now()
+async def test_a_fresh_account_store_shows_only_its_runs_fills_and_orders(tmp_path: Path) -> None:
+    """The executor of a new simulated account sees no fill or order of an earlier run, even one
+    audited at a later simulated time (each run of the embedded simulator starts at the same one)."""
+    later = SimulatedClock(NOW + timedelta(hours=1))
+    with ParquetStore(tmp_path, clock=later, run_id="earlier") as earlier:
+        earlier.log_audit("fills", {"exec_id": "before"})
+        earlier.log_audit("orders", {"order_ref": "before"})
+        earlier.log_audit("decisions", {"decision_id": "before"})
+    with ParquetStore(tmp_path, clock=SimulatedClock(NOW), run_id="this") as parquet:
         parquet.log_audit("fills", {"exec_id": "after"})
-        view = FreshAccountStore(parquet, since=begun)
+        parquet.log_audit("orders", {"order_ref": "after"})
+        view = FreshAccountStore(parquet, run_id="this")
         assert [e.record["exec_id"] for e in await view.read_audit("fills")] == ["after"]
-        early = begun - timedelta(days=7)
+        early = NOW - timedelta(days=7)
         assert [e.record["exec_id"] for e in await view.read_audit("fills", early)] == ["after"]
-        assert len(await view.read_audit("orders")) == 1
+        assert [e.record["order_ref"] for e in await view.read_audit("orders")] == ["after"]
+        assert len(await view.read_audit("decisions")) == 1
 
 
 async def test_history_comes_in_the_order_it_became_known(tmp_path: Path) -> None:

@@ -213,7 +213,8 @@ def test_reconcile_halt_policy_reports_every_gap_and_leaves_the_book() -> None:
     assert {m.outcome for m in mismatches} == {ReconciliationOutcome.HALTED}
     assert mismatches[0].message == (
         "JPM: book 150 (vm 100, sma 50) != broker 120 (difference -30); "
-        "new orders in it are halted until it reconciles"
+        "new orders in it are halted until it reconciles "
+        "(or `ibbot reconcile --adopt JPM` takes the broker's quantity)"
     )
     assert mismatches[2].message.startswith("XOM: book 0 (nothing) != broker 10 (difference +10)")
     assert book.quantities() == _book().quantities()
@@ -276,3 +277,42 @@ def test_compare_positions_skips_flat_entries() -> None:
         -1.0,
         {"vm": 5.0},
     )
+
+
+def _holding(quantities: dict[str, float]) -> PositionBook:
+    """A book whose strategies hold AAPL (at 100)."""
+    book = PositionBook()
+    for strategy, quantity in quantities.items():
+        book.seed(strategy, [Position("AAPL", quantity, 100.0, strategy_name=strategy)])
+    return book
+
+
+def test_adopting_a_covering_broker_position_books_the_excess_unattributed() -> None:
+    """The broker holds what the strategies hold and more: they keep theirs, the rest is unattributed."""
+    book = _holding({"sma": 10.0, "vm": 5.0})
+    assert book.adopt("AAPL", 20.0, 99.0) == {"sma": 10.0, "vm": 5.0, UNATTRIBUTED: 5.0}
+    unattributed = book.position(UNATTRIBUTED, "AAPL")
+    assert unattributed is not None
+    assert unattributed.avg_cost == 99.0
+    assert not compare_positions(book.quantities(), {"AAPL": 20.0}, ReconciliationPolicy.IGNORE)
+
+
+def test_adopting_a_smaller_broker_position_never_leaves_shares_to_sell_twice() -> None:
+    """Fewer shares at the broker: a single holder is set to the broker's quantity (none: flat);
+    several holders are all closed and the broker's shares booked unattributed."""
+    single = _holding({"sma": 10.0})
+    assert single.adopt("AAPL", 0.0, 0.0) == {}
+    assert single.quantities()["sma"] == {}
+    single = _holding({"sma": 10.0})
+    assert single.adopt("AAPL", 4.0, 101.0) == {"sma": 4.0}
+    kept = single.position("sma", "AAPL")
+    assert kept is not None
+    assert kept.avg_cost == 100.0
+    several = _holding({"sma": 10.0, "vm": 5.0})
+    assert several.adopt("AAPL", 12.0, 101.0) == {UNATTRIBUTED: 12.0}
+    short = _holding({"sma": 10.0})
+    assert short.adopt("AAPL", -3.0, 101.0) == {UNATTRIBUTED: -3.0}
+    for book, broker in ((single, 4.0), (several, 12.0), (short, -3.0)):
+        assert not compare_positions(
+            book.quantities(), {"AAPL": broker}, ReconciliationPolicy.IGNORE
+        )

@@ -84,7 +84,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.ib.port == 4002
     assert settings.ib.simulate is True
     assert settings.ib.allow_live_trading is False
-    assert settings.store.path == Path("data")
+    assert settings.store.path == Path("data/sim-42")  # the embedded simulator's own store
     assert settings.collector.watchlist == [
         "AAPL",
         "MSFT",

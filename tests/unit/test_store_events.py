@@ -6,6 +6,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -228,7 +229,9 @@ def test_events_directory_reads_as_one_dataset(store: ParquetStore, root: Path) 
     store.flush()
     table = ds.dataset(root / "events", format="parquet").to_table()
     assert table.num_rows == 4
-    assert table.schema.remove_metadata().equals(arrow_schema(Event))
+    # The event's fields, then the run that wrote it.
+    schema = arrow_schema(Event).append(pa.field("run_id", pa.string()))
+    assert table.schema.remove_metadata().equals(schema)
     assert sorted(set(table.column("type").to_pylist())) == ["tick"]
 
 

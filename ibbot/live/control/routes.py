@@ -1,8 +1,10 @@
 """The control endpoint's routes, and the ASGI application that serves them (:func:`control_app`).
 
-``GET /status`` (strategies, positions, orders, connection), ``POST /strategies`` with a strategy's
-settings as a JSON object (hot add), ``DELETE /strategies/<name>`` (hot remove) and ``POST /stop``
-(the graceful shutdown a signal starts). Every answer is JSON; a refusal is ``{"error": why}`` with
+``GET /status`` (strategies, positions, orders, connection, halted symbols), ``POST /strategies``
+with a strategy's settings as a JSON object (hot add), ``DELETE /strategies/<name>`` (hot remove),
+``POST /reconcile`` with ``{"adopt": [symbols]}`` (take the broker's positions in those symbols into
+the book, lifting their halts: ``ibbot reconcile --adopt``) and ``POST /stop`` (the graceful
+shutdown a signal starts). Every answer is JSON; a refusal is ``{"error": why}`` with
 a 4xx status and one log line.
 """
 
@@ -33,8 +35,11 @@ __all__ = ["ControlTarget", "control_app"]
 
 log = structlog.get_logger(__name__)
 
-_ROUTES: Final = "GET /status, POST /strategies, DELETE /strategies/NAME, POST /stop"
+_ROUTES: Final = (
+    "GET /status, POST /strategies, DELETE /strategies/NAME, POST /reconcile, POST /stop"
+)
 _STRATEGY_FIELDS: Final = "name, class_path, allocated_capital, params"
+_MAX_ADOPT: Final = 100
 
 
 class ControlTarget(Protocol):
@@ -52,6 +57,10 @@ class ControlTarget(Protocol):
         """Stop a running strategy now."""
         ...
 
+    async def adopt_positions(self, symbols: list[str]) -> list[dict[str, Any]]:
+        """Take the broker's positions in ``symbols`` into the book; one answer per symbol."""
+        ...
+
     def stop(self, reason: str) -> None:
         """Begin the graceful shutdown."""
         ...
@@ -65,6 +74,7 @@ def control_app(target: ControlTarget, *, port: int, token: str) -> Starlette:
             Route("/status", routes.status, methods=["GET"]),
             Route("/strategies", routes.add, methods=["POST"]),
             Route("/strategies/{name}", routes.remove, methods=["DELETE"]),
+            Route("/reconcile", routes.reconcile, methods=["POST"]),
             Route("/stop", routes.stop, methods=["POST"]),
         ],
         middleware=[Middleware(ControlGuard, port=port, token=token)],
@@ -90,6 +100,10 @@ class _Routes:
         await self._target.remove_strategy(name)
         return ControlResponse({"removed": name})
 
+    async def reconcile(self, request: Request) -> Response:
+        symbols = _adopt_symbols(await read_json_body(request))
+        return ControlResponse({"adopted": await self._target.adopt_positions(symbols)})
+
     async def stop(self, request: Request) -> Response:
         del request
         self._target.stop("control request")
@@ -108,6 +122,19 @@ def _strategy_settings(raw: Any) -> StrategySettings:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         raise HTTPException(400, problems) from exc
+
+
+def _adopt_symbols(raw: Any) -> list[str]:
+    symbols = raw.get("adopt") if isinstance(raw, dict) else None
+    if (
+        not isinstance(symbols, list)
+        or not 0 < len(symbols) <= _MAX_ADOPT
+        or not all(isinstance(s, str) and s for s in symbols)
+    ):
+        raise HTTPException(
+            400, f'the body must be {{"adopt": [symbols]}}, 1 to {_MAX_ADOPT} non-empty strings'
+        )
+    return list(dict.fromkeys(symbols))
 
 
 def _http_refusal(request: Request, exc: Exception) -> Response:
