@@ -3,11 +3,14 @@ write-ahead line first; when it cannot send at once, it writes and sends nothing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING
 
 from ibbot.broker.executor import ExecutorConfig, OrderExecutor
+from ibbot.broker.requests import IBRequests
 from ibbot.models import Order, OrderSide, OrderStatus
+from ibbot.pacing import IBPacer
 from tests.integration.broker_support import Harness, background, harness
 
 if TYPE_CHECKING:
@@ -15,9 +18,12 @@ if TYPE_CHECKING:
 
 
 def _executor(h: Harness, **config: object) -> OrderExecutor:
+    # A burst of messages in the pacer: the orders here never wait for the per-second budget.
+    rules = dataclasses.replace(h.pacer.rules, message_burst=10)
+    requests = IBRequests(h.connection, IBPacer(h.clock, rules), policy=h.requests.policy)
     return OrderExecutor(
         h.connection,
-        h.requests,
+        requests,
         h.store,
         h.bus,
         config=ExecutorConfig(**config),  # type: ignore[arg-type]
