@@ -16,9 +16,10 @@ unique per account).
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
 ``<strategy>:<decision id>``) is written before the order is sent (the operating system holds it:
-it survives ibbot being killed) and fsynced before ``submit`` goes on. Orders are never re-sent,
-so no crash can place a decision's order twice. After a crash the next run settles every order an
-earlier run left unfinished, whichever window the crash hit:
+it survives ibbot being killed) and fsynced before ``submit`` (or the outcome of
+:meth:`~OrderExecutor.place_now`) goes on. Orders are never re-sent, so no crash can place a
+decision's order twice. After a crash the next run settles every order an earlier run left
+unfinished, whichever window the crash hit:
 
 - (a) The write-ahead line is durable, placeOrder never reached IB: IB lists no order and no
   execution with its ``orderRef``. It is audited as rejected "unconfirmed after a restart" (a
@@ -297,9 +298,12 @@ class OrderExecutor:
         synced = None
         if durable is not None:
             # The fsync belongs to the executor, so it runs whoever awaits the outcome, and when.
-            synced = tasks.create_task(
-                self._synced(tracked, durable), name=f"ibbot-order-sync-{tracked.order_id}"
-            )
+            try:
+                synced = tasks.create_task(
+                    self._synced(tracked, durable), name=f"ibbot-order-sync-{tracked.order_id}"
+                )
+            except RuntimeError:  # the executor is stopping: the line is written, not fsynced
+                durable.close()
         return PlacedOrder(self, tracked, synced)
 
     def _track(self, order: Order) -> tuple[_Tracked, IBOrder]:
