@@ -61,7 +61,7 @@ async def test_an_order_leaves_before_place_now_returns_its_line_written_first(
         assert result.status is OrderStatus.FILLED
         assert (result.fill_quantity, result.decision_id) == (2, "p1")
         audited = [(r.decision_id, r.status) for _, r in await h.store.read_orders(strategy="v")]
-        assert audited[-1] == ("p1", OrderStatus.FILLED)
+        assert ("p1", OrderStatus.FILLED) in audited  # status lines of p0 may come after it
         exchange = h.gateway.truth()["exchange"]
         assert len(exchange["completed_orders"]) == 2
 
