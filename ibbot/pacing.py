@@ -742,6 +742,13 @@ class IBPacer:
         """Wait for one message of the global per-second budget."""
         await self._pass((), historical=False, context={})
 
+    def try_message(self) -> bool:
+        """Take one message of the global per-second budget if it is free now; never waits."""
+        if not self._messages.try_acquire():
+            return False
+        self._sent_messages += 1
+        return True
+
     @asynccontextmanager
     async def historical(
         self,

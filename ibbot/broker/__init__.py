@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ibbot.broker.collector import CollectorConfig, IBCollector
     from ibbot.broker.connection import ConnectionConfig, IBConnection
     from ibbot.broker.errors import IB_ERRORS, ErrorCategory, IBError
-    from ibbot.broker.executor import ExecutorConfig, OrderExecutor
+    from ibbot.broker.executor import ExecutorConfig, OrderExecutor, PlacedOrder
     from ibbot.broker.fundamentals import (
         parse_financial_statements,
         parse_financial_summary,
@@ -51,6 +51,7 @@ __all__ = [
     "IBRequests",
     "MarketDataStreams",
     "OrderExecutor",
+    "PlacedOrder",
     "RefreshConfig",
     "RequestPolicy",
     "StreamConfig",
@@ -76,6 +77,7 @@ _HOMES = {
     "IB_ERRORS": "errors",
     "MarketDataStreams": "market_data",
     "OrderExecutor": "executor",
+    "PlacedOrder": "executor",
     "RefreshConfig": "fundamentals_refresh",
     "RequestPolicy": "requests",
     "StreamConfig": "market_data",

@@ -7,9 +7,10 @@ in the Gateway's zone, order states that say "Cancelled" when IB rejected the or
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, date, datetime, tzinfo
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ib_async import Contract, Stock
 from ib_async import Order as IBOrder
@@ -331,9 +332,47 @@ def position_from_ib(position: IBPosition) -> Position:
     )
 
 
+def _order_template() -> dict[str, Any] | None:
+    """ib_async's Order defaults in field order, or None if it is not a plain dataclass."""
+    if getattr(IBOrder, "__post_init__", None) is not None or not hasattr(IBOrder, "__dict__"):
+        return None
+    template: dict[str, Any] = {}
+    for item in dataclasses.fields(IBOrder):
+        if not item.init:
+            return None
+        template[item.name] = item.default  # MISSING for a factory's field, replaced on each copy
+    return template
+
+
+_ORDER_TEMPLATE: Final = _order_template()
+_ORDER_FACTORIES: Final = tuple(
+    (item.name, item.default_factory)
+    for item in dataclasses.fields(IBOrder)
+    if item.default_factory is not dataclasses.MISSING
+)
+
+
+def _new_ib_order(**values: Any) -> IBOrder:
+    """``IBOrder(**values)`` from a copy of its defaults.
+
+    ib_async's Order has some 140 fields; its generated ``__init__`` takes about 50 µs when the
+    caches are cold, as they are on the way from a tick to an order; copying the defaults takes
+    about half of that.
+    """
+    if _ORDER_TEMPLATE is None:
+        return IBOrder(**values)
+    ib = object.__new__(IBOrder)
+    fields = ib.__dict__
+    fields.update(_ORDER_TEMPLATE)
+    for name, factory in _ORDER_FACTORIES:
+        fields[name] = factory()
+    fields.update(values)
+    return ib
+
+
 def ib_order(order: Order) -> IBOrder:
     """An ibbot :class:`Order` as an ib_async order, tagged with ``orderRef`` for attribution."""
-    ib = IBOrder(
+    ib = _new_ib_order(
         action=order.action.value,
         totalQuantity=float(order.quantity),
         orderType=order.order_type.value,

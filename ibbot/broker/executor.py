@@ -16,9 +16,10 @@ unique per account).
 
 Crash safety: an order's write-ahead audit line (status "sending", with its ``orderRef``
 ``<strategy>:<decision id>``) is written before the order is sent (the operating system holds it:
-it survives ibbot being killed) and fsynced before ``submit`` goes on. Orders are never re-sent,
-so no crash can place a decision's order twice. After a crash the next run settles every order an
-earlier run left unfinished, whichever window the crash hit:
+it survives ibbot being killed) and fsynced before ``submit`` (or the outcome of
+:meth:`~OrderExecutor.place_now`) goes on. Orders are never re-sent, so no crash can place a
+decision's order twice. After a crash the next run settles every order an earlier run left
+unfinished, whichever window the crash hit:
 
 - (a) The write-ahead line is durable, placeOrder never reached IB: IB lists no order and no
   execution with its ``orderRef``. It is audited as rejected "unconfirmed after a restart" (a
@@ -87,13 +88,14 @@ if TYPE_CHECKING:
 
     from ib_async import IB, CommissionReport, Contract
     from ib_async import Fill as IBFill
+    from ib_async import Order as IBOrder
 
     from ibbot.broker.connection import IBConnection
     from ibbot.broker.ports import BrokerStore, EventPublisher
     from ibbot.broker.requests import IBRequests
     from ibbot.settings import IbSettings
 
-__all__ = ["ExecutorConfig", "OrderExecutor"]
+__all__ = ["ExecutorConfig", "OrderExecutor", "PlacedOrder"]
 
 log = structlog.get_logger(__name__)
 
@@ -192,6 +194,7 @@ class OrderExecutor:
         self._attached = False
         self._settling = asyncio.Lock()
         self._reconciled_session = 0
+        self._tasks: asyncio.TaskGroup | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,12 +205,14 @@ class OrderExecutor:
         self._connection.add_session_hook(self._on_session_change, phase=HookPhase.RECONCILE)
         try:
             async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
                 tasks.create_task(self._outbox.run(), name="ibbot-executor-outbox")
                 tasks.create_task(self._publish_fills(), name="ibbot-executor-fills")
                 if self._connection.is_ready and not self._config.readonly:
                     # Executions and orders from before this run (the startup sync fetched them).
                     tasks.create_task(self.reconcile(), name="ibbot-executor-first-reconcile")
         finally:
+            self._tasks = None
             self._connection.remove_session_hook(self._on_session_change)
             self._detach()
 
@@ -264,6 +269,57 @@ class OrderExecutor:
             contract = await self._contract(order.symbol)
         except (RequestFailed, TimeoutError) as exc:
             return await self._finish_early(order, OrderStatus.REJECTED, f"cannot trade: {exc}")
+        tracked, ib_request = self._track(order)
+        # Write-ahead: the audit line is written before the order leaves (into the operating
+        # system's hands: it survives ibbot being killed) and fsynced before submit() goes on. The
+        # fsync waits for the disk (milliseconds) while the order travels, not before it: a power
+        # cut in between leaves the order at IB with its orderRef, which the next run's
+        # reconciliation adopts and audits. Nothing from here to placeOrder yields to the loop
+        # (unless the pacer must wait), so no worker thread competes with the send for the GIL.
+        durable = self._write_ahead(tracked)
+        try:
+            await self._pacer.message()
+            self._place(tracked, contract, ib_request)
+        finally:
+            if durable is not None:
+                await self._synced(tracked, durable)
+        return await self._outcome(tracked, timeout)
+
+    def place_now(self, order: Order) -> PlacedOrder | None:
+        """Send ``order`` at once, without yielding to the loop; None when :meth:`submit` must.
+
+        The fast path of :meth:`submit` for a caller that decides on the loop: when nothing has to
+        be awaited first (connected to a paper account or with consent, not read-only, the
+        contract known, a message free in the pacer), the write-ahead line is written and the order
+        handed to IB before this returns; :meth:`PlacedOrder.outcome` is the rest of ``submit``.
+        Otherwise nothing is written or sent, and the caller submits the order.
+        """
+        tasks = self._tasks
+        if (
+            tasks is None
+            or self._config.readonly
+            or not self._connection.is_ready
+            or not (self._connection.is_paper or self._config.allow_live_trading)
+        ):
+            return None
+        contract = self._contracts.get(order.symbol)
+        if contract is None or not self._pacer.try_message():
+            return None
+        tracked, ib_request = self._track(order)
+        durable = self._write_ahead(tracked)
+        self._place(tracked, contract, ib_request)
+        synced = None
+        if durable is not None:
+            # The fsync belongs to the executor, so it runs whoever awaits the outcome, and when.
+            try:
+                synced = tasks.create_task(
+                    self._synced(tracked, durable), name=f"ibbot-order-sync-{tracked.order_id}"
+                )
+            except RuntimeError:  # the executor is stopping: the line is written, not fsynced
+                durable.close()
+        return PlacedOrder(self, tracked, synced)
+
+    def _track(self, order: Order) -> tuple[_Tracked, IBOrder]:
         ib_request = ib_order(order)
         ib_request.orderId = self._connection.next_order_id()
         if self._connection.account:
@@ -276,35 +332,30 @@ class OrderExecutor:
         )
         self._by_id[tracked.order_id] = tracked
         self._open[id(tracked)] = tracked
-        # Write-ahead: the audit line is written before the order leaves (into the operating
-        # system's hands: it survives ibbot being killed) and fsynced before submit() goes on. The
-        # fsync waits for the disk (milliseconds) while the order travels, not before it: a power
-        # cut in between leaves the order at IB with its orderRef, which the next run's
-        # reconciliation adopts and audits. Nothing from here to placeOrder yields to the loop
-        # (unless the pacer must wait), so no worker thread competes with the send for the GIL.
-        durable = self._write_ahead(tracked)
+        return tracked, ib_request
+
+    def _place(self, tracked: _Tracked, contract: Contract, ib_request: IBOrder) -> None:
+        order = tracked.order
+        assert order is not None  # only our own orders are placed
         try:
-            await self._pacer.message()
-            try:
-                tracked.trade = self._ib.placeOrder(contract, ib_request)
-            except ConnectionError as exc:
-                # The socket dropped while the order waited for the pacer: ib_async wrote nothing.
-                self._set(tracked, self._replace(tracked, OrderStatus.BLOCKED, _NOT_SENT))
-                log.warning("executor.not_sent", order_ref=order.order_ref, reason=str(exc))
-            else:
-                log.info(
-                    "executor.placed",
-                    order_id=tracked.order_id,
-                    order_ref=order.order_ref,
-                    symbol=order.symbol,
-                    side=order.action.value,
-                    quantity=order.quantity,
-                    order_type=order.order_type.value,
-                )
-                self._update(tracked, tracked.trade)
-        finally:
-            if durable is not None:
-                await self._synced(tracked, durable)
+            tracked.trade = self._ib.placeOrder(contract, ib_request)
+        except ConnectionError as exc:
+            # The socket dropped while the order waited for the pacer: ib_async wrote nothing.
+            self._set(tracked, self._replace(tracked, OrderStatus.BLOCKED, _NOT_SENT))
+            log.warning("executor.not_sent", order_ref=order.order_ref, reason=str(exc))
+            return
+        log.info(
+            "executor.placed",
+            order_id=tracked.order_id,
+            order_ref=order.order_ref,
+            symbol=order.symbol,
+            side=order.action.value,
+            quantity=order.quantity,
+            order_type=order.order_type.value,
+        )
+        self._update(tracked, tracked.trade)
+
+    async def _outcome(self, tracked: _Tracked, timeout: float | None) -> OrderResult:  # noqa: ASYNC109 - on the injected clock
         await self._wait_terminal(
             tracked, self._config.submit_timeout if timeout is None else timeout
         )
@@ -316,7 +367,7 @@ class OrderExecutor:
             perm_id=result.perm_id,
             status=result.status.value,
             filled=result.fill_quantity,
-            order_ref=order.order_ref,
+            order_ref=tracked.order_ref,
         )
         return result
 
@@ -963,7 +1014,7 @@ class OrderExecutor:
     async def _synced(self, tracked: _Tracked, sync: Coroutine[Any, Any, None]) -> None:
         try:
             await sync
-        except IbbotError as exc:
+        except Exception as exc:  # an audit failure never stops the order's tracking
             log.exception("executor.audit_failed", order_id=tracked.order_id, error=str(exc))
 
     async def _persist(self, event: Event) -> None:
@@ -985,6 +1036,26 @@ class OrderExecutor:
             await self._store.log_audit(kind, record, strategy=strategy, symbol=symbol)
         except IbbotError as exc:
             log.exception("executor.audit_failed", kind=kind, error=str(exc))
+
+
+class PlacedOrder:
+    """An order :meth:`OrderExecutor.place_now` handed to IB: await :meth:`outcome` for the rest."""
+
+    __slots__ = ("_executor", "_synced", "_tracked")
+
+    def __init__(
+        self, executor: OrderExecutor, tracked: _Tracked, synced: asyncio.Task[None] | None
+    ) -> None:
+        self._executor = executor
+        self._tracked = tracked
+        self._synced = synced
+
+    async def outcome(self, *, timeout: float | None = None) -> OrderResult:  # noqa: ASYNC109 - on the injected clock
+        """What :meth:`OrderExecutor.submit` returns: the order's state when terminal or after
+        ``timeout`` seconds, once its write-ahead line is durable."""
+        if self._synced is not None:
+            await asyncio.wait([self._synced])  # cancelling the caller leaves the fsync running
+        return await self._executor._outcome(self._tracked, timeout)
 
 
 def _execution_base(exec_id: str) -> str:

@@ -7,6 +7,13 @@ rule, also in ``audit/risk/``), ``no_order`` or ``not_traded`` (history, a stale
 stopping). A planned order is submitted in a task of the trader's own group, so a slow fill never
 holds up the next decision.
 
+Decisions are handled one at a time, in the order they came. When the trader is idle (no decision
+queued or being handled), a decision is planned at once in the caller's task (the strategy's), and
+an executor that can (:meth:`~ibbot.broker.OrderExecutor.place_now`) hands its order to IB before
+``accept`` returns, sparing the order two hops through the event loop; what follows (the audit,
+the ``decision`` event) is queued for the trader's task like any decision, so the next decision is
+planned after it, as it would be had it been queued.
+
 Working orders (:class:`~ibbot.trading.WorkingOrders`) are the other half of the holding: an order
 works from the moment it is planned until every share it filled is in the book, not until its
 status is terminal, since IB's "Filled" status and the execution come apart and the fill reaches
@@ -30,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import structlog
 
@@ -73,7 +80,7 @@ if TYPE_CHECKING:
     from ibbot.strategies import Strategy
     from ibbot.trading import Mismatch
 
-__all__ = ["LiveTrader", "OrderPort", "PositionsPort", "TraderStats"]
+__all__ = ["LiveTrader", "OrderPlacer", "OrderPort", "Placed", "PositionsPort", "TraderStats"]
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +127,23 @@ class OrderPort(Protocol):
 
     async def flush(self) -> None:
         """Wait until every fill and status reported so far is audited and published."""
+        ...
+
+
+class Placed(Protocol):
+    """An order already handed to the broker (:class:`~ibbot.broker.PlacedOrder` is one)."""
+
+    async def outcome(self, *, timeout: float | None = None) -> OrderResult:  # noqa: ASYNC109 - the executor's own signature
+        """What :meth:`OrderPort.submit` returns for it."""
+        ...
+
+
+@runtime_checkable
+class OrderPlacer(Protocol):
+    """An order port that can also send an order without yielding to the loop."""
+
+    def place_now(self, order: Order) -> Placed | None:
+        """Send ``order`` now and return it, or None (nothing sent) when ``submit`` must."""
         ...
 
 
@@ -178,7 +202,12 @@ class LiveTrader:
         self._lifecycle = lifecycle
         self._publish = publish
         self.fills: asyncio.Queue[Event] = asyncio.Queue(FILL_QUEUE)
-        self._decisions: asyncio.Queue[tuple[Strategy, Decision]] = asyncio.Queue(DECISION_QUEUE)
+        # A decision, with its plan when it was planned on arrival (only its audit is left then).
+        self._decisions: asyncio.Queue[tuple[Strategy, Decision, TradePlan | None]] = asyncio.Queue(
+            DECISION_QUEUE
+        )
+        self._deciding = False
+        self._placer = orders if isinstance(orders, OrderPlacer) else None
         self._in_flight: dict[str, Order] = {}
         self.working = WorkingOrders()
         self._sending: set[asyncio.Task[None]] = set()
@@ -203,8 +232,10 @@ class LiveTrader:
                 await self._record_untraded(
                     strategy, decision, "ibbot is shutting down: no new orders"
                 )
+            elif self._idle():
+                self._decide_now(strategy, decision)
             else:
-                await self._decisions.put((strategy, decision))
+                await self._decisions.put((strategy, decision, None))
 
     def close_intake(self) -> None:
         """Stop trading new decisions (the first phase of a shutdown): they are recorded only."""
@@ -214,32 +245,65 @@ class LiveTrader:
 
     async def run(self) -> None:
         """Trade decisions, book fills and watch the kill switch until cancelled."""
-        async with asyncio.TaskGroup() as tasks:
-            self._tasks = tasks
-            tasks.create_task(self._trade(), name="ibbot-trader-decisions")
-            tasks.create_task(self._book_fills(), name="ibbot-trader-fills")
-            tasks.create_task(self._watch_kill_switch(), name="ibbot-trader-kill-switch")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                tasks.create_task(self._trade(), name="ibbot-trader-decisions")
+                tasks.create_task(self._book_fills(), name="ibbot-trader-fills")
+                tasks.create_task(self._watch_kill_switch(), name="ibbot-trader-kill-switch")
+        finally:
+            self._tasks = None
 
     async def _trade(self) -> None:
         while True:
-            strategy, decision = await self._decisions.get()
+            strategy, decision, plan = await self._decisions.get()
+            self._deciding = True
             try:
-                await self._decide(strategy, decision)
+                if plan is None:
+                    await self._decide(strategy, decision)
+                else:
+                    await self._conclude(plan)
             finally:
+                self._deciding = False
                 self._decisions.task_done()
 
-    async def _decide(self, strategy: Strategy, decision: Decision) -> None:
-        name = strategy.name
-        if not self._accepting:
-            await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
+    def _idle(self) -> bool:
+        """True when a decision may be handled now: the trader runs, nothing is queued or handled."""
+        return self._tasks is not None and not self._deciding and self._decisions.empty()
+
+    def _decide_now(self, strategy: Strategy, decision: Decision) -> None:
+        """Plan ``decision`` and send its order in the caller's task; queue the rest.
+
+        A decision on a position with protective children at work goes to the trader's task
+        instead: cancelling them (before a sale) or moving a stop must be awaited first.
+        """
+        try:
+            open_orders = self._open_orders()
+            if _protective(open_orders, strategy.name, decision.symbol):
+                self._decisions.put_nowait((strategy, decision, None))
+                return
+            plan = self._plan(strategy, decision, open_orders)
+        except Exception:  # noqa: BLE001 - the trader's task plans it again and fails as it would
+            self._decisions.put_nowait((strategy, decision, None))
             return
+        order = plan.order
+        try:
+            if plan.outcome is DecisionOutcome.SENT and order is not None:
+                self._send(order, plan.bracket)
+        finally:
+            self._decisions.put_nowait((strategy, decision, plan))
+
+    def _open_orders(self) -> list[OrderResult]:
+        """The executor's open orders; an order of an earlier run joins the working ones here."""
         open_orders = self._orders.open_orders()
         for result in open_orders:
-            self.working.still_open(result)  # an order of an earlier run joins at first sight
-        children = _protective(open_orders, name, decision.symbol)
-        if children and self._sells(strategy, decision, open_orders):
-            await self._release(children, decision)
-            open_orders = self._orders.open_orders()
+            self.working.still_open(result)
+        return open_orders
+
+    def _plan(
+        self, strategy: Strategy, decision: Decision, open_orders: list[OrderResult]
+    ) -> TradePlan:
+        name = strategy.name
         plan = plan_trade(
             decision,
             strategy_name=name,
@@ -252,6 +316,18 @@ class LiveTrader:
             working=self.working.exposure(name, decision.symbol),
         )
         self.stats.decisions += 1
+        return plan
+
+    async def _decide(self, strategy: Strategy, decision: Decision) -> None:
+        if not self._accepting:
+            await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
+            return
+        open_orders = self._open_orders()
+        children = _protective(open_orders, strategy.name, decision.symbol)
+        if children and self._sells(strategy, decision, open_orders):
+            await self._release(children, decision)
+            open_orders = self._orders.open_orders()
+        plan = self._plan(strategy, decision, open_orders)
         order = plan.order
         if children and plan.sizing.skip is SizingSkip.AT_TARGET:
             await self._move_stops(plan.decision, children)
@@ -260,9 +336,15 @@ class LiveTrader:
             # Let the order go first: its audit-ahead write is on the way to the wire, this
             # decision's audit line is not (both are fsynced, and the disk serves one at a time).
             await asyncio.sleep(0)
+        await self._conclude(plan)
+
+    async def _conclude(self, plan: TradePlan) -> None:
+        """Log, audit and announce a planned decision (its order, if any, is on its way)."""
+        decision = plan.decision
+        order = plan.order
         log.info(
             "trade.decision",
-            strategy=name,
+            strategy=decision.strategy_name,
             symbol=decision.symbol,
             action=decision.action.value,
             outcome=plan.outcome.value,
@@ -360,8 +442,16 @@ class LiveTrader:
             self.working.sent(leg)
         self._settled.clear()
         self.stats.sent += 1
+        placed: Placed | Exception | None = None
+        if (
+            self._placer is not None and bracket is None
+        ):  # a bracket goes out through submit_bracket
+            try:
+                placed = self._placer.place_now(order)
+            except Exception as exc:  # noqa: BLE001 - reported by the order's task, as from submit
+                placed = exc
         task = self._tasks.create_task(
-            self._submit(order, bracket), name=f"ibbot-order-{order.order_ref}"
+            self._submit(order, bracket, placed), name=f"ibbot-order-{order.order_ref}"
         )
         self._sending.add(task)
         task.add_done_callback(self._sent)
@@ -371,12 +461,14 @@ class LiveTrader:
         if not self._sending:
             self._settled.set()
 
-    async def _submit(self, order: Order, bracket: Bracket | None) -> None:
+    async def _submit(
+        self, order: Order, bracket: Bracket | None, placed: Placed | Exception | None
+    ) -> None:
         result: OrderResult | None = None
         failure = ""
         try:
             if bracket is None:
-                result = await self._orders.submit(order)
+                result = await self._outcome(order, placed)
             else:
                 result = await self._orders.submit_bracket(bracket)
         except LiveTradingRefused as exc:
@@ -408,6 +500,11 @@ class LiveTrader:
                 price=None if result.fill_price is None else round(result.fill_price, 4),
                 message=result.message,
             )
+
+    async def _outcome(self, order: Order, placed: Placed | Exception | None) -> OrderResult:
+        if isinstance(placed, Exception):
+            raise placed
+        return await (self._orders.submit(order) if placed is None else placed.outcome())
 
     async def _blocked(self, plan: TradePlan, order: Order) -> None:
         verdict = plan.verdict

@@ -356,6 +356,25 @@ def test_fill_from_ib_sell_side_and_unknown_side() -> None:
         fill_from_ib(ib_fill)
 
 
+def test_ib_order_is_the_order_ib_asyncs_constructor_builds() -> None:
+    """The ib_async Order built from a copy of its defaults has every field, in order, with the
+    value its constructor gives, and lists of its own."""
+    order = Order("value", "AAPL", OrderSide.BUY, 10, decision_id="d-1")
+    built = ib_order(order)
+    expected = IBOrder(
+        action="BUY",
+        totalQuantity=10.0,
+        orderType="MKT",
+        tif="DAY",
+        orderRef="value:d-1",
+        transmit=True,
+    )
+    assert list(vars(built).items()) == list(vars(expected).items())
+    again = ib_order(order)
+    assert again.algoParams is not built.algoParams
+    assert again.softDollarTier is not built.softDollarTier
+
+
 def test_ib_order_market_limit_stop() -> None:
     """Orders carry action, quantity, type, TIF, prices and the orderRef for attribution."""
     market = ib_order(Order("value", "AAPL", OrderSide.BUY, 10, decision_id="d-1"))

@@ -561,6 +561,24 @@ async def test_message_rate_spaces_messages_at_50_per_second() -> None:
     assert pacer.stats().messages == 120
 
 
+async def test_try_message_takes_a_free_message_and_never_waits() -> None:
+    """try_message takes and counts a message the budget has now; with none free, or a caller
+    queued for one, it takes nothing and says so at once."""
+    clock = SimulatedClock()
+    pacer = IBPacer(clock)
+    assert pacer.try_message()
+    assert not pacer.try_message()  # the burst of one is spent: the next is 20 ms away
+    queued = asyncio.create_task(pacer.message())
+    await settle()
+    clock.advance(0.02)
+    assert not pacer.try_message()  # the free message is the queued caller's
+    await clock.run_until_idle()
+    await queued
+    clock.advance(0.02)
+    assert pacer.try_message()
+    assert pacer.stats().messages == 3
+
+
 async def test_identical_historical_request_waits_15_s_after_the_last_one() -> None:
     """The same request again waits until 15 s after the previous identical one was sent."""
     clock = SimulatedClock()
