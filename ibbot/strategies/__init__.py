@@ -30,7 +30,7 @@ from ibbot.strategies.registry import (
     load_strategy_class,
     resolve_class_path,
 )
-from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.rolling import MovingAverageCross, RollingMean
 from ibbot.strategies.sources import SHIPPED_ONLY, SHIPPED_PACKAGE, StrategySources
 from ibbot.strategies.state import StrategyStateError, SymbolState
 
@@ -42,6 +42,7 @@ __all__ = [
     "SHIPPED_PACKAGE",
     "SHIPPED_STRATEGIES",
     "Intent",
+    "MovingAverageCross",
     "PipelineStrategy",
     "RollingMean",
     "Strategy",
