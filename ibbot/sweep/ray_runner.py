@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -67,6 +68,23 @@ def _import_ray(*, local: bool) -> Any:
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Refuse at once a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    if "://" in address or address == "auto":
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayUnavailable(f"--address: expected HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise RayUnavailable(f"could not reach the Ray cluster at {address}: {exc}") from None
+
+
+_CONNECT_TIMEOUT: Final = 5.0
+
+
 @contextmanager
 def ray_session(address: str | None = None, workers: int | None = None) -> Iterator[Any]:
     """Ray, ready: connected to ``address`` (or ``RAY_ADDRESS``), else a local instance with
@@ -74,6 +92,8 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
     runs is used as it is and left running."""
     address = address or os.environ.get("RAY_ADDRESS") or None
     ray = _import_ray(local=address is None)
+    if address is not None and not ray.is_initialized():
+        _check_reachable(address)
     if ray.is_initialized():
         yield ray
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -253,3 +254,40 @@ def test_missing_ray_is_a_one_line_error(
     assert err.count("\n") == 1
     assert "ibbot sweep needs Ray" in err
     assert "ibbot[sweep]" in err
+
+
+def test_unreachable_cluster_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--address where no Ray listens fails at once with one line, exit 2 (Ray alone would retry
+    for minutes)."""
+    store = ParquetStore(tmp_path / "data")
+    store.write_bars("AAA", cent_bars("AAA", 1, END.replace(year=2019), END))
+    monkeypatch.setenv("IBBOT_STORE__PATH", str(tmp_path / "data"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before the sweep connects
+    code = main(
+        [
+            "--log-level",
+            "warning",
+            "sweep",
+            "--start",
+            "2019-01-01",
+            "--end",
+            "2019-12-31",
+            "--strategy",
+            "sma_cross",
+            "--grid",
+            "fast=5,10",
+            "--address",
+            f"127.0.0.1:{port}",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert (
+        err
+        == f"ibbot: could not reach the Ray cluster at 127.0.0.1:{port}: " + err.split(": ", 2)[2]
+    )
+    assert err.count("\n") == 1
