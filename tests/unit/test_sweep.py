@@ -286,8 +286,5 @@ def test_unreachable_cluster_is_a_one_line_error(
     )
     err = capsys.readouterr().err
     assert code == EXIT_USAGE
-    assert (
-        err
-        == f"ibbot: could not reach the Ray cluster at 127.0.0.1:{port}: " + err.split(": ", 2)[2]
-    )
+    assert err.startswith(f"ibbot: could not reach the Ray cluster at 127.0.0.1:{port}: ")
     assert err.count("\n") == 1
