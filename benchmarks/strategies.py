@@ -2,12 +2,14 @@
 
     uv run python benchmarks/strategies.py [--bars 100000] [--repeat 3]
 
-Main figure: sma_cross(10, 30) ``on_event`` over 100,000 pre-built daily PRICE_BAR events (decisions
-filled back as FILL events, as a backtest would), against a baseline loop over the same events that
-only keeps the two running sums: the ratio is what the framework costs on top of the arithmetic.
+Main figure: sma_cross(10, 30) ``on_event`` over 100,000 pre-built daily PRICE_BAR events in whole
+cents (decisions filled back as FILL events, as a backtest would), against a baseline loop over the
+same events that only keeps the two float running sums: the ratio is what the framework costs on top
+of the arithmetic.
 Also: value_momentum on the same bars (the full pipeline runs on every bar), and the per-decision
 cost of sizing + risk gate + position book. Best of ``--repeat`` runs; events are built outside
-the timed sections.
+the timed sections. Also sma_cross on the walk's unrounded floats: prices that are not decimals of
+up to 8 places take the exact averages' binary path (see ``ibbot.strategies.rolling``).
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ T0 = datetime(1990, 1, 2, 21, 0, tzinfo=UTC)
 FAST, SLOW = 10, 30
 
 
-def synthetic_bars(n: int, seed: int = 7) -> list[Event]:
-    """A seeded random walk of daily bars for one symbol."""
+def synthetic_bars(n: int, seed: int = 7, *, cents: bool = True) -> list[Event]:
+    """A seeded random walk of daily bars for one symbol, in whole cents as IB reports them
+    (``cents=False``: the walk's raw floats, which the exact averages handle on a slower path)."""
     rng = random.Random(seed)
-    price, events = 100.0, []
+    walk, events = 100.0, []
     for i in range(n):
-        price *= math.exp(rng.gauss(0.0002, 0.012))
+        walk *= math.exp(rng.gauss(0.0002, 0.012))
+        price = round(walk, 2) if cents else walk
         ts = T0 + timedelta(days=i)
         high, low = price * 1.005, price * 0.995
+        if cents:
+            high, low = round(high, 2), round(low, 2)
         bar = PriceBar("SYN", ts, price, high, low, price, 1_000_000 + (i % 7) * 1_000)
         events.append(Event(EventType.PRICE_BAR, "SYN", ts, bar, ingested_at=ts))
     return events
@@ -171,6 +177,15 @@ def main() -> None:
         return run_strategy(strategy, events)
 
     sma_s, sma_decisions = best_of(args.repeat, sma)
+    raw_events = synthetic_bars(args.bars, cents=False)
+
+    def sma_raw() -> int:
+        strategy = SmaCrossStrategy(
+            name="sma", allocated_capital=100_000, params={"fast": FAST, "slow": SLOW}
+        )
+        return run_strategy(strategy, raw_events)
+
+    raw_s, _ = best_of(args.repeat, sma_raw)
 
     fundamentals = FundamentalData(
         "SYN", T0, "SYNTHETIC", shares_outstanding=1e9, eps=10.0, values={"QBVPS": 60.0}
@@ -203,6 +218,10 @@ def main() -> None:
     print(
         f"  ratio sma_cross / baseline time: {sma_s / base_s:.2f}x "
         f"(decisions and baseline crossings {agreement})"
+    )
+    print(
+        f"  on unrounded prices (exact binary sums): {n / raw_s:>9,.0f} bars/s  "
+        f"{raw_s / n * 1e9:7.0f} ns/bar"
     )
     print(
         f"value_momentum on_event:         {n / vm_s:>12,.0f} bars/s  "

@@ -48,6 +48,7 @@ from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
 from ibbot.commands import smoke as smoke_command
 from ibbot.commands import strategies as strategies_command
+from ibbot.commands import sweep as sweep_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -179,6 +180,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "running `ibbot run`",
         run=strategies_command.run,
         configure=strategies_command.configure,
+    ),
+    Command(
+        "sweep",
+        "backtest a strategy over a grid or a random sample of its parameters, on Ray",
+        run=sweep_command.run,
+        configure=sweep_command.configure,
     ),
 )
 

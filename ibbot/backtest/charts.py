@@ -15,9 +15,10 @@ from html import escape
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = [
+    "MAX_MARKERS",
     "ChartGeometry",
     "Tick",
     "date_ticks",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 MAX_POINTS: Final = 1_200
+MAX_MARKERS: Final = 600
+"""Trade markers drawn on one chart; more are thinned evenly (every trade stays in trades.csv)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 72, 16, 28, 28
 
@@ -58,6 +61,10 @@ class ChartGeometry:
     y_ticks: tuple[Tick, ...]
     baseline: float | None
     """The pixel row an area is filled to (None for a plain line)."""
+    others: tuple[tuple[tuple[float, float], ...], ...] = ()
+    """Further lines on the same axes (e.g. the benchmark), drawn thinner and dashed."""
+    markers: tuple[tuple[float, float, str], ...] = ()
+    """Points to mark: ``(x, y, kind)`` in pixels, kind ``"buy"`` or ``"sell"``."""
 
 
 def downsample(
@@ -181,21 +188,32 @@ def layout_chart(
     width: int = 900,
     height: int = 280,
     area: bool = False,
+    others: Sequence[tuple[list[float], list[float]]] = (),
+    markers: Sequence[tuple[float, float, str]] = (),
 ) -> ChartGeometry:
     """Place a series (x in days since the epoch) in a ``width`` x ``height`` box with its axes.
 
-    ``y_format(value, step)`` labels the value ticks (``step`` apart).
+    ``y_format(value, step)`` labels the value ticks (``step`` apart). ``others`` are more series
+    on the same axes, ``markers`` points ``(x, y, kind)`` to mark; every series is downsampled
+    for display (:func:`downsample`) and markers thinned to :data:`MAX_MARKERS`.
     """
     left, right = _MARGIN_LEFT, width - _MARGIN_RIGHT
     top, bottom = _MARGIN_TOP, height - _MARGIN_BOTTOM
     xs, ys = downsample(xs, ys)
     if not xs:
         return ChartGeometry(title, width, height, left, right, top, bottom, (), (), (), None)
-    x0, x1 = xs[0], xs[-1]
+    extra = [downsample(ox, oy) for ox, oy in others if ox]
+    if len(markers) > MAX_MARKERS:
+        step = len(markers) / MAX_MARKERS
+        markers = [markers[int(i * step)] for i in range(MAX_MARKERS)]
+    every_y = ys + [y for _, oy in extra for y in oy] + [m[1] for m in markers]
+    x0 = min([xs[0], *(ox[0] for ox, _ in extra)])
+    x1 = max([xs[-1], *(ox[-1] for ox, _ in extra)])
     if x1 <= x0:
         x0, x1 = x0 - 0.5, x1 + 0.5
-    values = nice_ticks(min(ys + ([0.0] if area else [])), max(ys + ([0.0] if area else [])))
-    y0, y1 = min(values[0], *ys), max(values[-1], *ys)
+    floor = [0.0] if area else []
+    values = nice_ticks(min(every_y + floor), max(every_y + floor))
+    y0, y1 = min(values[0], *every_y), max(values[-1], *every_y)
     if y1 <= y0:
         y1 = y0 + 1.0
 
@@ -211,12 +229,34 @@ def layout_chart(
     y_ticks = tuple(Tick(py(v), y_format(v, step)) for v in values if y0 <= v <= y1)
     baseline = py(0.0) if area else None
     return ChartGeometry(
-        title, width, height, left, right, top, bottom, points, x_ticks, y_ticks, baseline
+        title,
+        width,
+        height,
+        left,
+        right,
+        top,
+        bottom,
+        points,
+        x_ticks,
+        y_ticks,
+        baseline,
+        tuple(tuple((px(x), py(y)) for x, y in zip(ox, oy, strict=True)) for ox, oy in extra),
+        tuple((px(x), py(y), kind) for x, y, kind in markers),
     )
 
 
-def render_svg(chart: ChartGeometry, *, color: str = "#1f6feb", chart_id: str = "") -> str:
-    """The chart as a self-contained ``<svg>`` element (no scripts, no external references)."""
+def render_svg(
+    chart: ChartGeometry,
+    *,
+    color: str = "#1f6feb",
+    chart_id: str = "",
+    other_color: str = "#6e7781",
+    legend: Sequence[str] = (),
+) -> str:
+    """The chart as a self-contained ``<svg>`` element (no scripts, no external references).
+
+    ``legend`` names the main series and then each of ``chart.others``.
+    """
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {chart.width} {chart.height}" '
         f'width="100%" role="img" aria-label="{escape(chart.title)}"'
@@ -246,12 +286,38 @@ def render_svg(chart: ChartGeometry, *, color: str = "#1f6feb", chart_id: str = 
                 f'<polygon points="{first_x},{chart.baseline} {path} {last_x},{chart.baseline}" '
                 f'fill="{color}" fill-opacity="0.25" stroke="none"/>'
             )
+        parts.extend(
+            f'<polyline points="{" ".join(f"{x},{y}" for x, y in other)}" fill="none" '
+            f'stroke="{other_color}" stroke-width="1.2" stroke-dasharray="4 3"/>'
+            for other in chart.others
+        )
         parts.append(
             f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5" '
             'stroke-linejoin="round"/>'
         )
+        parts.extend(_marker(x, y, kind) for x, y, kind in chart.markers)
+    x = chart.left + 180.0
+    for index, name in enumerate(legend):
+        swatch = color if index == 0 else other_color
+        dash = "" if index == 0 else ' stroke-dasharray="4 3"'
+        parts.append(
+            f'<line x1="{x}" x2="{x + 18}" y1="14" y2="14" stroke="{swatch}" stroke-width="2"'
+            f'{dash}/><text x="{x + 22}" y="18">{escape(name)}</text>'
+        )
+        x += 40 + 6.5 * len(name)  # about the width of 11 px text
     parts.append(
         f'<rect x="{chart.left}" y="{chart.top}" width="{chart.right - chart.left}" '
         f'height="{chart.bottom - chart.top}" class="frame"/></svg>'
     )
     return "".join(parts)
+
+
+_BUY_COLOR: Final = "#1a7f37"
+_SELL_COLOR: Final = "#cf222e"
+
+
+def _marker(x: float, y: float, kind: str) -> str:
+    """An upward green triangle under a buy, a downward red one over a sell."""
+    if kind == "buy":
+        return f'<path d="M{x},{y + 2}l-4,7h8z" fill="{_BUY_COLOR}"><title>buy</title></path>'
+    return f'<path d="M{x},{y - 2}l-4,-7h8z" fill="{_SELL_COLOR}"><title>sell</title></path>'

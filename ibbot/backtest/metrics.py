@@ -18,6 +18,14 @@ against the starting cash. Annualisation assumes 252 trading days a year; the ri
 - ``trade_count``: executions (rows of ``trades.csv``); ``closed_trades``: executions that reduced a
   position, each with the P&L it realized (see :func:`realized_pnl`).
 - ``win_rate``: closed trades with a positive realized P&L / closed trades.
+- ``average_win`` / ``average_loss``: the mean realized P&L of the winning / losing closed trades
+  (the loss negative); ``expectancy``: the mean realized P&L per closed trade
+  (``win_rate x average_win + loss_rate x average_loss``, breakeven trades counting as zero).
+- ``open_positions``: what is held after the last bar, each with its last close and market value.
+- ``symbols``: per symbol the executions, closed trades, realized P&L, win rate, commissions and the
+  position held at the end.
+- ``cagr_meaningful``: false for a run shorter than a year, whose CAGR extrapolates a fraction of
+  a year to a whole one (the report marks it so).
 - ``profit_factor``: sum of the positive realized P&Ls / minus the sum of the negative ones (null
   when nothing was lost).
 - ``turnover``: traded value (buys and sells) / average equity over the run.
@@ -51,10 +59,13 @@ __all__ = [
     "Drawdown",
     "compute_metrics",
     "daily_equity",
+    "daily_returns",
     "drawdown_curve",
+    "last_closes",
     "max_drawdown",
     "monthly_returns",
     "realized_pnl",
+    "trading_day",
 ]
 
 TRADING_DAYS_PER_YEAR: Final = 252
@@ -80,7 +91,8 @@ class Drawdown:
     recovery: datetime | None
 
 
-def _trading_day(micros: int, bar_size: BarSize) -> date:
+def trading_day(micros: int, bar_size: BarSize) -> date:
+    """The trading day of an instant: its UTC date for daily and longer bars, else US/Eastern."""
     moment = utc_from_micros(micros)
     if bar_size.is_intraday:
         return moment.astimezone(_MARKET_ZONE).date()
@@ -97,7 +109,7 @@ def daily_equity(curve: EquityCurve, bar_size: BarSize) -> DailyEquity:
         # one timezone conversion per distinct UTC hour is plenty: trading days change on hours
         key = micros // day_micros if not bar_size.is_intraday else micros // 3_600_000_000
         if key != last_key:
-            day = _trading_day(micros, bar_size)
+            day = trading_day(micros, bar_size)
             last_key = key
             if days and days[-1] == day:
                 equity[-1] = value
@@ -228,7 +240,49 @@ def _trade_stats(pnls: Sequence[float]) -> dict[str, Any]:
         "win_rate": len(wins) / len(pnls) if pnls else None,
         "profit_factor": _ratio(sum(wins), -sum(losses)) if losses else None,
         "realized_pnl": sum(pnls),
+        "average_win": _mean(wins) if wins else None,
+        "average_loss": _mean(losses) if losses else None,
+        "expectancy": _mean(pnls) if pnls else None,
     }
+
+
+def last_closes(result: BacktestResult) -> dict[str, float]:
+    """Each symbol's last close of the run (empty without the feed)."""
+    feed = result.feed
+    if feed is None:
+        return {}
+    wanted = set(result.symbols)
+    closes: dict[str, float] = {}
+    for index in range(len(feed) - 1, -1, -1):
+        symbol = feed.symbols[index]
+        if symbol not in closes:
+            closes[symbol] = feed.close[index]
+            if len(closes) == len(wanted):
+                break
+    return closes
+
+
+def _per_symbol(
+    result: BacktestResult, pnls: Sequence[float | None], closes: dict[str, float]
+) -> dict[str, dict[str, Any]]:
+    fills: dict[str, list[int]] = {symbol: [] for symbol in result.symbols}
+    for index, fill in enumerate(result.fills):
+        fills.setdefault(fill.symbol, []).append(index)
+    out: dict[str, dict[str, Any]] = {}
+    for symbol, own in fills.items():
+        stats = _trade_stats([p for i in own if (p := pnls[i]) is not None])
+        held = result.final_positions.get(symbol, 0.0)
+        close = closes.get(symbol)
+        out[symbol] = {
+            "trade_count": len(own),
+            "closed_trades": stats["closed_trades"],
+            "realized_pnl": stats["realized_pnl"],
+            "win_rate": stats["win_rate"],
+            "commissions": sum(result.fills[i].commission or 0.0 for i in own),
+            "position": held,
+            "market_value": None if close is None else held * close,
+        }
+    return out
 
 
 def compute_metrics(result: BacktestResult) -> dict[str, Any]:
@@ -264,6 +318,7 @@ def compute_metrics(result: BacktestResult) -> dict[str, Any]:
             "commissions": sum(result.fills[i].commission or 0.0 for i in own),
         }
     trade_stats = _trade_stats(closed)
+    closes = last_closes(result)
     return {
         "period": {
             "start": config.start.date().isoformat(),
@@ -273,6 +328,7 @@ def compute_metrics(result: BacktestResult) -> dict[str, Any]:
             "bar_size": result.bar_size.value,
             "bars": result.bars,
             "trading_days": len(daily.days),
+            "years": years,
             "symbols": list(result.symbols),
         },
         "starting_cash": start_cash,
@@ -281,6 +337,7 @@ def compute_metrics(result: BacktestResult) -> dict[str, Any]:
         "cagr": growth ** (1.0 / years) - 1.0
         if years * _DAYS_PER_YEAR >= 1 and growth > 0
         else None,
+        "cagr_meaningful": years >= 1,
         "annualized_volatility": None if stdev is None else stdev * annual,
         "sharpe": None if (r := _ratio(mean, stdev)) is None else r * annual,
         "sortino": None if (r := _ratio(mean, downside)) is None else r * annual,
@@ -294,6 +351,19 @@ def compute_metrics(result: BacktestResult) -> dict[str, Any]:
         "closed_trades": trade_stats["closed_trades"],
         "win_rate": trade_stats["win_rate"],
         "profit_factor": trade_stats["profit_factor"],
+        "average_win": trade_stats["average_win"],
+        "average_loss": trade_stats["average_loss"],
+        "expectancy": trade_stats["expectancy"],
+        "open_positions": [
+            {
+                "symbol": symbol,
+                "quantity": quantity,
+                "last_close": closes.get(symbol),
+                "market_value": None if symbol not in closes else quantity * closes[symbol],
+            }
+            for symbol, quantity in result.final_positions.items()
+            if quantity
+        ],
         "turnover": traded / average_equity if average_equity > 0 else None,
         "exposure": _mean(exposures) if exposures else 0.0,
         "time_in_market": (
@@ -310,6 +380,8 @@ def compute_metrics(result: BacktestResult) -> dict[str, Any]:
             "blocked": sum(1 for d in result.decisions if d.outcome is DecisionOutcome.BLOCKED),
         },
         "strategies": per_strategy,
+        "symbols": _per_symbol(result, pnls, closes),
+        "warnings": list(result.warnings),
         "settings": {
             "commission": str(config.commission),
             "slippage_bps": config.slippage_bps,

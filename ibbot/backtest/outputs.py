@@ -9,7 +9,8 @@ shortest round-trip ``repr``), quantities as integers when whole, times in ISO 8
   leg (which order of a bracket filled: entry, take_profit, stop_loss or trailing_stop; the
   decision_id is the decision that opened the bracket).
 - ``equity.csv``: timestamp, equity, cash, gross_exposure, after each replayed instant.
-- ``metrics.json``: see :mod:`ibbot.backtest.metrics`.
+- ``metrics.json``: see :mod:`ibbot.backtest.metrics`; ``benchmark`` holds the buy-and-hold
+  benchmark's figures (:mod:`ibbot.backtest.benchmark`).
 - ``decisions.jsonl``: one decision per line with its reasoning, the sizing arithmetic, the order
   (with its limit/stop prices and time in force unless it is a market DAY order), the risk gate's
   verdict and what became of the order at the broker.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ibbot.backtest.benchmark import Benchmark, buy_and_hold
 from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
@@ -211,12 +213,25 @@ def decisions_jsonl(result: BacktestResult) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def write_outputs(result: BacktestResult, directory: Path) -> OutputFiles:
-    """Write every output file into ``directory`` (created if needed); existing ones are replaced."""
+def write_outputs(
+    result: BacktestResult, directory: Path, *, benchmark: Benchmark | None = None
+) -> OutputFiles:
+    """Write every output file into ``directory`` (created if needed); existing ones are replaced.
+
+    ``benchmark`` is the curve to compare with (default: buying and holding the run's symbols,
+    equal weight); its figures go into ``metrics.json`` as ``benchmark``.
+    """
     ensure_dir(directory)
     pnls = realized_pnl(result.fills)
     metrics = compute_metrics(result)
     daily = daily_equity(result.equity, result.bar_size)
+    if benchmark is None and result.feed is not None:
+        benchmark = buy_and_hold(result.feed, result.starting_cash)
+    metrics["benchmark"] = (
+        None
+        if benchmark is None
+        else benchmark.figures(result.starting_cash, metrics["period"]["years"])
+    )
     files = OutputFiles(
         directory=directory,
         trades=directory / "trades.csv",
@@ -231,8 +246,8 @@ def write_outputs(result: BacktestResult, directory: Path) -> OutputFiles:
     _write_text(files.equity, equity_csv(result))
     _write_text(files.metrics, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     _write_text(files.decisions, decisions_jsonl(result))
-    _write_text(files.report_html, render_report(result, metrics, daily, pnls))
-    charts = list(build_charts(daily, result.starting_cash))
+    _write_text(files.report_html, render_report(result, metrics, daily, pnls, benchmark))
+    charts = list(build_charts(result, daily, benchmark))
 
     def png(tmp: Path) -> None:
         render_png(tmp, charts, colors=[EQUITY_COLOR, DRAWDOWN_COLOR])

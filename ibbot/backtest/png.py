@@ -40,6 +40,9 @@ def _blend(color: tuple[int, int, int], alpha: float) -> tuple[int, int, int]:
     )
 
 
+_OTHER = (110, 119, 129)
+
+
 def _draw(
     draw: ImageDraw.ImageDraw,
     chart: ChartGeometry,
@@ -67,6 +70,10 @@ def _draw(
         draw.polygon(
             [(points[0][0], base), *points, (points[-1][0], base)], fill=_blend(color, 0.25)
         )
+    for other in chart.others:  # the benchmark: thinner, grey, under the strategy's line
+        line = [at(x, y) for x, y in other]
+        if len(line) > 1:
+            draw.line(line, fill=_OTHER, width=s, joint="curve")
     if len(points) > 1:
         draw.line(points, fill=color, width=2 * s, joint="curve")
     draw.rectangle(

@@ -298,7 +298,50 @@ class Backtest:
             orders=tuple(broker.orders),
             final_positions=dict(sorted(broker.positions.items())),
             final_cash=broker.cash,
+            feed=feed,
+            warnings=self._data_warnings(feed, fundamentals),
         )
+
+    def _data_warnings(
+        self, feed: BarFeed, fundamentals: Sequence[FundamentalData]
+    ) -> tuple[str, ...]:
+        """One line per strategy that needs fundamentals and decided nothing on symbols that had
+        none, naming those symbols (the run itself is fine: the data was missing)."""
+        covered = {record.symbol for record in fundamentals}
+        lines: list[str] = []
+        for strategy in self.strategies:
+            if not any(kind in strategy.subscriptions for kind in _FUNDAMENTALS):
+                continue
+            decided = {
+                r.decision.symbol
+                for r in self.decisions
+                if r.decision.strategy_name == strategy.name
+            }
+            # a PipelineStrategy restricted to some symbols needs nothing for the others
+            followed = getattr(getattr(strategy, "params", None), "symbols", None)
+            missing = [
+                s
+                for s in feed.universe
+                if s not in covered and s not in decided and (followed is None or s in followed)
+            ]
+            if not missing:
+                continue
+            shown = ", ".join(missing[:10]) + (
+                f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            )
+            line = (
+                f"{strategy.name} made no decision on {shown}: it needs fundamentals and the "
+                "store has none for them in this period (collect them with `ibbot "
+                "backfill-fundamentals` or `ibbot run`)"
+            )
+            log.warning(
+                "backtest.no_data",
+                strategy=strategy.name,
+                symbols=missing,
+                reason="no fundamentals",
+            )
+            lines.append(line)
+        return tuple(lines)
 
     def _end_instant(self, micros: int, now: datetime) -> None:
         """Send the orders decided at this instant, then value the account at the latest closes."""

@@ -1,14 +1,19 @@
 """``report.html``: one self-contained page a person can read, offline, in any browser.
 
-Inline CSS and inline SVG charts (equity curve, drawdown), the metrics, a monthly returns table and
-the trade list; no script runs and nothing is fetched. The data behind the charts is embedded as
-JSON (``<script type="application/json" id="backtest-data">``) so tools can read it back.
+Inline CSS and inline SVG charts, no script runs and nothing is fetched: any warning about missing
+data first; the equity curve against the buy-and-hold benchmark, and the drawdown (for intraday
+runs at the bars' own resolution, daily otherwise); the metrics (average win and loss, expectancy,
+the benchmark's figures; CAGR marked as not meaningful under a year); the strategies and their
+parameters; each symbol's results and price chart with its buys and sells; the positions open at
+the end; monthly returns; the trades, each linking to the reasoning of its decision in the
+decisions section. Charts are downsampled for display only. The data behind the equity chart is
+embedded as JSON (``<script type="application/json" id="backtest-data">``) so tools can read it back.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
@@ -20,19 +25,36 @@ from ibbot.backtest.charts import (
     render_svg,
 )
 from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
+from ibbot.models import OrderSide, split_leg
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ibbot.backtest.result import BacktestResult
+    from ibbot.backtest.benchmark import Benchmark
+    from ibbot.backtest.result import BacktestResult, DecisionRecord
     from ibbot.models import Fill
 
-__all__ = ["DRAWDOWN_COLOR", "EQUITY_COLOR", "MAX_TRADE_ROWS", "build_charts", "render_report"]
+__all__ = [
+    "DRAWDOWN_COLOR",
+    "EQUITY_COLOR",
+    "MAX_DECISIONS",
+    "MAX_SYMBOL_CHARTS",
+    "MAX_TRADE_ROWS",
+    "build_charts",
+    "render_report",
+]
 
 EQUITY_COLOR: Final = "#1f6feb"
 DRAWDOWN_COLOR: Final = "#cf222e"
 MAX_TRADE_ROWS: Final = 2_000
 """Trades listed in the page; all of them are in ``trades.csv``."""
+MAX_DECISIONS: Final = 2_000
+"""Decisions whose reasoning the page shows; all of them are in ``decisions.jsonl``."""
+MAX_SYMBOL_CHARTS: Final = 20
+"""Symbols charted with their trades (those traded most); every symbol is in the results table."""
+_DAY_MICROS: Final = 86_400_000_000
+# an intraday benchmark point (a day's close) sits near 16:00 New York, 20:00-21:00 UTC
+_CLOSE_OF_DAY: Final = 0.85
 
 _MONTHS: Final = (
     "Jan",
@@ -64,17 +86,45 @@ svg text{font:11px system-ui,sans-serif;fill:#57606a}svg .title{font-size:13px;f
 svg .grid{stroke:#eaeef2}svg .frame{fill:none;stroke:#d0d7de}
 .note{color:#57606a;font-size:12px}
 .scroll{overflow-x:auto}.scroll td{white-space:nowrap}
+table.trades{table-layout:fixed;font-size:12px}
+table.trades td,table.trades th{white-space:normal;overflow-wrap:anywhere;padding:3px 4px}
+table.trades col.time{width:16%}table.trades col.id{width:22%}
+.warn{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0}
+.decision{border-bottom:1px solid #eaeef2;padding:4px 0;font-size:12px;overflow-wrap:anywhere}
+.decision:target{background:#fff8c5}
+.decision b{font-weight:600}
+pre.params{margin:0;white-space:pre-wrap;font-size:12px}
 """
 
 
-def build_charts(daily: DailyEquity, starting_cash: float) -> tuple[ChartGeometry, ChartGeometry]:
-    """The equity curve and the drawdown chart, over trading days."""
-    xs = [float(day.toordinal() - _EPOCH_ORDINAL) for day in daily.days]
-    equity = layout_chart("Equity", xs, daily.equity, y_format=format_money)
+def build_charts(
+    result: BacktestResult, daily: DailyEquity, benchmark: Benchmark | None = None
+) -> tuple[ChartGeometry, ChartGeometry]:
+    """The equity curve (with the benchmark's) and the drawdown chart: over trading days, or for
+    an intraday run over its bars' instants."""
+    starting_cash = result.starting_cash
+    if result.bar_size.is_intraday:
+        curve = result.equity
+        xs = [m / _DAY_MICROS for m in curve.micros]
+        values = curve.equity
+        offset = _CLOSE_OF_DAY
+    else:
+        xs = [float(day.toordinal() - _EPOCH_ORDINAL) for day in daily.days]
+        values = daily.equity
+        offset = 0.0
+    others = []
+    if benchmark is not None and benchmark.daily.days:
+        others.append(
+            (
+                [float(d.toordinal() - _EPOCH_ORDINAL) + offset for d in benchmark.daily.days],
+                benchmark.daily.equity,
+            )
+        )
+    equity = layout_chart("Equity", xs, values, y_format=format_money, others=others)
     drawdown = layout_chart(
         "Drawdown",
         xs,
-        drawdown_curve([starting_cash, *daily.equity])[1:],
+        drawdown_curve([starting_cash, *values])[1:],
         y_format=format_percent,
         height=200,
         area=True,
@@ -83,6 +133,7 @@ def build_charts(daily: DailyEquity, starting_cash: float) -> tuple[ChartGeometr
 
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _number(value: Any, kind: str = "") -> str:
@@ -97,6 +148,13 @@ def _number(value: Any, kind: str = "") -> str:
     return escape(str(value))
 
 
+def _cagr(metrics: Mapping[str, Any]) -> str:
+    text = _number(metrics["cagr"], "pct")
+    if metrics["cagr"] is not None and not metrics.get("cagr_meaningful", True):
+        return f"{text} <span class=note>(not meaningful: the run is shorter than a year)</span>"
+    return text
+
+
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
     drawdown = metrics["max_drawdown"]
     orders = metrics["orders"]
@@ -104,19 +162,37 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
         ("Starting cash", _number(metrics["starting_cash"], "money")),
         ("Final equity", _number(metrics["final_equity"], "money")),
         ("Total return", _number(metrics["total_return"], "pct")),
-        ("CAGR", _number(metrics["cagr"], "pct")),
+        ("CAGR", _cagr(metrics)),
         ("Annualised volatility", _number(metrics["annualized_volatility"], "pct")),
         ("Sharpe ratio", _number(metrics["sharpe"])),
         ("Sortino ratio", _number(metrics["sortino"])),
         ("Max drawdown", _drawdown(drawdown)),
+    ]
+    bench = metrics.get("benchmark")
+    if bench is not None:
+        excess = metrics["total_return"] - bench["total_return"]
+        rows += [
+            (
+                f"Benchmark: {escape(bench['label'])}",
+                f"{_number(bench['total_return'], 'pct')} total, CAGR "
+                f"{_number(bench['cagr'], 'pct')}, max drawdown "
+                f"{_number(bench['max_drawdown'], 'pct')}, Sharpe {_number(bench['sharpe'])}",
+            ),
+            ("Return over the benchmark", _number(excess, "pct")),
+        ]
+    rows += [
         ("Trades (executions)", _number(metrics["trade_count"])),
         ("Closed trades", _number(metrics["closed_trades"])),
         ("Win rate", _number(metrics["win_rate"], "pct")),
+        ("Average win", _number(metrics["average_win"], "money")),
+        ("Average loss", _number(metrics["average_loss"], "money")),
+        ("Expectancy (average P&amp;L per closed trade)", _number(metrics["expectancy"], "money")),
         ("Profit factor", _number(metrics["profit_factor"])),
         ("Turnover (traded value / average equity)", _number(metrics["turnover"])),
         ("Exposure (average gross / equity)", _number(metrics["exposure"], "pct")),
         ("Time in market", _number(metrics["time_in_market"], "pct")),
         ("Commissions", _number(metrics["commissions"], "money")),
+        ("Open positions at the end", _number(len(metrics["open_positions"]))),
         (
             "Orders",
             f"{orders['sent']} sent, {orders['filled']} filled, {orders['cancelled']} cancelled, "
@@ -125,6 +201,99 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
     ]
     body = "".join(f"<tr><td>{name}</td><td>{value}</td></tr>" for name, value in rows)
     return f'<table class="metrics">{body}</table>'
+
+
+def _parameters(result: BacktestResult) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(spec.name)}</td><td>{escape(spec.class_path)}</td>"
+        f"<td>{spec.allocated_capital:,.2f}</td><td><pre class=params>"
+        f"{escape(json.dumps(dict(spec.params), sort_keys=True, default=str)) if spec.params else 'defaults'}"
+        "</pre></td></tr>"
+        for spec in result.config.strategies
+    )
+    return (
+        "<table><tr><th>Strategy</th><th>Class</th><th>Allocated capital</th>"
+        f"<th>Parameters</th></tr>{rows}</table>"
+    )
+
+
+def _symbols_table(per_symbol: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(symbol)}</td><td>{s['trade_count']}</td><td>{s['closed_trades']}</td>"
+        f"<td>{_number(s['realized_pnl'], 'money')}</td><td>{_number(s['win_rate'], 'pct')}</td>"
+        f"<td>{_number(s['commissions'], 'money')}</td><td>{s['position']:g}</td>"
+        f"<td>{_number(s['market_value'], 'money')}</td></tr>"
+        for symbol, s in per_symbol.items()
+    )
+    return (
+        "<table><tr><th>Symbol</th><th>Trades</th><th>Closed</th><th>Realized P&amp;L</th>"
+        "<th>Win rate</th><th>Commissions</th><th>Held at the end</th><th>Market value</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _open_positions(positions: Sequence[Mapping[str, Any]]) -> str:
+    if not positions:
+        return '<p class="note">Nothing is held at the end.</p>'
+    rows = "".join(
+        f"<tr><td>{escape(p['symbol'])}</td><td>{p['quantity']:g}</td>"
+        f"<td>{_number(p['last_close'], 'money')}</td>"
+        f"<td>{_number(p['market_value'], 'money')}</td></tr>"
+        for p in positions
+    )
+    return (
+        "<table><tr><th>Symbol</th><th>Quantity</th><th>Last close</th><th>Market value</th>"
+        f"</tr>{rows}</table>"
+    )
+
+
+def _symbol_charts(result: BacktestResult) -> str:
+    """Each traded symbol's closes (its bars' resolution) with a marker at every fill."""
+    feed = result.feed
+    if feed is None:
+        return ""
+    counts: dict[str, int] = {}
+    for fill in result.fills:
+        counts[fill.symbol] = counts.get(fill.symbol, 0) + 1
+    chosen = sorted(counts, key=lambda symbol: (-counts[symbol], symbol))[:MAX_SYMBOL_CHARTS]
+    if not chosen:
+        return ""
+    wanted = set(chosen)
+    series: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in chosen}
+    for symbol, micros, close in zip(feed.symbols, feed.micros, feed.close, strict=True):
+        if symbol in wanted:
+            xs, ys = series[symbol]
+            xs.append(micros / _DAY_MICROS)
+            ys.append(close)
+    parts = []
+    for symbol in chosen:
+        markers = [
+            (
+                (fill.timestamp - _EPOCH).total_seconds() / 86_400,
+                fill.price,
+                "buy" if fill.side is OrderSide.BUY else "sell",
+            )
+            for fill in result.fills
+            if fill.symbol == symbol
+        ]
+        xs, ys = series[symbol]
+        chart = layout_chart(
+            f"{symbol}: close, buys and sells",
+            xs,
+            ys,
+            y_format=format_money,
+            height=220,
+            markers=markers,
+        )
+        parts.append(render_svg(chart, color="#57606a", chart_id=f"price-{symbol}"))
+    more = len(counts) - len(chosen)
+    note = (
+        f'<p class="note">The {len(chosen)} symbols traded most; {more} more are in the '
+        "results table and trades.csv.</p>"
+        if more > 0
+        else ""
+    )
+    return "".join(parts) + note
 
 
 def _drawdown(drawdown: Mapping[str, Any]) -> str:
@@ -171,14 +340,23 @@ def _sign(value: float) -> str:
     return "pos" if value > 0 else "neg" if value < 0 else ""
 
 
-def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None]) -> str:
+def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None], linked: set[str]) -> str:
     shown = fills[:MAX_TRADE_ROWS]
+
+    def decision(fill: Fill) -> str:
+        decision_id, leg = split_leg(fill.decision_id)
+        text = escape(decision_id) + ("" if leg.value == "entry" else f" ({leg.value})")
+        if decision_id in linked:
+            return f'<a href="#d-{escape(decision_id)}">{text}</a>'
+        return text
+
     rows = "".join(
-        f"<tr><td>{escape(fill.timestamp.isoformat())}</td><td>{escape(fill.symbol)}</td>"
+        f"<tr><td>{escape(fill.timestamp.strftime('%Y-%m-%d %H:%M'))}</td>"
+        f"<td>{escape(fill.symbol)}</td>"
         f"<td>{fill.side.value}</td><td>{fill.quantity:g}</td><td>{fill.price:,.4f}</td>"
         f"<td>{(fill.commission or 0.0):,.2f}</td>"
         f"<td>{'' if pnl is None else f'{pnl:,.2f}'}</td>"
-        f"<td>{escape(fill.strategy_name)}</td><td>{escape(fill.decision_id)}</td></tr>"
+        f"<td>{escape(fill.strategy_name)}</td><td>{decision(fill)}</td></tr>"
         for fill, pnl in zip(shown, pnls, strict=False)
     )
     note = (
@@ -190,10 +368,34 @@ def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None]) -> str:
         else '<p class="note">No trades.</p>'
     )
     return (
-        "<table><tr><th>Time (UTC)</th><th>Symbol</th><th>Side</th><th>Quantity</th>"
+        '<table class="trades"><colgroup><col class="time"><col><col><col><col><col><col><col>'
+        '<col class="id"></colgroup>'
+        "<tr><th>Time (UTC)</th><th>Symbol</th><th>Side</th><th>Quantity</th>"
         "<th>Price</th><th>Commission</th><th>Realized P&amp;L</th><th>Strategy</th>"
-        f"<th>Decision</th></tr>{rows}</table>{note}"
+        f"<th>Decision (reasoning)</th></tr>{rows}</table>{note}"
     )
+
+
+def _decisions(records: Sequence[DecisionRecord]) -> str:
+    shown = records[:MAX_DECISIONS]
+    items = "".join(
+        f'<div class="decision" id="d-{escape(r.decision.decision_id)}">'
+        f"<b>{escape(r.decision.timestamp.strftime('%Y-%m-%d %H:%M'))} "
+        f"{escape(r.decision.symbol)} {r.decision.action.value.upper()}</b> "
+        f"({escape(r.decision.strategy_name)}, {escape(r.decision.decision_id)}, "
+        f"{r.outcome.value}): {escape(r.decision.reasoning)}"
+        f"{'' if not r.sizing else ' · sizing: ' + escape(r.sizing)}</div>"
+        for r in shown
+    )
+    note = (
+        f'<p class="note">The first {MAX_DECISIONS} of {len(records)} decisions; all are in '
+        "decisions.jsonl.</p>"
+        if len(records) > MAX_DECISIONS
+        else ""
+        if records
+        else '<p class="note">No decisions.</p>'
+    )
+    return items + note
 
 
 def _data_json(daily: DailyEquity, starting_cash: float, metrics: Mapping[str, Any]) -> str:
@@ -216,27 +418,40 @@ def render_report(
     metrics: Mapping[str, Any],
     daily: DailyEquity,
     pnls: Sequence[float | None],
+    benchmark: Benchmark | None = None,
 ) -> str:
     """The whole page as text."""
-    equity_chart, drawdown_chart = build_charts(daily, result.starting_cash)
+    equity_chart, drawdown_chart = build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)
-    symbols = ", ".join(result.symbols)
+    symbols = ", ".join(result.symbols[:20]) + (
+        f" and {len(result.symbols) - 20} more" if len(result.symbols) > 20 else ""
+    )
     subtitle = (
         f"{escape(period['start'])} .. {escape(period['end'])} · {result.bars:,} "
         f"{escape(result.bar_size.value)} bars of {escape(symbols)} · commission "
         f"{escape(str(result.config.commission))}, slippage {result.config.slippage_bps:g} bps"
     )
+    warnings = "".join(f'<p class="warn">Warning: {escape(line)}</p>' for line in result.warnings)
+    legend = ("strategy", benchmark.label) if benchmark is not None else ()
+    linked = {r.decision.decision_id for r in result.decisions[:MAX_DECISIONS]}
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Backtest: {escape(names)}</title><style>{_STYLE}</style></head><body><main>"
-        f"<h1>Backtest: {escape(names)}</h1><p class=sub>{subtitle}</p>"
-        f'<div class="card">{render_svg(equity_chart, color=EQUITY_COLOR, chart_id="equity")}'
+        f"<h1>Backtest: {escape(names)}</h1><p class=sub>{subtitle}</p>{warnings}"
+        f'<div class="card">'
+        f"{render_svg(equity_chart, color=EQUITY_COLOR, chart_id='equity', legend=legend)}"
         f"{render_svg(drawdown_chart, color=DRAWDOWN_COLOR, chart_id='drawdown')}</div>"
         f'<h2>Metrics</h2><div class="card">{_metrics_table(metrics)}</div>'
-        f'<h2>Monthly returns</h2><div class="card">'
+        f'<h2>Strategies and parameters</h2><div class="card">{_parameters(result)}</div>'
+        f'<h2>Per symbol</h2><div class="card scroll">{_symbols_table(metrics["symbols"])}</div>'
+        f'<div class="card">{_symbol_charts(result)}</div>'
+        f'<h2>Open positions at the end</h2><div class="card">'
+        f"{_open_positions(metrics['open_positions'])}</div>"
+        f'<h2>Monthly returns</h2><div class="card scroll">'
         f"{_monthly_table(monthly_returns(daily, result.starting_cash))}</div>"
-        f'<h2>Trades</h2><div class="card scroll">{_trade_table(result.fills, pnls)}</div>'
+        f'<h2>Trades</h2><div class="card">{_trade_table(result.fills, pnls, linked)}</div>'
+        f'<h2>Decisions</h2><div class="card">{_decisions(result.decisions)}</div>'
         '<script type="application/json" id="backtest-data">'
         f"{_data_json(daily, result.starting_cash, metrics)}</script>"
         "</main></body></html>\n"

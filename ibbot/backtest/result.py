@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ibbot.backtest.broker import BrokerOrder
 from ibbot.backtest.config import BacktestConfig
+from ibbot.backtest.feed import BarFeed
 from ibbot.models import BarSize, Decision, Fill, Order
 from ibbot.trading import DecisionOutcome, RiskVerdict
 
@@ -47,7 +48,10 @@ class EquityCurve:
 class BacktestResult:
     """Everything one run produced, ready for the metrics and the report.
 
-    ``first_bar`` and ``last_bar`` are the starts of the first and last bars replayed.
+    ``first_bar`` and ``last_bar`` are the starts of the first and last bars replayed; ``feed``
+    the bars replayed (the report charts each symbol's prices and the buy-and-hold benchmark from
+    them); ``warnings`` the lines that say why a strategy may have decided nothing (e.g. it needs
+    fundamentals and the store had none).
     """
 
     config: BacktestConfig
@@ -62,6 +66,8 @@ class BacktestResult:
     orders: tuple[BrokerOrder, ...]
     final_positions: dict[str, float]
     final_cash: float
+    feed: BarFeed | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def starting_cash(self) -> float:

@@ -3,7 +3,8 @@
 Options: ``--start``/``--end`` (dates, both included), ``--strategy NAME`` (repeatable; default:
 every enabled configured strategy), ``--param NAME.KEY=VALUE`` (repeatable), ``--capital N``,
 ``--commission ib|zero|per-share=X``, ``--slippage-bps N`` (default: the simulator's
-``sim.slippage_bps``), ``--bar-size`` (default: the one size stored in the period), ``--out DIR``
+``sim.slippage_bps``), ``--bar-size`` (default: the one size stored in the period), ``--benchmark
+SYMBOL`` (buy and hold it; default: the traded symbols, equal weight), ``--out DIR``
 (default ``<store>/backtests/<UTC time of the run>/``). A progress bar runs on a terminal.
 Bad input: one line, exit 2. See :mod:`ibbot.backtest` for what is replayed and how.
 """
@@ -86,6 +87,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--bar-size", help='bar size to replay, e.g. "1 day" (default: the one size stored)'
     )
     parser.add_argument(
+        "--benchmark",
+        metavar="SYMBOL",
+        help="compare with buying and holding SYMBOL (its bars must be stored; default: the "
+        "traded symbols, equal weight)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -112,7 +119,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         risk_limits,
         select_strategies,
     )
-    from ibbot.backtest.inputs import parse_bar_size, parse_date, parse_param  # noqa: PLC0415
+    from ibbot.backtest.inputs import (  # noqa: PLC0415
+        parse_bar_size,
+        parse_date,
+        parse_param,
+        parse_symbol,
+    )
 
     try:
         start = parse_date(args.start, option="--start")
@@ -133,21 +145,43 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             bar_size=None if args.bar_size is None else parse_bar_size(args.bar_size),
             sources=settings.app.strategy_sources(),
         )
-        return _run(config, settings, args.out)
+        benchmark = None if args.benchmark is None else parse_symbol(args.benchmark)
+        return _run(config, settings, args.out, benchmark)
     except BacktestInputError as exc:
         return usage_error(exc)
 
 
-def _run(config: BacktestConfig, settings: Settings, out: Path | None) -> int:
-    from ibbot.backtest import run_backtest  # noqa: PLC0415
+def _run(
+    config: BacktestConfig, settings: Settings, out: Path | None, benchmark_symbol: str | None
+) -> int:
+    from ibbot.backtest import (  # noqa: PLC0415
+        BacktestError,
+        BacktestInputError,
+        load_bars,
+        run_backtest,
+    )
+    from ibbot.backtest.benchmark import buy_and_hold  # noqa: PLC0415
     from ibbot.backtest.outputs import write_outputs  # noqa: PLC0415
     from ibbot.clock import utc_now  # noqa: PLC0415
     from ibbot.store import ParquetStore  # noqa: PLC0415
 
     directory = out or default_out_dir(settings.store.path, f"{utc_now():%Y%m%dT%H%M%SZ}")
+    benchmark = None
     with ParquetStore(settings.store.path) as store, _progress() as progress:
         result = run_backtest(config, store, progress=progress)
-    files = write_outputs(result, directory)
+        if benchmark_symbol is not None:
+            try:
+                bars = load_bars(
+                    store,
+                    config.start,
+                    config.end,
+                    bar_size=result.bar_size,
+                    symbols=[benchmark_symbol],
+                )
+            except BacktestError as exc:
+                raise BacktestInputError(f"--benchmark {benchmark_symbol}: {exc}") from exc
+            benchmark = buy_and_hold(bars, result.starting_cash)
+    files = write_outputs(result, directory, benchmark=benchmark)
     log.info(
         "backtest.written",
         directory=str(directory),
@@ -174,6 +208,7 @@ def _summary(result: BacktestResult, files: OutputFiles) -> str:
         f"Sharpe {'n/a' if sharpe is None else f'{sharpe:.2f}'}, "
         f"max drawdown {pct(figures['max_drawdown']['depth'])}\n"
         f"  report: {files.report_html}\n"
+        + "".join(f"  warning: {line}\n" for line in result.warnings)
     )
 
 

@@ -37,7 +37,7 @@ from ibbot.strategies.registry import (
     params_model,
     resolve_class_path,
 )
-from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.rolling import MovingAverageCross, RollingMean
 from ibbot.strategies.sources import (
     SHIPPED_ONLY,
     SHIPPED_PACKAGE,
@@ -55,6 +55,7 @@ __all__ = [
     "SHIPPED_STRATEGIES",
     "USER_STRATEGIES",
     "Intent",
+    "MovingAverageCross",
     "ParamInfo",
     "PipelineStrategy",
     "RollingMean",

@@ -10,7 +10,7 @@ from ibbot.strategies.base import PipelineStrategy
 from ibbot.strategies.entry import EntryOrder
 from ibbot.strategies.pipeline import StrategyPipeline
 from ibbot.strategies.protection import ProtectionParams
-from ibbot.strategies.rolling import RollingMean
+from ibbot.strategies.rolling import MovingAverageCross, RollingMean
 from ibbot.strategies.sma_cross.layers import CrossoverLayer, DecisionLayer
 from ibbot.strategies.sma_cross.signal import CrossSignal
 from ibbot.strategies.state import SymbolState
@@ -67,19 +67,28 @@ class SmaCrossParams(ProtectionParams):
 class SmaCrossState(SymbolState):
     """A symbol's state plus both running averages and the side the fast SMA was last seen on."""
 
-    __slots__ = ("fast", "last_side", "signal", "slow")
+    __slots__ = ("averages", "last_side", "signal")
 
     def __init__(self, symbol: str, history_bars: int, fast: int, slow: int) -> None:
         super().__init__(symbol, history_bars)
-        self.fast = RollingMean(fast)
-        self.slow = RollingMean(slow)
+        self.averages = MovingAverageCross.of_lengths(fast, slow)
         self.last_side = (
             0  # +1 fast above slow, -1 below, 0 not known yet (equality keeps the side)
         )
         self.signal = CrossSignal.EQUAL
 
+    @property
+    def fast(self) -> RollingMean:
+        """SMA(fast)."""
+        return self.averages.fast
+
+    @property
+    def slow(self) -> RollingMean:
+        """SMA(slow)."""
+        return self.averages.slow
+
     def dump_indicators(self) -> dict[str, Any]:
-        """Both windows with their running sums, and the last side."""
+        """Both windows (their values; the exact sums follow from them), and the last side."""
         return {"fast": self.fast.dump(), "slow": self.slow.dump(), "last_side": self.last_side}
 
     def load_indicators(self, data: dict[str, Any]) -> None:
@@ -87,7 +96,7 @@ class SmaCrossState(SymbolState):
         fast = RollingMean.restore(data["fast"])
         slow = RollingMean.restore(data["slow"])
         if (fast.length, slow.length) == (self.fast.length, self.slow.length):
-            self.fast, self.slow = fast, slow
+            self.averages = MovingAverageCross(fast, slow)
             self.last_side = int(data["last_side"])
 
 
@@ -96,8 +105,9 @@ class SmaCrossStrategy(PipelineStrategy[SmaCrossState]):
     is below SMA(slow) and it is long (normally on the crossing bar; later only if the position
     arrived late, e.g. a fill after the cross or a position restored at start).
 
-    A bar costs two running-sum updates and a comparison; the pipeline runs only on bars that can
-    lead to a decision. Equal averages do not change the side, so touching is not crossing.
+    A bar costs two running-sum updates and an exact comparison of the sums (see
+    :class:`MovingAverageCross`); the pipeline runs only on bars that can lead to a decision. Equal
+    averages do not change the side, so touching is not crossing.
     """
 
     params_model: ClassVar[type[StrategyParams]] = SmaCrossParams
@@ -122,17 +132,15 @@ class SmaCrossStrategy(PipelineStrategy[SmaCrossState]):
 
     def on_bar(self, state: SmaCrossState, bar: PriceBar) -> bool:
         """Update both averages; True on a bullish cross when not long, or bearish when long."""
-        close = bar.close
-        fast = state.fast.push(close)
-        slow = state.slow.push(close)
-        if slow is None or fast is None:
+        side = state.averages.push(bar.close)
+        if side is None:
             return False
         last = state.last_side
-        if fast > slow:
+        if side > 0:
             state.last_side = 1
             state.signal = CrossSignal.CROSSED_ABOVE if last < 0 else CrossSignal.ABOVE
             return last < 0 and self.position_quantity(state.symbol) <= 0
-        if fast < slow:
+        if side < 0:
             state.last_side = -1
             state.signal = CrossSignal.CROSSED_BELOW if last > 0 else CrossSignal.BELOW
             return self.position_quantity(state.symbol) > 0

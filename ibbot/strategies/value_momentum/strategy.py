@@ -116,7 +116,7 @@ class ValueMomentumState(SymbolState):
         return self.momentum.full and self.volume.full and self.fundamentals is not None
 
     def dump_indicators(self) -> dict[str, Any]:
-        """Both windows with their running sums and the bar size the volumes came from."""
+        """Both windows (their values) and the bar size the volumes came from."""
         return {
             "momentum": self.momentum.dump(),
             "volume": self.volume.dump(),

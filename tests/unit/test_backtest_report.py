@@ -1,0 +1,195 @@
+"""The report a trader reads: parameters, benchmark, per-symbol results and charts, trade statistics,
+links from trades to reasoning, intraday resolution, CAGR under a year, missing-data warnings."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ibbot.backtest import Backtest, BacktestConfig, BarFeed, CommissionModel, StrategySpec
+from ibbot.backtest.benchmark import buy_and_hold
+from ibbot.backtest.charts import MAX_POINTS
+from ibbot.backtest.metrics import realized_pnl
+from ibbot.backtest.outputs import write_outputs
+from ibbot.cli import EXIT_OK, EXIT_USAGE, main
+from ibbot.models import BarSize, PriceBar
+from ibbot.store import ParquetStore
+from ibbot.trading import RiskLimits
+from tests.unit.sweep_helpers import cent_bars
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ibbot.backtest import BacktestResult
+
+START = datetime(2016, 1, 1, tzinfo=UTC)
+
+
+def run(
+    bars: list[PriceBar],
+    strategy: str = "sma_cross",
+    end: datetime = datetime(2020, 1, 1, tzinfo=UTC),
+    **params: object,
+) -> BacktestResult:
+    config = BacktestConfig(
+        start=START,
+        end=end,
+        strategies=(StrategySpec(strategy, strategy, 100_000.0, params),),
+        starting_cash=100_000.0,
+        commission=CommissionModel.parse("ib"),
+        risk=RiskLimits(max_order_notional=1e9),
+    )
+    return Backtest(config).run(BarFeed.from_bars(bars))
+
+
+def svg(page: str, chart_id: str) -> str:
+    start = page.index(f'id="{chart_id}"')
+    return page[start : page.index("</svg>", start)]
+
+
+def points(chart: str) -> list[tuple[float, float]]:
+    """The main polyline's points (the last polyline of the chart)."""
+    line = re.findall(r'<polyline points="([^"]*)"', chart)[-1]
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in line.split())]
+
+
+def test_report_has_parameters_benchmark_trade_statistics_and_symbols(tmp_path: Path) -> None:
+    """The page and metrics.json hold the strategy's parameters, the equal-weight buy-and-hold
+    benchmark, average win/loss, expectancy, per-symbol results and open positions; each traded
+    symbol has a price chart with a marker per fill."""
+    bars = [*cent_bars("AAA", 1), *cent_bars("BBB", 2)]
+    result = run(bars, fast=5, slow=20)
+    files = write_outputs(result, tmp_path)
+    metrics = json.loads(files.metrics.read_text())
+    closed = [p for p in realized_pnl(result.fills) if p is not None]
+    wins, losses = [p for p in closed if p > 0], [p for p in closed if p < 0]
+    assert metrics["average_win"] == pytest.approx(sum(wins) / len(wins))
+    assert metrics["average_loss"] == pytest.approx(sum(losses) / len(losses))
+    assert metrics["expectancy"] == pytest.approx(sum(closed) / len(closed))
+    held = {p["symbol"]: p for p in metrics["open_positions"]}
+    assert set(held) == {s for s, q in result.final_positions.items() if q}
+    for symbol, position in held.items():
+        last = [b.close for b in bars if b.symbol == symbol][-1]
+        assert position["market_value"] == position["quantity"] * last
+    assert set(metrics["symbols"]) == {"AAA", "BBB"}
+    assert sum(s["trade_count"] for s in metrics["symbols"].values()) == len(result.fills)
+    # equal weight: half the cash in each symbol at its first close, held to the last
+    first = {s: next(b.close for b in bars if b.symbol == s) for s in ("AAA", "BBB")}
+    last = {s: [b.close for b in bars if b.symbol == s][-1] for s in ("AAA", "BBB")}
+    expected = sum(50_000 / first[s] * last[s] for s in first)
+    assert metrics["benchmark"]["final_equity"] == pytest.approx(expected)
+    assert metrics["benchmark"]["label"] == "buy and hold 2 symbols, equal weight"
+    page = files.report_html.read_text()
+    assert "buy and hold 2 symbols, equal weight" in page
+    assert 'stroke-dasharray="4 3"' in svg(page, "equity")  # the benchmark's line
+    assert "&quot;fast&quot;: 5" in page  # the parameters
+    for symbol in ("AAA", "BBB"):
+        chart = svg(page, f"price-{symbol}")
+        fills = [f for f in result.fills if f.symbol == symbol]
+        assert chart.count("<title>buy</title>") + chart.count("<title>sell</title>") == len(fills)
+        assert len(points(chart)) <= MAX_POINTS  # downsampled for display
+    assert "Average win" in page
+    assert "Expectancy" in page
+
+
+def test_every_trade_links_to_its_decisions_reasoning(tmp_path: Path) -> None:
+    """Each trade row links to an anchor in the decisions section holding that decision's
+    reasoning; the trades table is laid out to fit the page."""
+    result = run(cent_bars("AAA", 1), fast=5, slow=20)
+    page = write_outputs(result, tmp_path).report_html.read_text()
+    trades = page[
+        page.index('<table class="trades">') : page.index(
+            "</table>", page.index('<table class="trades">')
+        )
+    ]
+    links = re.findall(r'href="#d-([^"]+)"', trades)
+    assert len(links) == len(result.fills)
+    reasons = {r.decision.decision_id: r.decision.reasoning for r in result.decisions}
+    for decision_id in set(links):
+        anchor = page.index(f'id="d-{decision_id}"')
+        entry = page[anchor : page.index("</div>", anchor)]
+        assert reasons[decision_id].split(" | ")[0].replace("&", "&amp;") in entry
+    assert "table.trades{table-layout:fixed" in page
+    assert "overflow-wrap:anywhere" in page
+
+
+def test_cagr_of_a_run_under_a_year_is_marked_not_meaningful(tmp_path: Path) -> None:
+    """A 6-month run shows its CAGR marked as not meaningful; a 4-year run does not."""
+    short = run(cent_bars("AAA", 1, end=START + timedelta(days=180)), fast=5, slow=20)
+    page = write_outputs(short, tmp_path / "short").report_html.read_text()
+    metrics = json.loads((tmp_path / "short" / "metrics.json").read_text())
+    assert metrics["cagr_meaningful"] is False
+    assert "not meaningful: the run is shorter than a year" in page
+    long = run(cent_bars("AAA", 1), fast=5, slow=20)
+    assert "not meaningful" not in write_outputs(long, tmp_path / "long").report_html.read_text()
+
+
+def test_intraday_runs_are_charted_at_their_own_resolution(tmp_path: Path) -> None:
+    """Five days of 5-minute bars chart the equity at each bar (hundreds of points), not at five
+    day ends."""
+    rng_price, bars = 100.0, []
+    day0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+    for d in range(5):
+        for i in range(78):
+            moment = day0 + timedelta(days=d, minutes=5 * i)
+            rng_price *= math.exp(0.002 * math.sin(i / 3 + d))
+            close = round(rng_price, 2)
+            bars.append(PriceBar("AAA", moment, close, close, close, close, 1e4, BarSize.MIN_5))
+    result = run(bars, end=datetime(2024, 3, 10, tzinfo=UTC), fast=3, slow=8)
+    page = write_outputs(result, tmp_path).report_html.read_text()
+    assert len(points(svg(page, "equity"))) > 300
+    assert len(points(svg(page, "price-AAA"))) > 300
+
+
+def test_benchmark_of_one_symbol() -> None:
+    """Buying and holding one symbol is its price path times the shares the cash bought."""
+    bars = cent_bars("AAA", 3, end=START + timedelta(days=60))
+    curve = buy_and_hold(BarFeed.from_bars(bars), 10_000.0)
+    assert curve.label == "buy and hold AAA"
+    assert curve.daily.equity == pytest.approx([10_000.0 / bars[0].close * b.close for b in bars])
+
+
+def test_missing_fundamentals_warn_on_the_console_and_in_the_report(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """value_momentum without any fundamentals decides nothing: `ibbot backtest` says why in a
+    warning line, and the report shows it; --benchmark names a stored symbol, else exit 2."""
+    store = ParquetStore(tmp_path / "data")
+    store.write_bars("AAA", cent_bars("AAA", 1))
+    store.write_bars("SPY", cent_bars("SPY", 9))
+    monkeypatch.setenv("IBBOT_STORE__PATH", str(tmp_path / "data"))
+    argv = [
+        "--log-level",
+        "error",
+        "backtest",
+        "--start",
+        "2016-01-01",
+        "--end",
+        "2019-12-31",
+        "--strategy",
+        "value_momentum",
+        "--param",
+        "value_momentum.symbols=AAA",
+        "--benchmark",
+        "spy",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    assert (
+        "warning: value_momentum made no decision on AAA: it needs fundamentals and the store "
+        "has none for them in this period"
+    ) in out
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert '<p class="warn">Warning: value_momentum made no decision on AAA' in page
+    assert "buy and hold SPY" in page
+    assert main([*argv[:-4], "--benchmark", "QQQ", "--out", str(tmp_path / "x")]) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("ibbot: --benchmark QQQ: no 1 day bars stored")
