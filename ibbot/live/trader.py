@@ -65,6 +65,7 @@ from ibbot.trading.working import protective_group
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from ibbot.clock import Clock
     from ibbot.live.lifecycle import LifecycleLog
@@ -149,7 +150,9 @@ class LiveTrader:
     ``price`` gives the freshest known price of a symbol; ``clock`` is the market clock (decision
     times, the trading day of the loss limit); ``wall`` paces the kill-switch check. ``publish``
     (the bus) receives every handled decision as a ``decision`` event whose payload maps
-    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block) and ``order_ref``. ``fills``
+    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block), ``order_ref`` and
+    ``decided_at`` (``wall.monotonic()`` when the trader took it up: the start of the metrics'
+    decision-to-ack and decision-to-fill latencies). ``fills``
     takes the bus's ``FILL`` and ``ORDER_STATUS`` events.
     """
 
@@ -229,6 +232,7 @@ class LiveTrader:
                 self._decisions.task_done()
 
     async def _decide(self, strategy: Strategy, decision: Decision) -> None:
+        decided_at = self._wall.monotonic()
         name = strategy.name
         if not self._accepting:
             await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
@@ -279,6 +283,7 @@ class LiveTrader:
             plan.reason,
             rule=verdict.rule.value if verdict is not None and verdict.rule is not None else None,
             order_ref=order.order_ref if order is not None else None,
+            decided_at=decided_at,
         )
 
     def _sells(
@@ -476,6 +481,7 @@ class LiveTrader:
         *,
         rule: str | None = None,
         order_ref: str | None = None,
+        decided_at: float | None = None,
     ) -> None:
         if self._publish is None:
             return
@@ -489,6 +495,7 @@ class LiveTrader:
                 "detail": detail,
                 "rule": rule,
                 "order_ref": order_ref,
+                "decided_at": decided_at,
             },
             source="trader",
             ingested_at=self._clock.now(),
@@ -598,6 +605,39 @@ class LiveTrader:
                 self._lifecycle.note("app.kill_switch_released")
             await self._wall.sleep(KILL_SWITCH_CHECK)
 
+    async def engage_kill_switch(self, reason: str, *, by: str) -> None:
+        """Engage the kill switch now (audited at once, ``by`` saying who); open orders are
+        cancelled as the settings say. Until released, every new order is refused."""
+        self.gate.kill_switch.engage(reason)
+        if self._kill_engaged:
+            self._lifecycle.note("app.kill_switch_engaged_again", reason=reason, by=by)
+            return
+        self._kill_engaged = True
+        self._lifecycle.note(
+            "app.kill_switch_engaged",
+            warning=True,
+            reason=self.gate.kill_switch.reason,
+            by=by,
+            cancel_open_orders=self.gate.limits.cancel_open_orders_on_kill,
+        )
+        if self.gate.limits.cancel_open_orders_on_kill:
+            await self.cancel_open_orders()
+
+    async def release_kill_switch(self, *, by: str) -> bool:
+        """Release the kill switch: undo :meth:`engage_kill_switch` and remove the kill switch
+        file if there is one (audited at once). True when trading may resume."""
+        switch = self.gate.kill_switch
+        switch.release()
+        if switch.path is not None:
+            await asyncio.to_thread(_remove_file, switch.path)
+        switch.recheck()
+        if switch.engaged():
+            return False
+        if self._kill_engaged:
+            self._kill_engaged = False
+            self._lifecycle.note("app.kill_switch_released", by=by)
+        return True
+
     async def cancel_open_orders(self) -> int:
         """Ask the broker to cancel every open order; return how many it confirmed.
 
@@ -691,6 +731,10 @@ class LiveTrader:
                 symbol=None,
             )
             return mismatches
+
+
+def _remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _protective(open_orders: list[OrderResult], strategy: str, symbol: str) -> list[OrderResult]:
