@@ -948,6 +948,8 @@ class Orchestrator:
         parts.lifecycle.note("app.stopping", reason=self._stop_reason)
         # Phase 1: stop intake.
         parts.trader.close_intake()
+        if parts.watch.notifier is not None:
+            parts.watch.notifier.closing()
         if live is not None:
             live.collector.stop()
             if live.fundamentals is not None:

@@ -8,7 +8,8 @@ Two sources, neither of which adds work to placing an order:
   (from the same view as ``GET /status``);
 - events that flow on the bus anyway, followed by one subscription whose queue drops its oldest
   when full (:meth:`ServiceMetrics.observe`): decisions by outcome, order statuses, rejections by
-  IB's error code, fills, reconnects and time disconnected, and the latencies from a decision to
+  IB's error code, fills, reconnects and time disconnected, streams refused for pacing (the
+  requests count their own violations), and the latencies from a decision to
   IB's acknowledgement of its order (the first ``Submitted``, or a fill) and to its first fill.
   A latency starts when the trader took the decision up (``decided_at`` in the decision event)
   and ends when the status or fill reached the bus's subscribers: what ibbot sees, audit included.
@@ -26,9 +27,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ibbot.broker.errors import is_pacing_violation
 from ibbot.models import (
     ConnectionState,
     ConnectionStatus,
+    ErrorInfo,
     EventType,
     Fill,
     OrderResult,
@@ -53,6 +56,7 @@ METRIC_EVENTS: Final = (
     EventType.ORDER_STATUS,
     EventType.FILL,
     EventType.CONNECTION,
+    EventType.ERROR,
 )
 """The bus events the metrics follow."""
 
@@ -150,6 +154,7 @@ class ServiceMetrics:
             "ibbot_reconnects", "Reconnections to the gateway after a drop.", registry=registry
         )
         self._outages = _Outages(wall)
+        self._stream_pacing = 0  # streams IB refused for pacing (requests count their own)
         # order_ref -> when the trader took its decision up, or when an answer came first
         self._decided: OrderedDict[str, float] = OrderedDict()
         self._early_ack: OrderedDict[str, float] = OrderedDict()
@@ -160,7 +165,7 @@ class ServiceMetrics:
             _ScrapeCollector(
                 bus=bus,
                 pacer=pacer,
-                pacing_violations=pacing_violations,
+                pacing_violations=lambda: pacing_violations() + self._stream_pacing,
                 strategies=strategies,
                 open_orders=open_orders,
                 status=status,
@@ -189,6 +194,12 @@ class ServiceMetrics:
                 self._answered(ref, now, self._early_ack, self._acked, self._to_ack)
         elif isinstance(payload, ConnectionStatus) and self._outages.change(payload.state):
             self._reconnects.inc()
+        elif (
+            isinstance(payload, ErrorInfo)
+            and payload.code is not None
+            and is_pacing_violation(payload.code, payload.message)
+        ):
+            self._stream_pacing += 1
 
     def _decision(self, payload: Mapping[str, Any], now: float) -> None:
         decision = payload.get("decision")
@@ -247,20 +258,17 @@ class _Outages:
 
     def __init__(self, wall: Clock) -> None:
         self._wall = wall
-        self._connected_once = False
         self._down_since: float | None = None
         self.seconds = 0.0
 
     def change(self, state: ConnectionState) -> bool:
         """Follow a state change; True when it is a reconnection."""
+        # The run starts connected (the metrics begin after the first connect).
         if state is ConnectionState.DISCONNECTED:
-            if self._connected_once and self._down_since is None:
+            if self._down_since is None:
                 self._down_since = self._wall.monotonic()
             return False
-        if state is not ConnectionState.CONNECTED:
-            return False
-        self._connected_once = True
-        if self._down_since is None:
+        if state is not ConnectionState.CONNECTED or self._down_since is None:
             return False
         self.seconds += self._wall.monotonic() - self._down_since
         self._down_since = None

@@ -105,7 +105,7 @@ class Notifier:
         self.sent = 0
         self.failed = 0
         self.dropped = 0
-        self._connected_once = False
+        self._closing = False
         self._down_since: float | None = None
         self._down_told = False
         self._summary_day: date | None = None
@@ -224,16 +224,18 @@ class Notifier:
             )
         )
 
+    def closing(self) -> None:
+        """The service is stopping: its own disconnect is not an outage to tell."""
+        self._closing = True
+
     def _connection(self, state: ConnectionState) -> None:
+        # The run starts connected (the notifier hears of changes after the first connect).
         if state is ConnectionState.DISCONNECTED:
-            if self._connected_once and self._down_since is None:
+            if self._down_since is None and not self._closing:
                 self._down_since = self._wall.monotonic()
                 self._down_told = False
             return
-        if state is not ConnectionState.CONNECTED:
-            return
-        self._connected_once = True
-        if self._down_since is None:
+        if state is not ConnectionState.CONNECTED or self._down_since is None:
             return
         lasted = self._wall.monotonic() - self._down_since
         self._down_since = None
@@ -334,7 +336,7 @@ class Notifier:
     def check(self) -> None:
         """Tell a disconnect once it has lasted; send the daily summary once its time has come."""
         down = self._down_since
-        if down is not None and not self._down_told:
+        if down is not None and not self._down_told and not self._closing:
             lasted = self._wall.monotonic() - down
             if lasted >= self._settings.disconnect_after:
                 self._down_told = True
