@@ -270,7 +270,11 @@ class Notifier:
         if not urls:
             log.info("notify.off", reason="no notify.urls and no notify.urls_file")
             return
-        sender = await asyncio.to_thread(_apprise, urls)
+        try:
+            sender = await asyncio.to_thread(_apprise, urls)
+        except Exception as exc:  # noqa: BLE001 - notifications must never take the service down
+            log.error("notify.off", reason=f"apprise failed to start: {type(exc).__name__}: {exc}")  # noqa: TRY400
+            return
         if sender is None:
             log.error("notify.off", reason="no notify URL is one apprise knows")
             return
