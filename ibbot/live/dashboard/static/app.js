@@ -311,7 +311,7 @@ async function act(path, body) {
   });
   const reply = await answer.json().catch(() => ({}));
   if (answer.ok) {
-    say(`done: ${JSON.stringify(reply)}`, false);
+    say(`done: ${Object.entries(reply).map(([k, v]) => `${k} ${v}`).join(", ")}`, false);
   } else {
     say(`refused (${answer.status}): ${reply.error || answer.statusText}`, true);
     if (answer.status === 401) await loadSession();
