@@ -13,8 +13,8 @@ the lifecycle log, and only queues a message: ``put_nowait`` into a bounded queu
 counted and logged. One sender task takes the messages in order, at most
 ``notify.max_per_minute`` (a token bucket; a burst waits in the queue), and hands each to apprise
 in a thread of its own (apprise's HTTP calls block), bounded by ``notify.timeout``; a receiver that
-hangs holds up the next message, never the event loop. Repeats are held back: one risk block or
-rejection per strategy, symbol and rule (or code) every ten minutes.
+hangs holds up the next message, never the event loop. Repeats are held back: one risk block per
+strategy and symbol, one rejection per strategy, symbol and code, every ten minutes.
 """
 
 from __future__ import annotations
@@ -212,7 +212,8 @@ class Notifier:
         strategy = str(getattr(decision, "strategy_name", "") or "?")
         symbol = str(getattr(decision, "symbol", "") or "?")
         rule = str(payload.get("rule") or "risk")
-        if self._repeated(("risk_block", strategy, symbol, rule)):
+        # one per strategy and symbol: a block that changes rule (the kill switch) is the same news
+        if self._repeated(("risk_block", strategy, symbol)):
             return
         self.put(
             Notification(
