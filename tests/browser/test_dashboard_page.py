@@ -184,6 +184,38 @@ async def test_the_kill_switch_engages_and_releases_from_the_page(
         await page.close()
 
 
+async def test_a_strategy_is_disabled_and_enabled_from_the_page(
+    browser: BrowserContext, service: Service
+) -> None:
+    """Logged in, Disable and Enable on a strategy's row (each confirmed) stop and resume it; the
+    lifecycle audit says the dashboard did it."""
+    page = await browser.new_page()
+    seen = Opened(page)
+    try:
+        await login(page, service)
+        row = page.locator('#strategies tr[data-key="hold"]')
+        state = row.locator('[data-field="state"]')
+        for action, wanted in (("Disable", "disabled"), ("Enable", "running")):
+            await row.get_by_role("button", name=f"{action}…").click()
+            await page.wait_for_selector("#confirm[open]")
+            await page.click("#confirm-ok")
+            await expect(state).to_have_text(wanted, timeout=DOM_BOUND_MS)
+            assert (await service.status())["strategies"]["hold"]["state"] == wanted
+        records = await service.lifecycle()
+        done = [
+            (r["event"], r.get("by"))
+            for r in records
+            if r["event"] in ("app.strategy_disabled", "app.strategy_enabled")
+        ]  # hold is the only strategy switched so far in this module
+        assert done == [
+            ("app.strategy_disabled", "dashboard"),
+            ("app.strategy_enabled", "dashboard"),
+        ]
+        assert seen.errors == []
+    finally:
+        await page.close()
+
+
 async def test_requests_without_the_token_are_refused(
     browser: BrowserContext, service: Service
 ) -> None:

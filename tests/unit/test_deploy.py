@@ -264,7 +264,8 @@ def test_the_dashboard_is_published_on_the_hosts_loopback_only(env: dict[str, st
         assert settings.app.control_port == 8080
         assert (settings.app.control_host, settings.app.control_remote) == ("0.0.0.0", True)
     for relay, target in (("dashboard", "ibbot"), ("dashboard-sim", "ibbot-sim")):
-        assert service(document, relay)["command"][-1] == f"TCP:{target}:8080"
+        listen = "TCP-LISTEN:8080,fork,reuseaddr"  # one argument: socat's address and options
+        assert service(document, relay)["command"] == [listen, f"TCP:{target}:8080"]
     scrape = (REPO / "deploy" / "prometheus.yml").read_text()
     assert "credentials_file: /ibbot-data/control.token" in scrape
     assert '"dashboard:8080"' in scrape
