@@ -62,9 +62,19 @@ from ibbot.gateway import GatewayTarget, open_gateway
 from ibbot.live.activity import Activity, summary_line
 from ibbot.live.banner import RunFacts, banner_lines
 from ibbot.live.control import ControlServer
+from ibbot.live.dashboard import (
+    FEED_EVENTS,
+    DashboardFeed,
+    book_view,
+    dashboard_routes,
+    load_assets,
+    orders_view,
+)
 from ibbot.live.history import history_events
 from ibbot.live.lifecycle import LifecycleLog
-from ibbot.live.runner import StrategyRunner
+from ibbot.live.metrics import METRIC_EVENTS, ServiceMetrics
+from ibbot.live.notify import NOTIFY_EVENTS, Notifier
+from ibbot.live.runner import RunnerState, StrategyRunner
 from ibbot.live.signals import shutdown_signals
 from ibbot.live.state import BOOK_STATE, FreshAccountStore, StateKeeper
 from ibbot.live.trader import LiveTrader
@@ -111,6 +121,15 @@ _SAVE_AND_FLUSH: Final = 10.0
 _STRATEGY_QUEUE: Final = 1_024
 _STORE_QUEUE: Final = 10_000
 _ACTIVITY_QUEUE: Final = 4_096
+# The dashboard, the metrics and the notifier follow the bus through queues that drop their
+# oldest events when full: watching must never slow trading.
+_WATCH_QUEUE: Final = 4_096
+# IB's account values the dashboard and the metrics show.
+_ACCOUNT_TAGS: Final = {
+    "NetLiquidation": "net_liquidation",
+    "TotalCashValue": "cash",
+    "BuyingPower": "buying_power",
+}
 _STORE_FLUSH_SECONDS: Final = 5.0
 _LEFTOVER_EXAMPLES: Final = 5
 
@@ -146,6 +165,15 @@ class _Live:
 
 
 @dataclass(slots=True)
+class _Watch:
+    """Who watches the run: the dashboard's feed, the metrics, the notifier (when configured)."""
+
+    feed: DashboardFeed
+    metrics: ServiceMetrics
+    notifier: Notifier | None
+
+
+@dataclass(slots=True)
 class _Parts:
     """What a run wires together (set once the connection is up)."""
 
@@ -160,6 +188,7 @@ class _Parts:
     lifecycle: LifecycleLog
     activity: Activity
     tasks: asyncio.TaskGroup
+    watch: _Watch
 
 
 class Orchestrator:
@@ -323,14 +352,25 @@ class Orchestrator:
             return await parts.trader.adopt_broker(symbols)
 
     def status(self) -> dict[str, Any]:
-        """A JSON-ready snapshot: strategies, positions, orders, connection, kill switch."""
+        """A JSON-ready snapshot: strategies, positions (with costs, values and P&L), orders,
+        the account, the connection, the kill switch, the market time."""
         parts = self._parts
         if parts is None:
             return {"state": "starting"}
         trader = parts.trader
+        target = parts.target
+        now = target.market_clock.now()
+        values = parts.connection.account_values(_ACCOUNT_TAGS)
+        book = book_view(trader.book, parts.activity.prices, self._running, now)
         return {
             "state": "stopping" if self._stopping.is_set() else "running",
             "connection": parts.connection.state.value,
+            "gateway": {"simulated": target.embedded, "host": target.host, "port": target.port},
+            "market_time": now.isoformat(),
+            "account": {name: values.get(tag) for tag, name in _ACCOUNT_TAGS.items()},
+            "book": {"positions": book["positions"]},
+            "pnl": book["pnl"],
+            "orders": orders_view(parts.executor.open_orders()),
             "symbols": sorted(self._contracts),
             "strategies": {
                 name: {
@@ -348,6 +388,56 @@ class Orchestrator:
             "kill_switch": trader.gate.kill_switch.reason or None,
             "stats": dataclasses.asdict(trader.stats),
         }
+
+    # --- what the dashboard shows and steers -------------------------------------------------------
+
+    @property
+    def dashboard(self) -> DashboardFeed | None:
+        """The dashboard's feed while running."""
+        return None if self._parts is None else self._parts.watch.feed
+
+    def metrics_exposition(self) -> bytes:
+        """Every metric in Prometheus' text format (empty before the start)."""
+        return b"" if self._parts is None else self._parts.watch.metrics.exposition()
+
+    async def engage_kill_switch(self, reason: str, *, by: str) -> None:
+        """Refuse every new order from now on (audited, ``by`` saying who)."""
+        await self._require_running().trader.engage_kill_switch(reason, by=by)
+
+    async def release_kill_switch(self, *, by: str) -> bool:
+        """Release the kill switch (and remove its file); True when orders may go again."""
+        return await self._require_running().trader.release_kill_switch(by=by)
+
+    async def disable_strategy(self, name: str, *, by: str) -> None:
+        """Stop feeding a strategy (it keeps its positions and state; enable resumes it)."""
+        parts = self._require_running()
+        running = self._running.get(name)
+        if running is None:
+            raise ConfigError("strategies.name", name, "no strategy of that name runs")
+        if running.runner.state is RunnerState.DISABLED:
+            return
+        running.runner.disable()
+        parts.bus.unsubscribe(running.subscription)
+        parts.lifecycle.note(
+            "app.strategy_disabled", strategy=name, warning=True, reason=f"disabled by {by}", by=by
+        )
+
+    async def enable_strategy(self, name: str, *, by: str) -> None:
+        """Feed a disabled strategy again, from the next event on (what it missed is not replayed)."""
+        parts = self._require_running()
+        running = self._running.get(name)
+        if running is None:
+            raise ConfigError("strategies.name", name, "no strategy of that name runs")
+        if running.runner.state is not RunnerState.DISABLED:
+            raise IbbotError(f"strategy {name} is {running.runner.state.value}, not disabled")
+        running.runner.enable()
+        running.subscription = parts.bus.subscribe(
+            running.runner.subscriptions,
+            running.runner.handle,
+            name=f"strategy:{name}",
+            maxsize=_STRATEGY_QUEUE,
+        )
+        parts.lifecycle.note("app.strategy_enabled", strategy=name, by=by)
 
     # --- the run ----------------------------------------------------------------------------------
 
@@ -453,6 +543,14 @@ class Orchestrator:
                 publish=bus.publish,
             )
             self._subscribe_services(bus, store, trader, activity)
+            watch = self._watchers(
+                bus,
+                requests=requests,
+                trader=trader,
+                connection=connection,
+                lifecycle=lifecycle,
+                market=market,
+            )
             try:
                 async with asyncio.TaskGroup() as tasks:
                     parts = _Parts(
@@ -467,6 +565,7 @@ class Orchestrator:
                         lifecycle,
                         activity,
                         tasks,
+                        watch,
                     )
                     self._parts = parts
                     await self._lifetime(parts, sources, built)
@@ -489,6 +588,9 @@ class Orchestrator:
         start("trader", parts.trader.run())
         executor_task = start("executor", parts.executor.run())
         start("store-flush", parts.store.flush_periodically(WallClock(), _STORE_FLUSH_SECONDS))
+        start("dashboard", parts.watch.feed.run())
+        if parts.watch.notifier is not None:
+            start("notify", parts.watch.notifier.run())
         parts.lifecycle.note(
             "app.starting",
             run_id=self.run_id,
@@ -535,8 +637,17 @@ class Orchestrator:
         start("reconciler", self._every(settings.app.reconcile_interval, self._reconcile))
         start("summary", self._every(settings.app.summary_interval, self._summarize))
         if settings.app.control_port is not None:
+            assets = await asyncio.to_thread(load_assets)
+            remote = settings.app.control_remote
             server = ControlServer(
-                self, port=settings.app.control_port, directory=settings.store.path
+                self,
+                port=settings.app.control_port,
+                directory=settings.store.path,
+                host=settings.app.control_host,
+                remote=remote,
+                pages=lambda token, port: dashboard_routes(
+                    self, token=token, port=port, remote=remote, assets=assets
+                ),
             )
             serving = start("control", server.serve())
             await _either(server.ready, serving)  # a server that cannot listen fails the group
@@ -625,6 +736,51 @@ class Orchestrator:
                 maxsize=_STORE_QUEUE,
                 overflow=OverflowPolicy.CONFLATE,
             )
+
+    def _watchers(
+        self,
+        bus: EventBus,
+        *,
+        requests: IBRequests,
+        trader: LiveTrader,
+        connection: IBConnection,
+        lifecycle: LifecycleLog,
+        market: Clock,
+    ) -> _Watch:
+        """The dashboard's feed, the metrics and the notifier, each on its own dropping queue."""
+        wall = WallClock()
+        feed = DashboardFeed(status=self.status, wall=wall)
+        metrics = ServiceMetrics(
+            bus=bus,
+            pacer=requests.pacer,
+            pacing_violations=lambda: requests.pacing_violations,
+            strategies=lambda: self.strategies,
+            open_orders=trader.open_order_count,
+            status=self.status,
+            connected=lambda: connection.is_ready,
+            wall=wall,
+        )
+        notify = self.settings.notify
+        notifier = None
+        if notify.urls or notify.urls_file is not None:
+            notifier = Notifier(notify, market=market, wall=wall, summary=self.status)
+        watchers: list[tuple[str, tuple[EventType, ...], Callable[[Event], None]]] = [
+            ("dashboard", FEED_EVENTS, feed.observe),
+            ("metrics", METRIC_EVENTS, metrics.observe),
+        ]
+        lifecycle.listen(feed.on_lifecycle)
+        if notifier is not None:
+            watchers.append(("notify", NOTIFY_EVENTS, notifier.observe))
+            lifecycle.listen(notifier.on_lifecycle)
+        for name, types, handler in watchers:
+            bus.subscribe(
+                list(types),
+                handler,
+                name=name,
+                maxsize=_WATCH_QUEUE,
+                overflow=OverflowPolicy.DROP_OLDEST,
+            )
+        return _Watch(feed, metrics, notifier)
 
     # --- strategies -------------------------------------------------------------------------------
 
@@ -853,6 +1009,8 @@ class Orchestrator:
         parts.lifecycle.note("app.stopping", reason=self._stop_reason)
         # Phase 1: stop intake.
         parts.trader.close_intake()
+        if parts.watch.notifier is not None:
+            parts.watch.notifier.closing()
         if live is not None:
             live.collector.stop()
             if live.fundamentals is not None:

@@ -348,6 +348,8 @@ class EventBus:
         self._clock: Clock = clock if clock is not None else WallClock()
         self._subscriptions: list[Subscription] = []
         self._routes: dict[EventType, tuple[Subscription, ...]] = dict.fromkeys(EventType, ())
+        # Events accepted per type, for the metrics (one dict increment per publish).
+        self._published: dict[EventType, int] = dict.fromkeys(EventType, 0)
         self._state = _State.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: asyncio.TaskGroup | None = None
@@ -542,6 +544,10 @@ class EventBus:
         """A snapshot of every current subscription's counters."""
         return tuple(s.stats for s in self._subscriptions)
 
+    def published(self) -> dict[EventType, int]:
+        """Events published so far, per type (those ``try_publish`` declined not counted)."""
+        return dict(self._published)
+
     def _rebuild_routes(self) -> None:
         self._routes = {
             event_type: tuple(
@@ -574,6 +580,7 @@ class EventBus:
             subscriptions = self._routes[event.type]
         except (AttributeError, KeyError) as exc:
             raise _not_an_event(event) from exc
+        self._published[event.type] += 1
         for subscription in subscriptions:
             if subscription._fast:
                 try:
@@ -657,7 +664,9 @@ class EventBus:
     def _offer_all(self, event: Event) -> list[str]:
         """Offer ``event`` to every subscriber without waiting; return the full BLOCK ones."""
         full: list[str] = []
-        for subscription in self._route(event):
+        subscriptions = self._route(event)
+        self._published[event.type] += 1
+        for subscription in subscriptions:
             if subscription._fast:
                 try:
                     subscription._queue.put_nowait(event)

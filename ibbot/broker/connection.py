@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -285,6 +285,21 @@ class IBConnection:
         if self._config.account:
             return self._config.account
         return self._accounts[0] if len(self._accounts) == 1 else ""
+
+    def account_values(self, tags: Iterable[str]) -> dict[str, float]:
+        """The latest of IB's account values named ``tags`` (``NetLiquidation``...), in the base
+        currency, as the account updates ib_async subscribes at connect last reported them (IB
+        refreshes them about every three minutes, and at once after a fill); no request is sent."""
+        wanted = set(tags)
+        account = self.account
+        found: dict[str, float] = {}
+        for value in self._ib.accountValues(account):
+            if value.tag in wanted and value.currency in ("USD", "BASE", ""):
+                try:
+                    found[value.tag] = float(value.value)
+                except ValueError:
+                    continue
+        return found
 
     @property
     def is_paper(self) -> bool:

@@ -285,6 +285,7 @@ def order_result(trade: Trade, *, now: datetime) -> OrderResult:
         strategy_name=strategy,
         decision_id=decision_id,
         timestamp=now,
+        error_code=error_code,
     )
 
 

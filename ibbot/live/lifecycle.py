@@ -5,6 +5,9 @@ line and a record in ``audit/lifecycle/``. Callers may be synchronous or on the 
 being disabled from inside its own consumer, which is cancelled next), so :meth:`LifecycleLog.note`
 never awaits: it logs and queues; :meth:`LifecycleLog.run` writes the queue to the store.
 
+Listeners (:meth:`LifecycleLog.listen`: the notifier, the dashboard) hear of each event as it is
+noted; they must be quick and never raise (a listener that does is logged and skipped).
+
 Overflow policy: the queue holds 1,000 records (lifecycle events come a few per minute); should a
 stuck store fill it, a record is refused with an error log line carrying its content, never lost
 silently.
@@ -21,6 +24,8 @@ from ibbot.errors import IbbotError
 from ibbot.store import AuditKind
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ibbot.clock import Clock
     from ibbot.store import AsyncStore
 
@@ -38,6 +43,11 @@ class LifecycleLog:
         self._store = store
         self._clock = clock
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], str | None]] = asyncio.Queue(_MAXSIZE)
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` with each record noted from now on (``{"event": ..., "at": ...}``)."""
+        self._listeners.append(listener)
 
     def note(
         self, event: str, *, strategy: str | None = None, warning: bool = False, **fields: Any
@@ -49,6 +59,12 @@ class LifecycleLog:
         else:
             logger(event, **fields)
         record = {"event": event, "at": self._clock.now().isoformat(), **fields}
+        heard = record if strategy is None else {**record, "strategy": strategy}
+        for listener in self._listeners:
+            try:
+                listener(heard)
+            except Exception:  # a listener's bug must not lose the audit record
+                log.exception("app.lifecycle_listener_failed", event=event)
         if self._queue.full():
             log.error("app.lifecycle_not_audited", reason="audit queue full", record=record)
             return

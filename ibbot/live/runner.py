@@ -151,6 +151,17 @@ class StrategyRunner:
             self.state = RunnerState.RUNNING
         self._live.set()
 
+    def disable(self) -> None:
+        """Stop handling events (asked for, not after failures); :meth:`enable` resumes."""
+        if self.state in (RunnerState.WARMING_UP, RunnerState.RUNNING):
+            self.state = RunnerState.DISABLED
+
+    def enable(self) -> None:
+        """Resume a disabled strategy: handle live events again, its failure streak forgotten."""
+        if self.state is RunnerState.DISABLED:
+            self.consecutive_failures = 0
+            self.state = RunnerState.RUNNING if self._live.is_set() else RunnerState.WARMING_UP
+
     def stop(self) -> None:
         """Mark the strategy stopped (removed at runtime); its subscription is ended by the owner."""
         if self.state is not RunnerState.DISABLED:

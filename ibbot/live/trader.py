@@ -72,6 +72,7 @@ from ibbot.trading.working import protective_group
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     from ibbot.clock import Clock
     from ibbot.live.lifecycle import LifecycleLog
@@ -173,7 +174,9 @@ class LiveTrader:
     ``price`` gives the freshest known price of a symbol; ``clock`` is the market clock (decision
     times, the trading day of the loss limit); ``wall`` paces the kill-switch check. ``publish``
     (the bus) receives every handled decision as a ``decision`` event whose payload maps
-    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block) and ``order_ref``. ``fills``
+    ``decision``, ``outcome``, ``detail``, ``rule`` (of a block), ``order_ref`` and
+    ``decided_at`` (``wall.monotonic()`` when the trader took it up: the start of the metrics'
+    decision-to-ack and decision-to-fill latencies). ``fills``
     takes the bus's ``FILL`` and ``ORDER_STATUS`` events.
     """
 
@@ -203,8 +206,9 @@ class LiveTrader:
         self._publish = publish
         self.fills: asyncio.Queue[Event] = asyncio.Queue(FILL_QUEUE)
         # A decision, with its plan when it was planned on arrival (only its audit is left then).
-        self._decisions: asyncio.Queue[tuple[Strategy, Decision, TradePlan | None]] = asyncio.Queue(
-            DECISION_QUEUE
+        # With when the trader took it up (wall.monotonic(): where the metrics' latencies start).
+        self._decisions: asyncio.Queue[tuple[Strategy, Decision, TradePlan | None, float]] = (
+            asyncio.Queue(DECISION_QUEUE)
         )
         self._deciding = False
         self._placer = orders if isinstance(orders, OrderPlacer) else None
@@ -235,7 +239,7 @@ class LiveTrader:
             elif self._idle():
                 self._decide_now(strategy, decision)
             else:
-                await self._decisions.put((strategy, decision, None))
+                await self._decisions.put((strategy, decision, None, self._wall.monotonic()))
 
     def close_intake(self) -> None:
         """Stop trading new decisions (the first phase of a shutdown): they are recorded only."""
@@ -256,13 +260,13 @@ class LiveTrader:
 
     async def _trade(self) -> None:
         while True:
-            strategy, decision, plan = await self._decisions.get()
+            strategy, decision, plan, decided_at = await self._decisions.get()
             self._deciding = True
             try:
                 if plan is None:
-                    await self._decide(strategy, decision)
+                    await self._decide(strategy, decision, decided_at)
                 else:
-                    await self._conclude(plan)
+                    await self._conclude(plan, decided_at)
             finally:
                 self._deciding = False
                 self._decisions.task_done()
@@ -277,21 +281,22 @@ class LiveTrader:
         A decision on a position with protective children at work goes to the trader's task
         instead: cancelling them (before a sale) or moving a stop must be awaited first.
         """
+        decided_at = self._wall.monotonic()
         try:
             open_orders = self._open_orders()
             if _protective(open_orders, strategy.name, decision.symbol):
-                self._decisions.put_nowait((strategy, decision, None))
+                self._decisions.put_nowait((strategy, decision, None, decided_at))
                 return
             plan = self._plan(strategy, decision, open_orders)
         except Exception:  # noqa: BLE001 - the trader's task plans it again and fails as it would
-            self._decisions.put_nowait((strategy, decision, None))
+            self._decisions.put_nowait((strategy, decision, None, decided_at))
             return
         order = plan.order
         try:
             if plan.outcome is DecisionOutcome.SENT and order is not None:
                 self._send(order, plan.bracket)
         finally:
-            self._decisions.put_nowait((strategy, decision, plan))
+            self._decisions.put_nowait((strategy, decision, plan, decided_at))
 
     def _open_orders(self) -> list[OrderResult]:
         """The executor's open orders; an order of an earlier run joins the working ones here."""
@@ -318,7 +323,7 @@ class LiveTrader:
         self.stats.decisions += 1
         return plan
 
-    async def _decide(self, strategy: Strategy, decision: Decision) -> None:
+    async def _decide(self, strategy: Strategy, decision: Decision, decided_at: float) -> None:
         if not self._accepting:
             await self._record_untraded(strategy, decision, "ibbot is shutting down: no new orders")
             return
@@ -336,9 +341,9 @@ class LiveTrader:
             # Let the order go first: its audit-ahead write is on the way to the wire, this
             # decision's audit line is not (both are fsynced, and the disk serves one at a time).
             await asyncio.sleep(0)
-        await self._conclude(plan)
+        await self._conclude(plan, decided_at)
 
-    async def _conclude(self, plan: TradePlan) -> None:
+    async def _conclude(self, plan: TradePlan, decided_at: float) -> None:
         """Log, audit and announce a planned decision (its order, if any, is on its way)."""
         decision = plan.decision
         order = plan.order
@@ -361,6 +366,7 @@ class LiveTrader:
             plan.reason,
             rule=verdict.rule.value if verdict is not None and verdict.rule is not None else None,
             order_ref=order.order_ref if order is not None else None,
+            decided_at=decided_at,
         )
 
     def _sells(
@@ -573,6 +579,7 @@ class LiveTrader:
         *,
         rule: str | None = None,
         order_ref: str | None = None,
+        decided_at: float | None = None,
     ) -> None:
         if self._publish is None:
             return
@@ -586,6 +593,7 @@ class LiveTrader:
                 "detail": detail,
                 "rule": rule,
                 "order_ref": order_ref,
+                "decided_at": decided_at,
             },
             source="trader",
             ingested_at=self._clock.now(),
@@ -694,6 +702,39 @@ class LiveTrader:
                 self._kill_engaged = False
                 self._lifecycle.note("app.kill_switch_released")
             await self._wall.sleep(KILL_SWITCH_CHECK)
+
+    async def engage_kill_switch(self, reason: str, *, by: str) -> None:
+        """Engage the kill switch now (audited at once, ``by`` saying who); open orders are
+        cancelled as the settings say. Until released, every new order is refused."""
+        self.gate.kill_switch.engage(reason)
+        if self._kill_engaged:
+            self._lifecycle.note("app.kill_switch_engaged_again", reason=reason, by=by)
+            return
+        self._kill_engaged = True
+        self._lifecycle.note(
+            "app.kill_switch_engaged",
+            warning=True,
+            reason=self.gate.kill_switch.reason,
+            by=by,
+            cancel_open_orders=self.gate.limits.cancel_open_orders_on_kill,
+        )
+        if self.gate.limits.cancel_open_orders_on_kill:
+            await self.cancel_open_orders()
+
+    async def release_kill_switch(self, *, by: str) -> bool:
+        """Release the kill switch: undo :meth:`engage_kill_switch` and remove the kill switch
+        file if there is one (audited at once). True when trading may resume."""
+        switch = self.gate.kill_switch
+        switch.release()
+        if switch.path is not None:
+            await asyncio.to_thread(_remove_file, switch.path)
+        switch.recheck()
+        if switch.engaged():
+            return False
+        if self._kill_engaged:
+            self._kill_engaged = False
+            self._lifecycle.note("app.kill_switch_released", by=by)
+        return True
 
     async def cancel_open_orders(self) -> int:
         """Ask the broker to cancel every open order; return how many it confirmed.
@@ -840,6 +881,10 @@ class LiveTrader:
                 await self._audit(AuditKind.RECONCILIATION, record, strategy=None, symbol=symbol)
                 answers.append(record)
             return answers
+
+
+def _remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _protective(open_orders: list[OrderResult], strategy: str, symbol: str) -> list[OrderResult]:

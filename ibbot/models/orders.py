@@ -256,6 +256,7 @@ class OrderResult:
 
     ``fill_price`` is the average fill price and ``fill_quantity`` the cumulative filled quantity.
     ``order_id`` is per client session; ``perm_id`` is unique per account and survives reconnects.
+    ``error_code`` is IB's code of the error that ended or held the order (201: rejected...), if any.
     """
 
     order_id: int
@@ -270,6 +271,7 @@ class OrderResult:
     strategy_name: str = ""
     decision_id: str = ""
     timestamp: datetime = field(default_factory=utc_now)
+    error_code: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))

@@ -7,6 +7,7 @@ what valid settings are.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import re
 import sys
 from datetime import UTC, datetime
@@ -50,6 +51,8 @@ __all__ = [
     "LogFormat",
     "LogLevel",
     "LoggingSettings",
+    "NotifyEvent",
+    "NotifySettings",
     "RiskSettings",
     "Settings",
     "SimSettings",
@@ -213,6 +216,23 @@ def _check_http_url(value: str) -> str:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
         raise ValueError("must be an http:// or https:// URL (e.g. 'https://data.sec.gov')")
     return text
+
+
+def _check_ip_address(value: str) -> str:
+    try:
+        address = ipaddress.IPv4Address(value.strip())
+    except ValueError:
+        raise ValueError("must be an IPv4 address (e.g. 127.0.0.1, or 0.0.0.0 for all)") from None
+    return str(address)
+
+
+def _check_clock_time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value.strip())
+    if match is None:
+        raise ValueError("must be a time of day HH:MM (24-hour), or 'off'")
+    return f"{int(match[1]):02d}:{match[2]}"
 
 
 def _check_strategy_package(name: str) -> str:
@@ -457,6 +477,8 @@ class AppSettings(_Section):
     max_strategy_failures: Annotated[int, Field(ge=1)] = 5
     store_ticks: bool = False
     control_port: Annotated[ListenPort | None, BeforeValidator(_none_word)] = 0
+    control_host: Annotated[str, AfterValidator(_check_ip_address)] = "127.0.0.1"
+    control_remote: bool = False
     strategy_packages: Annotated[
         list[Annotated[str, AfterValidator(_check_strategy_package)]],
         BeforeValidator(_words),
@@ -469,6 +491,65 @@ class AppSettings(_Section):
     def strategy_sources(self) -> StrategySources:
         """Where strategy classes may be loaded from, as these settings declare."""
         return StrategySources(tuple(self.strategy_packages), tuple(self.strategy_paths))
+
+    @model_validator(mode="after")
+    def _remote_needs_consent(self) -> AppSettings:
+        # A control endpoint others can reach must be asked for in so many words: then every
+        # request, reads and the dashboard page included, needs the run's token.
+        if not ipaddress.IPv4Address(self.control_host).is_loopback and not self.control_remote:
+            raise CrossFieldError(
+                "control_host",
+                self.control_host,
+                "is not a loopback address; set app.control_remote=true to serve the control "
+                "endpoint and the dashboard beyond this machine (every request then needs the token)",
+            )
+        return self
+
+
+NotifyEvent = Literal[
+    "fill",
+    "rejection",
+    "risk_block",
+    "kill_switch",
+    "strategy_disabled",
+    "disconnect",
+    "reconnect",
+    "daily_summary",
+]
+_NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "fill",
+    "rejection",
+    "risk_block",
+    "kill_switch",
+    "strategy_disabled",
+    "disconnect",
+    "reconnect",
+    "daily_summary",
+)
+
+
+class NotifySettings(_Section):
+    """Notifications (apprise URLs: ntfy, Telegram, Slack, Discord, e-mail, webhooks...).
+
+    ``urls`` (a secret: set it in ``.env`` or the environment) and the lines of ``urls_file`` (a
+    Docker secret, say) are the services; none means no notifications. ``events`` are the kinds
+    sent; at most ``max_per_minute`` go out (the rest are counted and dropped); ``queue_size``
+    bounds what waits to be sent; a disconnect is told once it has lasted ``disconnect_after``
+    seconds; ``daily_summary_at`` is a market time (New York) for the day's summary, or "off".
+    """
+
+    urls: Annotated[str, SECRET] = ""
+    urls_file: Annotated[Path | None, BeforeValidator(_none_word)] = None
+    events: Annotated[list[NotifyEvent], BeforeValidator(_words)] = Field(
+        default_factory=lambda: list(_NOTIFY_EVENTS)
+    )
+    max_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
+    queue_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    disconnect_after: Annotated[float, Field(ge=0)] = 60.0
+    daily_summary_at: Annotated[
+        str | None, BeforeValidator(_none_word), AfterValidator(_check_clock_time)
+    ] = "16:15"
 
 
 class LoggingSettings(_Section):
@@ -519,6 +600,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     fundamentals: FundamentalsSettings = Field(default_factory=FundamentalsSettings)
     strategies: list[StrategySettings] = Field(default_factory=list)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -568,11 +650,14 @@ class Settings(BaseSettings):
     def secret_values(self) -> frozenset[str]:
         """The non-empty values of every secret setting (for the log redactor)."""
         dumped = self.model_dump(mode="json")
-        return frozenset(
+        values = [
             value
             for path in secret_paths(type(self))
             if isinstance(value := lookup(dumped, path), str) and value
-        )
+        ]
+        # A secret listing several (notification URLs) is masked part by part too.
+        parts = [part for value in values for part in re.split(r"[\s,]+", value) if part]
+        return frozenset([*values, *parts])
 
 
 def redacted_dump(settings: Settings) -> dict[str, Any]:

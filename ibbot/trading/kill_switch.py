@@ -71,6 +71,10 @@ class KillSwitch:
         """Undo :meth:`engage`; the file, if configured, still counts."""
         self._manual = None
 
+    def recheck(self) -> None:
+        """Look at the file again on the next :meth:`engaged` (after changing it)."""
+        self._checked_at = None
+
 
 def _exists(path: Path) -> bool:
     try:

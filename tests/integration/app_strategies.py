@@ -207,3 +207,25 @@ class EnterOnce(PipelineStrategy[EnteredState]):
         if self.position_quantity(state.symbol) > 0:
             state.entered = True
         return not state.entered
+
+
+class _ExplainLayer:
+    """Passes every symbol, with a long, many-line reason that ends in a marker."""
+
+    name = "explain"
+
+    def process(self, symbol: str, data: dict[str, Any]) -> LayerResult:
+        lines = [
+            f'line {n} of why {symbol} is worth a look: <b>not markup</b> & quotes "kept"'
+            for n in range(1, 41)
+        ]
+        return LayerResult(True, data, "\n".join([*lines, f"END-OF-REASONING-{symbol}"]))
+
+
+class Explained(HoldQuantity):
+    """A :class:`Flipper` whose every decision carries a long reasoning (the dashboard shows it
+    whole)."""
+
+    def build_pipeline(self) -> StrategyPipeline:
+        """Explain, then flip."""
+        return StrategyPipeline([_ExplainLayer(), _FlipLayer(self.params.quantity)])

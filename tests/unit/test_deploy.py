@@ -244,8 +244,32 @@ def test_services_and_profiles() -> None:
         "ibbot": ["gateway"],
         "sim": ["sim"],
         "ibbot-sim": ["sim"],
+        "dashboard": ["gateway"],
+        "dashboard-sim": ["sim"],
+        "prometheus": ["metrics"],
     }
     assert env_example()["COMPOSE_PROFILES"] == "gateway"
+
+
+def test_the_dashboard_is_published_on_the_hosts_loopback_only(env: dict[str, str]) -> None:
+    """Every published port (the dashboard's relays, Prometheus) binds 127.0.0.1; ibbot publishes
+    none and serves beyond its loopback only with control_remote (every request needs the token);
+    each relay forwards to its own ibbot, and Prometheus reads the token to scrape."""
+    document = compose(env)
+    for name, definition in document["services"].items():
+        for entry in definition.get("ports", []):
+            assert str(entry).startswith("127.0.0.1:"), (name, entry)
+    for name in IBBOT_SERVICES:
+        assert "ports" not in service(document, name)
+        settings = container_settings(document, name)
+        assert settings.app.control_port == 8080
+        assert (settings.app.control_host, settings.app.control_remote) == ("0.0.0.0", True)
+    for relay, target in (("dashboard", "ibbot"), ("dashboard-sim", "ibbot-sim")):
+        listen = "TCP-LISTEN:8080,fork,reuseaddr"  # one argument: socat's address and options
+        assert service(document, relay)["command"] == [listen, f"TCP:{target}:8080"]
+    scrape = (REPO / "deploy" / "prometheus.yml").read_text()
+    assert "credentials_file: /ibbot-data/control.token" in scrape
+    assert '"dashboard:8080"' in scrape
 
 
 def test_gateway_image_is_pinned_to_a_version(env: dict[str, str]) -> None:

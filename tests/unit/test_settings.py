@@ -564,7 +564,7 @@ def test_unknown_section_in_a_file(tmp_path: Path) -> None:
     write(tmp_path / "settings.toml", "[ibkr]\nport = 1\n")
     assert str(load_error(environ={})) == (
         "invalid setting ibkr='<redacted>': unknown setting; sections are app, collector, "
-        "fundamentals, ib, logging, risk, sim, store, strategies (set by settings.toml)"
+        "fundamentals, ib, logging, notify, risk, sim, store, strategies (set by settings.toml)"
     )
 
 

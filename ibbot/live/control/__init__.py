@@ -1,8 +1,10 @@
 """The running service's control endpoint: a few JSON requests over HTTP on loopback.
 
 ``GET /status``, ``POST /strategies`` (hot add), ``DELETE /strategies/<name>`` (hot remove) and
-``POST /stop`` (:mod:`~ibbot.live.control.routes`). It listens on 127.0.0.1 only, on
-``app.control_port`` (0: a free port), and while it runs ``<store.path>/control.json`` says where
+``POST /stop`` (:mod:`~ibbot.live.control.routes`), and the dashboard's page, stream, actions and
+``/metrics`` behind the same gate (:mod:`ibbot.live.dashboard`). It listens on 127.0.0.1, on
+``app.control_port`` (0: a free port; another address only with ``app.control_remote``, and then
+every request needs the token), and while it runs ``<store.path>/control.json`` says where
 and ``<store.path>/control.token`` holds the run's token, both readable by their owner only
 (:mod:`~ibbot.live.control.files`); ``ibbot strategies`` reads both. Every request that changes
 something must carry the token; the gate (:mod:`~ibbot.live.control.guard`) also refuses foreign

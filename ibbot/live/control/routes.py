@@ -26,17 +26,19 @@ from ibbot.live.control.responses import ControlResponse, error_response
 from ibbot.settings import StrategySettings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.routing import BaseRoute
 
 __all__ = ["ControlTarget", "control_app"]
 
 log = structlog.get_logger(__name__)
 
 _ROUTES: Final = (
-    "GET /status, POST /strategies, DELETE /strategies/NAME, POST /reconcile, POST /stop"
+    "GET /status, POST /strategies, DELETE /strategies/NAME, POST /reconcile, POST /stop; "
+    "the dashboard: GET /"
 )
 _STRATEGY_FIELDS: Final = "name, class_path, allocated_capital, params"
 _MAX_ADOPT: Final = 100
@@ -66,8 +68,17 @@ class ControlTarget(Protocol):
         ...
 
 
-def control_app(target: ControlTarget, *, port: int, token: str) -> Starlette:
-    """The endpoint for ``target`` on ``port``, guarded by :class:`ControlGuard` with ``token``."""
+def control_app(
+    target: ControlTarget,
+    *,
+    port: int,
+    token: str,
+    remote: bool = False,
+    pages: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The endpoint for ``target`` on ``port``, guarded by :class:`ControlGuard` with ``token``
+    (every request needs it when ``remote``); ``pages`` are more routes behind the same gate
+    (the dashboard's)."""
     routes = _Routes(target)
     return Starlette(
         routes=[
@@ -76,8 +87,9 @@ def control_app(target: ControlTarget, *, port: int, token: str) -> Starlette:
             Route("/strategies/{name}", routes.remove, methods=["DELETE"]),
             Route("/reconcile", routes.reconcile, methods=["POST"]),
             Route("/stop", routes.stop, methods=["POST"]),
+            *pages,
         ],
-        middleware=[Middleware(ControlGuard, port=port, token=token)],
+        middleware=[Middleware(ControlGuard, port=port, token=token, remote=remote)],
         exception_handlers={HTTPException: _http_refusal, IbbotError: _service_refusal},
     )
 

@@ -1,9 +1,11 @@
-"""Serving the control endpoint: uvicorn on the service's own event loop, on loopback only."""
+"""Serving the control endpoint: uvicorn on the service's own event loop, on loopback unless
+``app.control_remote`` says otherwise (then every request needs the token)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import secrets
 import socket
@@ -18,8 +20,10 @@ from ibbot.live.control.protocol import HeadDeadlineProtocol
 from ibbot.live.control.routes import control_app
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
+
+    from starlette.routing import BaseRoute
 
     from ibbot.live.control.routes import ControlTarget
 
@@ -28,6 +32,7 @@ __all__ = ["ControlServer"]
 log = structlog.get_logger(__name__)
 
 _HOST: Final = "127.0.0.1"
+_EVERY_ADDRESS: Final = "0.0.0.0"  # noqa: S104 - named so: binding it needs app.control_remote
 _MAX_CONNECTIONS: Final = 64  # connections and requests at once; more get 503 from uvicorn
 _GRACE: Final = 5  # seconds the requests in flight get to finish when the service stops
 _CLOSE_TIMEOUT: Final = 10.0
@@ -43,18 +48,33 @@ class _Server(uvicorn.Server):
 
 
 class ControlServer:
-    """Serves :class:`ControlTarget` on loopback until :meth:`serve` is cancelled.
+    """Serves :class:`ControlTarget` on ``host`` (loopback) until :meth:`serve` is cancelled.
 
     :attr:`ready` is set once it listens and ``control.json`` says where; :attr:`token` is this
     run's token, also in ``control.token``. A request's head must arrive within ``head_timeout``
-    seconds (:class:`~ibbot.live.control.protocol.HeadDeadlineProtocol`).
+    seconds (:class:`~ibbot.live.control.protocol.HeadDeadlineProtocol`). ``remote`` must be true
+    for any other ``host``, and then every request needs the token. ``pages(token, port)`` gives
+    more routes to serve behind the same gate (the dashboard's).
     """
 
     def __init__(
-        self, target: ControlTarget, *, port: int, directory: Path, head_timeout: float = 10.0
+        self,
+        target: ControlTarget,
+        *,
+        port: int,
+        directory: Path,
+        head_timeout: float = 10.0,
+        host: str = _HOST,
+        remote: bool = False,
+        pages: Callable[[str, int], Sequence[BaseRoute]] | None = None,
     ) -> None:
+        if not remote and not ipaddress.IPv4Address(host).is_loopback:
+            raise ConfigError("app.control_host", host, "needs app.control_remote=true")
         self._target = target
         self._head_timeout = head_timeout
+        self._host = host
+        self._remote = remote
+        self._pages = pages
         self._port = port
         self._directory = directory
         self.token = secrets.token_urlsafe(32)
@@ -69,14 +89,21 @@ class ControlServer:
         listener = self._bind()
         try:
             port: int = listener.getsockname()[1]
-            url = f"http://{_HOST}:{port}"
+            # Local clients (`ibbot strategies`) reach a wildcard bind over loopback.
+            url = f"http://{_HOST if self._host == _EVERY_ADDRESS else self._host}:{port}"
             # A subclass per server, so the deadline is this server's own setting.
             protocol = type(
                 "ControlHTTP", (HeadDeadlineProtocol,), {"head_timeout": self._head_timeout}
             )
             server = _Server(
                 uvicorn.Config(
-                    control_app(self._target, port=port, token=self.token),
+                    control_app(
+                        self._target,
+                        port=port,
+                        token=self.token,
+                        remote=self._remote,
+                        pages=() if self._pages is None else self._pages(self.token, port),
+                    ),
                     http=protocol,
                     ws="none",
                     lifespan="off",
@@ -92,9 +119,9 @@ class ControlServer:
             )
             # The socket listens already: a client that reads control.json at once is queued.
             await asyncio.to_thread(publish_endpoint, self._directory, url=url, token=self.token)
-            self.address = (_HOST, port)
+            self.address = (self._host, port)
             self.ready.set()
-            log.info("app.control_listening", url=url)
+            log.info("app.control_listening", url=url, remote=self._remote)
             await _run(server, listener)
         finally:
             withdraw_endpoint(self._directory)
@@ -105,7 +132,7 @@ class ControlServer:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((_HOST, self._port))
+            listener.bind((self._host, self._port))
             listener.listen(_MAX_CONNECTIONS)
             listener.setblocking(False)
         except OSError as exc:
