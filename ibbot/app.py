@@ -83,8 +83,9 @@ from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
 from ibbot.runs import new_run_id
 from ibbot.settings import StrategySettings
-from ibbot.store import AsyncStore, InvalidStoreInput, ParquetStore
+from ibbot.store import AsyncStore, DataStore, InvalidStoreInput
 from ibbot.store.atomic import remove_leftover_temp_files
+from ibbot.store.factory import open_store
 from ibbot.store.layout import StoreLayout
 from ibbot.store.world import World, claim_connected_world
 from ibbot.strategies import create_strategy
@@ -92,6 +93,7 @@ from ibbot.trading import PositionBook, RiskGate, RiskLimits
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
+    from datetime import datetime
     from pathlib import Path
 
     from ibbot.broker.ports import BrokerStore
@@ -468,7 +470,7 @@ class Orchestrator:
             stack.enter_context(market_time(market))  # the console's times are the market's
             # Audit lines and saved state are stamped in market time, as events are filed.
             store = await stack.enter_async_context(
-                AsyncStore(ParquetStore(root, clock=market, run_id=run_id))
+                AsyncStore(open_store(settings.store, clock=market, run_id=run_id))
             )
             self._announce(target)
             bus = await stack.enter_async_context(EventBus())
@@ -500,7 +502,8 @@ class Orchestrator:
             embedded = target.embedded
             # Nothing of this run reaches the store before it is known to be this world's.
             self.world = await asyncio.to_thread(
-                claim_connected_world,
+                _claim_world,
+                store.store,
                 root,
                 simulated=embedded,
                 seed=settings.sim.seed,
@@ -1149,3 +1152,26 @@ async def _bounded(seconds: float, work: Awaitable[None], what: str) -> None:
             await work
     except TimeoutError:
         log.warning("app.shutdown_step_timed_out", step=what, seconds=seconds)
+
+
+def _claim_world(
+    store: DataStore,
+    root: Path,
+    *,
+    simulated: bool,
+    seed: int,
+    account: str,
+    run_id: str,
+    now: datetime,
+) -> World:
+    """The run's world claimed for its store: the database's table, or ``root``'s world.json."""
+    from ibbot.store.postgres import PostgresStore  # noqa: PLC0415 - only with that backend
+    from ibbot.store.postgres.world import claim_database_world  # noqa: PLC0415
+
+    if isinstance(store, PostgresStore):
+        return claim_database_world(
+            store, simulated=simulated, seed=seed, account=account, run_id=run_id, now=now
+        )
+    return claim_connected_world(
+        root, simulated=simulated, seed=seed, account=account, run_id=run_id, now=now
+    )

@@ -98,12 +98,13 @@ def _ready_line(connection: IBConnection, settings: Settings, *, simulated: bool
 
 async def backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch what the store lacks of each symbol's history; 1 if anything failed."""
-    from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415 - keeps --help fast
+    from ibbot.store import AsyncStore  # noqa: PLC0415 - keeps --help fast
+    from ibbot.store.factory import open_store  # noqa: PLC0415
 
     run_id = new_run_id(WallClock().now())
     async with (
         paced_requests(settings, run_id=run_id) as (requests, market),
-        AsyncStore(ParquetStore(settings.store.path, clock=market, run_id=run_id)) as store,
+        AsyncStore(open_store(settings.store, clock=market, run_id=run_id)) as store,
     ):
         return await _backfill_symbols(args, settings, requests, store, market)
 

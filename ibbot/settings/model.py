@@ -338,7 +338,7 @@ class StoreSettings(_Section):
     backend: Literal["parquet", "postgres"] = "parquet"
     path: Path = DEFAULT_STORE
     dsn: Annotated[str, SECRET] = ""
-    password_file: Path | None = None
+    password_file: str = ""
 
     @model_validator(mode="after")
     def _postgres_needs_a_dsn(self) -> StoreSettings:

@@ -44,7 +44,8 @@ def open_store(
     if settings.backend == "postgres":
         from ibbot.store.postgres import PostgresStore  # noqa: PLC0415 - keeps --help fast
 
-        dsn = dsn_with_password(settings.dsn, settings.password_file)
+        password_file = Path(settings.password_file) if settings.password_file else None
+        dsn = dsn_with_password(settings.dsn, password_file)
         return PostgresStore(dsn, clock=clock, run_id=run_id)
     return ParquetStore(settings.path, clock=clock, run_id=run_id)
 

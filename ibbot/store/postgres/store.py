@@ -406,6 +406,23 @@ class PostgresStore:
         """``account`` as the store writes it (see :mod:`ibbot.accounts`); creates the key once."""
         return self._accounts.pseudonym(account)
 
+    # -- world --------------------------------------------------------------------------------
+
+    def world_document(self) -> dict[str, Any] | None:
+        """The database's recorded world (see :mod:`.world`), or None."""
+        with self._db("read the world") as conn:
+            row = conn.execute("SELECT document FROM world").fetchone()
+        return None if row is None else dict(row[0])
+
+    def record_world(self, document: Mapping[str, Any]) -> bool:
+        """Record ``document`` as the database's world unless one is; True when recorded now."""
+        value = _jsonb(dict(document), "the store's world")
+        with self._write("record the world") as conn:
+            cursor = conn.execute(
+                "INSERT INTO world (document) VALUES (%s) ON CONFLICT DO NOTHING", (value,)
+            )
+            return cursor.rowcount == 1
+
     # -- audit --------------------------------------------------------------------------------
 
     def log_decision(self, strategy_name: str, decision: Decision) -> None:
