@@ -1,29 +1,28 @@
 """Price bars and their coverage in PostgreSQL: COPY in, COPY out as Arrow, one transaction each.
 
 Bars are keyed ``(symbol, bar_size, ts)`` like the Parquet store's files: writing an overlapping
-bar replaces the stored one (the later bar of one batch wins). A batch is sent with one ``COPY``
-(CSV written by Arrow's C++ writer, no Python loop per row): straight into ``bars`` when nothing
+bar replaces the stored one (the later bar of one batch wins). A batch is sent with one binary
+``COPY`` (built column-wise, :mod:`.binary_copy`): straight into ``bars`` when nothing
 stored overlaps it and it holds no key twice (a bulk load), else into a temporary table merged with
 ``INSERT ... ON CONFLICT DO UPDATE``. Coverage ranges live in ``bar_coverage`` and are updated in
-the same transaction as the bars, so a killed writer leaves neither half. Reads stream a ``COPY
-(SELECT ...) TO STDOUT`` into Arrow's CSV reader, so a backtest's table is built without objects.
+the same transaction as the bars, so a killed writer leaves neither half. Reads return each
+column as one binary blob decoded by NumPy into Arrow: a backtest's table, no objects built.
 """
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ibbot.clock import ensure_utc
 from ibbot.models import BarSize, PriceBar, arrow_schema
 from ibbot.store.bars import bars_to_table, parse_bar_size
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.layout import StoreLayout
+from ibbot.store.postgres.binary_copy import decode_columns, encode_bars, read_query
 from ibbot.store.ranges import TimeRange, merge_ranges, subtract_ranges
 
 if TYPE_CHECKING:
@@ -31,33 +30,11 @@ if TYPE_CHECKING:
 
     import psycopg
 
-__all__ = ["BAR_SCHEMA", "BarRows", "table_to_csv"]
+__all__ = ["BAR_SCHEMA", "BarRows"]
 
 BAR_SCHEMA = arrow_schema(PriceBar)
 _COLUMNS = "symbol, ts, open, high, low, close, volume, bar_size, wap, bar_count"
 _KEY = ("symbol", "timestamp", "bar_size")
-# Read back: the timestamp as microseconds since the epoch (exact: extract() is numeric).
-_SELECT = (
-    "SELECT symbol, (extract(epoch FROM ts) * 1000000)::bigint, open, high, low, close, volume,"
-    " bar_size, wap, bar_count FROM bars"
-)
-_READ_TYPES = {
-    "symbol": pa.string(),
-    "timestamp": pa.int64(),
-    "open": pa.float64(),
-    "high": pa.float64(),
-    "low": pa.float64(),
-    "close": pa.float64(),
-    "volume": pa.float64(),
-    "bar_size": pa.string(),
-    "wap": pa.float64(),
-    "bar_count": pa.int64(),
-}
-_READ_OPTIONS = pacsv.ReadOptions(column_names=BAR_SCHEMA.names, block_size=1 << 24)
-_CONVERT_OPTIONS = pacsv.ConvertOptions(
-    column_types=_READ_TYPES, null_values=[""], quoted_strings_can_be_null=False
-)
-_WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -65,13 +42,6 @@ def _utc(value: datetime, name: str) -> datetime:
         return ensure_utc(value, field=name)
     except ValueError as exc:
         raise InvalidStoreInput(str(exc)) from exc
-
-
-def table_to_csv(table: pa.Table) -> bytes:
-    """``table`` (bar columns in ``_COLUMNS`` order) as CSV that PostgreSQL's COPY reads."""
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink, _WRITE_OPTIONS)
-    return sink.getvalue()
 
 
 def _coverage_of(
@@ -164,19 +134,17 @@ class BarRows:
             " AND ts BETWEEN %s AND %s)",
             (symbol, sizes, bounds["min"].as_py(), bounds["max"].as_py()),
         ).fetchone()
-        data = table_to_csv(table)
         with conn.cursor() as cur:
             if not (overlap and overlap[0]) and not _has_duplicate_keys(table):
-                with cur.copy(f"COPY bars ({_COLUMNS}) FROM STDIN (FORMAT csv)") as copy:
-                    copy.write(data)
+                with cur.copy(f"COPY bars ({_COLUMNS}) FROM STDIN (FORMAT binary)") as copy:
+                    copy.write(encode_bars(table, symbol))
                 return
             cur.execute(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS bars_in"
-                " (LIKE bars INCLUDING DEFAULTS, ord bigserial) ON COMMIT DELETE ROWS"
+                " (LIKE bars INCLUDING DEFAULTS, ord bigint) ON COMMIT DELETE ROWS"
             )
-            cur.execute("TRUNCATE bars_in")
-            with cur.copy(f"COPY bars_in ({_COLUMNS}) FROM STDIN (FORMAT csv)") as copy:
-                copy.write(data)
+            with cur.copy(f"COPY bars_in ({_COLUMNS}, ord) FROM STDIN (FORMAT binary)") as copy:
+                copy.write(encode_bars(table, symbol, ordinal=True))
             cur.execute(
                 f"INSERT INTO bars ({_COLUMNS})"  # noqa: S608 - constants only, values go by COPY
                 f" SELECT DISTINCT ON (symbol, bar_size, ts) {_COLUMNS} FROM bars_in"
@@ -200,26 +168,21 @@ class BarRows:
         start, end = _utc(start, "start"), _utc(end, "end")
         if end <= start:
             return BAR_SCHEMA.empty_table()
-        size = None if bar_size is None else parse_bar_size(bar_size).value
-        where = " WHERE symbol = %s AND ts >= %s AND ts < %s"
-        params: list[object] = [symbol, start, end]
-        if size is not None:
-            where += " AND bar_size = %s"
-            params.append(size)
-        query = f'COPY ({_SELECT}{where} ORDER BY ts, bar_size COLLATE "C") TO STDOUT (FORMAT csv)'
-        buffer = io.BytesIO()
-        with conn.cursor() as cur, cur.copy(query, params) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-        if not buffer.tell():
+        sizes = [size.value for size in BarSize]
+        # One size: the primary key's order is the answer's. Every size: one probe of the key
+        # per size, merged by time (then size, in byte order like the files).
+        wanted: str | list[str]
+        if bar_size is None:
+            size_is, order, wanted = "bar_size = ANY(%s)", "ts, bar_size", sizes
+        else:
+            size_is, order, wanted = "bar_size = %s", "ts", parse_bar_size(bar_size).value
+        query = read_query(f"symbol = %s AND {size_is} AND ts >= %s AND ts < %s", order)
+        row = conn.execute(
+            query.encode(), [sizes, symbol, wanted, start, end], binary=True
+        ).fetchone()
+        if row is None:
             return BAR_SCHEMA.empty_table()
-        buffer.seek(0)
-        raw = pacsv.read_csv(buffer, _READ_OPTIONS, convert_options=_CONVERT_OPTIONS)
-        columns = [
-            raw.column(name).cast(field.type) if name == "timestamp" else raw.column(name)
-            for name, field in zip(BAR_SCHEMA.names, BAR_SCHEMA, strict=True)
-        ]
-        return pa.Table.from_arrays(columns, schema=BAR_SCHEMA)
+        return decode_columns(row, symbol, sizes, BAR_SCHEMA)
 
     @staticmethod
     def coverage(conn: psycopg.Connection, symbol: str, bar_size: BarSize | str) -> list[TimeRange]:
