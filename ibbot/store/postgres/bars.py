@@ -134,8 +134,9 @@ class BarRows:
             " AND ts BETWEEN %s AND %s)",
             (symbol, sizes, bounds["min"].as_py(), bounds["max"].as_py()),
         ).fetchone()
+        duplicates = _has_duplicate_keys(table)
         with conn.cursor() as cur:
-            if not (overlap and overlap[0]) and not _has_duplicate_keys(table):
+            if not (overlap and overlap[0]) and not duplicates:
                 with cur.copy(f"COPY bars ({_COLUMNS}) FROM STDIN (FORMAT binary)") as copy:
                     copy.write(encode_bars(table, symbol))
                 return
@@ -145,14 +146,24 @@ class BarRows:
             )
             with cur.copy(f"COPY bars_in ({_COLUMNS}, ord) FROM STDIN (FORMAT binary)") as copy:
                 copy.write(encode_bars(table, symbol, ordinal=True))
-            cur.execute(
-                f"INSERT INTO bars ({_COLUMNS})"  # noqa: S608 - constants only, values go by COPY
-                f" SELECT DISTINCT ON (symbol, bar_size, ts) {_COLUMNS} FROM bars_in"
+            # The last of a key's rows wins (only sorted for when the batch repeats a key); a
+            # stored bar equal to the new one is left alone (a backfill re-fetching a window
+            # mostly gets the same bars back, and an unchanged row costs no new row version).
+            rows = (
+                f"SELECT DISTINCT ON (symbol, bar_size, ts) {_COLUMNS} FROM bars_in"  # noqa: S608
                 " ORDER BY symbol, bar_size, ts, ord DESC"
+                if duplicates
+                else f"SELECT {_COLUMNS} FROM bars_in"  # noqa: S608 - constants only
+            )
+            cur.execute(
+                f"INSERT INTO bars ({_COLUMNS}) {rows}"
                 " ON CONFLICT (symbol, bar_size, ts) DO UPDATE SET"
                 " open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,"
                 " close = EXCLUDED.close, volume = EXCLUDED.volume, wap = EXCLUDED.wap,"
                 " bar_count = EXCLUDED.bar_count"
+                " WHERE (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.wap,"
+                " bars.bar_count) IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low,"
+                " EXCLUDED.close, EXCLUDED.volume, EXCLUDED.wap, EXCLUDED.bar_count)"
             )
 
     @staticmethod
