@@ -406,6 +406,62 @@ class PostgresStore:
         """``account`` as the store writes it (see :mod:`ibbot.accounts`); creates the key once."""
         return self._accounts.pseudonym(account)
 
+    # -- what `ibbot store copy` needs beyond the protocol ------------------------------------
+
+    def _names(self, query: str, what: str) -> list[str]:
+        with self._db(what) as conn:
+            return sorted(str(row[0]) for row in conn.execute(query.encode()).fetchall())
+
+    def contract_symbols(self) -> list[str]:
+        """Symbols with a stored contract, sorted."""
+        return self._names("SELECT symbol FROM contracts", "list contracts")
+
+    def fundamental_symbols(self) -> list[str]:
+        """Symbols with stored fundamentals, sorted."""
+        return self._names("SELECT DISTINCT symbol FROM fundamentals", "list fundamentals")
+
+    def strategy_names(self) -> list[str]:
+        """Strategies with saved state, sorted."""
+        return self._names("SELECT strategy FROM strategy_state", "list saved states")
+
+    def audit_kinds(self) -> list[str]:
+        """Audit kinds with at least one line, sorted."""
+        return self._names("SELECT DISTINCT kind FROM audit", "list audit kinds")
+
+    def account_key(self) -> bytes | None:
+        """The account key, or None when none was created yet."""
+        with self._db("read the account key") as conn:
+            row = conn.execute(
+                "SELECT value FROM store_keys WHERE name = %s", (_ACCOUNT_KEY,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def adopt_account_key(self, key: bytes) -> bytes:
+        """Make ``key`` the account key unless one exists; the key in force afterwards."""
+        with self._write("store the account key") as conn:
+            conn.execute(
+                "INSERT INTO store_keys (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (_ACCOUNT_KEY, key),
+            )
+        found = self.account_key()
+        if found is None:
+            raise StoreError(f"the account key of {self.description} vanished")
+        return found
+
+    def append_audit_entry(self, entry: AuditEntry) -> None:
+        """Append ``entry`` as it was logged elsewhere (its time, strategy, symbol and run kept)."""
+        kind = StoreLayout.audit_kind(entry.kind)
+        with self._write(f"append to the {kind} audit") as conn:
+            AuditRows.append(
+                conn,
+                kind,
+                entry.record,
+                logged_at=entry.logged_at,
+                strategy=entry.strategy,
+                symbol=entry.symbol,
+                run_id=entry.run_id,
+            )
+
     # -- world --------------------------------------------------------------------------------
 
     def world_document(self) -> dict[str, Any] | None:
