@@ -83,23 +83,22 @@ from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
 from ibbot.runs import new_run_id
 from ibbot.settings import StrategySettings
-from ibbot.store import AsyncStore, DataStore, InvalidStoreInput
+from ibbot.store import AsyncStore, InvalidStoreInput
 from ibbot.store.atomic import remove_leftover_temp_files
-from ibbot.store.factory import open_store
+from ibbot.store.factory import claim_store_world, open_store
 from ibbot.store.layout import StoreLayout
-from ibbot.store.world import World, claim_connected_world
 from ibbot.strategies import create_strategy
 from ibbot.trading import PositionBook, RiskGate, RiskLimits
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
-    from datetime import datetime
     from pathlib import Path
 
     from ibbot.broker.ports import BrokerStore
     from ibbot.clock import Clock
     from ibbot.settings import Settings
     from ibbot.sim import SimulatedGateway
+    from ibbot.store.world import World
     from ibbot.strategies import Strategy
 
 __all__ = ["EXIT_FORCED", "EXIT_OK", "Orchestrator", "shutdown_budget"]
@@ -502,9 +501,9 @@ class Orchestrator:
             embedded = target.embedded
             # Nothing of this run reaches the store before it is known to be this world's.
             self.world = await asyncio.to_thread(
-                _claim_world,
+                claim_store_world,
+                settings,
                 store.store,
-                root,
                 simulated=embedded,
                 seed=settings.sim.seed,
                 account=account,
@@ -1152,26 +1151,3 @@ async def _bounded(seconds: float, work: Awaitable[None], what: str) -> None:
             await work
     except TimeoutError:
         log.warning("app.shutdown_step_timed_out", step=what, seconds=seconds)
-
-
-def _claim_world(
-    store: DataStore,
-    root: Path,
-    *,
-    simulated: bool,
-    seed: int,
-    account: str,
-    run_id: str,
-    now: datetime,
-) -> World:
-    """The run's world claimed for its store: the database's table, or ``root``'s world.json."""
-    from ibbot.store.postgres import PostgresStore  # noqa: PLC0415 - only with that backend
-    from ibbot.store.postgres.world import claim_database_world  # noqa: PLC0415
-
-    if isinstance(store, PostgresStore):
-        return claim_database_world(
-            store, simulated=simulated, seed=seed, account=account, run_id=run_id, now=now
-        )
-    return claim_connected_world(
-        root, simulated=simulated, seed=seed, account=account, run_id=run_id, now=now
-    )

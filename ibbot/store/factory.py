@@ -15,11 +15,21 @@ from ibbot.errors import StoreError
 from ibbot.store.parquet_store import ParquetStore
 
 if TYPE_CHECKING:
-    from ibbot.clock import Clock
-    from ibbot.settings import StoreSettings
-    from ibbot.store.postgres import PostgresStore
+    from datetime import datetime
 
-__all__ = ["dsn_with_password", "open_store", "open_store_at", "store_location"]
+    from ibbot.clock import Clock
+    from ibbot.settings import Settings, StoreSettings
+    from ibbot.store.postgres import PostgresStore
+    from ibbot.store.protocol import DataStore
+    from ibbot.store.world import World
+
+__all__ = [
+    "claim_store_world",
+    "dsn_with_password",
+    "open_store",
+    "open_store_at",
+    "store_location",
+]
 
 
 def dsn_with_password(dsn: str, password_file: Path | None) -> str:
@@ -74,3 +84,44 @@ def store_location(store: object) -> str:
         return str(root)
     description = getattr(store, "description", None)
     return str(description) if description is not None else repr(store)
+
+
+def claim_store_world(
+    settings: Settings,
+    store: DataStore | None = None,
+    *,
+    simulated: bool,
+    seed: int,
+    account: str,
+    run_id: str,
+    now: datetime,
+) -> World:
+    """The connected command's world, claimed for the configured store (see ibbot.store.world).
+
+    A database records it in its ``world`` table (through ``store`` when open, else a store
+    opened for the claim); a directory in its ``world.json``.
+    """
+    from ibbot.store.world import claim_connected_world  # noqa: PLC0415
+
+    if settings.store.backend != "postgres":
+        return claim_connected_world(
+            settings.store.path,
+            simulated=simulated,
+            seed=seed,
+            account=account,
+            run_id=run_id,
+            now=now,
+        )
+    from ibbot.store.postgres import PostgresStore  # noqa: PLC0415
+    from ibbot.store.postgres.world import claim_database_world  # noqa: PLC0415
+
+    if isinstance(store, PostgresStore):
+        return claim_database_world(
+            store, simulated=simulated, seed=seed, account=account, run_id=run_id, now=now
+        )
+    opened = open_store(settings.store)
+    assert isinstance(opened, PostgresStore)  # the backend says so
+    with opened:
+        return claim_database_world(
+            opened, simulated=simulated, seed=seed, account=account, run_id=run_id, now=now
+        )

@@ -1,9 +1,10 @@
 """The audit trail in PostgreSQL: one append-only table, every line committed before the call returns.
 
-The Parquet store splits an order's write-ahead line into a cheap write and an fsync; a database
-has no such halves worth the name, so :meth:`AuditRows.append` commits (a durable commit, as the
-server's ``synchronous_commit`` makes it) and the handle returned to the executor is already
-synced: the order's record is in the database before the order leaves. The table refuses UPDATE
+Every line is committed before the call returns. An order's write-ahead line is split like the
+Parquet store's: its transaction commits with ``synchronous_commit = off`` (one round trip: the
+server holds the line, which survives ibbot dying and is visible to every reader, before the order
+leaves), and :class:`CommittedAppend`'s ``sync`` (in a worker thread, while the order travels)
+waits for the server's disk. Other lines commit durably at once. The table refuses UPDATE
 and DELETE (a trigger), so a line once written stays as written. Lines are read back in the order
 logged, day by day like the files.
 """
@@ -23,7 +24,7 @@ from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import psycopg
 
@@ -38,15 +39,28 @@ def _utc(value: datetime, name: str) -> datetime:
 
 
 class CommittedAppend(PendingAppend):
-    """An audit line already committed: :meth:`sync` has nothing left to wait for."""
+    """An audit line committed without waiting for the disk: :meth:`sync` waits for it.
 
-    __slots__ = ()
+    ``flush`` is called once, by the first :meth:`sync`: it must make every commit before it
+    durable (a synchronous commit of a transaction of its own flushes the WAL through it, which
+    holds this line's commit too).
+    """
 
-    def __init__(self, kind: str) -> None:
+    __slots__ = ("_flush",)
+
+    def __init__(self, kind: str, flush: Callable[[], None]) -> None:
         self.path = PurePosixPath("postgresql", "audit", kind)  # type: ignore[assignment]
-        self._fd = -1
+        self._fd = 0
         self._kind = kind
         self._dirs = frozenset()
+        self._flush = flush
+
+    def sync(self) -> None:
+        """Wait until the line is on the server's disk (once; later calls do nothing)."""
+        if self._fd < 0:
+            return
+        self._fd = -1
+        self._flush()
 
 
 class AuditRows:

@@ -133,6 +133,8 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
 
     applied: list[int] = []
     conn.autocommit = True
+    if _version(conn) == SCHEMA_VERSION:
+        return applied  # up to date: no lock, no DDL (a read-only role may open the store)
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
         conn.execute(
@@ -161,3 +163,12 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return applied
+
+
+def _version(conn: psycopg.Connection[tuple[object, ...]]) -> int | None:
+    """The database's schema version, or None before the first migration."""
+    row = conn.execute("SELECT to_regclass('ibbot_migrations') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return None
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM ibbot_migrations").fetchone()
+    return int(row[0]) if row is not None else None  # type: ignore[call-overload]

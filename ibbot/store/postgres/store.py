@@ -494,10 +494,17 @@ class PostgresStore:
     def log_order_ahead(
         self, strategy_name: str, order: Order, result: OrderResult
     ) -> PendingAppend:
-        """The order's line, committed before this returns (see :mod:`.audit`); already synced."""
+        """The order's line, committed before this returns; ``sync()`` waits for the disk."""
         record = {"order_ref": order.order_ref, "order": to_dict(order), "result": to_dict(result)}
-        self._append(AuditKind.ORDERS, record, strategy=strategy_name, symbol=order.symbol)
-        return CommittedAppend(AuditKind.ORDERS.value)
+        self._append(
+            AuditKind.ORDERS, record, strategy=strategy_name, symbol=order.symbol, ahead=True
+        )
+        return CommittedAppend(AuditKind.ORDERS.value, self._flush_wal)
+
+    def _flush_wal(self) -> None:
+        """Make every commit so far durable: a synchronous commit flushes the WAL through it."""
+        with self._db("make the audit durable") as conn:
+            conn.execute("SELECT pg_current_xact_id()")  # an id, so the commit writes a record
 
     def log_audit(
         self,
@@ -511,10 +518,19 @@ class PostgresStore:
         self._append(kind, self._accounts.scrub(record), strategy=strategy, symbol=symbol)
 
     def _append(
-        self, kind: str, record: Mapping[str, Any], *, strategy: str | None, symbol: str | None
+        self,
+        kind: str,
+        record: Mapping[str, Any],
+        *,
+        strategy: str | None,
+        symbol: str | None,
+        ahead: bool = False,
     ) -> None:
         kind = StoreLayout.audit_kind(kind)
         with self._write(f"append to the {kind} audit") as conn:
+            if ahead:
+                # Committed (visible, safe from ibbot dying) without the disk wait; see .audit.
+                conn.execute("SET LOCAL synchronous_commit = off")
             AuditRows.append(
                 conn,
                 kind,
