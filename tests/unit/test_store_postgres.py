@@ -97,7 +97,7 @@ def test_a_writer_that_died_releases_the_lock(postgres_dsn: str) -> None:
     first.write_bars("AAPL", hourly(T0, 1))
     pid = first._writer._conn.info.backend_pid  # type: ignore[union-attr]
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,))  # waits for its exit
     with PostgresStore(postgres_dsn) as second:
         second.write_bars("AAPL", hourly(T0 + timedelta(hours=1), 1))
         assert len(second.read_bars("AAPL", JAN, MAR)) == 2
