@@ -95,15 +95,26 @@ def migrate_prices(layout: StoreLayout, bars: BarFiles, locks: KeyedLocks) -> Mi
     symbols = legacy_symbols(layout)
     legacy_files = written = 0
     kept = []
+    failed = []
     for symbol in symbols:
-        with locks("prices", symbol):
-            moved, files, stays = _migrate_symbol(layout, bars, symbol)
+        try:
+            with locks("prices", symbol):
+                moved, files, stays = _migrate_symbol(layout, bars, symbol)
+        except StoreError as exc:
+            failed.append(str(exc))  # the other symbols still migrate; this one keeps its files
+            continue
         legacy_files += moved
         written += files
         if stays:
             kept.append(str(layout.legacy_price_dir(symbol)))
     if symbols:
         fsync_dir(layout.prices)
+    if failed:
+        raise StoreError(
+            f"cannot move {len(failed)} symbol(s) to the current price layout (their files are "
+            f"untouched; repair or remove the file named, then use the store again): "
+            + "; ".join(failed)
+        )
     return Migration(
         len(symbols), legacy_files, written, time.perf_counter() - started, tuple(kept)
     )
