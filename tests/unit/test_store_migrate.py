@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from structlog.testing import capture_logs
 
+from ibbot.cli import main
 from ibbot.errors import StoreError
 from ibbot.models import BarSize, PriceBar, arrow_schema
 from ibbot.store import ParquetStore
@@ -301,3 +302,30 @@ def test_appending_daily_bars_one_day_at_a_time_leaves_one_file(tmp_path: Path) 
     assert store.bar_coverage("AAPL", "1 day") == [
         (bars[0].timestamp, bars[-1].timestamp + timedelta(days=1))
     ]
+
+
+def test_store_migrate_and_info_commands(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ibbot store migrate` moves a legacy store and says so; again, it has nothing to do."""
+    for name in list(os.environ):
+        if name.upper().startswith("IBBOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(root.parent)
+    truth = legacy_truth(root)
+    argv = ["--log-level", "error", "--set", f"store.path={root}", "store"]
+    assert main([*argv, "migrate"]) == 0
+    out = capsys.readouterr().out
+    assert f"{root}: migrated 3 symbol(s): 230 month file(s) -> 10 file(s)" in out
+    assert main([*argv, "migrate"]) == 0
+    assert capsys.readouterr().out == f"{root}: bars already in the current layout; nothing to do\n"
+    assert main([*argv, "info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["directory", "symbols", "files", "MB"]
+    assert [line.split()[:3] for line in lines[2:]] == [
+        ["bars=1min", "1", "3"],
+        ["bars=1h", "1", "2"],
+        ["bars=1d", "2", "4"],
+        ["bars=1w", "1", "1"],
+    ]
+    assert_reads_back(ParquetStore(root), truth)
