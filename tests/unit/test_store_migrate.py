@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -329,3 +331,21 @@ def test_store_migrate_and_info_commands(
         ["bars=1w", "1", "1"],
     ]
     assert_reads_back(ParquetStore(root), truth)
+
+
+def test_threads_using_a_legacy_store_at_once_migrate_it_once(root: Path) -> None:
+    """Concurrent first uses (AsyncStore's worker threads) wait for one migration, then read."""
+    truth = legacy_truth(root)
+    store = ParquetStore(root)
+    start = threading.Barrier(4)
+
+    def first_use(symbol: str) -> pa.Table:
+        start.wait()
+        return store.read_bars_table(symbol, *EVER)
+
+    with capture_logs() as logs, ThreadPoolExecutor(4) as pool:
+        tables = list(pool.map(first_use, ["AAPL", "MSFT", "BRK B", "AAPL"]))
+    assert [e["event"] for e in logs] == ["store.prices_migrated"]
+    assert [t.num_rows for t in tables] == [6000, 5000, 200, 6000]
+    assert tables[1].equals(truth[0]["MSFT"])
+    assert_reads_back(store, truth)
