@@ -4,13 +4,13 @@ A file holds the bars of one symbol and one bar size whose start (UTC) falls in 
 a year, a decade or all time, by bar size: see :mod:`ibbot.store.spans`), sorted by time, in
 exactly ``arrow_schema(PriceBar)``. The directories are Hive partitions, so
 ``pyarrow.dataset.dataset("prices/bars=1d", partitioning="hive")`` reads the daily bars of every
-symbol as one dataset (and duckdb or polars with hive partitioning alike). Writing bars that overlap stored
-ones replaces them: the key is ``(symbol, timestamp, bar_size)`` and the newest write wins (within
-one call, the later bar in the list wins).
+symbol as one dataset (duckdb and polars alike, with hive partitioning). Writing bars that overlap
+stored ones replaces them: the key is ``(symbol, timestamp, bar_size)`` and the newest write wins
+(within one call, the later bar in the list wins).
 
 Coverage, the time ranges for which the store holds *everything* there is (a backfill asked IB for
-them, or live bars arrived for them), is kept in each file's metadata (``ibbot.coverage``),
-so data and coverage are committed by the same atomic rename and can never disagree.
+them, or live bars arrived for them), is kept in each file's metadata (``ibbot.coverage``), so
+data and coverage are committed by the same atomic rename and can never disagree.
 """
 
 from __future__ import annotations
