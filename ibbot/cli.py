@@ -48,6 +48,7 @@ from ibbot.commands import reconcile as reconcile_command
 from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
 from ibbot.commands import smoke as smoke_command
+from ibbot.commands import store as store_command
 from ibbot.commands import strategies as strategies_command
 from ibbot.commands import sweep as sweep_command
 
@@ -174,6 +175,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "the paper-trading checklist against the configured gateway: PASS/FAIL per check",
         run=smoke_command.run,
         configure=smoke_command.configure,
+    ),
+    Command(
+        "store",
+        "the store's bar files: migrate a legacy layout, or show files per bar size",
+        run=store_command.run,
+        configure=store_command.configure,
     ),
     Command(
         "strategies",
