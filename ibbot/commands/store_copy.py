@@ -6,8 +6,7 @@ after an interruption: what the destination holds is skipped, see :mod:`ibbot.st
 shows a progress bar, and ends by comparing both stores (counts and SHA-256 checksums of the bars,
 every other record): exit 0 when they match, 1 when they do not, 2 for bad arguments.
 
-The ``store`` command group: this module adds ``copy``; :func:`add_copy` lets another module's
-group (e.g. ``store migrate``) carry it too.
+:func:`add_copy` adds ``copy`` to the ``store`` command group (:mod:`ibbot.commands.store`).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
     from ibbot.settings import Settings
 
-__all__ = ["add_copy", "configure", "run"]
+__all__ = ["add_copy", "run_copy"]
 
 
 def add_copy(subcommands: Any) -> None:
@@ -35,21 +34,6 @@ def add_copy(subcommands: Any) -> None:
     parser.add_argument("--from", dest="source", required=True, metavar="DIR_OR_DSN")
     parser.add_argument("--to", dest="target", required=True, metavar="DIR_OR_DSN")
     parser.set_defaults(store_run=run_copy)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """The ``store`` group and its subcommands."""
-    subcommands = parser.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
-    add_copy(subcommands)
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the chosen ``store`` subcommand."""
-    handler = getattr(args, "store_run", None)
-    if handler is None:
-        return usage_error("ibbot store: name a subcommand (copy)")
-    result: int = handler(args, settings)
-    return result
 
 
 def _describe(location: str) -> str:
