@@ -75,7 +75,7 @@ def run_copy(args: argparse.Namespace, settings: Settings) -> int:
         mismatches = verify(source, target)
     skipped = len(plan.pieces) - copied
     sys.stdout.write(
-        f"copied {source_name} -> {target_name}: {len(plan.pieces)} months of bars "
+        f"copied {source_name} -> {target_name}: {len(plan.pieces)} pieces of bars "
         f"({skipped} already there), {len(plan.contracts)} contracts, fundamentals of "
         f"{len(plan.fundamentals)} symbols, {len(plan.states)} states, {len(plan.audit)} audit "
         f"kinds, {sum(map(len, plan.event_days.values()))} events\n"

@@ -6,8 +6,9 @@ account key (so pseudonyms stay the same) and the recorded world. Each unit is w
 atomic write of the destination, and a unit the destination already holds is skipped, so a copy
 that was interrupted is finished by running it again:
 
-- bars: one write per symbol, bar size and month of coverage, declared with ``covering=`` (a
-  month the destination covers already is done);
+- bars: one write per symbol, bar size and covered range within one file span of the Parquet
+  layout (:mod:`ibbot.store.spans`: a month of minute bars, a decade of daily bars), declared with
+  ``covering=`` (a piece the destination covers already is done);
 - audit: append-only on both sides, so the destination's lines must be the start of the source's
   (checked) and only the rest is appended;
 - events: one flush per UTC day; a day the destination holds with the same count is done, a day
@@ -39,7 +40,7 @@ from ibbot.store.jsondoc import read_json, write_json
 from ibbot.store.layout import StoreLayout
 from ibbot.store.locks import KeyedLocks
 from ibbot.store.parquet_store import ParquetStore
-from ibbot.store.ranges import split_by_month
+from ibbot.store.spans import span_of
 from ibbot.store.world import WORLD_FILE
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ def append_audit_entry(store: Store, entry: AuditEntry) -> None:
 
 @dataclass(frozen=True, slots=True)
 class BarPiece:
-    """One month of one symbol's bars of one size: a unit of the copy."""
+    """A covered range of one symbol's bars of one size within one file span: a unit of the copy."""
 
     symbol: str
     bar_size: BarSize
@@ -223,7 +224,8 @@ def plan_copy(source: Store) -> CopyPlan:
     plan = CopyPlan()
     for symbol in source.symbols():
         for size in _sizes_of(source, symbol):
-            for pieces in split_by_month(source.bar_coverage(symbol, size)).values():
+            coverage = source.bar_coverage(symbol, size)
+            for pieces in span_of(size).split_ranges(coverage).values():
                 plan.pieces.extend(BarPiece(symbol, size, s, e) for s, e in pieces)
     plan.contracts = contract_symbols(source)
     plan.fundamentals = fundamental_symbols(source)

@@ -73,7 +73,7 @@ def test_a_store_goes_to_postgres_and_back_whole(
     )
     assert code == 0, out
     assert "verified: counts and checksums match" in out
-    assert "4 months of bars (0 already there)" in out
+    assert "3 pieces of bars (0 already there)" in out
     assert postgres_dsn not in out
     with open_store_at(postgres_dsn) as database, ParquetStore(tmp_path / "data") as files:
         assert verify(files, database) == []
@@ -92,7 +92,7 @@ def test_a_store_goes_to_postgres_and_back_whole(
 def test_an_interrupted_copy_is_finished_by_running_it_again(
     tmp_path: Path, postgres_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Stopped half-way, the copy resumes: done months are skipped, nothing is doubled."""
+    """Stopped half-way, the copy resumes: done pieces are skipped, nothing is doubled."""
     fill(tmp_path / "data")
     units = 0
 
@@ -115,7 +115,7 @@ def test_an_interrupted_copy_is_finished_by_running_it_again(
         capsys, "store", "copy", "--from", str(tmp_path / "data"), "--to", postgres_dsn
     )
     assert code == 0, out
-    assert "(4 already there)" in out  # a third run copies nothing again
+    assert "(3 already there)" in out  # a third run copies nothing again
     with ParquetStore(tmp_path / "data") as source, open_store_at(postgres_dsn) as target:
         assert len(target.read_audit("orders")) == 1
         assert len(target.read_events(JAN, FEB)) == 5
