@@ -527,10 +527,29 @@ class PostgresStore:
         ahead: bool = False,
     ) -> None:
         kind = StoreLayout.audit_kind(kind)
+        if ahead:
+            # On the event loop: the writer lock's own connection (never waited for behind a bulk
+            # write), committed (visible, safe from ibbot dying) without the disk wait; see .audit.
+            if self._closed:
+                raise StoreError(f"store {self.description} is closed")
+            try:
+                with self._writer.session() as conn, conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                    AuditRows.append(
+                        conn,
+                        kind,
+                        record,
+                        logged_at=self._clock.now(),
+                        strategy=strategy,
+                        symbol=symbol,
+                        run_id=self.run_id,
+                    )
+            except psycopg.Error as exc:
+                raise StoreError(
+                    f"cannot append to the {kind} audit in {self.description}: {exc}"
+                ) from exc
+            return
         with self._write(f"append to the {kind} audit") as conn:
-            if ahead:
-                # Committed (visible, safe from ibbot dying) without the disk wait; see .audit.
-                conn.execute("SET LOCAL synchronous_commit = off")
             AuditRows.append(
                 conn,
                 kind,

@@ -9,6 +9,7 @@ the process dies: the server drops a dead session's locks). A second writer gets
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TYPE_CHECKING, Final
 
@@ -17,7 +18,7 @@ import psycopg
 from ibbot.errors import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = ["WRITER_LOCK", "WriterLock", "WriterLockHeld"]
 
@@ -32,13 +33,28 @@ class WriterLockHeld(StoreError):
 class WriterLock:
     """The writer lock of one store: taken on the first :meth:`ensure`, released by :meth:`release`."""
 
-    __slots__ = ("_conn", "_connect", "_describe", "_guard")
+    __slots__ = ("_conn", "_connect", "_describe", "_guard", "_using")
 
     def __init__(self, connect: Callable[[], psycopg.Connection], describe: str) -> None:
         self._connect = connect
         self._describe = describe
         self._conn: psycopg.Connection | None = None
         self._guard = threading.Lock()
+        self._using = threading.Lock()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[psycopg.Connection]:
+        """The lock's own connection (autocommit), for one caller at a time.
+
+        An order's write-ahead line goes through it: the event loop writes that line, and this
+        connection is never busy with a bulk write, where a pooled one might have to be waited for.
+        """
+        self.ensure()
+        with self._using:
+            conn = self._conn
+            if conn is None:
+                raise StoreError(f"the writer lock of {self._describe} was released")
+            yield conn
 
     def ensure(self) -> None:
         """Hold the lock (taking it now if not yet), or raise :class:`WriterLockHeld`/StoreError."""
@@ -83,7 +99,7 @@ class WriterLock:
 
     def release(self) -> None:
         """Give the lock up (closing its session); idempotent."""
-        with self._guard:
+        with self._guard, self._using:
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
