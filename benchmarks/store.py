@@ -1,7 +1,7 @@
-"""Benchmark of ParquetStore: 100,000 bars written and read back, event throughput, and a universe.
+"""Benchmark of the stores: ParquetStore's bars, events and a universe, then PostgreSQL beside it.
 
 Run: ``uv run python benchmarks/store.py [--bars N] [--events N] [--repeat N]
-[--symbols N --years N]``
+[--symbols N --years N] [--backend-bars N] [--dsn DSN | --no-postgres]``
 
 Each figure is the best of ``--repeat`` runs and is printed beside a baseline measured in the same
 run on the same data: a bare ``pyarrow.parquet.write_table`` / ``read_table`` of one file (no
@@ -11,18 +11,27 @@ The universe section (``--symbols`` x ``--years`` of daily bars, 100 x 20 by def
 compares the layout before bar-size files (``prices/<SYMBOL>/<YYYY-MM>.parquet``, read the way the
 store read it then) with the current one, after migrating the first into the second: file counts,
 reading every symbol's bars, reading the whole universe as one pyarrow dataset, the migration.
+
+The last part writes ``--backend-bars`` (1,000,000) one-minute bars through each backend's
+``write_bars`` (into an empty store, then all overlapping) and reads them back with
+``read_bars_table``, side by side: the ratio there is PostgreSQL time / Parquet time. The database
+is ``--dsn`` (emptied first: use a scratch database), or a throwaway server started from the OS's
+PostgreSQL binaries (as the tests do) when none is given. The issue's target: >= 200,000 bars/s.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +49,7 @@ from ibbot.store.parquet_io import read_parquet
 from ibbot.store.ranges import next_month
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 START = datetime(2025, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -274,6 +283,85 @@ def bench_universe(workdir: Path, symbols: int, years: int, repeat: int) -> None
     print(f"  write_bars, one daily bar into its decade     {append * 1e3:9.1f} ms per call")
 
 
+@contextlib.contextmanager
+def scratch_database(dsn: str | None) -> Iterator[str | None]:
+    """``dsn``, or a throwaway server's database (None when PostgreSQL is not installed)."""
+    if dsn is not None:
+        yield dsn
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.pg_server import find_binaries, running_server  # noqa: PLC0415
+
+    binaries = find_binaries()
+    if binaries is None:
+        yield None
+        return
+    with running_server(binaries) as server:
+        yield server.dsn()
+
+
+def bench_backends(workdir: Path, n: int, repeat: int, dsn: str) -> None:
+    from ibbot.store.postgres import PostgresStore  # noqa: PLC0415
+    from ibbot.store.postgres.connection import describe_dsn  # noqa: PLC0415
+
+    bars = minute_bars(n)
+    end = bars[-1].timestamp + timedelta(days=1)
+    print(f"\nBackends: {n:,} one-minute bars, Parquet directory vs {describe_dsn(dsn)}")
+    print(f"  {'':<44} {'Parquet':>12} {'PostgreSQL':>12} {'bars/s (PG)':>14}  PG/Parquet")
+    root = workdir / "backends"
+    parquet = ParquetStore(root)
+    postgres = PostgresStore(dsn)
+
+    def empty_parquet() -> None:
+        shutil.rmtree(root, ignore_errors=True)
+
+    def empty_postgres() -> None:
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("TRUNCATE bars, bar_coverage")
+            conn.execute("VACUUM ANALYZE bars")
+
+    def compare(label: str, on_files: float, on_database: float, count: int = n) -> None:
+        print(
+            f"  {label:<44} {on_files * 1e3:9.0f} ms {on_database * 1e3:9.0f} ms"
+            f" {count / on_database:14,.0f}  x{on_database / on_files:5.2f}"
+        )
+
+    try:
+        compare(
+            "write_bars, empty store",
+            best(repeat, lambda: parquet.write_bars("AAPL", bars), setup=empty_parquet),
+            best(repeat, lambda: postgres.write_bars("AAPL", bars), setup=empty_postgres),
+        )
+        compare(
+            "write_bars, all overlapping, same values",
+            best(repeat, lambda: parquet.write_bars("AAPL", bars)),
+            best(repeat, lambda: postgres.write_bars("AAPL", bars)),
+        )
+        changed = [replace(bar, close=bar.close + 0.01) for bar in bars]
+        compare(
+            "write_bars, all overlapping, new values",
+            best(repeat, lambda: parquet.write_bars("AAPL", changed)),
+            best(repeat, lambda: postgres.write_bars("AAPL", changed)),
+        )
+        compare(
+            "read_bars_table (Arrow)",
+            best(repeat, lambda: parquet.read_bars_table("AAPL", START, end, BarSize.MIN_1)),
+            best(repeat, lambda: postgres.read_bars_table("AAPL", START, end, BarSize.MIN_1)),
+        )
+        one_day = bars[-390:]
+        compare(
+            "write_bars, one day (390 bars) into its month",
+            best(repeat, lambda: parquet.write_bars("AAPL", one_day)),
+            best(repeat, lambda: postgres.write_bars("AAPL", one_day)),
+            len(one_day),
+        )
+    finally:
+        parquet.close()
+        postgres.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=100_000)
@@ -281,6 +369,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--symbols", type=int, default=100, help="universe symbols (0: skip)")
     parser.add_argument("--years", type=int, default=20, help="universe years of daily bars")
+    parser.add_argument("--backend-bars", type=int, default=1_000_000)
+    parser.add_argument("--dsn", help="a scratch PostgreSQL database (its bars are emptied)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the backends part")
     args = parser.parse_args()
     # The store's debug lines (one per compacted file) would bury the figures.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -290,6 +381,13 @@ def main() -> None:
         bench_events(Path(tmp), args.events, args.repeat)
         if args.symbols:
             bench_universe(Path(tmp), args.symbols, args.years, args.repeat)
+        if args.no_postgres:
+            return
+        with scratch_database(args.dsn) as dsn:
+            if dsn is None:
+                print("\nBackends: skipped (no PostgreSQL binaries; give --dsn)")
+                return
+            bench_backends(Path(tmp), args.backend_bars, args.repeat, dsn)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,8 @@ COMMANDS: Final[tuple[Command, ...]] = (
     ),
     Command(
         "store",
-        "the store's bar files: migrate a legacy layout, or show files per bar size",
+        "the store: migrate a legacy bar layout, show files per bar size, or copy it between a "
+        "directory and PostgreSQL",
         run=store_command.run,
         configure=store_command.configure,
     ),

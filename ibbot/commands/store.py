@@ -4,7 +4,8 @@
 in one file) to one bar size per file (``prices/bars=<size>/symbol=<SYMBOL>/<span>.parquet``).
 Every command that reads or writes bars does this on first use anyway; running it ahead of time
 keeps that first use fast, and says what it did. It is resumable and safe to repeat.
-``info`` counts the files, symbols and bytes of each bar size.
+``info`` counts the files, symbols and bytes of each bar size. ``copy`` moves a whole store
+between a directory and a PostgreSQL database (:mod:`ibbot.commands.store_copy`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import TYPE_CHECKING
+
+from ibbot.commands.store_copy import add_copy, run_copy
 
 if TYPE_CHECKING:
     import argparse
@@ -35,11 +38,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "info", help="files, symbols and bytes of each bar size", description="files, symbols "
         "and bytes of each bar size in the store's prices/ directory",
     )  # fmt: skip
+    add_copy(actions)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the chosen action on the store at ``store.path``."""
+    """Run the chosen action on the store at ``store.path`` (``copy``: on the stores it names)."""
     from ibbot.store import ParquetStore  # noqa: PLC0415 - keeps `ibbot --help` fast
+
+    if args.store_action == "copy":
+        return run_copy(args, settings)
+    if settings.store.backend == "postgres":
+        sys.stdout.write(
+            f"ibbot store {args.store_action}: store.backend is postgres; bar files are the "
+            "Parquet store's (the database's schema is migrated whenever ibbot opens it)\n"
+        )
+        return 0
 
     root: Path = settings.store.path
     with ParquetStore(root) as store:
