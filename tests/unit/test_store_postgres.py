@@ -20,7 +20,7 @@ from ibbot.store import ParquetStore, World
 from ibbot.store.factory import dsn_with_password, open_store, open_store_at
 from ibbot.store.postgres import PostgresStore, WriterLockHeld, describe_dsn, is_dsn
 from ibbot.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.unit.test_store import JAN, MAR, T0, hourly
+from tests.unit.test_store import JAN, MAR, T0, _order, hourly
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -102,6 +102,23 @@ def test_a_writer_that_died_releases_the_lock(postgres_dsn: str) -> None:
         second.write_bars("AAPL", hourly(T0 + timedelta(hours=1), 1))
         assert len(second.read_bars("AAPL", JAN, MAR)) == 2
     first.close()  # its lock session is gone; closing it releases nothing of the second's
+
+
+def test_a_stalled_database_ends_the_write_ahead_line_within_its_bound(postgres_dsn: str) -> None:
+    """The write-ahead line is written on the event loop: a database that cannot take it (here a
+    session holding the audit table's lock, as a long migration or a stuck server would) ends it
+    with a clear error within HOT_PATH_BOUND_S, so the order is not sent and the loop goes on;
+    once the database takes writes again, so does the store."""
+    order, result = _order()
+    with PostgresStore(postgres_dsn, clock=SimulatedClock(T0)) as store:
+        store.log_audit("lifecycle", {"event": "start"})  # the writer lock is held from here
+        with psycopg.connect(postgres_dsn) as blocker:
+            blocker.execute("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(StoreError, match="cannot append to the orders audit"):
+                store.log_order_ahead("sma_cross", order, result)
+            blocker.rollback()
+        store.log_order_ahead("sma_cross", order, result).sync()
+        assert len(store.read_orders()) == 1
 
 
 def test_the_audit_table_refuses_changes(postgres_dsn: str) -> None:

@@ -17,7 +17,12 @@ from ibbot.errors import StoreError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["connect", "describe_dsn", "is_dsn", "open_pool"]
+__all__ = ["HOT_PATH_BOUND_S", "connect", "describe_dsn", "is_dsn", "open_pool"]
+
+HOT_PATH_BOUND_S = 3
+"""How long a statement on the writer lock's connection may take (an order's write-ahead line is
+written on the event loop through it): a stalled server or a lost network ends the line with an
+error, and the order is not sent, instead of the loop waiting for the database for ever."""
 
 _SCHEMES = ("postgresql://", "postgres://")
 
@@ -46,12 +51,30 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def connect(dsn: str) -> psycopg.Connection:
-    """One connection outside the pool (migrations, the writer lock), in UTC."""
+def connect(dsn: str, *, hot_path: bool = False) -> psycopg.Connection:
+    """One connection outside the pool (migrations, the writer lock), in UTC.
+
+    ``hot_path`` bounds everything the connection does by :data:`HOT_PATH_BOUND_S`: connecting,
+    each statement (the server's ``statement_timeout``, which also ends a wait for a lock) and
+    data the server stops acknowledging (``tcp_user_timeout``, with keepalives for an idle
+    connection whose peer vanished).
+    """
+    bound = HOT_PATH_BOUND_S if hot_path else 10
+    extra: dict[str, object] = {}
+    if hot_path:
+        extra = {
+            "tcp_user_timeout": bound * 1000,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+        }
     try:
-        conn = psycopg.connect(dsn, connect_timeout=10)
+        conn = psycopg.connect(dsn, connect_timeout=max(bound, 2), **extra)
     except psycopg.Error as exc:
         raise StoreError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
+    if hot_path:
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{bound}s",))
     _configure(conn)
     return conn
 

@@ -103,7 +103,7 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise StoreError(f"cannot migrate {self.description}: {exc}") from exc
         self._pool = open_pool(dsn, max_size=pool_size)
-        self._writer = WriterLock(lambda: connect(dsn), self.description)
+        self._writer = WriterLock(lambda: connect(dsn, hot_path=True), self.description)
         self._accounts = AccountPseudonyms(self._account_key)
         self._events = EventBuffer(
             batch_size=event_batch_size, at_rest=self._accounts.scrub, run_id=run_id
