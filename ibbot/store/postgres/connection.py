@@ -60,17 +60,17 @@ def connect(dsn: str, *, hot_path: bool = False) -> psycopg.Connection:
     connection whose peer vanished).
     """
     bound = HOT_PATH_BOUND_S if hot_path else 10
-    extra: dict[str, object] = {}
-    if hot_path:
-        extra = {
-            "tcp_user_timeout": bound * 1000,
-            "keepalives": 1,
-            "keepalives_idle": 5,
-            "keepalives_interval": 2,
-            "keepalives_count": 2,
-        }
     try:
-        conn = psycopg.connect(dsn, connect_timeout=max(bound, 2), **extra)
+        if hot_path:
+            dsn = conninfo.make_conninfo(
+                dsn,
+                tcp_user_timeout=bound * 1000,
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=2,
+            )
+        conn = psycopg.connect(dsn, connect_timeout=max(bound, 2))
     except psycopg.Error as exc:
         raise StoreError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(exc)}") from None
     if hot_path:
