@@ -32,7 +32,8 @@ class _BracketApp(EWrapper, EClient):
         self.changed = threading.Condition()
         self.status: dict[int, tuple[str, int, str]] = {}  # orderId -> (status, parentId, whyHeld)
         self.open: dict[int, Order] = {}
-        self.position = Decimal(0)
+        self.held: Decimal | None = None  # AAPL's position as positionEnd closes the list
+        self.positions_done = False
         self.errors: list[tuple[int, int, str]] = []
 
     def nextValidId(self, orderId: int) -> None:  # noqa: N803 - EWrapper's signature
@@ -68,11 +69,16 @@ class _BracketApp(EWrapper, EClient):
             self.status[orderId] = (status, parentId, whyHeld)
             self.changed.notify_all()
 
-    def position(self, account: str, contract: Contract, position: Decimal, avgCost: float) -> None:  # type: ignore[override]  # noqa: N803
+    def position(self, account: str, contract: Contract, position: Decimal, avgCost: float) -> None:  # noqa: N803
         if contract.symbol == "AAPL":
             with self.changed:
-                self.position = position
+                self.held = position
                 self.changed.notify_all()
+
+    def positionEnd(self) -> None:
+        with self.changed:
+            self.positions_done = True
+            self.changed.notify_all()
 
     async def until(self, check: Any) -> None:
         """Wait (off the loop) until ``check()`` holds, or fail after WAIT seconds."""
@@ -150,7 +156,8 @@ async def test_official_client_places_a_bracket_that_works_as_one() -> None:
                 lambda: app.status[take_id][0] == "Filled" and app.status[stop_id][0] == "Cancelled"
             )
             app.reqPositions()
-            await app.until(lambda: app.position == 0)
+            await app.until(lambda: app.positions_done)
+            assert app.held == 0
             assert gw.truth()["exchange"]["positions"][0]["quantity"] == 0
             # IB reports the stop the take-profit's fill cancelled with 202, as for any cancel.
             assert [(i, code) for i, code, _ in app.errors] == [(stop_id, 202)]
