@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
-from ibbot.backtest.builders import utc_from_micros
+from ibbot.backtest.columns import iso_utc, join_rows, reprs
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
 from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
@@ -117,17 +117,15 @@ def trades_csv(result: BacktestResult, pnls: list[float | None]) -> str:
 
 
 def equity_csv(result: BacktestResult) -> str:
-    """The account after each instant."""
+    """The account after each instant (a row per instant: formatted column by column)."""
     curve = result.equity
-
-    def rows(writer: Any) -> None:
-        writer.writerow(EQUITY_COLUMNS)
-        writer.writerows(
-            (utc_from_micros(m).isoformat(), repr(e), repr(c), repr(g))
-            for m, e, c, g in zip(curve.micros, curve.equity, curve.cash, curve.gross, strict=True)
+    return (
+        ",".join(EQUITY_COLUMNS)
+        + "\n"
+        + join_rows(
+            iso_utc(curve.micros), reprs(curve.equity), reprs(curve.cash), reprs(curve.gross)
         )
-
-    return _csv(rows)
+    )
 
 
 def _order_json(record: BrokerOrder | None) -> dict[str, Any] | None:
@@ -223,8 +221,8 @@ def write_outputs(
     """
     ensure_dir(directory)
     pnls = realized_pnl(result.fills)
-    metrics = compute_metrics(result)
     daily = daily_equity(result.equity, result.bar_size)
+    metrics = compute_metrics(result, daily=daily, pnls=pnls)
     if benchmark is None and result.feed is not None:
         benchmark = buy_and_hold(result.feed, result.starting_cash)
     metrics["benchmark"] = (
