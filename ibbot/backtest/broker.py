@@ -117,6 +117,7 @@ class SimulatedBroker:
             commission=commission,
             slippage_bps=slippage_bps,
             max_fill_fraction_of_volume=max_fill_fraction_of_volume,
+            account_events=False,  # _apply reads no AccountChanged
         )
         self.account = account
         self._client_id = client_id
@@ -321,7 +322,7 @@ class SimulatedBroker:
         fills: list[Fill] = []
         execution: Execution | None = None
         for event in events:
-            # every execution is followed by its commission report (AccountChanged is not needed)
+            # every execution is followed by its commission report (no AccountChanged: not asked for)
             if isinstance(event, OrderStatusChanged):
                 self._status(event, now)
             elif isinstance(event, Execution):

@@ -135,7 +135,14 @@ def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) 
 
     Built only from inputs (no clock, no randomness), so a replay produces the same ids.
     """
-    return f"{strategy}-{symbol}-{timestamp:%Y%m%dT%H%M%S}Z-{sequence:06d}"
+    t = timestamp
+    if t.year < 1000:  # strftime's %Y does not pad these to 4 digits; keep its spelling
+        return f"{strategy}-{symbol}-{t:%Y%m%dT%H%M%S}Z-{sequence:06d}"
+    # the same text as the strftime form above, without parsing a format on every decision
+    return (
+        f"{strategy}-{symbol}-{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}"
+        f"{t.second:02d}Z-{sequence:06d}"
+    )
 
 
 S = TypeVar("S", bound=SymbolState)
