@@ -113,8 +113,13 @@ def load_bars(
     :class:`BacktestError`.
     """
     names = list(symbols) if symbols is not None else store.symbols()
-    tables = [store.read_bars_table(symbol, start, end, bar_size) for symbol in names]
+    # each symbol's table holds a chunk per file read: made contiguous at once, the chunks'
+    # buffers go back to the allocator before the next symbol is read (peak memory)
+    tables = [
+        store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
+    ]
     table = pa.concat_tables(tables) if tables else None
+    del tables
     span = f"{start.date().isoformat()} .. {end.date().isoformat()}"
     if table is None or table.num_rows == 0:
         which = f"{bar_size.value} bars" if bar_size is not None else "bars"
@@ -128,7 +133,11 @@ def load_bars(
             f"the store holds bars of several sizes for {span} ({', '.join(sizes)}): "
             "choose one with --bar-size"
         )
-    return BarFeed.from_table(table, BarSize(sizes[0]))
+    feed = BarFeed.from_table(table, BarSize(sizes[0]))
+    del table
+    # the replay needs none of the Arrow memory: hand it back to the system before it runs
+    pa.default_memory_pool().release_unused()
+    return feed
 
 
 def load_fundamentals(
