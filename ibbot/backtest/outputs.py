@@ -244,11 +244,13 @@ def write_outputs(
     _write_text(files.equity, equity_csv(result))
     _write_text(files.metrics, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     _write_text(files.decisions, decisions_jsonl(result))
-    _write_text(files.report_html, render_report(result, metrics, daily, pnls, benchmark))
-    charts = list(build_charts(result, daily, benchmark))
+    charts = build_charts(result, daily, benchmark)
+    _write_text(
+        files.report_html, render_report(result, metrics, daily, pnls, benchmark, charts=charts)
+    )
 
     def png(tmp: Path) -> None:
-        render_png(tmp, charts, colors=[EQUITY_COLOR, DRAWDOWN_COLOR])
+        render_png(tmp, list(charts), colors=[EQUITY_COLOR, DRAWDOWN_COLOR])
 
     atomic_write(files.report_png, png)
     return files

@@ -421,9 +421,11 @@ def render_report(
     daily: DailyEquity,
     pnls: Sequence[float | None],
     benchmark: Benchmark | None = None,
+    *,
+    charts: tuple[ChartGeometry, ChartGeometry] | None = None,
 ) -> str:
-    """The whole page as text."""
-    equity_chart, drawdown_chart = build_charts(result, daily, benchmark)
+    """The whole page as text (``charts``: :func:`build_charts` of the same, if made already)."""
+    equity_chart, drawdown_chart = charts or build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)
     symbols = ", ".join(result.symbols[:20]) + (
