@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 from ibbot.backtest.builders import utc_from_micros
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
-__all__ = ["iso_utc", "json_numbers", "reprs"]
+__all__ = ["iso_utc", "join_rows", "json_numbers"]
 
 _MICROS: Final = 1_000_000
 # years 1000-9999: isoformat writes 4 digits, as Arrow's %Y does in this range
@@ -47,21 +47,18 @@ def iso_utc(micros: Sequence[int]) -> list[str]:
     return text
 
 
-def reprs(values: Sequence[float]) -> list[str]:
-    """``repr`` of each value (Python's shortest form that reads back as the same float)."""
-    return list(map(repr, values))
-
-
-def json_numbers(values: Sequence[float]) -> list[str]:
-    """``json.dumps`` of each number: ``repr`` for finite ones, ``NaN``/``Infinity`` otherwise."""
+def json_numbers(values: Sequence[float]) -> Iterator[str]:
+    """``json.dumps`` of each number, lazily: ``repr`` for finite ones, ``NaN``/``Infinity``
+    otherwise."""
     if all(map(math.isfinite, values)):
-        return list(map(repr, values))
-    return list(map(json.dumps, values))
+        return map(repr, values)
+    return map(json.dumps, values)
 
 
-def join_rows(*columns: Sequence[str]) -> str:
+def join_rows(*columns: Iterable[str]) -> str:
     """Rows of comma-separated cells, each line ending in a newline (no quoting: the cells hold
-    no comma, quote or line break)."""
+    no comma, quote or line break). Columns may be lazy (``map(repr, values)``): a cell is made
+    only when its row is."""
     return "".join(starmap(_row, zip(*columns, strict=True)))
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
-from ibbot.backtest.columns import iso_utc, join_rows, reprs
+from ibbot.backtest.columns import iso_utc, join_rows
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
 from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
@@ -123,7 +123,10 @@ def equity_csv(result: BacktestResult) -> str:
         ",".join(EQUITY_COLUMNS)
         + "\n"
         + join_rows(
-            iso_utc(curve.micros), reprs(curve.equity), reprs(curve.cash), reprs(curve.gross)
+            iso_utc(curve.micros),
+            map(repr, curve.equity),
+            map(repr, curve.cash),
+            map(repr, curve.gross),
         )
     )
 
