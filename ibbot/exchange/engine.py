@@ -334,6 +334,11 @@ class Exchange:
         self._last_volume[symbol] = quote.volume
         return events
 
+    def set_mark(self, symbol: str, price: float) -> None:
+        """Mark ``symbol`` at ``price`` without trading: what :meth:`on_bar` does with a bar of no
+        volume (a backtest brings marks up to date with it before an order is checked)."""
+        self._ledger.set_mark(symbol, price)
+
     def on_bar(self, symbol: str, bar: SimBar) -> list[ExchangeEvent]:
         """Backtest matching: work the symbol's orders against one bar (see the module docstring)."""
         orders = self._open.get(symbol)

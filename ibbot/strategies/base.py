@@ -148,6 +148,10 @@ def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) 
 S = TypeVar("S", bound=SymbolState)
 
 
+def _no_decisions(event: Event) -> list[Decision]:
+    return []
+
+
 class PipelineStrategy(ABC, Generic[S]):
     """The plumbing every pipeline strategy shares, so a strategy only writes its layers and signals.
 
@@ -259,6 +263,13 @@ class PipelineStrategy(ABC, Generic[S]):
         if handler is None:
             return []
         return handler(event)
+
+    def event_handler(self, kind: EventType) -> Callable[[Event], list[Decision]]:
+        """What :meth:`on_event` does with events of ``kind``, as one callable: a replay calls it
+        per event without the routing (``on_event`` itself when a subclass replaced it)."""
+        if type(self).on_event is not PipelineStrategy.on_event or "on_event" in vars(self):
+            return self.on_event
+        return self._handlers.get(kind) or _no_decisions
 
     def get_positions(self) -> dict[str, Position]:
         """Open positions by symbol (flat ones are left out)."""
