@@ -284,6 +284,17 @@ def backtrader_command(root: Path, case: str, end: date | None = None) -> list[s
     return [sys.executable, str(BACKTRADER), first.isoformat(), last.isoformat(), *files]
 
 
+def program_env(root: Path) -> dict[str, str]:
+    """This environment without IBBOT_ settings, with bytecode cached under ``root``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith("IBBOT_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    return env
+
+
 def whole(root: Path, case: str, repeat: int) -> dict[str, Any]:
     """Best of ``repeat`` whole processes of each, alternating ibbot and backtrader.
 
@@ -291,12 +302,7 @@ def whole(root: Path, case: str, repeat: int) -> dict[str, Any]:
     of the run, so nothing is written beside the sources): one untimed run of each, on a few
     bars, fills the cache first.
     """
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().startswith("IBBOT_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    env = program_env(root)
     first, _ = period(case)
     warm = first + timedelta(days=60)
     for command in (
@@ -402,7 +408,9 @@ def main() -> None:
 
 def child(case: str, root: Path, *extra: str) -> str:
     command = [sys.executable, "-m", "benchmarks.backtest", "--case", case, "--root", str(root)]
-    done = subprocess.run([*command, *extra], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [*command, *extra], check=True, capture_output=True, text=True, env=program_env(root)
+    )
     return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
