@@ -223,21 +223,44 @@ def measure(root: Path, case: str, repeat: int) -> dict[str, Any]:
     }
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of one process run to its end."""
-    with tempfile.TemporaryFile() as out:
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Wall seconds, peak RSS (MB), stdout and stderr of one process run to its end, and when it
+    was launched (wall clock, to place its log lines)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        launched = time.time()
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE)
-        assert process.stderr is not None
-        errors = process.stderr.read()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        text = out.read().decode()
+        err.seek(0)
+        text, errors = out.read().decode(), err.read().decode()
     if process.returncode != 0:
-        raise RuntimeError(f"{command[:3]} exited {process.returncode}: {errors.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, text
+        raise RuntimeError(f"{command[:3]} exited {process.returncode}: {errors[-2000:]}")
+    return {
+        "seconds": seconds,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "stdout": text,
+        "stderr": errors,
+        "launched": launched,
+    }
+
+
+def stages(run: dict[str, Any]) -> dict[str, float]:
+    """Where an ``ibbot backtest`` process spent its time, from its JSON log lines' timestamps:
+    start-up and load (to ``backtest.loaded``), replay (to ``backtest.replayed``), outputs (to
+    ``backtest.written``) and the rest (the summary, the interpreter's exit)."""
+    at = {}
+    for line in run["stderr"].splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            stamp = datetime.fromisoformat(record["timestamp"])
+            at[record["event"]] = stamp.timestamp()
+    marks = [run["launched"], at["backtest.loaded"], at["backtest.replayed"]]
+    marks += [at["backtest.written"], run["launched"] + run["seconds"]]
+    names = ("start-up + load", "replay", "outputs", "exit")
+    return {name: end - begin for name, begin, end in zip(names, marks, marks[1:], strict=True)}
 
 
 def ibbot_command(root: Path, case: str, out: Path, end: date | None = None) -> list[str]:
@@ -248,7 +271,9 @@ def ibbot_command(root: Path, case: str, out: Path, end: date | None = None) -> 
     return [
         *head,
         "--log-level",
-        "warning",
+        "info",  # three JSON lines: when the bars were loaded, replayed and written
+        "--log-format",
+        "json",
         "--set",
         f"store.path={root / 'store'}",
         "--set",
@@ -310,26 +335,31 @@ def whole(root: Path, case: str, repeat: int) -> dict[str, Any]:
         backtrader_command(root, case, end=warm)[:5],  # one file
     ):
         subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
+    fixed = timed(ibbot_command(root, case, root / "warm", end=warm), root, env)
     bars = CASES[case][0] * CASES[case][1]
-    best: dict[str, tuple[float, float]] = {}
+    best: dict[str, dict[str, Any]] = {}
     for attempt in range(repeat):
         out = root / f"out-{attempt}"
         for name, command in (
             ("ibbot", ibbot_command(root, case, out)),
             ("backtrader", backtrader_command(root, case)),
         ):
-            seconds, rss, text = timed(command, root, env)
+            run = timed(command, root, env)
             if name == "backtrader":
-                counted = int(text.split()[0].split("=")[1])
+                counted = int(run["stdout"].split()[0].split("=")[1])
                 assert counted == bars, f"backtrader replayed {counted} bars, not {bars}"
+            else:
+                run["stages"] = stages(run)
             previous = best.get(name)
-            best[name] = (
-                (seconds, rss)
-                if previous is None
-                else (min(previous[0], seconds), max(previous[1], rss))
-            )
+            if previous is not None:
+                run["rss_mb"] = max(run["rss_mb"], previous["rss_mb"])
+            if previous is None or run["seconds"] < previous["seconds"]:
+                best[name] = run
+            else:
+                previous["rss_mb"] = run["rss_mb"]
         shutil.rmtree(out)
-    return {name: {"seconds": s, "rss_mb": r} for name, (s, r) in best.items()}
+    best["fixed"] = fixed
+    return best
 
 
 def report(case: str, inner: dict[str, Any], outer: dict[str, Any]) -> None:
@@ -362,10 +392,18 @@ def report(case: str, inner: dict[str, Any], outer: dict[str, Any]) -> None:
             f"peak RSS {figures['rss_mb']:5.0f} MB"
         )
     ratio = rates["ibbot"] / rates["backtrader"]
+    split = ", ".join(
+        f"{name} {seconds:.3f} s" for name, seconds in outer["ibbot"]["stages"].items()
+    )
+    print(f"    ibbot's run: {split}")
+    print(
+        f"    ibbot on two months of the bars (start-up and fixed costs): "
+        f"{outer['fixed']['seconds']:.3f} s, peak RSS {outer['fixed']['rss_mb']:.0f} MB"
+    )
     unread = outer["ibbot"]["seconds"] - inner["read_s"]
     print(
-        f"    (ibbot less the in-process read_bars_table time: {unread:.3f} s, "
-        f"{bars / unread / rates['backtrader']:.1f}x backtrader)"
+        f"    ibbot less the in-process read_bars_table time ({inner['read_s']:.3f} s): "
+        f"{unread:.3f} s, {bars / unread / rates['backtrader']:.1f}x backtrader"
     )
     replay = bars / inner["replay_s"]
     limit = TARGET_PEAK_MB[case]
