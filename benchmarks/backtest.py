@@ -260,7 +260,9 @@ def stages(run: dict[str, Any]) -> dict[str, float]:
     marks = [run["launched"], at["backtest.loaded"], at["backtest.replayed"]]
     marks += [at["backtest.written"], run["launched"] + run["seconds"]]
     names = ("start-up + load", "replay", "outputs", "exit")
-    return {name: end - begin for name, begin, end in zip(names, marks, marks[1:], strict=True)}
+    return {
+        name: end - begin for name, begin, end in zip(names, marks[:-1], marks[1:], strict=True)
+    }
 
 
 def ibbot_command(root: Path, case: str, out: Path, end: date | None = None) -> list[str]:
