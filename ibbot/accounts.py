@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ibbot.errors import StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 __all__ = ["ACCOUNT_FIELD", "AccountKeyError", "AccountPseudonyms", "is_pseudonym", "mask_account"]
@@ -69,7 +70,8 @@ class AccountPseudonyms:
 
     __slots__ = ("_cache", "_key", "_key_file", "_lock")
 
-    def __init__(self, key_file: Path) -> None:
+    def __init__(self, key_file: Path | Callable[[], bytes]) -> None:
+        """``key_file``: the key's file, or a function returning the key (a database's row)."""
         self._key_file = key_file
         self._key: bytes | None = None
         self._cache: dict[str, str] = {}
@@ -83,7 +85,8 @@ class AccountPseudonyms:
             found = self._cache.get(account)
             if found is None:
                 if self._key is None:
-                    self._key = _read_or_create_key(self._key_file)
+                    source = self._key_file
+                    self._key = source() if callable(source) else _read_or_create_key(source)
                 digest = hmac.new(self._key, account.encode(), hashlib.sha256).hexdigest()
                 found = f"{mask_account(account)}#{digest[:_DIGEST_CHARS]}"
                 self._cache[account] = found

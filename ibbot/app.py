@@ -83,10 +83,10 @@ from ibbot.models import ContractInfo, ErrorInfo, Event, EventType
 from ibbot.pacing import IBPacer
 from ibbot.runs import new_run_id
 from ibbot.settings import StrategySettings
-from ibbot.store import AsyncStore, InvalidStoreInput, ParquetStore
+from ibbot.store import AsyncStore, InvalidStoreInput
 from ibbot.store.atomic import remove_leftover_temp_files
+from ibbot.store.factory import claim_store_world, open_store
 from ibbot.store.layout import StoreLayout
-from ibbot.store.world import World, claim_connected_world
 from ibbot.strategies import create_strategy
 from ibbot.trading import PositionBook, RiskGate, RiskLimits
 
@@ -98,6 +98,7 @@ if TYPE_CHECKING:
     from ibbot.clock import Clock
     from ibbot.settings import Settings
     from ibbot.sim import SimulatedGateway
+    from ibbot.store.world import World
     from ibbot.strategies import Strategy
 
 __all__ = ["EXIT_FORCED", "EXIT_OK", "Orchestrator", "shutdown_budget"]
@@ -468,7 +469,7 @@ class Orchestrator:
             stack.enter_context(market_time(market))  # the console's times are the market's
             # Audit lines and saved state are stamped in market time, as events are filed.
             store = await stack.enter_async_context(
-                AsyncStore(ParquetStore(root, clock=market, run_id=run_id))
+                AsyncStore(open_store(settings.store, clock=market, run_id=run_id))
             )
             self._announce(target)
             bus = await stack.enter_async_context(EventBus())
@@ -500,8 +501,9 @@ class Orchestrator:
             embedded = target.embedded
             # Nothing of this run reaches the store before it is known to be this world's.
             self.world = await asyncio.to_thread(
-                claim_connected_world,
-                root,
+                claim_store_world,
+                settings,
+                store.store,
                 simulated=embedded,
                 seed=settings.sim.seed,
                 account=account,

@@ -28,6 +28,7 @@ This module parses and dispatches; it holds no wiring.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from ibbot.commands import reconcile as reconcile_command
 from ibbot.commands import run as run_command
 from ibbot.commands import sim as sim_command
 from ibbot.commands import smoke as smoke_command
+from ibbot.commands import store as store_command
 from ibbot.commands import strategies as strategies_command
 from ibbot.commands import sweep as sweep_command
 
@@ -173,6 +175,13 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "the paper-trading checklist against the configured gateway: PASS/FAIL per check",
         run=smoke_command.run,
         configure=smoke_command.configure,
+    ),
+    Command(
+        "store",
+        "the store: migrate a legacy bar layout, show files per bar size, or copy it between a "
+        "directory and PostgreSQL",
+        run=store_command.run,
+        configure=store_command.configure,
     ),
     Command(
         "strategies",
@@ -306,6 +315,16 @@ def _names_a_command(argv: list[str]) -> bool:
     return False
 
 
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout replaced by an object without a descriptor (tests)
+        pass
+
+
 def _say(message: str) -> None:
     """One line on stderr, for the user (logging may not be configured yet)."""
     sys.stderr.write(f"{PROG}: {message}\n")
@@ -324,6 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `ibbot audit | head`: the reader has what it wanted; end quietly, as other tools do.
+        _detach_stdout()
+        return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -351,6 +374,8 @@ def _run(args: argparse.Namespace) -> int:
     except IbbotError as exc:
         _say(f"error: {exc}")
         return EXIT_FAILURE
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: not a crash (see main)
     except Exception:  # noqa: BLE001 - the last resort: log any crash and exit 1
         # A bug, not a known failure: keep the traceback (the log redactor masks secrets in it).
         structlog.get_logger(__name__).exception("cli.command_crashed", command=args.command)

@@ -22,7 +22,7 @@ from ibbot.models import BarSize, FundamentalData, PriceBar
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ibbot.store import DataStore, ParquetStore
+    from ibbot.store import DataStore
 
 __all__ = ["BarFeed", "load_bars", "load_fundamentals"]
 
@@ -99,7 +99,7 @@ class BarFeed:
 
 
 def load_bars(
-    store: ParquetStore,
+    store: DataStore,
     start: datetime,
     end: datetime,
     *,
@@ -124,7 +124,7 @@ def load_bars(
     if table is None or table.num_rows == 0:
         which = f"{bar_size.value} bars" if bar_size is not None else "bars"
         raise BacktestError(
-            f"no {which} stored for {span} (in {store.root}); "
+            f"no {which} stored for {span} (in {_location(store)}); "
             "collect some, or load a CSV file with `ibbot import-bars`"
         )
     sizes = sorted(pc.unique(table.column("bar_size")).to_pylist())
@@ -165,3 +165,10 @@ def load_fundamentals(
 
 def _delivery_order(record: FundamentalData) -> tuple[datetime, str]:
     return record.timestamp, record.symbol
+
+
+def _location(store: DataStore) -> str:
+    """Where ``store`` keeps its data, for messages (no import of the store at module load)."""
+    from ibbot.store.factory import store_location  # noqa: PLC0415
+
+    return store_location(store)

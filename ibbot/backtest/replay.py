@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
     from ibbot.backtest.config import BacktestConfig
     from ibbot.models import Bracket, Decision, Fill, FundamentalData, Order
-    from ibbot.store import ParquetStore
+    from ibbot.store import DataStore
     from ibbot.strategies import Strategy
 
 __all__ = ["CHUNK", "SOURCE", "Backtest", "ProgressCallback", "run_backtest"]
@@ -582,7 +582,7 @@ class Backtest:
 
 def run_backtest(
     config: BacktestConfig,
-    store: ParquetStore,
+    store: DataStore,
     *,
     progress: ProgressCallback | None = None,
 ) -> BacktestResult:

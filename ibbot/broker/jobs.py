@@ -98,12 +98,13 @@ def _ready_line(connection: IBConnection, settings: Settings, *, simulated: bool
 
 async def backfill(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch what the store lacks of each symbol's history; 1 if anything failed."""
-    from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415 - keeps --help fast
+    from ibbot.store import AsyncStore  # noqa: PLC0415 - keeps --help fast
+    from ibbot.store.factory import open_store  # noqa: PLC0415
 
     run_id = new_run_id(WallClock().now())
     async with (
         paced_requests(settings, run_id=run_id) as (requests, market),
-        AsyncStore(ParquetStore(settings.store.path, clock=market, run_id=run_id)) as store,
+        AsyncStore(open_store(settings.store, clock=market, run_id=run_id)) as store,
     ):
         return await _backfill_symbols(args, settings, requests, store, market)
 
@@ -116,13 +117,13 @@ async def paced_requests(
     the market's clock: what one-off commands (``backfill``, ``backfill-fundamentals``) ask through.
 
     A command that writes to the store passes its ``run_id``: once connected, the world it talks to
-    is claimed for the store at ``store.path`` (see :mod:`ibbot.store.world`), so a store of another
+    is claimed for the configured store (see :mod:`ibbot.store.world`), so a store of another
     world raises :class:`~ibbot.store.WorldMismatch` before the command writes into it, and an
     embedded simulator numbers its executions for this run. Raises
     :class:`~ibbot.errors.ConnectionFailed` (one line for the CLI) when it is not reachable.
     """
     from ibbot.pacing import IBPacer  # noqa: PLC0415 - command-time imports keep --help fast
-    from ibbot.store import claim_connected_world  # noqa: PLC0415
+    from ibbot.store.factory import claim_store_world  # noqa: PLC0415
 
     async with open_gateway(settings, session=run_id or "") as target:
         market = target.market_clock
@@ -130,8 +131,8 @@ async def paced_requests(
         async with IBConnection(config, clock=WallClock(), market_clock=market) as connection:
             if run_id is not None:
                 await asyncio.to_thread(
-                    claim_connected_world,
-                    settings.store.path,
+                    claim_store_world,
+                    settings,
                     simulated=target.embedded,
                     seed=settings.sim.seed,
                     account=connection.account,

@@ -87,12 +87,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the trail and print it (exit 0, also when it is empty)."""
     from rich.console import Console  # noqa: PLC0415 - keeps `ibbot --help` fast
 
-    from ibbot.store import ParquetStore  # noqa: PLC0415
+    from ibbot.store.factory import open_store, store_location  # noqa: PLC0415
 
     kind = _KINDS[args.kind]
     since: datetime | None = args.since
     until: datetime | None = args.until
-    with ParquetStore(settings.store.path) as store:
+    with open_store(settings.store) as store:
+        where = store_location(store)
         entries = store.read_audit(
             args.kind,
             None if since is None else since - _FILE_MARGIN,
@@ -120,8 +121,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     table = _table(kind, shown)
     table.caption = (
-        f"{len(shown)} of {len(rows)} {args.kind} in {settings.store.path / 'audit'} "
-        "(times are market time, UTC)"
+        f"{len(shown)} of {len(rows)} {args.kind} in {where} (times are market time, UTC)"
     )
     console = Console()
     if not console.is_terminal:

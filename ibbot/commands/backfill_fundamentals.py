@@ -85,14 +85,15 @@ async def backfill(
     from ibbot.clock import WallClock  # noqa: PLC0415
     from ibbot.fundamentals import FundamentalsService, open_sources  # noqa: PLC0415
     from ibbot.runs import new_run_id  # noqa: PLC0415
-    from ibbot.store import AsyncStore, ParquetStore  # noqa: PLC0415
+    from ibbot.store import AsyncStore  # noqa: PLC0415
+    from ibbot.store.factory import open_store  # noqa: PLC0415
 
     clock = WallClock()
     run_id = new_run_id(clock.now())
     names = [source] if source is not None else list(settings.fundamentals.sources)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(
-            AsyncStore(ParquetStore(settings.store.path, clock=clock, run_id=run_id))
+            AsyncStore(open_store(settings.store, clock=clock, run_id=run_id))
         )
         provided: dict[str, FundamentalsSource] = {}
         if IB_SOURCE in names:  # IB's snapshot needs a gateway connection; SEC only HTTP

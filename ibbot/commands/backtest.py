@@ -165,11 +165,11 @@ def _run(
     from ibbot.backtest.benchmark import buy_and_hold  # noqa: PLC0415
     from ibbot.backtest.outputs import write_outputs  # noqa: PLC0415
     from ibbot.clock import utc_now  # noqa: PLC0415
-    from ibbot.store import ParquetStore  # noqa: PLC0415
+    from ibbot.store.factory import open_store  # noqa: PLC0415
 
     directory = out or default_out_dir(settings.store.path, f"{utc_now():%Y%m%dT%H%M%SZ}")
     benchmark = None
-    with ParquetStore(settings.store.path) as store, _progress() as progress:
+    with open_store(settings.store) as store, _progress() as progress:
         result = run_backtest(config, store, progress=progress)
         if benchmark_symbol is not None:
             try:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ibbot.backtest.csv_bars import read_bar_csv  # noqa: PLC0415 - keeps `ibbot --help` fast
     from ibbot.backtest.errors import BacktestInputError  # noqa: PLC0415
     from ibbot.backtest.inputs import parse_bar_size, parse_symbol, parse_timezone  # noqa: PLC0415
-    from ibbot.store import ParquetStore  # noqa: PLC0415
+    from ibbot.store.factory import open_store, store_location  # noqa: PLC0415
 
     path: Path = args.file
     try:
@@ -104,8 +104,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     if not found.bars:
         return usage_error(f"{path}: no bars to import")
-    with ParquetStore(settings.store.path) as store:
+    with open_store(settings.store) as store:
         store.write_bars(symbol, found.bars)
+        where = store_location(store)
     first, last = found.bars[0].timestamp, found.bars[-1].timestamp
     log.info(
         "import_bars.imported",
@@ -116,12 +117,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         adjusted=found.adjusted,
         first=first.isoformat(),
         last=last.isoformat(),
-        store=str(settings.store.path),
+        store=where,
     )
     adjusted = f" (adjusted by {found.adjusted_column!r})" if found.adjusted else ""
     sys.stdout.write(
         f"imported {len(found.bars)} {bar_size.value} bars of {symbol}{adjusted} from {path} into "
-        f"{settings.store.path}: {first.isoformat()} .. {last.isoformat()}"
+        f"{where}: {first.isoformat()} .. {last.isoformat()}"
         f"{f'; {found.bad_count} bad rows skipped' if found.bad_count else ''}\n"
     )
     return 0

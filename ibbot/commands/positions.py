@@ -54,10 +54,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Read the statement and print it."""
     from ibbot.live.statement import read_statement  # noqa: PLC0415 - keeps --help fast
-    from ibbot.store import ParquetStore  # noqa: PLC0415
+    from ibbot.store.factory import open_store  # noqa: PLC0415
 
     capital = {s.name: s.allocated_capital for s in settings.strategies}
-    with ParquetStore(settings.store.path) as store:
+    with open_store(settings.store) as store:
         statement = read_statement(store, capital)
     if statement is None:
         sys.stderr.write(

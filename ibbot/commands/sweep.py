@@ -206,7 +206,7 @@ def _run(
     from ibbot.backtest import load_bars, load_fundamentals  # noqa: PLC0415
     from ibbot.clock import utc_now  # noqa: PLC0415
     from ibbot.models import EventType  # noqa: PLC0415
-    from ibbot.store import ParquetStore  # noqa: PLC0415
+    from ibbot.store.factory import open_store  # noqa: PLC0415
     from ibbot.strategies import create_strategy  # noqa: PLC0415
     from ibbot.sweep import RayRunner, ray_session, run_sweep, write_sweep  # noqa: PLC0415
 
@@ -223,7 +223,7 @@ def _run(
         {EventType.FUNDAMENTAL_DATA, EventType.FINANCIAL_STATEMENTS} & set(probe.subscriptions)
     )
     base = plan.base
-    with ParquetStore(settings.store.path) as store:
+    with open_store(settings.store) as store:
         feed = load_bars(store, base.start, base.end, bar_size=base.bar_size, symbols=base.symbols)
         fundamentals = (
             load_fundamentals(store, feed.universe, base.start, base.end)

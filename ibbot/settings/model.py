@@ -329,11 +329,31 @@ class StoreSettings(_Section):
     """Where collected data, state and the audit trail are kept.
 
     ``path`` left unset depends on the world ibbot talks to (see :func:`default_store_path`): each
-    world keeps a store of its own (:mod:`ibbot.store.world`).
+    world keeps a store of its own (:mod:`ibbot.store.world`). ``backend = "postgres"`` keeps the
+    store in the PostgreSQL database ``dsn`` names (a secret: it may hold a password) instead;
+    ``password_file`` (a Docker secret) supplies the password when the DSN has none; ``path``
+    then still holds the files that are no store data (reports, the SEC cache).
     """
 
-    backend: Literal["parquet"] = "parquet"
+    backend: Literal["parquet", "postgres"] = "parquet"
     path: Path = DEFAULT_STORE
+    dsn: Annotated[str, SECRET] = ""
+    password_file: str = ""
+
+    @model_validator(mode="after")
+    def _postgres_needs_a_dsn(self) -> StoreSettings:
+        if self.backend == "postgres" and not self.dsn:
+            raise CrossFieldError(
+                "dsn",
+                REDACTED,
+                'is required with store.backend = "postgres" (e.g. '
+                "postgresql://ibbot@db:5432/ibbot, or the env var IBBOT_STORE__DSN)",
+            )
+        if self.dsn and not self.dsn.strip().startswith(("postgresql://", "postgres://")):
+            raise CrossFieldError(
+                "dsn", REDACTED, "must be a postgresql:// URL (postgresql://USER:PASSWORD@HOST/DB)"
+            )
+        return self
 
 
 def default_store_path(*, simulate: bool, seed: int) -> Path:

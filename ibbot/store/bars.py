@@ -1,19 +1,23 @@
-"""Price bars in ``prices/<SYMBOL>/<YYYY-MM>.parquet``: merge, de-duplicate, range reads, coverage.
+"""Price bars in ``prices/bars=<size>/symbol=<SYMBOL>/<span>.parquet``: merge, range reads, coverage.
 
-A month file holds every bar size of that symbol and month (UTC, by bar start), sorted by
-``(timestamp, bar_size)``, in exactly ``arrow_schema(PriceBar)``. Writing bars that overlap stored
-ones replaces them: the key is ``(symbol, timestamp, bar_size)`` and the newest write wins (within
-one call, the later bar in the list wins).
+A file holds the bars of one symbol and one bar size whose start (UTC) falls in its span (a month,
+a year, a decade or all time, by bar size: see :mod:`ibbot.store.spans`), sorted by time, in
+exactly ``arrow_schema(PriceBar)``. The directories are Hive partitions, so
+``pyarrow.dataset.dataset("prices/bars=1d", partitioning="hive")`` reads the daily bars of every
+symbol as one dataset (duckdb and polars alike, with hive partitioning). Writing bars that overlap
+stored ones replaces them: the key is ``(symbol, timestamp, bar_size)`` and the newest write wins
+(within one call, the later bar in the list wins).
 
 Coverage, the time ranges for which the store holds *everything* there is (a backfill asked IB for
-them, or live bars arrived for them), is kept in each month file's metadata (``ibbot.coverage``),
-so data and coverage are committed by the same atomic rename and can never disagree.
+them, or live bars arrived for them), is kept in each file's metadata (``ibbot.coverage``), so
+data and coverage are committed by the same atomic rename and can never disagree.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,17 +29,25 @@ from ibbot.errors import StoreError
 from ibbot.models import BarSize, PriceBar, arrow_schema
 from ibbot.store.errors import InvalidStoreInput
 from ibbot.store.jsondoc import loads
-from ibbot.store.layout import StoreLayout, next_month
+from ibbot.store.layout import StoreLayout
 from ibbot.store.parquet_io import ParquetDoc, read_parquet, read_parquet_metadata, write_parquet
-from ibbot.store.ranges import TimeRange, merge_ranges, split_by_month, subtract_ranges
+from ibbot.store.ranges import TimeRange, merge_ranges, subtract_ranges
+from ibbot.store.spans import span_of
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from ibbot.store.locks import KeyedLocks
 
-__all__ = ["BarFiles", "bars_from_table", "bars_to_table", "parse_bar_size"]
+__all__ = [
+    "BAR_SCHEMA",
+    "BarFiles",
+    "bars_from_table",
+    "bars_to_table",
+    "decode_coverage",
+    "parse_bar_size",
+]
 
 BAR_SCHEMA = arrow_schema(PriceBar)
 KEY_COLUMNS = ("symbol", "timestamp", "bar_size")
@@ -101,7 +113,7 @@ def _encode_coverage(coverage: dict[str, list[TimeRange]]) -> str:
     )
 
 
-def _decode_coverage(metadata: Mapping[str, str], path: Path) -> dict[str, list[TimeRange]]:
+def decode_coverage(metadata: Mapping[str, str], path: Path) -> dict[str, list[TimeRange]]:
     text = metadata.get(f"ibbot.{_COVERAGE_KEY}")
     if text is None:
         return {}
@@ -154,7 +166,10 @@ def _coverage_of(
 
 
 def _dedupe_sorted(table: pa.Table) -> pa.Table:
-    """Rows of ``table`` with one row per key (the last one wins), sorted by time then bar size."""
+    """Rows of ``table`` with one row per key (the last one wins), sorted by time then bar size.
+
+    Files hold one bar size, but the key keeps the bar size so a mixed table is handled the same.
+    """
     if table.num_rows:
         numbered = table.append_column(_ROW, pa.arange(0, table.num_rows))
         keep = numbered.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([(_ROW, "max")])
@@ -164,59 +179,92 @@ def _dedupe_sorted(table: pa.Table) -> pa.Table:
 
 
 class BarFiles:
-    """All bar files under ``prices/`` (see the module docstring for the rules)."""
+    """All bar files under ``prices/`` (see the module docstring for the rules).
 
-    __slots__ = ("_layout", "_locks")
+    ``before_use`` runs once, before the first operation (the store migrates a legacy layout there).
+    """
 
-    def __init__(self, layout: StoreLayout, locks: KeyedLocks) -> None:
+    __slots__ = ("_before_use", "_layout", "_locks", "_ready_lock")
+
+    def __init__(
+        self, layout: StoreLayout, locks: KeyedLocks, before_use: Callable[[], None] | None = None
+    ) -> None:
         self._layout = layout
         self._locks = locks
+        self._before_use = before_use
+        self._ready_lock = threading.Lock()
 
-    def _months(self, symbol: str) -> dict[datetime, str]:
-        directory = self._layout.price_dir(symbol)
+    def _pending(self) -> Callable[[], None] | None:
+        return self._before_use
+
+    def _use(self) -> None:
+        if self._before_use is None:
+            return
+        with self._ready_lock:
+            run = self._pending()  # another thread may have run it while this one waited
+            if run is not None:
+                run()  # raises: not marked done, the next operation tries again
+                self._before_use = None
+
+    def _list(self, directory: Path) -> list[os.DirEntry[str]]:
         try:
-            names = os.listdir(directory)
+            with os.scandir(directory) as entries:
+                return list(entries)
         except FileNotFoundError:
-            return {}
+            return []
         except OSError as exc:
             raise StoreError(f"cannot list {directory}: {exc}") from exc
-        months = {}
-        for name in names:
-            month = StoreLayout.parse_price_file(name)
-            if month is not None:
-                months[month] = name
-        return months
 
-    def _read_month(self, symbol: str, month: datetime) -> ParquetDoc:
-        path = self._layout.price_file(symbol, month)
+    def _sizes(self, symbol: str | None = None) -> list[BarSize]:
+        """Bar sizes with a directory (holding ``symbol``'s directory when given), shortest first."""
+        sizes = []
+        for entry in self._list(self._layout.prices):
+            size = StoreLayout.parse_bars_dir(entry.name)
+            if size is None or not entry.is_dir():
+                continue
+            if symbol is None or self._layout.price_dir(symbol, size).is_dir():
+                sizes.append(size)
+        return sorted(sizes, key=lambda s: s.seconds)
+
+    def _spans(self, symbol: str, size: BarSize) -> list[datetime]:
+        """The span starts of ``symbol``'s ``size`` files, in time order."""
+        found = []
+        for entry in self._list(self._layout.price_dir(symbol, size)):
+            start = StoreLayout.parse_price_file(entry.name, size)
+            if start is not None:
+                found.append(start)
+        return sorted(found)
+
+    def read_file(self, path: Path, symbol: str, size: BarSize | None) -> ParquetDoc:
+        """One bar file, checked to hold only ``symbol``'s bars (of ``size`` when given)."""
         doc = read_parquet(path, BAR_SCHEMA, _REQUIRED)
         symbols = pc.unique(doc.table.column("symbol")).to_pylist()
         if symbols and symbols != [symbol]:
             raise StoreError(
                 f"foreign Parquet file {path}: holds bars of {symbols}, not {symbol!r}"
             )
-        for size in pc.unique(doc.table.column("bar_size")).to_pylist():
+        for value in pc.unique(doc.table.column("bar_size")).to_pylist():
             try:
-                BarSize(size)
+                found = BarSize(value)
             except ValueError as exc:
-                raise StoreError(f"corrupt Parquet file {path}: unknown bar size {size!r}") from exc
+                raise StoreError(
+                    f"corrupt Parquet file {path}: unknown bar size {value!r}"
+                ) from exc
+            if size is not None and found is not size:
+                raise StoreError(
+                    f"foreign Parquet file {path}: holds {found.value!r} bars, not {size.value!r}"
+                )
         return doc
 
     def symbols(self) -> list[str]:
         """Symbols with a price directory, sorted (directories with invalid names are ignored)."""
-        try:
-            entries = list(os.scandir(self._layout.prices))
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise StoreError(f"cannot list {self._layout.prices}: {exc}") from exc
-        found = []
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    found.append(StoreLayout.symbol(entry.name))
-            except InvalidStoreInput:
-                continue
+        self._use()
+        found: set[str] = set()
+        for size in self._sizes():
+            for entry in self._list(self._layout.bars_dir(size)):
+                symbol = StoreLayout.parse_symbol_dir(entry.name)
+                if symbol is not None and entry.is_dir():
+                    found.add(symbol)
         return sorted(found)
 
     def write(
@@ -227,7 +275,7 @@ class BarFiles:
         covering: TimeRange | None = None,
         bar_size: BarSize | str | None = None,
     ) -> None:
-        """Merge ``bars`` into the month files and record their coverage.
+        """Merge ``bars`` into their files and record their coverage.
 
         Without ``covering``, a batch covers the span from its first bar's start to its last bar's
         end, per bar size. With ``covering``, the batch is declared complete for that whole range
@@ -235,6 +283,7 @@ class BarFiles:
         bars); the batch must then hold one bar size (or ``bar_size`` names it when ``bars`` is
         empty) and every bar must start inside the range.
         """
+        self._use()
         symbol = StoreLayout.symbol(symbol)
         table = bars_to_table(bars)
         symbols = pc.unique(table.column("symbol")).to_pylist()
@@ -242,58 +291,85 @@ class BarFiles:
             stray = next(s for s in symbols if s != symbol)
             raise InvalidStoreInput(f"bar of {stray!r} given to write_bars({symbol!r})")
         added = _coverage_of(table, covering, bar_size)
-        coverage_by_month: dict[datetime, dict[str, list[TimeRange]]] = {}
-        for size, ranges in added.items():
-            for month, pieces in split_by_month(ranges).items():
-                coverage_by_month.setdefault(month, {})[size] = pieces
-        month_keys = pc.floor_temporal(table.column("timestamp"), unit="month")
-        by_month = {
-            ensure_utc(month): table.filter(pc.equal(month_keys, month))
-            for month in pc.unique(month_keys).to_pylist()
+        sizes = table.column("bar_size")
+        by_size = {
+            BarSize(value): (table if len(added) == 1 else table.filter(pc.equal(sizes, value)))
+            for value in added
         }
-        months = sorted(set(by_month) | set(coverage_by_month))
         with self._locks("prices", symbol):
-            existing = self._months(symbol)
-            # Read every month first: a corrupt file stops the write before anything changes.
-            old = {m: self._read_month(symbol, m) for m in months if m in existing}
-            for month in months:
-                path = self._layout.price_file(symbol, month)
-                new_table = by_month.get(month, BAR_SCHEMA.empty_table())
-                before = old.get(month)
-                if before is None:
-                    merged, coverage = new_table, {}
-                else:
-                    merged = pa.concat_tables([before.table, new_table])
-                    coverage = _decode_coverage(before.metadata, path)
-                for size, pieces in coverage_by_month.get(month, {}).items():
-                    coverage[size] = merge_ranges([*coverage.get(size, ()), *pieces])
-                write_parquet(
-                    path, _dedupe_sorted(merged), {_COVERAGE_KEY: _encode_coverage(coverage)}
-                )
+            self.merge(symbol, by_size, {BarSize(k): v for k, v in added.items()})
+
+    def merge(
+        self,
+        symbol: str,
+        tables: Mapping[BarSize, pa.Table],
+        coverage: Mapping[BarSize, Sequence[TimeRange]],
+        *,
+        stored_wins: bool = False,
+    ) -> int:
+        """Merge per-size ``tables`` and ``coverage`` into ``symbol``'s files; the files written.
+
+        The caller holds the symbol's lock. Bars of a key already stored are replaced
+        (``stored_wins``: kept, as a migration wants for files a newer write made). Every touched
+        file is read before any is written, so a corrupt file stops the write before anything
+        changes; each file is then replaced atomically with its coverage.
+        """
+        plan: list[tuple[Path, pa.Table, dict[str, list[TimeRange]]]] = []
+        for size in sorted(set(tables) | set(coverage), key=lambda s: s.seconds):
+            span = span_of(size)
+            table = tables.get(size, BAR_SCHEMA.empty_table())
+            pieces = span.split_ranges(coverage.get(size, ()))
+            parts: dict[datetime, pa.Table] = {}
+            if table.num_rows:
+                keys = span.keys(table.column("timestamp"))
+                for key in pc.unique(keys).to_pylist():
+                    part = table.filter(pc.equal(keys, key))
+                    parts[span.start(ensure_utc(part.column("timestamp")[0].as_py()))] = part
+            existing = set(self._spans(symbol, size))
+            for start in sorted(set(parts) | set(pieces)):
+                path = self._layout.price_file(symbol, size, start)
+                new = parts.get(start, BAR_SCHEMA.empty_table())
+                ranges: dict[str, list[TimeRange]] = {}
+                if start in existing:
+                    before = self.read_file(path, symbol, size)
+                    ordered = [new, before.table] if stored_wins else [before.table, new]
+                    new = pa.concat_tables(ordered)
+                    ranges = decode_coverage(before.metadata, path)
+                value = size.value
+                ranges[value] = merge_ranges([*ranges.get(value, ()), *pieces.get(start, ())])
+                plan.append((path, new, ranges))
+        for path, new, ranges in plan:
+            write_parquet(path, _dedupe_sorted(new), {_COVERAGE_KEY: _encode_coverage(ranges)})
+        return len(plan)
 
     def read_table(
         self, symbol: str, start: datetime, end: datetime, bar_size: BarSize | str | None = None
     ) -> pa.Table:
         """Bars with ``start <= timestamp < end`` (of one bar size, or all), sorted by time."""
+        self._use()
         symbol = StoreLayout.symbol(symbol)
         start, end = _utc(start, "start"), _utc(end, "end")
-        size = None if bar_size is None else parse_bar_size(bar_size).value
+        sizes = [parse_bar_size(bar_size)] if bar_size is not None else self._sizes(symbol)
         lo = pa.scalar(start, type=_TIMESTAMP_TYPE)
         hi = pa.scalar(end, type=_TIMESTAMP_TYPE)
         tables = []
-        for month in sorted(self._months(symbol)):
-            if month >= end or next_month(month) <= start:
-                continue
-            table = self._read_month(symbol, month).table
-            timestamps = table.column("timestamp")
-            mask = pc.and_(pc.greater_equal(timestamps, lo), pc.less(timestamps, hi))
-            if size is not None:
-                mask = pc.and_(mask, pc.equal(table.column("bar_size"), size))
-            tables.append(table.filter(mask))
+        for size in sizes:
+            span = span_of(size)
+            for span_start in self._spans(symbol, size):
+                if not span.overlaps(span_start, start, end):
+                    continue
+                path = self._layout.price_file(symbol, size, span_start)
+                table = self.read_file(path, symbol, size).table
+                timestamps = table.column("timestamp")
+                mask = pc.and_(pc.greater_equal(timestamps, lo), pc.less(timestamps, hi))
+                tables.append(table.filter(mask))
         if not tables:
             return BAR_SCHEMA.empty_table()
-        # Month files are sorted and visited in order, so the concatenation is already sorted.
-        return pa.concat_tables(tables).replace_schema_metadata(None)
+        # Files of one size are sorted and visited in order, so their concatenation is sorted.
+        merged = pa.concat_tables(tables).replace_schema_metadata(None)
+        if len(sizes) > 1:
+            merged = merged.sort_by([("timestamp", "ascending"), ("bar_size", "ascending")])
+        return merged
 
     def read(
         self, symbol: str, start: datetime, end: datetime, bar_size: BarSize | str | None = None
@@ -303,12 +379,13 @@ class BarFiles:
 
     def coverage(self, symbol: str, bar_size: BarSize | str) -> list[TimeRange]:
         """Merged ranges for which the store holds every ``bar_size`` bar of ``symbol``."""
+        self._use()
         symbol = StoreLayout.symbol(symbol)
-        size = parse_bar_size(bar_size).value
+        size = parse_bar_size(bar_size)
         ranges: list[TimeRange] = []
-        for month in sorted(self._months(symbol)):
-            path = self._layout.price_file(symbol, month)
-            ranges.extend(_decode_coverage(read_parquet_metadata(path), path).get(size, ()))
+        for span_start in self._spans(symbol, size):
+            path = self._layout.price_file(symbol, size, span_start)
+            ranges.extend(decode_coverage(read_parquet_metadata(path), path).get(size.value, ()))
         return merge_ranges(ranges)
 
     def gaps(

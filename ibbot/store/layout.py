@@ -10,12 +10,20 @@ import re
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from ibbot.models import BarSize
 from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.ranges import month_start, next_month
+from ibbot.store.spans import span_of
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["StoreLayout", "month_start", "next_month"]
+__all__ = ["BARS_KEY", "SYMBOL_KEY", "StoreLayout", "bar_dir_name", "month_start", "next_month"]
+
+BARS_KEY = "bars"
+"""The Hive partition key of a bar size's directory: ``prices/bars=1d/``."""
+SYMBOL_KEY = "symbol"
+"""The Hive partition key of a symbol's directory: ``prices/bars=1d/symbol=AAPL/``."""
 
 # IB symbols are upper case and may hold a dot, a dash or a space (share classes: "BRK B", "BF.B").
 # First and last characters must be alphanumeric, so "." / ".." and hidden names are impossible.
@@ -23,6 +31,9 @@ _SYMBOL = re.compile(r"[A-Z0-9](?:[A-Z0-9. \-]{0,30}[A-Z0-9])?")
 _STRATEGY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 _AUDIT_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MONTH_FILE = re.compile(r"(\d{4})-(0[1-9]|1[0-2])\.parquet")
+_PARQUET = ".parquet"
+# IB's unit words as short, shell-friendly directory names: "1 day" -> "1d", "5 mins" -> "5min".
+_UNIT_NAMES = {"sec": "s", "min": "min", "hour": "h", "day": "d", "week": "w", "month": "mo"}
 _DAY_STEM = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EVENT_PART = re.compile(r"(\d{4}-\d{2}-\d{2})-part-(\d{6})\.parquet")
 
@@ -33,20 +44,20 @@ def _checked(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> s
     return str(value)
 
 
-def month_start(t: datetime) -> datetime:
-    """Midnight UTC on the first day of ``t``'s month."""
-    return datetime(t.year, t.month, 1, tzinfo=UTC)
+def bar_dir_name(size: BarSize) -> str:
+    """The directory name of ``size`` (``"1d"``, ``"5min"``, ``"1h"``...): safe on every file system."""
+    count, unit = size.value.split()
+    return f"{count}{_UNIT_NAMES[unit.rstrip('s')]}"
 
 
-def next_month(t: datetime) -> datetime:
-    """Midnight UTC on the first day of the month after ``t``'s."""
-    return datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
+_BAR_DIRS = {f"{BARS_KEY}={bar_dir_name(size)}": size for size in BarSize}
 
 
 class StoreLayout:
     """The path of every file the store writes, relative to one root directory.
 
-    ``prices/<SYMBOL>/<YYYY-MM>.parquet``, ``fundamentals/<SYMBOL>/<YYYY-MM-DD>.json``,
+    ``prices/bars=<size>/symbol=<SYMBOL>/<span>.parquet`` (see :mod:`ibbot.store.spans`),
+    ``fundamentals/<SYMBOL>/<YYYY-MM-DD>.json``,
     ``events/<YYYY-MM-DD>.parquet`` (plus ``<YYYY-MM-DD>-part-<NNNNNN>.parquet`` until compacted),
     ``contracts/<SYMBOL>.json``, ``state/<strategy>.json`` (and ``state/account.key``) and
     ``audit/<kind>/<YYYY-MM-DD>.jsonl``.
@@ -91,20 +102,51 @@ class StoreLayout:
 
     @property
     def prices(self) -> Path:
-        """Directory of all bar files: one sub-directory per symbol."""
+        """Directory of all bar files: one ``bars=<size>`` sub-directory per bar size."""
         return self.root / "prices"
 
-    def price_dir(self, symbol: str) -> Path:
-        """Directory of one symbol's month files."""
-        return self.prices / self.symbol(symbol)
+    def bars_dir(self, size: BarSize) -> Path:
+        """Directory of one bar size of every symbol: reads as one Hive-partitioned dataset."""
+        return self.prices / f"{BARS_KEY}={bar_dir_name(size)}"
 
-    def price_file(self, symbol: str, month: datetime) -> Path:
-        """The file holding every bar of ``symbol`` whose start falls in ``month`` (UTC)."""
-        return self.price_dir(symbol) / f"{month.year:04d}-{month.month:02d}.parquet"
+    def price_dir(self, symbol: str, size: BarSize) -> Path:
+        """Directory of one symbol's files of one bar size."""
+        return self.bars_dir(size) / f"{SYMBOL_KEY}={self.symbol(symbol)}"
+
+    def price_file(self, symbol: str, size: BarSize, span_start: datetime) -> Path:
+        """The file holding every ``size`` bar of ``symbol`` in the span starting at ``span_start``."""
+        return self.price_dir(symbol, size) / f"{span_of(size).stem(span_start)}{_PARQUET}"
 
     @staticmethod
-    def parse_price_file(name: str) -> datetime | None:
-        """The month a price file name stands for, or None for any other name (temp files...)."""
+    def parse_price_file(name: str, size: BarSize) -> datetime | None:
+        """The span start a ``size`` file name stands for, or None for any other name (temp files...)."""
+        if not name.endswith(_PARQUET):
+            return None
+        return span_of(size).parse_stem(name[: -len(_PARQUET)])
+
+    @staticmethod
+    def parse_bars_dir(name: str) -> BarSize | None:
+        """The bar size a ``bars=<size>`` directory name stands for, or None."""
+        return _BAR_DIRS.get(name)
+
+    @classmethod
+    def parse_symbol_dir(cls, name: str) -> str | None:
+        """The symbol a ``symbol=<SYMBOL>`` directory name stands for, or None."""
+        key, sep, value = name.partition("=")
+        if not sep or key != SYMBOL_KEY:
+            return None
+        try:
+            return cls.symbol(value)
+        except InvalidStoreInput:
+            return None
+
+    def legacy_price_dir(self, symbol: str) -> Path:
+        """Where layouts before bar-size directories kept a symbol's month files (all sizes)."""
+        return self.prices / self.symbol(symbol)
+
+    @staticmethod
+    def parse_legacy_price_file(name: str) -> datetime | None:
+        """The month a legacy ``<YYYY-MM>.parquet`` name stands for, or None for any other name."""
         match = _MONTH_FILE.fullmatch(name)
         if match is None:
             return None

@@ -3,7 +3,9 @@
 Layout (all months and days UTC)::
 
     <root>/
-      prices/<SYMBOL>/<YYYY-MM>.parquet          bars of every size, keyed (symbol, timestamp, bar_size)
+      prices/bars=<size>/symbol=<SYMBOL>/<span>.parquet
+                                                 one bar size per file; the span (month, year,
+                                                 decade, all) suits the size: see store.spans
       fundamentals/<SYMBOL>/<YYYY-MM-DD>.json    point-in-time records, raw document and source kept
       events/<YYYY-MM-DD>.parquet                one day's events (plus -part-NNNNNN files until compacted)
       contracts/<SYMBOL>.json                    latest ContractInfo
@@ -13,6 +15,9 @@ Layout (all months and days UTC)::
 Every whole-file write is atomic (temporary file, fsync, rename, fsync of the directory); audit
 lines are appended and fsynced one by one. Writers of the same files are serialised by per-symbol /
 per-strategy / per-kind locks, so the store is safe to share between threads (``AsyncStore`` does).
+
+A store written in the legacy price layout (``prices/<SYMBOL>/<YYYY-MM>.parquet``) is migrated on
+the first bar operation (see :mod:`ibbot.store.migrate`; ``ibbot store migrate`` does it ahead).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from ibbot.store.fundamentals import FundamentalFiles
 from ibbot.store.jsondoc import read_json, write_json
 from ibbot.store.layout import StoreLayout
 from ibbot.store.locks import KeyedLocks
+from ibbot.store.migrate import Migration, migrate_prices
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -82,7 +88,7 @@ class ParquetStore:
         self._clock: Clock = clock if clock is not None else WallClock()
         self._layout = StoreLayout(self.root)
         self._locks = KeyedLocks()
-        self._bars = BarFiles(self._layout, self._locks)
+        self._bars = BarFiles(self._layout, self._locks, before_use=self._migrate_on_first_use)
         self._fundamentals = FundamentalFiles(self._layout, self._locks)
         self._accounts = AccountPseudonyms(self._layout.account_key_file)
         self._events = EventLog(
@@ -99,6 +105,34 @@ class ParquetStore:
             raise StoreError(f"store at {self.root} is closed")
 
     # -- price bars ---------------------------------------------------------------------------
+
+    def migrate_prices(self) -> Migration:
+        """Move bars of the legacy layout into the current one now (idempotent; logged when done).
+
+        Every bar operation does this first anyway; ``ibbot store migrate`` calls it explicitly.
+        """
+        migration = migrate_prices(self._layout, self._bars, self._locks)
+        if migration.done_anything:
+            log.info(
+                "store.prices_migrated",
+                store=str(self.root),
+                symbols=migration.symbols,
+                legacy_files=migration.legacy_files,
+                files=migration.files_written,
+                seconds=round(migration.seconds, 3),
+                detail="bars moved from prices/<SYMBOL>/<YYYY-MM>.parquet to one bar size per "
+                "file, prices/bars=<size>/symbol=<SYMBOL>/<span>.parquet",
+            )
+        for directory in migration.kept:
+            log.warning(
+                "store.legacy_directory_kept",
+                directory=directory,
+                detail="its bars were migrated; it still holds files ibbot did not write",
+            )
+        return migration
+
+    def _migrate_on_first_use(self) -> None:
+        self.migrate_prices()
 
     def write_bars(
         self,

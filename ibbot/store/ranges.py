@@ -6,17 +6,32 @@ of a window the store does not hold yet.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-
-from ibbot.store.layout import month_start, next_month
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["TimeRange", "merge_ranges", "split_by_month", "subtract_ranges"]
+__all__ = [
+    "TimeRange",
+    "merge_ranges",
+    "month_start",
+    "next_month",
+    "split_by_month",
+    "subtract_ranges",
+]
 
 TimeRange = tuple[datetime, datetime]
+
+
+def month_start(t: datetime) -> datetime:
+    """Midnight UTC on the first day of ``t``'s month."""
+    return datetime(t.year, t.month, 1, tzinfo=UTC)
+
+
+def next_month(t: datetime) -> datetime:
+    """Midnight UTC on the first day of the month after ``t``'s."""
+    return datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
 
 
 def merge_ranges(ranges: Iterable[TimeRange]) -> list[TimeRange]:

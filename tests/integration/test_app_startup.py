@@ -118,7 +118,7 @@ async def test_leftover_temporary_files_of_a_killed_write_are_removed_at_start(
     data = settings.store.path
     dead = 2**22 + 12_345  # above Linux's default pid_max: no process has it
     leftovers = [
-        data / "prices" / "AAPL" / f".2026-03.parquet.{dead}-0a1b2c3d.tmp",
+        data / "prices" / "bars=1min" / "symbol=AAPL" / f".2026-03.parquet.{dead}-0a1b2c3d.tmp",
         data / "state" / f".holder.json.{dead}-deadbeef.tmp",
         # this pid, in an earlier life (a container restarts ibbot under the same pid)
         data / "contracts" / f".AAPL.json.{os.getpid()}-12345678.tmp",

@@ -142,7 +142,7 @@ async def test_by_default_the_simulator_and_a_gateway_keep_their_own_stores(
         )
     out = capsys.readouterr().out
     assert (embedded, real) == (0, 0), out
-    assert (sim_store / "prices" / "AAPL").is_dir()
+    assert (sim_store / "prices" / "bars=1min" / "symbol=AAPL").is_dir()
     sim_world, gateway_world = read_world(sim_store), read_world(gateway_store)
     assert sim_world is not None
     assert gateway_world is not None

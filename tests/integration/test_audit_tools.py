@@ -171,3 +171,31 @@ def test_positions_without_a_saved_book_say_so(
     code, out, err = ibbot(capsys, tmp_path / "data", "positions")
     assert (code, out) == (EXIT_OK, "")
     assert "no position book is saved" in err
+
+
+def test_audit_piped_to_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`ibbot audit --format json | head -1`: the closed pipe ends the command with exit 0 and no
+    traceback (it printed a BrokenPipeError traceback as a crash before)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    store = tmp_path / "data"
+    with ParquetStore(store, clock=SimulatedClock(MARKET), run_id=RUN) as writer:
+        for i in range(3000):  # well over a pipe's 64 KiB buffer
+            when = MARKET + timedelta(seconds=i)
+            writer.log_audit("decisions", decision(when, f"d{i:05d}"), strategy="sma")
+    command = [sys.executable, "-m", "ibbot", "--log-level", "warning"]
+    command += ["--set", f"store.path={store}", "audit", "decisions", "--format", "csv"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        code = process.wait(timeout=120)
+    assert first.strip()
+    assert code == EXIT_OK, err
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err

@@ -353,3 +353,26 @@ def test_import_bars_says_an_adjusted_column_was_ignored_or_uses_it(
     assert (code, err) == (EXIT_OK, "")
     assert "bars of AAA (adjusted by 'Adj Close')" in out
     assert store.read_bars("AAA", stamp, stamp + timedelta(days=1))[0].close == 52.5
+
+
+def test_the_commands_work_on_the_postgres_store_as_on_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_dsn: str
+) -> None:
+    """import-bars, backtest and audit on store.backend=postgres: the same results as on files."""
+    csv = str(write_csv(tmp_path / "a.csv"))
+    assert run(capsys, "import-bars", csv, "--symbol", "AAA")[0] == EXIT_OK
+    assert run(capsys, *backtest_args("files"))[0] == EXIT_OK
+    postgres = ["--set", "store.backend=postgres", "--set", f"store.dsn={postgres_dsn}"]
+    code, out, _ = run(capsys, *postgres, "import-bars", csv, "--symbol", "AAA")
+    assert code == EXIT_OK
+    assert "into PostgreSQL database ibbot_test_" in out
+    assert postgres_dsn not in out
+    code, _, err = run(capsys, *postgres, *backtest_args("database"))
+    assert (code, err) == (EXIT_OK, "")
+    for name in ("trades.csv", "equity.csv", "metrics.json", "decisions.jsonl"):
+        assert (tmp_path / "files" / name).read_bytes() == (
+            tmp_path / "database" / name
+        ).read_bytes(), name
+    code, out, _ = run(capsys, *postgres, "audit", "decisions")
+    assert code == EXIT_OK
+    assert "0 of 0 decisions in PostgreSQL database" in " ".join(out.split())

@@ -41,7 +41,7 @@ API_PORTS = frozenset({4001, 4002, 4003, 4004, 7496, 7497})
 GATEWAY_IMAGE = "ghcr.io/gnzsnz/ib-gateway"
 # The relay port ibbot must use inside compose for each gateway trading mode.
 RELAY_PORT = {"paper": 4004, "live": 4003}
-IBBOT_SERVICES = ("ibbot", "ibbot-sim")
+IBBOT_SERVICES = ("ibbot", "ibbot-sim", "ibbot-postgres")
 # check-jsonschema ships the Compose Specification's schema, so the check runs offline.
 SCHEMA_CHECK = (sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec")
 
@@ -240,11 +240,13 @@ def test_services_and_profiles() -> None:
     # Compose always starts a service without a profile, even under `--profile sim`: so every
     # service has exactly one.
     assert profiles == {
-        "ib-gateway": ["gateway"],
+        "ib-gateway": ["gateway", "postgres"],
         "ibbot": ["gateway"],
+        "ibbot-postgres": ["postgres"],
+        "postgres": ["postgres"],
         "sim": ["sim"],
         "ibbot-sim": ["sim"],
-        "dashboard": ["gateway"],
+        "dashboard": ["gateway", "postgres"],
         "dashboard-sim": ["sim"],
         "prometheus": ["metrics"],
     }
@@ -364,6 +366,10 @@ def test_services_wait_for_a_healthy_gateway() -> None:
     for name, gateway in (("ibbot", "ib-gateway"), ("ibbot-sim", "sim")):
         depends = service(document, name)["depends_on"]
         assert depends == {gateway: {"condition": "service_healthy"}}, name
+    assert service(document, "ibbot-postgres")["depends_on"] == {
+        "ib-gateway": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+    }
 
 
 def test_ibbot_images_carry_the_ibbot_check_healthcheck() -> None:
@@ -489,6 +495,7 @@ def test_ibbot_keeps_its_data_in_named_volumes() -> None:
         assert data[0] in document["volumes"], f"{name}: {data[0]} is not a named volume"
         volumes[name] = data[0]
     assert volumes["ibbot"] != volumes["ibbot-sim"]
+    assert volumes["ibbot-postgres"] == volumes["ibbot"]  # its reports and control files
     # The settings file is mounted read-only where ibbot looks for it.
     for name in IBBOT_SERVICES:
         assert "./settings.toml:/app/settings.toml:ro" in service(document, name)["volumes"]
@@ -507,7 +514,11 @@ def test_credentials_come_only_from_env_and_secrets() -> None:
         for key, value in environment(service(document, name)).items():
             if any(word in key for word in secret_words):
                 literal = _REFERENCE.sub("", value)
-                assert literal in {"", "/run/secrets/tws_password"}, (name, key)
+                assert literal in {
+                    "",
+                    "/run/secrets/tws_password",
+                    "/run/secrets/postgres_password",
+                }, (name, key)
     assert "TWS_PASSWORD" not in env_example()
 
 
@@ -781,3 +792,30 @@ def container_settings(document: Mapping[str, Any], name: str) -> Settings:
         environ=environment(service(document, name)),
         env_file=None,
     )
+
+
+def test_postgres_profile_keeps_the_store_in_its_database(env: dict[str, str]) -> None:
+    """The postgres profile: a pinned, health-checked database on an internal network, its data in
+    a volume, the password a Docker secret on both sides, and ibbot's store pointed at it."""
+    document = compose(env)
+    database = service(document, "postgres")
+    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", database["image"]), database["image"]
+    assert database["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "ports" not in database
+    assert [v.split(":")[0] for v in database["volumes"]] == ["ibbot-postgres"]
+    assert "ibbot-postgres" in document["volumes"]
+    assert database["networks"] == ["store"]
+    assert document["networks"]["store"]["internal"] is True
+    assert environment(database)["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert database["secrets"] == ["postgres_password"]
+    ibbot = service(document, "ibbot-postgres")
+    assert ibbot["secrets"] == ["postgres_password"]
+    assert set(ibbot["networks"]) == {"ib-api", "store"}
+    assert ibbot["networks"]["ib-api"]["aliases"] == ["ibbot"]
+    settings = container_settings(document, "ibbot-postgres")
+    assert settings.store.backend == "postgres"
+    assert settings.store.dsn == "postgresql://ibbot@postgres:5432/ibbot"
+    assert settings.store.password_file == "/run/secrets/postgres_password"
+    assert settings.ib.host == "ib-gateway"
+    secret = raw_compose()["secrets"]["postgres_password"]["file"]
+    assert variables_in(secret) == {"POSTGRES_PASSWORD_SECRET"}

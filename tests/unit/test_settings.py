@@ -332,13 +332,26 @@ def test_plan_example_sections_take_effect(tmp_path: Path) -> None:
     )
 
 
-def test_plan_store_backend_other_than_file_is_refused(tmp_path: Path) -> None:
-    """The plan's "postgres" backend is not available: a clear error, not a silent fallback."""
+def test_plan_store_backend_postgres_needs_a_dsn(tmp_path: Path) -> None:
+    """The plan's "postgres" backend is the PostgreSQL store; without a DSN it is a clear error."""
     path = write(tmp_path / "plan.yaml", "data_store:\n  backend: postgres\n")
     error = load_error(config_file=path, environ={})
-    assert str(error) == (
-        f"invalid setting store.backend='postgres': must be 'parquet' (set by {path})"
-    )
+    assert str(error).startswith("invalid setting store.dsn='<redacted>': is required with")
+    dsn = "postgresql://ibbot:hunter2@db:5432/ibbot"
+    settings = load_settings(config_file=path, environ={"IBBOT_STORE__DSN": dsn})
+    assert settings.store.backend == "postgres"
+    assert settings.store.dsn == dsn
+
+
+def test_store_dsn_is_a_secret(tmp_path: Path) -> None:
+    """The DSN may hold a password: masked in the dump, listed for the log redactor, never echoed."""
+    dsn = "postgresql://ibbot:hunter2@db:5432/ibbot"
+    settings = load_settings(environ={"IBBOT_STORE__BACKEND": "postgres", "IBBOT_STORE__DSN": dsn})
+    assert dsn in settings.secret_values()
+    assert "hunter2" not in repr(redacted_dump(settings))
+    error = load_error(environ={"IBBOT_STORE__DSN": "mysql://root:hunter2@db/x"})
+    assert "hunter2" not in str(error)
+    assert "must be a postgresql:// URL" in str(error)
 
 
 def test_plan_and_our_name_for_one_section_conflict(tmp_path: Path) -> None:
@@ -363,7 +376,7 @@ INVALID: list[tuple[dict[str, str], str]] = [
     ),
     (
         {"store.backend": "sqlite"},
-        "invalid setting store.backend='sqlite': must be 'parquet'",
+        "invalid setting store.backend='sqlite': must be 'parquet' or 'postgres'",
     ),
     (
         {"collector.watchlist": "AAPL,msft"},

@@ -80,6 +80,14 @@ def data_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def bar_dir(root: Path, symbol: str = "AAPL", size: str = "1h") -> Path:
+    """Where the store keeps ``symbol``'s bars of one size (``size`` as its directory name)."""
+    return root / "prices" / f"bars={size}" / f"symbol={symbol}"
+
+
+NEW_YEAR = datetime(2027, 1, 1, tzinfo=UTC)
+
+
 # -- bars ------------------------------------------------------------------------------------
 
 
@@ -103,9 +111,32 @@ def test_bars_round_trip_with_every_field(store: ParquetStore) -> None:
 
 
 def test_files_follow_the_plan_layout(store: ParquetStore, root: Path) -> None:
-    """Bars land in prices/<SYMBOL>/<YYYY-MM>.parquet by the UTC month of their start."""
-    store.write_bars("AAPL", [bar(FEB - timedelta(hours=1)), bar(FEB)])
-    assert data_files(root) == ["prices/AAPL/2026-01.parquet", "prices/AAPL/2026-02.parquet"]
+    """One bar size per file, each file spanning what suits the size (UTC, by bar start)."""
+    minutes = [bar(FEB - timedelta(minutes=1), size=BarSize.MIN_1), bar(FEB, size=BarSize.MIN_1)]
+    hours = [bar(NEW_YEAR - timedelta(hours=1)), bar(NEW_YEAR)]
+    days = [bar(datetime(2029, 12, 31, tzinfo=UTC), size=BarSize.DAY_1)]
+    days.append(bar(datetime(2030, 1, 2, tzinfo=UTC), size=BarSize.DAY_1))
+    weeks = [
+        bar(datetime(1999, 1, 4, tzinfo=UTC), size=BarSize.WEEK_1),
+        bar(T0, size=BarSize.WEEK_1),
+    ]
+    for batch in (minutes, hours, days, weeks):
+        store.write_bars("AAPL", batch)
+    store.write_bars("BRK B", [bar(T0, symbol="BRK B", size=BarSize.DAY_1)])
+    assert data_files(root) == [
+        "prices/bars=1d/symbol=AAPL/2020s.parquet",
+        "prices/bars=1d/symbol=AAPL/2030s.parquet",
+        "prices/bars=1d/symbol=BRK B/2020s.parquet",
+        "prices/bars=1h/symbol=AAPL/2026.parquet",
+        "prices/bars=1h/symbol=AAPL/2027.parquet",
+        "prices/bars=1min/symbol=AAPL/2026-01.parquet",
+        "prices/bars=1min/symbol=AAPL/2026-02.parquet",
+        "prices/bars=1w/symbol=AAPL/all.parquet",
+    ]
+    assert store.read_bars("AAPL", JAN, FEB, BarSize.MIN_1) == minutes[:1]
+    assert store.read_bars("AAPL", JAN, NEW_YEAR, BarSize.HOUR_1) == hours[:1]
+    assert store.read_bars("AAPL", NEW_YEAR, MAR.replace(year=2030), "1 day") == days
+    assert store.read_bars("AAPL", JAN.replace(year=1990), MAR, "1 week") == weeks
 
 
 def test_range_is_inclusive_start_exclusive_end_across_months(store: ParquetStore) -> None:
@@ -148,12 +179,18 @@ def test_duplicates_within_one_write_keep_the_last(store: ParquetStore) -> None:
     assert [b.close for b in store.read_bars("AAPL", JAN, MAR)] == [3.0]
 
 
-def test_bar_sizes_share_month_files_and_filter_on_read(store: ParquetStore, root: Path) -> None:
-    """Every bar size of a month lives in one file; read_bars filters by bar size when asked."""
+def test_bar_sizes_have_files_of_their_own_and_filter_on_read(
+    store: ParquetStore, root: Path
+) -> None:
+    """Each bar size lives in its own files; read_bars filters by bar size, or merges all."""
     minute = [bar(T0 + timedelta(minutes=i), size=BarSize.MIN_1) for i in range(3)]
     daily = [bar(T0.replace(hour=5), size=BarSize.DAY_1)]
     store.write_bars("AAPL", minute + daily)
-    assert data_files(root) == ["prices/AAPL/2026-01.parquet"]
+    assert data_files(root) == [
+        "prices/bars=1d/symbol=AAPL/2020s.parquet",
+        "prices/bars=1min/symbol=AAPL/2026-01.parquet",
+    ]
+    assert store.read_bars("AAPL", JAN, FEB) == daily + minute
     assert store.read_bars("AAPL", JAN, FEB, bar_size=BarSize.MIN_1) == minute
     assert store.read_bars("AAPL", JAN, FEB, bar_size="1 day") == daily
     assert store.read_bars("AAPL", JAN, FEB, bar_size="1d") == daily
@@ -179,26 +216,37 @@ def test_read_bars_table_is_the_columnar_twin(store: ParquetStore) -> None:
     assert bars_from_table(table) == bars
 
 
-def test_prices_directory_reads_as_one_dataset(store: ParquetStore, root: Path) -> None:
-    """prices/ opens as one pyarrow dataset with the bar schema and every symbol's rows."""
+def test_one_bar_size_of_every_symbol_reads_as_one_hive_dataset(
+    store: ParquetStore, root: Path
+) -> None:
+    """prices/bars=<size> opens as one Hive-partitioned dataset: that size only, every symbol."""
     store.write_bars("AAPL", hourly(FEB - timedelta(hours=2), 4))
+    store.write_bars("AAPL", [bar(T0, size=BarSize.MIN_1), bar(T0, size=BarSize.DAY_1)])
     store.write_bars("MSFT", hourly(T0, 3, symbol="MSFT"))
     store.write_bars("BRK B", hourly(MAR, 2, symbol="BRK B"))
-    dataset = ds.dataset(root / "prices", format="parquet")
+    store.write_bars("3988", hourly(MAR, 1, symbol="3988"))  # a symbol that looks like a number
+    dataset = ds.dataset(root / "prices" / "bars=1h", format="parquet", partitioning="hive")
+    assert dataset.schema.remove_metadata().equals(arrow_schema(PriceBar))
     table = dataset.to_table()
-    assert table.num_rows == 9
-    assert table.schema.remove_metadata().equals(arrow_schema(PriceBar))
+    assert table.num_rows == 10
+    assert table.column("bar_size").unique().to_pylist() == ["1 hour"]
     counts = table.group_by("symbol").aggregate([("close", "count")]).to_pydict()
     assert dict(zip(counts["symbol"], counts["close_count"], strict=True)) == {
         "AAPL": 4,
         "MSFT": 3,
         "BRK B": 2,
+        "3988": 1,
     }
-    # The same directory with hive partitioning switched on (pandas' default) adds no column.
-    hive = ds.dataset(root / "prices", format="parquet", partitioning="hive")
-    assert hive.schema.names == arrow_schema(PriceBar).names
-    filtered = dataset.to_table(filter=ds.field("symbol") == "MSFT")
-    assert filtered.num_rows == 3
+    # The partition key prunes directories; the rows say the same as the files.
+    filtered = dataset.to_table(filter=ds.field("symbol") == "BRK B")
+    assert filtered.column("symbol").to_pylist() == ["BRK B", "BRK B"]
+    # The whole of prices/ reads too: the "bars" partition column tells the bar sizes apart.
+    every = ds.dataset(root / "prices", format="parquet", partitioning="hive")
+    assert every.schema.names == [*arrow_schema(PriceBar).names, "bars"]
+    assert every.to_table(filter=ds.field("bars") == "1d").column("bar_size").to_pylist() == [
+        "1 day"
+    ]
+    assert every.to_table(filter=ds.field("bar_size") == "1 min").num_rows == 1
 
 
 def test_symbols_lists_price_directories(store: ParquetStore, root: Path) -> None:
@@ -206,9 +254,12 @@ def test_symbols_lists_price_directories(store: ParquetStore, root: Path) -> Non
     assert store.symbols() == []
     store.write_bars("MSFT", hourly(T0, 1, symbol="MSFT"))
     store.write_bars("AAPL", hourly(T0, 1))
-    (root / "prices" / "not a symbol!").mkdir()
+    store.write_bars("NVDA", [bar(T0, symbol="NVDA", size=BarSize.DAY_1)])
+    (root / "prices" / "bars=1h" / "symbol=not a symbol!").mkdir()
+    (root / "prices" / "bars=1h" / "AMZN").mkdir()
+    (root / "prices" / "bars=1h" / "stray.txt").write_text("x")
     (root / "prices" / "stray.txt").write_text("x")
-    assert store.symbols() == ["AAPL", "MSFT"]
+    assert store.symbols() == ["AAPL", "MSFT", "NVDA"]
 
 
 def test_bars_of_another_symbol_are_refused(store: ParquetStore, root: Path) -> None:
@@ -267,7 +318,7 @@ def test_covering_an_empty_window_needs_a_bar_size(store: ParquetStore, root: Pa
     store.write_bars("AAPL", [], covering=holiday, bar_size="1 day")
     assert store.bar_coverage("AAPL", BarSize.DAY_1) == [holiday]
     assert store.read_bars("AAPL", JAN, FEB) == []
-    assert data_files(root) == ["prices/AAPL/2026-01.parquet"]
+    assert data_files(root) == ["prices/bars=1d/symbol=AAPL/2020s.parquet"]
 
 
 def test_covering_is_validated(store: ParquetStore) -> None:
@@ -288,10 +339,10 @@ def test_covering_is_validated(store: ParquetStore) -> None:
 def test_corrupt_coverage_metadata_is_a_store_error(store: ParquetStore, root: Path) -> None:
     """Coverage metadata that does not parse is reported with the file's name."""
     store.write_bars("AAPL", hourly(T0, 2))
-    path = root / "prices" / "AAPL" / "2026-01.parquet"
+    path = bar_dir(root) / "2026.parquet"
     table = pq.read_table(path)
     pq.write_table(table.replace_schema_metadata({b"ibbot.coverage": b"{not json"}), path)
-    with pytest.raises(StoreError, match=r"coverage metadata in .*2026-01\.parquet"):
+    with pytest.raises(StoreError, match=r"coverage metadata in .*2026\.parquet"):
         store.bar_coverage("AAPL", BarSize.HOUR_1)
 
 
@@ -355,20 +406,20 @@ def test_real_ib_symbols_are_accepted(store: ParquetStore, symbol: str) -> None:
 def test_failed_rename_keeps_the_old_file_and_no_temp(
     store: ParquetStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If the commit rename fails, the old month file is intact and the temp file is removed."""
+    """If the commit rename fails, the old bar file is intact and the temp file is removed."""
     store.write_bars("AAPL", hourly(T0, 3, close=100.0))
-    path = root / "prices" / "AAPL" / "2026-01.parquet"
+    path = bar_dir(root) / "2026.parquet"
     before = path.read_bytes()
 
     def refuse(source: Path, target: Path) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic_module, "replace_file", refuse)
-    with pytest.raises(StoreError, match=r"cannot write .*2026-01\.parquet"):
+    with pytest.raises(StoreError, match=r"cannot write .*2026\.parquet"):
         store.write_bars("AAPL", hourly(T0, 3, close=999.0))
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert data_files(root) == ["prices/AAPL/2026-01.parquet"]
+    assert data_files(root) == ["prices/bars=1h/symbol=AAPL/2026.parquet"]
     assert [b.close for b in store.read_bars("AAPL", JAN, FEB)] == [100.0, 101.0, 102.0]
 
 
@@ -429,41 +480,41 @@ def test_crash_between_temp_write_and_rename_leaves_old_data_readable(
 def test_garbage_parquet_is_a_store_error_and_other_months_still_read(
     store: ParquetStore, root: Path
 ) -> None:
-    """Garbage in one month file: reads touching it name the file; other months read fine."""
-    store.write_bars("AAPL", hourly(FEB - timedelta(hours=2), 4))
-    path = root / "prices" / "AAPL" / "2026-02.parquet"
+    """Garbage in one file: reads touching it name the file; other files read fine."""
+    store.write_bars("AAPL", hourly(NEW_YEAR - timedelta(hours=2), 4))
+    path = bar_dir(root) / "2027.parquet"
     path.write_bytes(b"this is not parquet at all")
-    with pytest.raises(StoreError, match=r"corrupt or unreadable Parquet file .*2026-02\.parquet"):
-        store.read_bars("AAPL", JAN, MAR)
-    assert len(store.read_bars("AAPL", JAN, FEB)) == 2
-    # A write into the broken month fails without overwriting the file (nothing is lost).
-    with pytest.raises(StoreError, match=r"2026-02\.parquet"):
-        store.write_bars("AAPL", [bar(FEB + timedelta(hours=5))])
+    with pytest.raises(StoreError, match=r"corrupt or unreadable Parquet file .*2027\.parquet"):
+        store.read_bars("AAPL", JAN, NEW_YEAR + timedelta(days=1))
+    assert len(store.read_bars("AAPL", JAN, NEW_YEAR)) == 2
+    # A write into the broken file fails without overwriting it (nothing is lost).
+    with pytest.raises(StoreError, match=r"2027\.parquet"):
+        store.write_bars("AAPL", [bar(NEW_YEAR + timedelta(hours=5))])
     assert path.read_bytes() == b"this is not parquet at all"
 
 
 def test_write_spanning_a_corrupt_month_changes_nothing(store: ParquetStore, root: Path) -> None:
-    """A write touching a good and a corrupt month is refused before either file changes."""
-    store.write_bars("AAPL", hourly(FEB - timedelta(hours=2), 4, close=100.0))
-    (root / "prices" / "AAPL" / "2026-02.parquet").write_bytes(b"PAR1garbagePAR1")
-    with pytest.raises(StoreError, match=r"2026-02\.parquet"):
-        store.write_bars("AAPL", hourly(FEB - timedelta(hours=2), 4, close=900.0))
-    assert [b.close for b in store.read_bars("AAPL", JAN, FEB)] == [100.0, 101.0]
+    """A write touching a good and a corrupt file is refused before either file changes."""
+    store.write_bars("AAPL", hourly(NEW_YEAR - timedelta(hours=2), 4, close=100.0))
+    (bar_dir(root) / "2027.parquet").write_bytes(b"PAR1garbagePAR1")
+    with pytest.raises(StoreError, match=r"2027\.parquet"):
+        store.write_bars("AAPL", hourly(NEW_YEAR - timedelta(hours=2), 4, close=900.0))
+    assert [b.close for b in store.read_bars("AAPL", JAN, NEW_YEAR)] == [100.0, 101.0]
 
 
 def test_parquet_with_a_foreign_schema_is_a_store_error(store: ParquetStore, root: Path) -> None:
     """A Parquet file of another shape in the tree is named in a clear StoreError."""
-    directory = root / "prices" / "AAPL"
+    directory = bar_dir(root)
     directory.mkdir(parents=True)
-    pq.write_table(pa.table({"a": [1], "b": ["x"]}), directory / "2026-01.parquet")
-    with pytest.raises(StoreError, match=r"foreign Parquet file .*2026-01\.parquet.*unexpected"):
+    pq.write_table(pa.table({"a": [1], "b": ["x"]}), directory / "2026.parquet")
+    with pytest.raises(StoreError, match=r"foreign Parquet file .*2026\.parquet.*unexpected"):
         store.read_bars("AAPL", JAN, FEB)
 
 
 def test_parquet_with_a_wrong_column_type_is_a_store_error(store: ParquetStore, root: Path) -> None:
     """A bar file whose timestamp column is text is refused, naming the column and the file."""
     store.write_bars("AAPL", hourly(T0, 2))
-    path = root / "prices" / "AAPL" / "2026-01.parquet"
+    path = bar_dir(root) / "2026.parquet"
     table = pq.read_table(path)
     index = table.schema.get_field_index("timestamp")
     table = table.set_column(index, "timestamp", pa.array(["x", "y"]))
@@ -477,7 +528,7 @@ def test_bar_file_missing_a_key_column_or_holding_nulls_is_refused(
 ) -> None:
     """Key columns must be present and non-null."""
     store.write_bars("AAPL", hourly(T0, 2))
-    path = root / "prices" / "AAPL" / "2026-01.parquet"
+    path = bar_dir(root) / "2026.parquet"
     table = pq.read_table(path)
     pq.write_table(table.drop_columns(["bar_size"]), path)
     with pytest.raises(StoreError, match="missing column 'bar_size'"):
@@ -491,25 +542,30 @@ def test_bar_file_missing_a_key_column_or_holding_nulls_is_refused(
 def test_bar_file_of_another_symbol_or_unknown_size_is_refused(
     store: ParquetStore, root: Path
 ) -> None:
-    """A month file whose rows belong to another symbol, or hold an unknown bar size, is refused."""
+    """A file whose rows belong to another symbol, or hold another bar size, is refused."""
     store.write_bars("MSFT", hourly(T0, 2, symbol="MSFT"))
-    target = root / "prices" / "AAPL"
+    target = bar_dir(root)
     target.mkdir(parents=True)
-    table = pq.read_table(root / "prices" / "MSFT" / "2026-01.parquet")
-    pq.write_table(table, target / "2026-01.parquet")
+    msft = bar_dir(root, "MSFT") / "2026.parquet"
+    table = pq.read_table(msft)
+    pq.write_table(table, target / "2026.parquet")
     with pytest.raises(StoreError, match="holds bars of"):
         store.read_bars("AAPL", JAN, FEB)
     index = table.schema.get_field_index("bar_size")
     odd = table.set_column(index, "bar_size", pa.array(["3 fortnights"] * 2))
-    pq.write_table(odd, root / "prices" / "MSFT" / "2026-01.parquet")
+    pq.write_table(odd, msft)
     with pytest.raises(StoreError, match="unknown bar size"):
+        store.read_bars("MSFT", JAN, FEB)
+    daily = table.set_column(index, "bar_size", pa.array(["1 day"] * 2))
+    pq.write_table(daily, msft)
+    with pytest.raises(StoreError, match="holds '1 day' bars, not '1 hour'"):
         store.read_bars("MSFT", JAN, FEB)
 
 
 def test_old_file_without_an_optional_column_still_reads(store: ParquetStore, root: Path) -> None:
     """A file written before an optional field existed reads with that field as None."""
     store.write_bars("AAPL", [bar(T0, wap=1.5, count=3)])
-    path = root / "prices" / "AAPL" / "2026-01.parquet"
+    path = bar_dir(root) / "2026.parquet"
     pq.write_table(pq.read_table(path).drop_columns(["wap", "bar_count"]), path)
     (got,) = store.read_bars("AAPL", JAN, FEB)
     assert got.wap is None
@@ -521,9 +577,12 @@ def test_old_file_without_an_optional_column_still_reads(store: ParquetStore, ro
 def test_stray_files_in_the_tree_are_ignored(store: ParquetStore, root: Path) -> None:
     """Files whose names the layout does not produce (notes, temp files) are not read as data."""
     store.write_bars("AAPL", hourly(T0, 2))
-    (root / "prices" / "AAPL" / "notes.txt").write_text("hello")
-    (root / "prices" / "AAPL" / "2026-13.parquet").write_bytes(b"junk")
-    (root / "prices" / "AAPL" / ".2026-01.parquet.1-ab.tmp").write_bytes(b"junk")
+    (bar_dir(root) / "notes.txt").write_text("hello")
+    (bar_dir(root) / "2026-01.parquet").write_bytes(b"junk")  # a month: not an hourly file's name
+    (bar_dir(root) / "0000.parquet").write_bytes(b"junk")
+    (bar_dir(root) / ".2026.parquet.1-ab.tmp").write_bytes(b"junk")
+    (root / "prices" / "bars=7fortnights").mkdir()
+    (root / "prices" / "bars=1h" / "symbol=../x").mkdir(parents=True)
     assert len(store.read_bars("AAPL", JAN, MAR)) == 2
 
 
