@@ -62,6 +62,11 @@ class BarFeed:
         table = table.combine_chunks().sort_by(
             [("timestamp", "ascending"), ("symbol", "ascending")]
         )
+        return cls._from_sorted(table, bar_size)
+
+    @classmethod
+    def _from_sorted(cls, table: pa.Table, bar_size: BarSize) -> BarFeed:
+        """A feed from a table already sorted by timestamp, then symbol."""
         stamps = table.column("timestamp").cast(pa.int64()).combine_chunks()
         micros: list[int] = stamps.to_pylist()
         # Rows are sorted by time, so the bars of one instant are adjacent: they share one
@@ -118,7 +123,10 @@ def load_bars(
     tables = [
         store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
     ]
-    table = pa.concat_tables(tables) if tables else None
+    # One symbol per table: in symbol order, a stable sort by time alone orders the bars of an
+    # instant by symbol too (several times faster than sorting on both columns).
+    tables = sorted((t for t in tables if t.num_rows), key=lambda t: t.column("symbol")[0].as_py())
+    table = pa.concat_tables(tables).sort_by("timestamp") if tables else None
     del tables
     span = f"{start.date().isoformat()} .. {end.date().isoformat()}"
     if table is None or table.num_rows == 0:
@@ -133,7 +141,7 @@ def load_bars(
             f"the store holds bars of several sizes for {span} ({', '.join(sizes)}): "
             "choose one with --bar-size"
         )
-    feed = BarFeed.from_table(table, BarSize(sizes[0]))
+    feed = BarFeed._from_sorted(table, BarSize(sizes[0]))  # sorted just above
     del table
     # the replay needs none of the Arrow memory: hand it back to the system before it runs
     pa.default_memory_pool().release_unused()
