@@ -24,7 +24,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
 from ibbot.backtest.columns import iso_utc, join_rows
@@ -192,10 +192,13 @@ def _planned_json(order: Order) -> dict[str, Any]:
     return planned
 
 
+_SCALARS: Final = (bool, int, float, str)  # a tuple: a union would be built per call
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, bool | int | float | str) or value is None:
+    if isinstance(value, _SCALARS) or value is None:
         return value
     return str(value)
 

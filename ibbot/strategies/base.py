@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from ibbot.errors import ConfigError
 from ibbot.models import (
@@ -146,6 +155,11 @@ def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) 
 
 
 S = TypeVar("S", bound=SymbolState)
+
+
+# the types a decision's data keeps; a tuple, as `int | float | ...` in a comprehension would be
+# built anew for every value tested
+_SCALARS: Final = (int, float, str, bool)
 
 
 def _no_decisions(event: Event) -> list[Decision]:
@@ -460,7 +474,7 @@ class PipelineStrategy(ABC, Generic[S]):
             data={
                 key: value
                 for key, value in data.items()
-                if isinstance(value, int | float | str | bool) and key != "symbol"
+                if isinstance(value, _SCALARS) and key != "symbol"
             },
             order_type=intent.order_type,
             limit_price=intent.limit_price,
