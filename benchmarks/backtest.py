@@ -19,8 +19,9 @@ is its own):
   ``Cerebro`` over the CSV files with the same rule: start-up, CSV parsing, the run), each best of
   ``--repeat``, wall time, bars/s and peak resident set (``wait4``, the largest of the runs), and
   the ratio of their bars/s. Both run with their bytecode cached, as installed programs do (in a
-  directory of the run; an untimed run of each on a few bars fills it). The store's share
-  (``read_bars_table`` alone, measured in process) is printed beside, with the ratio without it.
+  directory of the run; an untimed run of each on a few bars fills it). ibbot's run is split by
+  its own log lines (start-up and load, replay, outputs, exit), and a run on two months of the
+  bars gives its fixed cost.
 
 Targets: whole-process bars/s >= 10x backtrader's on both workloads; replay >= 150,000 bars/s;
 peak RSS of ``ibbot backtest`` < 300 MB for (a) and < 600 MB for (b).
@@ -401,15 +402,6 @@ def report(case: str, inner: dict[str, Any], outer: dict[str, Any]) -> None:
     print(
         f"    ibbot on two months of the bars (start-up and fixed costs): "
         f"{outer['fixed']['seconds']:.3f} s, peak RSS {outer['fixed']['rss_mb']:.0f} MB"
-    )
-    # everything but the store's reads: the fixed cost, the feed built from the tables (in
-    # process), and this run's replay, outputs and exit
-    run_stages = outer["ibbot"]["stages"]
-    unread = outer["fixed"]["seconds"] + inner["load_s"] - inner["read_s"]
-    unread += run_stages["replay"] + run_stages["outputs"] + run_stages["exit"]
-    print(
-        f"    ibbot without read_bars_table (fixed cost + feed + replay + outputs + exit): "
-        f"{unread:.3f} s, {bars / unread / rates['backtrader']:.1f}x backtrader"
     )
     replay = bars / inner["replay_s"]
     limit = TARGET_PEAK_MB[case]
