@@ -1,9 +1,9 @@
 """The replay's input, loaded once: every bar as plain columns in (timestamp, symbol) order, and the
 fundamentals records in the order they became known.
 
-Bars are read with one ``read_bars_table`` per symbol and
-merged and sorted by Arrow, then turned into Python lists column by column, so the replay loop
-indexes lists and never touches Parquet or builds an object it does not hand to a strategy.
+Bars are read with one ``read_bars_table`` per symbol and merged and sorted by Arrow, then turned
+into Python lists column by column, so the replay loop indexes lists and never touches Parquet or
+builds an object it does not hand to a strategy.
 """
 
 from __future__ import annotations
