@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from ibbot import __version__
+import ibbot
 from ibbot.broker import commands as broker_commands
 from ibbot.commands import audit as audit_command
 from ibbot.commands import backfill_fundamentals
@@ -199,6 +199,19 @@ COMMANDS: Final[tuple[Command, ...]] = (
 )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        sys.stdout.write(f"{PROG} {ibbot.__version__}\n")  # where argparse's version goes
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser for the whole command line, with one subparser per entry of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
@@ -206,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="An asyncio-native trading service for Interactive Brokers.",
         epilog=f"Without a command, {PROG} runs '{DEFAULT_COMMAND}'.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     _add_global_options(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for command in COMMANDS:

@@ -117,6 +117,7 @@ class SimulatedBroker:
             commission=commission,
             slippage_bps=slippage_bps,
             max_fill_fraction_of_volume=max_fill_fraction_of_volume,
+            account_events=False,  # _apply reads no AccountChanged
         )
         self.account = account
         self._client_id = client_id
@@ -308,20 +309,20 @@ class SimulatedBroker:
 
     def _mark(self, marks: Mapping[str, float], symbols: Iterable[str], now: datetime) -> None:
         # The engine takes its marks from the bars it sees; the replay only shows it the bars of
-        # symbols with working orders. A zero-volume bar at the latest close brings a mark up to
-        # date without trading anything (the engine fills nothing on a bar without volume).
-        exchange, marked = self.exchange, self._marked
+        # symbols with working orders. Marking at the latest close brings a mark up to date
+        # without trading anything (what the engine does with a bar of no volume).
+        set_mark, marked = self.exchange.set_mark, self._marked
         for symbol in symbols:
             price = marks.get(symbol)
             if price is not None and marked.get(symbol) != price:
-                exchange.on_bar(symbol, SimBar(now, price, price, price, price, 0, price, 0))
+                set_mark(symbol, price)
                 marked[symbol] = price
 
     def _apply(self, events: list[ExchangeEvent], now: datetime) -> list[Fill]:
         fills: list[Fill] = []
         execution: Execution | None = None
         for event in events:
-            # every execution is followed by its commission report (AccountChanged is not needed)
+            # every execution is followed by its commission report (no AccountChanged: not asked for)
             if isinstance(event, OrderStatusChanged):
                 self._status(event, now)
             elif isinstance(event, Execution):

@@ -71,6 +71,10 @@ __all__ = [
 TRADING_DAYS_PER_YEAR: Final = 252
 _MARKET_ZONE = ZoneInfo("America/New_York")
 _DAYS_PER_YEAR = 365.25
+_DAY_MICROS: Final = 86_400_000_000
+_HOUR_MICROS: Final = 3_600_000_000
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+_fromordinal = date.fromordinal
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,23 +97,23 @@ class Drawdown:
 
 def trading_day(micros: int, bar_size: BarSize) -> date:
     """The trading day of an instant: its UTC date for daily and longer bars, else US/Eastern."""
-    moment = utc_from_micros(micros)
     if bar_size.is_intraday:
-        return moment.astimezone(_MARKET_ZONE).date()
-    return moment.date()
+        return utc_from_micros(micros).astimezone(_MARKET_ZONE).date()
+    return _fromordinal(_EPOCH_ORDINAL + micros // _DAY_MICROS)
 
 
 def daily_equity(curve: EquityCurve, bar_size: BarSize) -> DailyEquity:
     """The last equity of each trading day of ``curve``."""
     days: list[date] = []
     equity: list[float] = []
-    day_micros = 86_400_000_000
+    intraday = bar_size.is_intraday
+    # one timezone conversion per distinct UTC hour is plenty: trading days change on hours
+    unit = _HOUR_MICROS if intraday else _DAY_MICROS
     last_key: int | None = None
     for micros, value in zip(curve.micros, curve.equity, strict=True):
-        # one timezone conversion per distinct UTC hour is plenty: trading days change on hours
-        key = micros // day_micros if not bar_size.is_intraday else micros // 3_600_000_000
+        key = micros // unit
         if key != last_key:
-            day = trading_day(micros, bar_size)
+            day = trading_day(micros, bar_size) if intraday else _fromordinal(_EPOCH_ORDINAL + key)
             last_key = key
             if days and days[-1] == day:
                 equity[-1] = value
@@ -285,12 +289,22 @@ def _per_symbol(
     return out
 
 
-def compute_metrics(result: BacktestResult) -> dict[str, Any]:
-    """Every figure of the module docstring, with the run's settings, as JSON-ready data."""
+def compute_metrics(
+    result: BacktestResult,
+    *,
+    daily: DailyEquity | None = None,
+    pnls: list[float | None] | None = None,
+) -> dict[str, Any]:
+    """Every figure of the module docstring, with the run's settings, as JSON-ready data.
+
+    ``daily`` and ``pnls`` are :func:`daily_equity` and :func:`realized_pnl` of ``result`` when
+    the caller has them already (the outputs need them too).
+    """
     config = result.config
     start_cash = config.starting_cash
     curve = result.equity
-    daily = daily_equity(curve, result.bar_size)
+    if daily is None:
+        daily = daily_equity(curve, result.bar_size)
     returns = daily_returns(daily, start_cash)
     final = result.final_equity
     span_days = (result.last_bar - result.first_bar) / timedelta(days=1)
@@ -301,7 +315,8 @@ def compute_metrics(result: BacktestResult) -> dict[str, Any]:
     downside = math.sqrt(_mean([min(r, 0.0) ** 2 for r in returns])) if returns else None
     annual = math.sqrt(TRADING_DAYS_PER_YEAR)
     drawdown = max_drawdown(curve, start_cash)
-    pnls = realized_pnl(result.fills)
+    if pnls is None:
+        pnls = realized_pnl(result.fills)
     closed = [p for p in pnls if p is not None]
     traded = sum(fill.notional for fill in result.fills)
     average_equity = _mean(curve.equity) if curve.equity else start_cash

@@ -24,10 +24,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
-from ibbot.backtest.builders import utc_from_micros
+from ibbot.backtest.columns import iso_utc, join_rows
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
 from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
@@ -117,17 +117,18 @@ def trades_csv(result: BacktestResult, pnls: list[float | None]) -> str:
 
 
 def equity_csv(result: BacktestResult) -> str:
-    """The account after each instant."""
+    """The account after each instant (a row per instant: formatted column by column)."""
     curve = result.equity
-
-    def rows(writer: Any) -> None:
-        writer.writerow(EQUITY_COLUMNS)
-        writer.writerows(
-            (utc_from_micros(m).isoformat(), repr(e), repr(c), repr(g))
-            for m, e, c, g in zip(curve.micros, curve.equity, curve.cash, curve.gross, strict=True)
+    return (
+        ",".join(EQUITY_COLUMNS)
+        + "\n"
+        + join_rows(
+            iso_utc(curve.micros),
+            map(repr, curve.equity),
+            map(repr, curve.cash),
+            map(repr, curve.gross),
         )
-
-    return _csv(rows)
+    )
 
 
 def _order_json(record: BrokerOrder | None) -> dict[str, Any] | None:
@@ -191,10 +192,13 @@ def _planned_json(order: Order) -> dict[str, Any]:
     return planned
 
 
+_SCALARS: Final = (bool, int, float, str)  # a tuple: a union would be built per call
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, bool | int | float | str) or value is None:
+    if isinstance(value, _SCALARS) or value is None:
         return value
     return str(value)
 
@@ -223,8 +227,8 @@ def write_outputs(
     """
     ensure_dir(directory)
     pnls = realized_pnl(result.fills)
-    metrics = compute_metrics(result)
     daily = daily_equity(result.equity, result.bar_size)
+    metrics = compute_metrics(result, daily=daily, pnls=pnls)
     if benchmark is None and result.feed is not None:
         benchmark = buy_and_hold(result.feed, result.starting_cash)
     metrics["benchmark"] = (
@@ -246,11 +250,13 @@ def write_outputs(
     _write_text(files.equity, equity_csv(result))
     _write_text(files.metrics, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     _write_text(files.decisions, decisions_jsonl(result))
-    _write_text(files.report_html, render_report(result, metrics, daily, pnls, benchmark))
-    charts = list(build_charts(result, daily, benchmark))
+    charts = build_charts(result, daily, benchmark)
+    _write_text(
+        files.report_html, render_report(result, metrics, daily, pnls, benchmark, charts=charts)
+    )
 
     def png(tmp: Path) -> None:
-        render_png(tmp, charts, colors=[EQUITY_COLOR, DRAWDOWN_COLOR])
+        render_png(tmp, list(charts), colors=[EQUITY_COLOR, DRAWDOWN_COLOR])
 
     atomic_write(files.report_png, png)
     return files

@@ -24,6 +24,7 @@ from ibbot.backtest.charts import (
     layout_chart,
     render_svg,
 )
+from ibbot.backtest.columns import json_numbers
 from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
 from ibbot.models import OrderSide, split_leg
 
@@ -404,9 +405,10 @@ def _data_json(daily: DailyEquity, starting_cash: float, metrics: Mapping[str, A
     Written piece by piece: for a long run the series are the bulk of the page.
     """
     drawdown = drawdown_curve([starting_cash, *daily.equity])[1:]
-    days = [f'"{day.isoformat()}"' for day in daily.days]
-    equity = ",".join(f"[{d},{json.dumps(v)}]" for d, v in zip(days, daily.equity, strict=True))
-    falls = ",".join(f"[{d},{json.dumps(v)}]" for d, v in zip(days, drawdown, strict=True))
+    days = [f'["{day}",' for day in map(date.isoformat, daily.days)]
+    equity = "],".join(map(str.__add__, days, json_numbers(daily.equity)))
+    falls = "],".join(map(str.__add__, days, json_numbers(drawdown)))
+    equity, falls = (f"{text}]" if text else text for text in (equity, falls))
     figures = json.dumps(metrics, separators=(",", ":"), allow_nan=False)
     text = f'{{"equity":[{equity}],"drawdown":[{falls}],"metrics":{figures}}}'
     # "</" would end the script element early; JSON allows the escaped slash
@@ -419,9 +421,11 @@ def render_report(
     daily: DailyEquity,
     pnls: Sequence[float | None],
     benchmark: Benchmark | None = None,
+    *,
+    charts: tuple[ChartGeometry, ChartGeometry] | None = None,
 ) -> str:
-    """The whole page as text."""
-    equity_chart, drawdown_chart = build_charts(result, daily, benchmark)
+    """The whole page as text (``charts``: :func:`build_charts` of the same, if made already)."""
+    equity_chart, drawdown_chart = charts or build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)
     symbols = ", ".join(result.symbols[:20]) + (

@@ -26,6 +26,8 @@ from ibbot.commands.usage import usage_error
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from rich.console import Console
+
     from ibbot.backtest import BacktestConfig, BacktestResult
     from ibbot.backtest.outputs import OutputFiles
     from ibbot.settings import Settings
@@ -215,7 +217,7 @@ def _summary(result: BacktestResult, files: OutputFiles) -> str:
 class _ProgressBar:
     """A rich progress bar on stderr while the replay runs (only on a terminal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console) -> None:
         from rich.progress import (  # noqa: PLC0415
             BarColumn,
             MofNCompleteColumn,
@@ -224,9 +226,6 @@ class _ProgressBar:
             TimeRemainingColumn,
         )
 
-        from ibbot.logs import log_console  # noqa: PLC0415
-
-        console = log_console()  # log lines scroll above the bar instead of overwriting it
         self.progress = Progress(
             TextColumn("replaying"),
             BarColumn(),
@@ -235,7 +234,6 @@ class _ProgressBar:
             TimeRemainingColumn(),
             console=console,
             transient=True,
-            disable=not console.is_terminal,
         )
         self._task: Any = None
 
@@ -246,7 +244,13 @@ class _ProgressBar:
 
 
 @contextmanager
-def _progress() -> Iterator[_ProgressBar]:
-    bar = _ProgressBar()
+def _progress() -> Iterator[_ProgressBar | None]:
+    from ibbot.logs import log_console  # noqa: PLC0415
+
+    console = log_console()  # log lines scroll above the bar instead of overwriting it
+    if not console.is_terminal:  # no bar to draw: rich's progress module is not even imported
+        yield None
+        return
+    bar = _ProgressBar(console)
     with bar.progress:
         yield bar

@@ -66,6 +66,7 @@ __all__ = [
     "AccountFigures",
     "PositionPnL",
     "account_tags",
+    "cents",
 ]
 
 INITIAL_MARGIN_RATE = 0.25
@@ -114,20 +115,20 @@ class PositionPnL:
 
 def account_tags(figures: AccountFigures) -> dict[str, float]:
     """Every account tag the books define, by IB's tag name (see the module docstring)."""
-    cash = _cents(figures.cash)
-    stock_value = _cents(figures.stock_value)
-    gross = _cents(figures.gross_value)
-    net = _cents(cash + stock_value)
-    initial = _cents(INITIAL_MARGIN_RATE * gross)
-    maintenance = _cents(MAINTENANCE_MARGIN_RATE * gross)
-    reg_t_margin = _cents(REG_T_MARGIN_RATE * gross)
-    available = _cents(net - initial)
-    excess = _cents(net - maintenance)
-    previous_equity = _cents(figures.previous_day_equity)
+    cash = cents(figures.cash)
+    stock_value = cents(figures.stock_value)
+    gross = cents(figures.gross_value)
+    net = cents(cash + stock_value)
+    initial = cents(INITIAL_MARGIN_RATE * gross)
+    maintenance = cents(MAINTENANCE_MARGIN_RATE * gross)
+    reg_t_margin = cents(REG_T_MARGIN_RATE * gross)
+    available = cents(net - initial)
+    excess = cents(net - maintenance)
+    previous_equity = cents(figures.previous_day_equity)
     tags = {
         "AccruedCash": 0.0,
         "AvailableFunds": available,
-        "BuyingPower": _cents(available / INITIAL_MARGIN_RATE),
+        "BuyingPower": cents(available / INITIAL_MARGIN_RATE),
         "CashBalance": cash,
         "Cushion": excess / net if net > 0 else 0.0,
         "EquityWithLoanValue": net,
@@ -141,15 +142,15 @@ def account_tags(figures: AccountFigures) -> dict[str, float]:
         "NetLiquidation": net,
         "NetLiquidationByCurrency": net,
         "PreviousDayEquityWithLoanValue": previous_equity,
-        "RealizedPnL": _cents(figures.realized_today),
+        "RealizedPnL": cents(figures.realized_today),
         "RegTEquity": net,
         "RegTMargin": reg_t_margin,
-        "SettledCash": _cents(figures.settled_cash),
-        "SMA": _cents(figures.sma),
+        "SettledCash": cents(figures.settled_cash),
+        "SMA": cents(figures.sma),
         "StockMarketValue": stock_value,
         "TotalCashBalance": cash,
         "TotalCashValue": cash,
-        "UnrealizedPnL": _cents(figures.unrealized),
+        "UnrealizedPnL": cents(figures.unrealized),
     }
     for name in ("InitMarginReq", "MaintMarginReq", "AvailableFunds", "ExcessLiquidity"):
         tags[f"Full{name}"] = tags[name]
@@ -161,6 +162,7 @@ def account_tags(figures: AccountFigures) -> dict[str, float]:
     return dict(sorted(tags.items()))
 
 
-def _cents(value: float) -> float:
+def cents(value: float) -> float:
+    """``value`` rounded to cents as IB reports money (never -0.0)."""
     # + 0.0 turns a rounded -0.0 into 0.0, so a zero is never written "-0.00"
     return round(value, 2) + 0.0

@@ -135,6 +135,8 @@ class Exchange:
 
     ``session`` seeds its permIds and execIds beside the account (see
     :class:`~ibbot.exchange.fills.ExecutionLog`): "" for the same ids in every process.
+    ``account_events=False`` leaves the :class:`AccountChanged` out of a fill's events, for a
+    caller that never reads them (a backtest): valuing the account costs more than the fill.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class Exchange:
         currency: str = "USD",
         venue: str = "SIM",
         session: str = "",
+        account_events: bool = True,
     ) -> None:
         if starting_cash < 0 or not math.isfinite(starting_cash):
             raise ValueError(
@@ -176,6 +179,8 @@ class Exchange:
         self._rejections: list[dict[str, Any]] = []
         self._links = Contingencies()
         self._hours = (True, True)  # the hours of the market update being matched
+        # False: fills report no AccountChanged (a backtest reads none; valuing costs per fill)
+        self._account_events = account_events
 
     @property
     def account(self) -> str:
@@ -328,6 +333,11 @@ class Exchange:
                 events.extend(self._deferred(run))
         self._last_volume[symbol] = quote.volume
         return events
+
+    def set_mark(self, symbol: str, price: float) -> None:
+        """Mark ``symbol`` at ``price`` without trading: what :meth:`on_bar` does with a bar of no
+        volume (a backtest brings marks up to date with it before an order is checked)."""
+        self._ledger.set_mark(symbol, price)
 
     def on_bar(self, symbol: str, bar: SimBar) -> list[ExchangeEvent]:
         """Backtest matching: work the symbol's orders against one bar (see the module docstring)."""
@@ -655,8 +665,9 @@ class Exchange:
             report,
             OrderStatusChanged(state, now, "filled" if done else "partially filled"),
             self._ledger.position(request.symbol, now),
-            AccountChanged(self.account_values({}, now), now),
         ]
+        if self._account_events:
+            events.append(AccountChanged(self.account_values({}, now), now))
         if done and self._links.has_children:
             for child in self._links.children(order):
                 child.waiting_for_parent = False

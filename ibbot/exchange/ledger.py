@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,7 @@ from ibbot.exchange.account import (
     AccountFigures,
     PositionPnL,
     account_tags,
+    cents,
 )
 from ibbot.exchange.events import PortfolioItem, PositionChanged
 from ibbot.exchange.rejections import REJECT_PREFIX
@@ -67,8 +69,11 @@ def _business_day_on_or_before(day: date) -> date:
     return day
 
 
+@lru_cache(maxsize=4_096)
 def _add_business_days(day: date, count: int) -> date:
-    """``count`` weekdays after (before, when negative) the business day on or before ``day``."""
+    """``count`` weekdays after (before, when negative) the business day on or before ``day``.
+
+    Cached: every valuation asks for the same few days (the day-trade window) again."""
     day = _business_day_on_or_before(day)
     step = timedelta(days=1 if count >= 0 else -1)
     for _ in range(abs(count)):
@@ -279,7 +284,7 @@ class Ledger:
     def _day_trades_left(self) -> tuple[int, int, int, int, int]:
         """Day trades left today and one to four business days ahead, under the 3-in-5 rule."""
         today = self._today.day
-        if today is None:
+        if today is None or not self._day_trades:  # no day trade in the window: all allowed
             return (DAY_TRADES_ALLOWED,) * 5
         left: list[int] = []
         for ahead in range(5):
@@ -368,10 +373,19 @@ class Ledger:
         after = held + request.action.sign * request.quantity
         if abs(after) <= abs(held):
             return None  # an order that only reduces exposure is always allowed
-        values = self.account_values({request.symbol: price})
-        gross = values["GrossPositionValue"] - abs(held) * price + abs(after) * price
+        # GrossPositionValue and EquityWithLoanValue exactly as account_tags rounds them, without
+        # the other tags (this runs for every order that adds exposure)
+        marks = {request.symbol: price}
+        stock_value = gross_value = 0.0
+        for symbol, held_position in self._positions.items():
+            if held_position.quantity == 0:
+                continue
+            mark = self._mark(symbol, marks)
+            stock_value += held_position.quantity * mark
+            gross_value += abs(held_position.quantity) * mark
+        equity = cents(cents(self._cash) + cents(stock_value))
+        gross = cents(gross_value) - abs(held) * price + abs(after) * price
         initial = INITIAL_MARGIN_RATE * gross
-        equity = values["EquityWithLoanValue"]
         if initial <= equity:
             return None
         return (

@@ -40,13 +40,12 @@ class BarSize(StrEnum):
     @property
     def seconds(self) -> int:
         """Nominal length of one bar in seconds (a month counts as 30 days)."""
-        count, unit = self.value.split()
-        return int(count) * _UNIT_SECONDS[unit.rstrip("s")]
+        return _BAR_SECONDS[self]
 
     @property
     def is_intraday(self) -> bool:
         """True for bars shorter than a trading day."""
-        return self.seconds < 86_400
+        return _BAR_SECONDS[self] < 86_400
 
     @classmethod
     def parse(cls, text: str) -> BarSize:
@@ -76,6 +75,15 @@ _UNIT_SECONDS = {
     "week": 604_800,
     "month": 2_592_000,
 }
+
+
+def _nominal_seconds(size: BarSize) -> int:
+    count, unit = size.value.split()
+    return int(count) * _UNIT_SECONDS[unit.rstrip("s")]
+
+
+# worked out once: backtests and metrics ask for a bar size's length per bar or per point
+_BAR_SECONDS: dict[BarSize, int] = {size: _nominal_seconds(size) for size in BarSize}
 
 
 class WhatToShow(StrEnum):

@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from ibbot.errors import ConfigError
 from ibbot.models import (
@@ -135,10 +144,26 @@ def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) 
 
     Built only from inputs (no clock, no randomness), so a replay produces the same ids.
     """
-    return f"{strategy}-{symbol}-{timestamp:%Y%m%dT%H%M%S}Z-{sequence:06d}"
+    t = timestamp
+    if t.year < 1000:  # strftime's %Y does not pad these to 4 digits; keep its spelling
+        return f"{strategy}-{symbol}-{t:%Y%m%dT%H%M%S}Z-{sequence:06d}"
+    # the same text as the strftime form above, without parsing a format on every decision
+    return (
+        f"{strategy}-{symbol}-{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}"
+        f"{t.second:02d}Z-{sequence:06d}"
+    )
 
 
 S = TypeVar("S", bound=SymbolState)
+
+
+# the types a decision's data keeps; a tuple, as `int | float | ...` in a comprehension would be
+# built anew for every value tested
+_SCALARS: Final = (int, float, str, bool)
+
+
+def _no_decisions(event: Event) -> list[Decision]:
+    return []
 
 
 class PipelineStrategy(ABC, Generic[S]):
@@ -252,6 +277,13 @@ class PipelineStrategy(ABC, Generic[S]):
         if handler is None:
             return []
         return handler(event)
+
+    def event_handler(self, kind: EventType) -> Callable[[Event], list[Decision]]:
+        """What :meth:`on_event` does with events of ``kind``, as one callable: a replay calls it
+        per event without the routing (``on_event`` itself when a subclass replaced it)."""
+        if type(self).on_event is not PipelineStrategy.on_event or "on_event" in vars(self):
+            return self.on_event
+        return self._handlers.get(kind) or _no_decisions
 
     def get_positions(self) -> dict[str, Position]:
         """Open positions by symbol (flat ones are left out)."""
@@ -442,7 +474,7 @@ class PipelineStrategy(ABC, Generic[S]):
             data={
                 key: value
                 for key, value in data.items()
-                if isinstance(value, int | float | str | bool) and key != "symbol"
+                if isinstance(value, _SCALARS) and key != "symbol"
             },
             order_type=intent.order_type,
             limit_price=intent.limit_price,

@@ -21,6 +21,7 @@ from ibbot.backtest import (
     DecisionOutcome,
     SimulatedBroker,
     StrategySpec,
+    load_bars,
     load_fundamentals,
     run_backtest,
 )
@@ -475,3 +476,20 @@ def test_an_exit_while_a_sale_works_sells_nothing_more() -> None:
     assert second_exit.sizing == (
         "EXIT AAA: nothing to close (holding 10, working gtc:gtc-2 may still sell 10)"
     )
+
+
+def test_load_bars_is_the_feed_of_the_same_bars(tmp_path: Path) -> None:
+    """Bars loaded from the store (symbols asked in any order, over different spans) make the
+    feed that sorting the same bars by time, then symbol, makes."""
+    store = ParquetStore(tmp_path)
+    written = [
+        *daily_bars("MSFT", [10.0, 11.0, 12.0, 13.0], first=2),
+        *daily_bars("AAPL", [20.0, 21.0, 22.0]),
+        *daily_bars("IBM", [30.0, 31.0, 32.0, 33.0, 34.0], first=1),
+    ]
+    for symbol in ("MSFT", "AAPL", "IBM"):
+        store.write_bars(symbol, [bar for bar in written if bar.symbol == symbol])
+    loaded = load_bars(store, day(0), day(10), symbols=["MSFT", "IBM", "AAPL"])
+    assert loaded == BarFeed.from_bars(written)
+    assert loaded.symbols[:4] == ["AAPL", "AAPL", "IBM", "AAPL"]
+    assert load_bars(store, day(0), day(10)) == loaded

@@ -680,3 +680,28 @@ def test_orders_placed_after_hours_fill_on_the_next_bar(ex: Exchange) -> None:
     events = ex.on_bar("AAPL", bar(100.5, 101, 100, 100.8))
     assert [e.state.status for e in of(events, OrderStatusChanged)] == ["Submitted", "Filled"]
     assert fills(events) == [(10, 100.5)]
+
+
+def test_fills_leave_the_account_out_when_told_to() -> None:
+    """account_events=False: a fill's events are the same but for the AccountChanged, and the
+    books (asked afterwards) agree."""
+    told, plain = Exchange(account_events=False), Exchange()
+    for exchange in (told, plain):
+        exchange.submit(req(1, BUY, 100), T0, None, market_open=False)
+    lean = told.on_bar("AAPL", bar(100, 101, 99, 100.5))
+    full = plain.on_bar("AAPL", bar(100, 101, 99, 100.5))
+    assert of(full, AccountChanged)
+    assert lean == [e for e in full if not isinstance(e, AccountChanged)]
+    assert told.account_values({}) == plain.account_values({})
+
+
+def test_set_mark_is_a_bar_without_volume() -> None:
+    """set_mark moves the mark (the account's value) as a zero-volume bar does, and trades nothing."""
+    marked, barred = Exchange(), Exchange()
+    for exchange in (marked, barred):
+        exchange.submit(req(1, BUY, 100), T0, quote(100.0, ask=100.0), market_open=True)
+        exchange.submit(req(2, BUY, 10, LMT, limit=90.0), T0, None, market_open=False)
+    marked.set_mark("AAPL", 95.0)
+    assert barred.on_bar("AAPL", bar(95, 95, 95, 95, volume=0)) == []
+    assert marked.account_values({}) == barred.account_values({})
+    assert len(marked.open_orders()) == len(barred.open_orders()) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -13,6 +13,7 @@ from ibbot.errors import ConfigError
 from ibbot.models import (
     Action,
     BarSize,
+    Decision,
     Event,
     EventType,
     FundamentalData,
@@ -113,6 +114,31 @@ def test_decision_carries_trail_ids_price_and_scalar_data() -> None:
 def test_decision_id_format() -> None:
     """Ids are built from name, symbol, UTC time and a zero-padded sequence only."""
     assert decision_id("s", "MSFT", T0, 42) == "s-MSFT-20260105T210000Z-000042"
+
+
+@pytest.mark.parametrize("year", [1, 999, 1000, 1800, 2026, 9999])
+def test_decision_id_spells_the_time_as_strftime_does(year: int) -> None:
+    """The field-by-field spelling is strftime's, including years it does not pad."""
+    moment = datetime(year, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert decision_id("s", "A", moment, 7) == f"s-A-{moment:%Y%m%dT%H%M%S}Z-000007"
+
+
+def test_event_handler_is_what_on_event_does() -> None:
+    """A replay's direct handler gives what on_event gives; a subclass's own on_event is kept."""
+    strategy, direct = make(), make()
+    handle = direct.event_handler(EventType.PRICE_BAR)
+    for index in range(3):
+        assert handle(bar("AAPL", index, 100.0 + index)) == strategy.on_event(
+            bar("AAPL", index, 100.0 + index)
+        )
+    assert direct.event_handler(EventType.ORDER_STATUS)(bar("AAPL", 5, 1.0)) == []
+
+    class Logged(EveryBar):
+        def on_event(self, event: Event) -> list[Decision]:
+            return []
+
+    logged = Logged(name="logged", allocated_capital=1.0)
+    assert logged.event_handler(EventType.PRICE_BAR) == logged.on_event
 
 
 def test_pending_decision_waits_for_fill_or_retry_after_bars() -> None:
