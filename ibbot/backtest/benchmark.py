@@ -11,6 +11,7 @@ strategy's), so the two compare day by day.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ibbot.backtest.metrics import (
@@ -22,12 +23,12 @@ from ibbot.backtest.metrics import (
 )
 
 if TYPE_CHECKING:
-    from datetime import date
-
     from ibbot.backtest.feed import BarFeed
 
 _DAY_MICROS = 86_400_000_000
 _HOUR_MICROS = 3_600_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_fromordinal = date.fromordinal
 
 __all__ = ["Benchmark", "buy_and_hold"]
 
@@ -73,8 +74,9 @@ def buy_and_hold(
     days: list[date] = []
     equity: list[float] = []
     bar_size = feed.bar_size
+    intraday = bar_size.is_intraday
     # trading days change on UTC days (daily bars) or on hours (intraday): convert once per key
-    unit = _HOUR_MICROS if bar_size.is_intraday else _DAY_MICROS
+    unit = _HOUR_MICROS if intraday else _DAY_MICROS
     last_key = None
     for symbol, micros, close in zip(feed.symbols, feed.micros, feed.close, strict=True):
         if symbol not in wanted:
@@ -82,10 +84,11 @@ def buy_and_hold(
         key = micros // unit
         if key != last_key:
             last_key = key
-            day = trading_day(micros, bar_size)
+            # a daily bar's trading day is its UTC date: trading_day's own rule, without the call
+            day = trading_day(micros, bar_size) if intraday else _fromordinal(_EPOCH_ORDINAL + key)
             if not days or days[-1] != day:
                 if days:
-                    equity[-1] = cash + sum(shares[s] * last[s] for s in shares)
+                    equity[-1] = cash + sum([shares[s] * last[s] for s in shares])
                 days.append(day)
                 equity.append(0.0)
         if symbol not in shares and close > 0:
@@ -93,7 +96,7 @@ def buy_and_hold(
             cash -= slice_
         last[symbol] = close
     if days:
-        equity[-1] = cash + sum(shares[s] * last[s] for s in shares)
+        equity[-1] = cash + sum([shares[s] * last[s] for s in shares])
     label = (
         f"buy and hold {chosen[0]}"
         if len(chosen) == 1

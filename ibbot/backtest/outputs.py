@@ -203,14 +203,17 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+# json.dumps(..., separators=(",", ":"), allow_nan=False), its encoder built once, not per line
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def decisions_jsonl(result: BacktestResult) -> str:
     """Every decision, one JSON object per line, in the order they were made."""
     orders = {order.order_id: order for order in result.orders}
+    encode = _COMPACT.encode
     lines = [
-        json.dumps(
-            decision_line(record, None if record.order_id is None else orders.get(record.order_id)),
-            separators=(",", ":"),
-            allow_nan=False,
+        encode(
+            decision_line(record, None if record.order_id is None else orders.get(record.order_id))
         )
         for record in result.decisions
     ]

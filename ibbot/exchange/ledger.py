@@ -375,14 +375,16 @@ class Ledger:
             return None  # an order that only reduces exposure is always allowed
         # GrossPositionValue and EquityWithLoanValue exactly as account_tags rounds them, without
         # the other tags (this runs for every order that adds exposure)
-        marks = {request.symbol: price}
+        # (the order's symbol valued at ``price``, every other at its last mark: _mark inlined)
+        ordered, last_marks = request.symbol, self._marks
         stock_value = gross_value = 0.0
         for symbol, held_position in self._positions.items():
-            if held_position.quantity == 0:
+            quantity = held_position.quantity
+            if quantity == 0:
                 continue
-            mark = self._mark(symbol, marks)
-            stock_value += held_position.quantity * mark
-            gross_value += abs(held_position.quantity) * mark
+            mark = price if symbol == ordered else last_marks[symbol]
+            stock_value += quantity * mark
+            gross_value += abs(quantity) * mark
         equity = cents(cents(self._cash) + cents(stock_value))
         gross = cents(gross_value) - abs(held) * price + abs(after) * price
         initial = INITIAL_MARGIN_RATE * gross

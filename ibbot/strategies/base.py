@@ -210,6 +210,7 @@ class PipelineStrategy(ABC, Generic[S]):
         self._positions: dict[str, Position] = {}
         self._sequence = 0
         self._exec_ids: dict[str, None] = {}
+        self._protection_of: tuple[object, Protection | None] | None = None
         self._allowed = frozenset(self.params.symbols) if self.params.symbols else None
         self._bar_size = self.params.bar_size
         handlers: dict[str, Callable[[Event], list[Decision]]] = {
@@ -442,9 +443,16 @@ class PipelineStrategy(ABC, Generic[S]):
         return []
 
     def _protection(self) -> Protection | None:
-        """The protection the strategy's parameters give every entry (None: unprotected)."""
+        """The protection the strategy's parameters give every entry (None: unprotected).
+
+        Built once per parameters object (both are immutable): every BUY decision asks for it."""
         params = self.params
-        return params.protection() if isinstance(params, ProtectionParams) else None
+        cached = self._protection_of
+        if cached is not None and cached[0] is params:
+            return cached[1]
+        protection = params.protection() if isinstance(params, ProtectionParams) else None
+        self._protection_of = (params, protection)
+        return protection
 
     def _decide(self, state: S, timestamp: datetime) -> list[Decision]:
         data = self.pipeline_input(state, timestamp)
