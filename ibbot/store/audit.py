@@ -43,7 +43,7 @@ from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.safeload import LoadError
 from ibbot.store.atomic import fsync_dir, make_dirs
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.errors import utc_input
 from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
 
@@ -77,13 +77,6 @@ class AuditEntry:
     strategy: str | None = None
     symbol: str | None = None
     run_id: str | None = None
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
 
 
 def _decode_line(kind: str, line: bytes) -> AuditEntry | str:
@@ -199,7 +192,7 @@ class AuditLog:
         No fsync here: the line is in the operating system's hands when this returns (it survives
         the process dying, not a power cut) and the disk wait is left to the returned handle.
         """
-        logged_at = _utc(logged_at, "logged_at")
+        logged_at = utc_input(logged_at, "logged_at")
         day = logged_at.date()
         path = self._files.get((kind, day))
         if path is None:
@@ -286,8 +279,8 @@ class AuditLog:
     ) -> list[AuditEntry]:
         """Entries with ``since <= logged_at < until`` matching the filters, in the order logged."""
         kind = StoreLayout.audit_kind(kind)
-        lo = None if since is None else _utc(since, "since")
-        hi = None if until is None else _utc(until, "until")
+        lo = None if since is None else utc_input(since, "since")
+        hi = None if until is None else utc_input(until, "until")
         found: list[AuditEntry] = []
         for day, path in self._days(kind):
             if (lo is not None and day < lo.date()) or (hi is not None and day > hi.date()):

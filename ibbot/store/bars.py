@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.models import BarSize, PriceBar, arrow_schema
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.errors import InvalidStoreInput, utc_input
 from ibbot.store.jsondoc import loads
 from ibbot.store.layout import StoreLayout
 from ibbot.store.parquet_io import ParquetDoc, read_parquet, read_parquet_metadata, write_parquet
@@ -45,6 +45,7 @@ __all__ = [
     "BarFiles",
     "bars_from_table",
     "bars_to_table",
+    "coverage_of",
     "decode_coverage",
     "parse_bar_size",
 ]
@@ -95,13 +96,6 @@ def bars_from_table(table: pa.Table) -> list[PriceBar]:
     return list(map(PriceBar, *columns))
 
 
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
-
-
 def _encode_coverage(coverage: dict[str, list[TimeRange]]) -> str:
     return json.dumps(
         {
@@ -121,7 +115,10 @@ def decode_coverage(metadata: Mapping[str, str], path: Path) -> dict[str, list[T
         raw = loads(text)
         return {
             BarSize(size).value: [
-                (_utc(datetime.fromisoformat(s), "start"), _utc(datetime.fromisoformat(e), "end"))
+                (
+                    utc_input(datetime.fromisoformat(s), "start"),
+                    utc_input(datetime.fromisoformat(e), "end"),
+                )
                 for s, e in ranges
             ]
             for size, ranges in raw.items()
@@ -130,7 +127,7 @@ def decode_coverage(metadata: Mapping[str, str], path: Path) -> dict[str, list[T
         raise StoreError(f"corrupt coverage metadata in {path}: {exc}") from exc
 
 
-def _coverage_of(
+def coverage_of(
     table: pa.Table, covering: TimeRange | None, bar_size: BarSize | str | None
 ) -> dict[str, list[TimeRange]]:
     """The ranges a batch of bars covers, per bar size value (see :meth:`BarFiles.write`)."""
@@ -143,7 +140,7 @@ def _coverage_of(
             first, last = ensure_utc(bounds["min"].as_py()), ensure_utc(bounds["max"].as_py())
             spans[size] = [(first, last + timedelta(seconds=BarSize(size).seconds))]
         return spans
-    start, end = _utc(covering[0], "covering start"), _utc(covering[1], "covering end")
+    start, end = utc_input(covering[0], "covering start"), utc_input(covering[1], "covering end")
     if end <= start:
         raise InvalidStoreInput(f"empty covering range {start.isoformat()}..{end.isoformat()}")
     if bar_size is not None:
@@ -290,7 +287,7 @@ class BarFiles:
         if symbols and symbols != [symbol]:
             stray = next(s for s in symbols if s != symbol)
             raise InvalidStoreInput(f"bar of {stray!r} given to write_bars({symbol!r})")
-        added = _coverage_of(table, covering, bar_size)
+        added = coverage_of(table, covering, bar_size)
         sizes = table.column("bar_size")
         by_size = {
             BarSize(value): (table if len(added) == 1 else table.filter(pc.equal(sizes, value)))
@@ -348,7 +345,7 @@ class BarFiles:
         """Bars with ``start <= timestamp < end`` (of one bar size, or all), sorted by time."""
         self._use()
         symbol = StoreLayout.symbol(symbol)
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = utc_input(start, "start"), utc_input(end, "end")
         sizes = [parse_bar_size(bar_size)] if bar_size is not None else self._sizes(symbol)
         lo = pa.scalar(start, type=_TIMESTAMP_TYPE)
         hi = pa.scalar(end, type=_TIMESTAMP_TYPE)
@@ -392,7 +389,7 @@ class BarFiles:
         self, symbol: str, bar_size: BarSize | str, start: datetime, end: datetime
     ) -> list[TimeRange]:
         """The parts of ``[start, end)`` not yet covered: what a resumable backfill still needs."""
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = utc_input(start, "start"), utc_input(end, "end")
         if end <= start:
             return []
         return subtract_ranges((start, end), self.coverage(symbol, bar_size))

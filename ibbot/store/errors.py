@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 
-__all__ = ["InvalidStoreInput"]
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["InvalidStoreInput", "utc_input"]
 
 
 class InvalidStoreInput(StoreError, ValueError):
@@ -14,3 +20,11 @@ class InvalidStoreInput(StoreError, ValueError):
     records that belong to another symbol, naive datetimes, empty ranges and values JSON cannot
     hold. It is also a :class:`ValueError`, so input validation can catch it as one.
     """
+
+
+def utc_input(value: datetime, name: str) -> datetime:
+    """``value`` in UTC, or :class:`InvalidStoreInput` naming ``name`` (a naive datetime)."""
+    try:
+        return ensure_utc(value, field=name)
+    except ValueError as exc:
+        raise InvalidStoreInput(str(exc)) from exc

@@ -33,11 +33,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import structlog
 
-from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.models import Event, EventType, arrow_schema, from_arrow, to_arrow
 from ibbot.store.atomic import fsync_dir
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.errors import InvalidStoreInput, utc_input
 from ibbot.store.layout import StoreLayout
 from ibbot.store.parquet_io import read_parquet, write_parquet, write_parquet_stream
 
@@ -57,13 +56,6 @@ _REQUIRED = frozenset(("type", "timestamp", "payload", "ingested_at"))
 _ABSORBED = "absorbed_through"
 _TIMESTAMP_TYPE = EVENT_SCHEMA.field("timestamp").type
 _ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
 
 
 def _event_types(types: Iterable[EventType | str] | None) -> frozenset[EventType] | None:
@@ -244,7 +236,7 @@ class EventLog:
 
         Includes events still in the buffer. Ties keep the order the events were written in.
         """
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = utc_input(start, "start"), utc_input(end, "end")
         wanted = _event_types(types)
         if end <= start:
             return []

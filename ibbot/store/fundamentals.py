@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ibbot.clock import ensure_utc
 from ibbot.errors import StoreError
 from ibbot.models import FundamentalData, from_dict, to_dict
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.errors import InvalidStoreInput, utc_input
 from ibbot.store.jsondoc import read_json, write_json
 from ibbot.store.layout import StoreLayout
 
@@ -30,13 +29,6 @@ if TYPE_CHECKING:
     from ibbot.store.locks import KeyedLocks
 
 __all__ = ["FundamentalFiles"]
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
 
 
 def _key(record: FundamentalData) -> tuple[datetime, str, str]:
@@ -122,7 +114,7 @@ class FundamentalFiles:
         the search stops at the first day with a match, so a lookup reads one file or a few.
         """
         symbol = StoreLayout.symbol(symbol)
-        limit = None if as_of is None else _utc(as_of, "as_of")
+        limit = None if as_of is None else utc_input(as_of, "as_of")
         for day in reversed(self._days(symbol)):
             if limit is not None and day > limit.date():
                 continue
@@ -146,8 +138,8 @@ class FundamentalFiles:
     ) -> list[FundamentalData]:
         """Every record with ``start <= timestamp < end`` (open bounds when None), in time order."""
         symbol = StoreLayout.symbol(symbol)
-        lo = None if start is None else _utc(start, "start")
-        hi = None if end is None else _utc(end, "end")
+        lo = None if start is None else utc_input(start, "start")
+        hi = None if end is None else utc_input(end, "end")
         found: list[FundamentalData] = []
         for day in self._days(symbol):
             if (lo is not None and day < lo.date()) or (hi is not None and day > hi.date()):

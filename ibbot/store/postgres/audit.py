@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from ibbot.clock import ensure_utc
 from ibbot.store.audit import AuditEntry, PendingAppend
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.errors import utc_input
 from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
 
@@ -29,13 +28,6 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["AuditRows", "CommittedAppend"]
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
 
 
 class CommittedAppend(PendingAppend):
@@ -81,7 +73,7 @@ class AuditRows:
     ) -> None:
         """Insert one line in the caller's transaction (validated and encoded first)."""
         kind = StoreLayout.audit_kind(kind)
-        logged_at = _utc(logged_at, "logged_at")
+        logged_at = utc_input(logged_at, "logged_at")
         # The same encoder as the files: values JSON cannot hold are refused the same way.
         text = dumps(dict(record), what=f"{kind} audit record")
         conn.execute(
@@ -106,10 +98,10 @@ class AuditRows:
         params: list[object] = [kind]
         if since is not None:
             query += " AND logged_at >= %s"
-            params.append(_utc(since, "since"))
+            params.append(utc_input(since, "since"))
         if until is not None:
             query += " AND logged_at < %s"
-            params.append(_utc(until, "until"))
+            params.append(utc_input(until, "until"))
         if symbol is not None:
             query += " AND symbol = %s"
             params.append(symbol)

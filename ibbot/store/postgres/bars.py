@@ -11,16 +11,15 @@ column as one binary blob decoded by NumPy into Arrow: a backtest's table, no ob
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ibbot.clock import ensure_utc
 from ibbot.models import BarSize, PriceBar, arrow_schema
-from ibbot.store.bars import bars_to_table, parse_bar_size
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.bars import bars_to_table, coverage_of, parse_bar_size
+from ibbot.store.errors import InvalidStoreInput, utc_input
 from ibbot.store.layout import StoreLayout
 from ibbot.store.postgres.binary_copy import decode_columns, encode_bars, read_query
 from ibbot.store.ranges import TimeRange, merge_ranges, subtract_ranges
@@ -35,48 +34,6 @@ __all__ = ["BAR_SCHEMA", "BarRows"]
 BAR_SCHEMA = arrow_schema(PriceBar)
 _COLUMNS = "symbol, ts, open, high, low, close, volume, bar_size, wap, bar_count"
 _KEY = ("symbol", "timestamp", "bar_size")
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
-
-
-def _coverage_of(
-    table: pa.Table, covering: TimeRange | None, bar_size: BarSize | str | None
-) -> dict[str, list[TimeRange]]:
-    """The ranges a batch covers per bar size: its own span, or ``covering`` (one size only)."""
-    sizes = pc.unique(table.column("bar_size")).to_pylist()
-    timestamps = table.column("timestamp")
-    if covering is None:
-        spans: dict[str, list[TimeRange]] = {}
-        for size in sizes:
-            bounds = pc.min_max(timestamps.filter(pc.equal(table.column("bar_size"), size)))
-            first, last = ensure_utc(bounds["min"].as_py()), ensure_utc(bounds["max"].as_py())
-            spans[size] = [(first, last + timedelta(seconds=BarSize(size).seconds))]
-        return spans
-    start, end = _utc(covering[0], "covering start"), _utc(covering[1], "covering end")
-    if end <= start:
-        raise InvalidStoreInput(f"empty covering range {start.isoformat()}..{end.isoformat()}")
-    if bar_size is not None:
-        sizes = sorted({*sizes, parse_bar_size(bar_size).value})
-    if len(sizes) != 1:
-        raise InvalidStoreInput(
-            "covering= needs exactly one bar size: bars of one size, or bar_size= when "
-            f"there are no bars (got {sizes})"
-        )
-    if table.num_rows:
-        bounds = pc.min_max(timestamps)
-        first, last = ensure_utc(bounds["min"].as_py()), ensure_utc(bounds["max"].as_py())
-        if first < start or last >= end:
-            outside = first if first < start else last
-            raise InvalidStoreInput(
-                f"bar at {outside.isoformat()} lies outside the covering range "
-                f"{start.isoformat()}..{end.isoformat()}"
-            )
-    return {sizes[0]: [(start, end)]}
 
 
 def _has_duplicate_keys(table: pa.Table) -> bool:
@@ -105,7 +62,7 @@ class BarRows:
         if symbols and symbols != [symbol]:
             stray = next(s for s in symbols if s != symbol)
             raise InvalidStoreInput(f"bar of {stray!r} given to write_bars({symbol!r})")
-        added = _coverage_of(table, covering, bar_size)
+        added = coverage_of(table, covering, bar_size)
         if table.num_rows:
             BarRows._copy_in(conn, symbol, table)
         for size, ranges in added.items():
@@ -176,7 +133,7 @@ class BarRows:
     ) -> pa.Table:
         """Bars with ``start <= ts < end`` (of one bar size, or all), sorted by time, as Arrow."""
         symbol = StoreLayout.symbol(symbol)
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = utc_input(start, "start"), utc_input(end, "end")
         if end <= start:
             return BAR_SCHEMA.empty_table()
         sizes = [size.value for size in BarSize]
@@ -216,7 +173,7 @@ class BarRows:
         end: datetime,
     ) -> list[TimeRange]:
         """The parts of ``[start, end)`` not yet covered."""
-        start, end = _utc(start, "start"), _utc(end, "end")
+        start, end = utc_input(start, "start"), utc_input(end, "end")
         if end <= start:
             return []
         return subtract_ranges((start, end), BarRows.coverage(conn, symbol, bar_size))

@@ -23,7 +23,7 @@ import structlog
 from psycopg.types.json import Jsonb
 
 from ibbot.accounts import AccountPseudonyms
-from ibbot.clock import Clock, WallClock, ensure_utc
+from ibbot.clock import Clock, WallClock
 from ibbot.errors import StoreError
 from ibbot.models import (
     BarSize,
@@ -39,7 +39,7 @@ from ibbot.models import (
     to_dict,
 )
 from ibbot.store.audit import AuditEntry, AuditKind, PendingAppend
-from ibbot.store.errors import InvalidStoreInput
+from ibbot.store.errors import InvalidStoreInput, utc_input
 from ibbot.store.jsondoc import dumps, loads
 from ibbot.store.layout import StoreLayout
 from ibbot.store.locks import KeyedLocks
@@ -62,13 +62,6 @@ __all__ = ["PostgresStore"]
 log = structlog.get_logger(__name__)
 
 _ACCOUNT_KEY = "account"
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    try:
-        return ensure_utc(value, field=name)
-    except ValueError as exc:
-        raise InvalidStoreInput(str(exc)) from exc
 
 
 def _jsonb(value: Any, what: str) -> Jsonb:
@@ -227,7 +220,7 @@ class PostgresStore:
             raise InvalidStoreInput(
                 f"fundamentals of {data.symbol!r} given to write_fundamental({symbol!r})"
             )
-        known_at = _utc(data.timestamp, "timestamp")
+        known_at = utc_input(data.timestamp, "timestamp")
         record = _jsonb(to_dict(data), f"fundamentals of {symbol}")
         with self._write(f"write fundamentals of {symbol}") as conn:
             conn.execute(
@@ -279,7 +272,7 @@ class PostgresStore:
         """The latest record with ``timestamp <= as_of`` (latest of all when None), or None."""
         where, params = "", list[object]()
         if as_of is not None:
-            where, params = " AND known_at <= %s", [_utc(as_of, "as_of")]
+            where, params = " AND known_at <= %s", [utc_input(as_of, "as_of")]
         found = self._fundamentals(
             symbol,
             where,
@@ -303,10 +296,10 @@ class PostgresStore:
         where, params = "", list[object]()
         if start is not None:
             where += " AND known_at >= %s"
-            params.append(_utc(start, "start"))
+            params.append(utc_input(start, "start"))
         if end is not None:
             where += " AND known_at < %s"
-            params.append(_utc(end, "end"))
+            params.append(utc_input(end, "end"))
         return self._fundamentals(
             symbol,
             where,
