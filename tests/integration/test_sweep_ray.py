@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
     from ibbot.sweep import Job
 
-pytestmark = pytest.mark.slow
+# Whole sweeps on a local Ray instance are CPU-bound: on a loaded 2-core machine (two other busy
+# processes) the walk-forward test took over a minute, so these tests get a generous bound.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
