@@ -8,10 +8,13 @@ builds an object it does not hand to a strategy.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -68,28 +71,36 @@ class BarFeed:
     def _from_sorted(cls, table: pa.Table, bar_size: BarSize) -> BarFeed:
         """A feed from a table already sorted by timestamp, then symbol."""
         stamps = table.column("timestamp").cast(pa.int64()).combine_chunks()
-        micros: list[int] = stamps.to_pylist()
-        # Rows are sorted by time, so the bars of one instant are adjacent: they share one
-        # datetime object, and every row of a symbol shares one string (memory, not speed).
-        # Both are looked up by index, column-wise: no Python loop per row.
-        instants = stamps.dictionary_encode()
-        moments = [utc_from_micros(value) for value in instants.dictionary.to_pylist()]
-        times: list[datetime] = list(map(moments.__getitem__, instants.indices.to_pylist()))
+        micros: list[int] = _pylist(stamps)
+        # Rows are sorted by time, so the bars of one instant are adjacent (one run each): they
+        # share one datetime object, and every row of a symbol shares one string (memory, not
+        # speed). Both are built column-wise: no Python loop per row.
+        runs = pc.run_end_encode(stamps)
+        moments = _utc_times(runs.values)
+        times: list[datetime] = moments  # one bar per instant (one symbol): the rows' own order
+        if len(moments) != len(micros):
+            ends = runs.run_ends.to_pylist()
+            lengths = map(operator.sub, ends, [0, *ends[:-1]])
+            times = list(chain.from_iterable(map(repeat, moments, lengths)))
         encoded = table.column("symbol").combine_chunks().dictionary_encode()
         names = encoded.dictionary.to_pylist()
-        symbols: list[str] = list(map(names.__getitem__, encoded.indices.to_pylist()))
+        symbols: list[str] = (
+            names * len(micros)
+            if len(names) == 1
+            else list(map(names.__getitem__, _pylist(encoded.indices)))
+        )
         return cls(
             bar_size=bar_size,
             symbols=symbols,
             micros=micros,
             times=times,
-            open=table.column("open").to_pylist(),
-            high=table.column("high").to_pylist(),
-            low=table.column("low").to_pylist(),
-            close=table.column("close").to_pylist(),
-            volume=table.column("volume").to_pylist(),
-            wap=table.column("wap").to_pylist(),
-            bar_count=table.column("bar_count").to_pylist(),
+            open=_pylist(table.column("open")),
+            high=_pylist(table.column("high")),
+            low=_pylist(table.column("low")),
+            close=_pylist(table.column("close")),
+            volume=_pylist(table.column("volume")),
+            wap=_pylist(table.column("wap")),
+            bar_count=_pylist(table.column("bar_count")),
         )
 
     @classmethod
@@ -101,6 +112,33 @@ class BarFeed:
         if len(sizes) != 1:
             raise BacktestInputError(f"a feed needs bars of exactly one size, got {sorted(sizes)}")
         return cls.from_table(bars_to_table(bars), sizes.pop())
+
+
+def _pylist(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """``column.to_pylist()``: through NumPy when there is no null, twice as fast for numbers."""
+    if column.null_count:
+        return column.to_pylist()  # type: ignore[no-any-return]
+    return column.to_numpy().tolist()  # type: ignore[no-any-return]
+
+
+def _utc_times(micros: pa.Int64Array) -> list[datetime]:
+    """``[utc_from_micros(m) for m in micros]``, without a Python call per value when it can.
+
+    Bars start on whole seconds (every stored bar does): then ``datetime.fromtimestamp(seconds,
+    UTC)`` is mapped over the seconds in C, exact as :func:`utc_from_micros` is, about twice as
+    fast. Where the platform's ``gmtime`` refuses a value (Windows before 1970), or a bar starts
+    between seconds, the values are built one by one instead.
+    """
+    seconds, rest = np.divmod(micros.to_numpy(), _MICROS)
+    if not rest.any():
+        try:
+            return list(map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC)))
+        except (OverflowError, OSError, ValueError):
+            pass
+    return list(map(utc_from_micros, micros.to_pylist()))
+
+
+_MICROS = 1_000_000
 
 
 def load_bars(
