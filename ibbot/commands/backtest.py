@@ -245,10 +245,10 @@ class _ProgressBar:
 
 @contextmanager
 def _progress() -> Iterator[_ProgressBar | None]:
-    from ibbot.logs import log_console  # noqa: PLC0415
+    from ibbot.logs import progress_console  # noqa: PLC0415
 
-    console = log_console()  # log lines scroll above the bar instead of overwriting it
-    if not console.is_terminal:  # no bar to draw: rich's progress module is not even imported
+    console = progress_console()  # log lines scroll above the bar instead of overwriting it
+    if console is None:  # no terminal, no bar: rich is not even imported
         yield None
         return
     bar = _ProgressBar(console)
