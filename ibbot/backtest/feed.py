@@ -82,13 +82,13 @@ class BarFeed:
             ends = runs.run_ends.to_pylist()
             lengths = map(operator.sub, ends, [0, *ends[:-1]])
             times = list(chain.from_iterable(map(repeat, moments, lengths)))
-        encoded = table.column("symbol").combine_chunks().dictionary_encode()
-        names = encoded.dictionary.to_pylist()
-        symbols: list[str] = (
-            names * len(micros)
-            if len(names) == 1
-            else list(map(names.__getitem__, _pylist(encoded.indices)))
-        )
+        column = table.column("symbol")
+        names: list[str] = pc.unique(column).to_pylist()
+        symbols: list[str] = names * len(micros)  # one symbol: no per-row lookup
+        if len(names) > 1:
+            encoded = column.combine_chunks().dictionary_encode()
+            names = encoded.dictionary.to_pylist()
+            symbols = list(map(names.__getitem__, _pylist(encoded.indices)))
         return cls(
             bar_size=bar_size,
             symbols=symbols,
@@ -112,6 +112,13 @@ class BarFeed:
         if len(sizes) != 1:
             raise BacktestInputError(f"a feed needs bars of exactly one size, got {sorted(sizes)}")
         return cls.from_table(bars_to_table(bars), sizes.pop())
+
+
+def _ascending(column: pa.ChunkedArray) -> bool:
+    """True when ``column`` never decreases (a vectorised comparison of each value with the next)."""
+    if len(column) < 2:
+        return True
+    return bool(pc.all(pc.less_equal(column[:-1], column[1:])).as_py())
 
 
 def _pylist(column: pa.Array | pa.ChunkedArray) -> list[Any]:
@@ -156,16 +163,24 @@ def load_bars(
     :class:`BacktestError`.
     """
     names = list(symbols) if symbols is not None else store.symbols()
-    # each symbol's table holds a chunk per file read: made contiguous at once, the chunks'
-    # buffers go back to the allocator before the next symbol is read (peak memory)
-    tables = [
-        store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
-    ]
-    # One symbol per table: in symbol order, a stable sort by time alone orders the bars of an
-    # instant by symbol too (several times faster than sorting on both columns).
-    tables = sorted((t for t in tables if t.num_rows), key=lambda t: t.column("symbol")[0].as_py())
-    table = pa.concat_tables(tables).sort_by("timestamp") if tables else None
-    del tables
+    if len(names) == 1:
+        # one symbol: the store gives its bars in time order already (checked, not trusted)
+        table = store.read_bars_table(names[0], start, end, bar_size)
+        if not _ascending(table.column("timestamp")):
+            table = table.sort_by("timestamp")
+    else:
+        # each symbol's table holds a chunk per file read: made contiguous at once, the chunks'
+        # buffers go back to the allocator before the next symbol is read (peak memory)
+        tables = [
+            store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
+        ]
+        # One symbol per table: in symbol order, a stable sort by time alone orders the bars of
+        # an instant by symbol too (several times faster than sorting on both columns).
+        tables = sorted(
+            (t for t in tables if t.num_rows), key=lambda t: t.column("symbol")[0].as_py()
+        )
+        table = pa.concat_tables(tables).sort_by("timestamp") if tables else None
+        del tables
     span = f"{start.date().isoformat()} .. {end.date().isoformat()}"
     if table is None or table.num_rows == 0:
         which = f"{bar_size.value} bars" if bar_size is not None else "bars"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pyarrow as pa
 import pytest
 
-from ibbot.backtest import BarFeed
+from ibbot.backtest import BarFeed, load_bars
 from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.feed import _utc_times
 from ibbot.models import BarSize
@@ -68,3 +68,24 @@ def test_nulls_stay_none() -> None:
         table.schema.get_field_index("wap"), "wap", pa.array([None, 10.5], pa.float64())
     )
     assert BarFeed.from_table(table, BarSize("1 day")).wap == [None, 10.5]
+
+
+class _ShuffledStore:
+    """A store whose one symbol's table comes back out of time order (load_bars must not trust it)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def read_bars_table(self, *args: object) -> pa.Table:
+        return self.table
+
+
+def test_one_symbol_read_out_of_order_is_sorted() -> None:
+    bars = daily_bars("ABC", [1.0, 2.0, 3.0, 4.0])
+    table = bars_to_table(bars).take([2, 0, 3, 1])
+    store = _ShuffledStore(table)
+    feed = load_bars(
+        store, bars[0].timestamp, bars[-1].timestamp + timedelta(days=1), symbols=["ABC"]
+    )  # type: ignore[arg-type]
+    assert feed == BarFeed.from_bars(bars)
+    assert feed.close == [1.0, 2.0, 3.0, 4.0]
