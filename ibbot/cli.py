@@ -214,8 +214,13 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser for the whole command line, with one subparser per entry of :data:`COMMANDS`."""
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for the whole command line, with one subparser per entry of :data:`COMMANDS`.
+
+    With ``only``, that command alone gets its options (:func:`main` names the one on the command
+    line): the others are listed with their help, and what their options need (the simulator's
+    for ``sim``) is not imported by a run of another command.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="An asyncio-native trading service for Interactive Brokers.",
@@ -227,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.help, description=command.help)
         _add_global_options(sub, top_level=False)
-        if command.configure is not None:
+        if command.configure is not None and only in (None, command.name):
             command.configure(sub)
         sub.set_defaults(handler=command.run, command_log_level=command.log_level)
     return parser
@@ -290,7 +295,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    if not _names_a_command(argv) and not _TOP_LEVEL_ONLY.intersection(argv):
+    if _named_command(argv) is None and not _TOP_LEVEL_ONLY.intersection(argv):
         # No command: what was given belongs to the default command (global options are accepted
         # after a command too), so `ibbot --duration 60` is `ibbot run --duration 60`.
         argv = [DEFAULT_COMMAND, *argv]
@@ -303,8 +308,8 @@ _VALUED_OPTIONS: Final = frozenset({"--config", "--set", "--log-level", "--log-f
 _TOP_LEVEL_ONLY: Final = frozenset({"-h", "--help", "--version"})
 
 
-def _names_a_command(argv: list[str]) -> bool:
-    """True when the first positional word of ``argv`` is a command's name."""
+def _named_command(argv: list[str]) -> str | None:
+    """The first positional word of ``argv`` when it is a command's name, else None."""
     names = {command.name for command in COMMANDS}
     skip = False
     for token in argv:
@@ -313,8 +318,8 @@ def _names_a_command(argv: list[str]) -> bool:
         elif token in _VALUED_OPTIONS:
             skip = True
         elif not token.startswith("-"):
-            return token in names
-    return False
+            return token if token in names else None
+    return None
 
 
 def _detach_stdout() -> None:
@@ -350,7 +355,7 @@ def entry() -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``ibbot`` command line; returns the exit code, never raises SystemExit."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(only=_named_command(arguments) or DEFAULT_COMMAND)
     try:
         args = _parse(parser, arguments)
     except SystemExit as exc:  # argparse's --help and --version (0) and usage errors (2)
