@@ -84,8 +84,9 @@ class BarFeed:
             times = list(chain.from_iterable(map(repeat, moments, lengths)))
         column = table.column("symbol")
         names: list[str] = pc.unique(column).to_pylist()
-        symbols: list[str] = names * len(micros)  # one symbol: no per-row lookup
-        if len(names) > 1:
+        if len(names) == 1:
+            symbols = names * len(micros)  # one symbol: no per-row lookup
+        else:
             encoded = column.combine_chunks().dictionary_encode()
             names = encoded.dictionary.to_pylist()
             symbols = list(map(names.__getitem__, _pylist(encoded.indices)))
