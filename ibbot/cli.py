@@ -20,7 +20,11 @@ Adding a command
     logging is configured already. An async command returns ``run_async(its_coroutine)`` (see
     :mod:`ibbot.eventloop`). Raise :class:`~ibbot.errors.ConfigError` for a bad setting (exit 2) and
     another :class:`~ibbot.errors.IbbotError` for a failure (exit 1); both print one line. The
-    module is imported on every invocation, ``--help`` included: import heavy libraries inside ``run``.
+    module is imported on every invocation, ``--help`` included: import heavy libraries inside ``run``
+    (``configure`` runs only for the command named on the command line).
+
+The process itself (console script, ``python -m ibbot``) goes through :func:`entry`, which freezes
+the heap once :func:`main` returned so the interpreter's exit does not walk it.
 
 This module parses and dispatches; it holds no wiring.
 """
