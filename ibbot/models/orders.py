@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from ibbot.clock import ensure_utc, utc_now
@@ -216,10 +216,16 @@ class Order:
     trailing_percent: float | None = None  # TRAIL: IB's trailingPercent (2.0 is 2%)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
-        object.__setattr__(self, "action", OrderSide(self.action))
-        object.__setattr__(self, "order_type", OrderType(self.order_type))
-        object.__setattr__(self, "time_in_force", TimeInForce(self.time_in_force))
+        # each field normalised only when it is not already normal (the common case, and the
+        # replay's: a set per field costs more than the check)
+        if self.created_at.tzinfo is not UTC:
+            object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
+        if type(self.action) is not OrderSide:
+            object.__setattr__(self, "action", OrderSide(self.action))
+        if type(self.order_type) is not OrderType:
+            object.__setattr__(self, "order_type", OrderType(self.order_type))
+        if type(self.time_in_force) is not TimeInForce:
+            object.__setattr__(self, "time_in_force", TimeInForce(self.time_in_force))
         if self.quantity <= 0:
             raise ValueError(f"order quantity must be positive, got {self.quantity}")
         if not self.symbol:
@@ -297,8 +303,10 @@ class Fill:
     realized_pnl: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
-        object.__setattr__(self, "side", OrderSide(self.side))
+        if self.timestamp.tzinfo is not UTC:
+            object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        if type(self.side) is not OrderSide:
+            object.__setattr__(self, "side", OrderSide(self.side))
 
     @property
     def signed_quantity(self) -> float:
