@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import count
 from typing import TYPE_CHECKING, Final
 
@@ -43,12 +43,14 @@ from ibbot.exchange import (
 from ibbot.models import (
     Fill,
     Order,
+    OrderSide,
     OrderStatus,
     OrderType,
     TimeInForce,
     parse_order_ref,
     split_leg,
 )
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +62,11 @@ __all__ = ["BACKTEST_ACCOUNT", "BrokerOrder", "SimulatedBroker"]
 
 BACKTEST_ACCOUNT: Final = "DUBACKTEST"
 """The simulated account: a paper account id (``DU`` prefix), so the live-account guard lets it trade."""
+
+# The engine's inputs and the broker's fills, without the frozen constructors' per-field cost.
+_new_request = builder(OrderRequest)
+_new_sim_bar = builder(SimBar)
+_new_fill = builder(Fill)
 
 # The IB statuses the engine reports, in ibbot's own lifecycle.
 _STATUSES: Final = {
@@ -229,18 +236,18 @@ class SimulatedBroker:
     def _record(self, order: Order, now: datetime) -> BrokerOrder:
         order_id = next(self._ids)
         record = BrokerOrder(order, order_id, now)
-        record.request = OrderRequest(
-            client_id=self._client_id,
-            order_id=order_id,
-            symbol=order.symbol,
-            action=order.action,
-            quantity=float(order.quantity),
-            order_type=order.order_type,
-            limit_price=order.limit_price,
-            stop_price=order.stop_price,
-            tif=order.time_in_force,
-            order_ref=order.order_ref,
-            account=self.account,
+        record.request = _new_request(
+            self._client_id,
+            order_id,
+            order.symbol,
+            order.action,
+            float(order.quantity),
+            order.order_type,
+            order.limit_price,
+            order.stop_price,
+            order.time_in_force,
+            order.order_ref,
+            self.account,
             trailing_amount=order.trailing_amount,
             trailing_percent=order.trailing_percent,
         )
@@ -273,7 +280,7 @@ class SimulatedBroker:
                 record.active_day = day
         # IB volumes are whole shares; a fractional volume still traded, so it must not count as 0
         shares = 0 if volume <= 0 else max(1, int(volume))
-        bar = SimBar(time, open_, high, low, close, shares, close, 0)
+        bar = _new_sim_bar(time, open_, high, low, close, shares, close, 0)
         fills = self._apply(self.exchange.on_bar(symbol, bar), time)
         self._marked[symbol] = close  # the engine marks a symbol at the close of each bar it sees
         return fills
@@ -348,7 +355,13 @@ class SimulatedBroker:
         record.avg_price = state.avg_fill_price
         record.commission += report.commission
         strategy, decision_id = parse_order_ref(request.order_ref)
-        return Fill(
+        # Fill(...) normalises its time to UTC and its side to an OrderSide: the engine's already are
+        make = (
+            _new_fill
+            if execution.time.tzinfo is UTC and type(execution.side) is OrderSide
+            else Fill
+        )
+        return make(
             exec_id=execution.exec_id,
             order_id=request.order_id,
             perm_id=state.perm_id,

@@ -51,6 +51,7 @@ from ibbot.models import (
     fundamentals_event_type,
     split_leg,
 )
+from ibbot.models.frozen import builder
 from ibbot.strategies import PipelineStrategy, create_strategy
 from ibbot.trading import (
     NOTHING_WORKING,
@@ -452,7 +453,7 @@ class Backtest:
             order = plan.order
             if order is None:
                 self.decisions.append(
-                    DecisionRecord(plan.decision, DecisionOutcome.NO_ORDER, plan.sizing.reason)
+                    _new_record(plan.decision, DecisionOutcome.NO_ORDER, plan.sizing.reason)
                 )
                 continue
             verdict = plan.verdict
@@ -467,7 +468,7 @@ class Backtest:
                     reason=verdict.message,
                 )
                 self.decisions.append(
-                    DecisionRecord(
+                    _new_record(
                         plan.decision, DecisionOutcome.BLOCKED, plan.sizing.reason, order, verdict
                     )
                 )
@@ -476,9 +477,7 @@ class Backtest:
                 continue
             self._staged.append((order, plan.bracket, len(self.decisions)))
             self.decisions.append(
-                DecisionRecord(
-                    plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict
-                )
+                _new_record(plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict)
             )
 
     def _working(self, strategy: str, symbol: str, *, protective: bool = True) -> Exposure:
@@ -545,7 +544,7 @@ class Backtest:
             else:
                 record = broker.submit_bracket(bracket, now, self.closes)[0]
             sent = self.decisions[index]
-            self.decisions[index] = DecisionRecord(
+            self.decisions[index] = _new_record(
                 sent.decision, sent.outcome, sent.sizing, sent.order, sent.verdict, record.order_id
             )
             if record.status is OrderStatus.REJECTED:
@@ -623,6 +622,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 _FUNDAMENTALS = (EventType.FUNDAMENTAL_DATA, EventType.FINANCIAL_STATEMENTS)
+
+_new_record = builder(DecisionRecord)  # two per decision sent: without the per-field cost
 
 
 def _record_time(record: FundamentalData) -> datetime:

@@ -42,6 +42,7 @@ from ibbot.exchange.account import (
 )
 from ibbot.exchange.events import PortfolioItem, PositionChanged
 from ibbot.exchange.rejections import REJECT_PREFIX
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -80,6 +81,9 @@ def _add_business_days(day: date, count: int) -> date:
     else:
         days = -(7 * weeks + rest + (2 if weekday - rest < 0 else 0))
     return day + timedelta(days=days)
+
+
+_position_changed = builder(PositionChanged)  # one per fill: without the per-field cost
 
 
 @dataclass(slots=True)
@@ -220,7 +224,7 @@ class Ledger:
     def position(self, symbol: str, now: datetime) -> PositionChanged:
         """The position in ``symbol`` as IB reports it after a change at ``now``."""
         p = self._positions[symbol]
-        return PositionChanged(self._account, symbol, p.quantity, p.avg_cost, now, p.realized)
+        return _position_changed(self._account, symbol, p.quantity, p.avg_cost, now, p.realized)
 
     def positions(self) -> list[PositionChanged]:
         """The position in every symbol traded (closed ones stay listed at zero, as IB lists them)."""
