@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from ibbot.clock import ensure_utc, utc_now
+from ibbot.models.frozen import builder
 
 __all__ = [
     "Action",
@@ -127,6 +128,8 @@ def trailing_problem(
     A TRAIL order trails by exactly one of an amount (IB's ``auxPrice``) or a percentage (IB's
     ``trailingPercent``, in percent: 2.0 is 2%); other orders take neither.
     """
+    if trailing_amount is None and trailing_percent is None and order_type is not OrderType.TRAIL:
+        return None  # the common case: no trailing terms on an order that takes none
     given = [v for v in (trailing_amount, trailing_percent) if v is not None]
     if order_type is not OrderType.TRAIL:
         return f"{order_type} order takes no trailing terms" if given else None
@@ -367,13 +370,13 @@ class Position:
                 avg = self.avg_cost
             else:
                 avg = price
-        position = Position(
+        position = _new_position(
             self.symbol,
             new,
             avg,
-            strategy_name=self.strategy_name,
-            account=self.account,
-            realized_pnl=self.realized_pnl + realized,
+            self.strategy_name,
+            self.account,
+            self.realized_pnl + realized,
         )
         return position, realized
 
@@ -384,3 +387,6 @@ class Position:
     def unrealized_pnl(self, price: float) -> float:
         """Profit of the open quantity if it were closed at ``price``."""
         return self.quantity * (price - self.avg_cost)
+
+
+_new_position = builder(Position)  # one per fill and holder: without the per-field cost
