@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import count
 from typing import TYPE_CHECKING, Final
 
@@ -43,7 +43,6 @@ from ibbot.exchange import (
 from ibbot.models import (
     Fill,
     Order,
-    OrderSide,
     OrderStatus,
     OrderType,
     TimeInForce,
@@ -355,13 +354,7 @@ class SimulatedBroker:
         record.avg_price = state.avg_fill_price
         record.commission += report.commission
         strategy, decision_id = parse_order_ref(request.order_ref)
-        # Fill(...) normalises its time to UTC and its side to an OrderSide: the engine's already are
-        make = (
-            _new_fill
-            if execution.time.tzinfo is UTC and type(execution.side) is OrderSide
-            else Fill
-        )
-        return make(
+        return _new_fill(
             exec_id=execution.exec_id,
             order_id=request.order_id,
             perm_id=state.perm_id,

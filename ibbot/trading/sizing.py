@@ -35,6 +35,7 @@ from ibbot.models import (
     order_price_problem,
     valuation_price,
 )
+from ibbot.models.frozen import builder
 from ibbot.trading.working import NOTHING_WORKING, Exposure
 
 __all__ = ["SizingResult", "SizingSkip", "size_decision"]
@@ -199,7 +200,7 @@ def _terms(decision: Decision) -> str:
 
 
 def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
-    return Order(
+    return _new_order(
         decision.strategy_name,
         decision.symbol,
         side,
@@ -211,3 +212,6 @@ def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
         decision_id=decision.decision_id,
         created_at=decision.timestamp,
     )
+
+
+_new_order = builder(Order)  # Order(...) without the per-field cost (same checks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +19,7 @@ from ibbot.exchange import (
     PositionChanged,
     SimBar,
 )
-from ibbot.models import Fill, OrderSide, OrderType, TimeInForce
+from ibbot.models import Action, Decision, Fill, Order, OrderSide, OrderType, TimeInForce
 from ibbot.models.frozen import builder
 
 T0 = datetime(2024, 1, 2, 15, 30, tzinfo=UTC)
@@ -79,3 +80,26 @@ def test_only_plain_slotted_dataclasses_get_a_builder() -> None:
     for cls in (NoSlots, KeywordOnly, Derived):
         with pytest.raises(TypeError, match="no fast builder"):
             builder(cls)
+
+
+def test_defaults_factories_and_post_init_work_as_in_the_constructor() -> None:
+    new_order, new_decision = builder(Order), builder(Decision)
+    # __post_init__ normalises (a str side becomes the enum member) and checks, as the constructor
+    built = new_order("s", "AAA", "BUY", 10, decision_id="d", created_at=T0)
+    assert built == Order("s", "AAA", OrderSide.BUY, 10, decision_id="d", created_at=T0)
+    assert type(built.action) is OrderSide
+    for bad in ({"quantity": 0}, {"symbol": ""}, {"strategy_name": "a:b"}, {"limit_price": 1.0}):
+        fields = {"strategy_name": "s", "symbol": "AAA", "action": OrderSide.BUY, "quantity": 1}
+        with pytest.raises(ValueError, match=r".+") as made:
+            Order(**(fields | bad))  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=re.escape(str(made.value))):
+            new_order(**(fields | bad))
+    # a default factory runs per instance when the field is not given
+    first = new_decision("AAA", Action.BUY, 0.1, 1.0, "why", timestamp=T0)
+    second = new_decision("AAA", Action.BUY, 0.1, 1.0, "why", timestamp=T0)
+    assert first == Decision("AAA", Action.BUY, 0.1, 1.0, "why", timestamp=T0)
+    assert first.data == {}
+    assert first.data is not second.data
+    assert new_decision("AAA", Action.BUY, 0.1, 1.0, "why").timestamp.tzinfo is UTC
+    with pytest.raises(ValueError, match="target_weight"):
+        new_decision("AAA", Action.BUY, 1.5, 1.0, "why", timestamp=T0)
