@@ -125,7 +125,7 @@ def size_decision(
             )
         side = OrderSide.SELL if left > 0 else OrderSide.BUY
         closing = f"close {held:g} shares" if working.idle else f"close {left:g} ({holding})"
-        return SizingResult(
+        return _new_result(
             _order(decision, side, quantity),
             f"EXIT {symbol}: {closing}: {side} {quantity}{terms}",
             target_quantity=0,
@@ -168,7 +168,7 @@ def size_decision(
             price=ref_price,
             skip=SizingSkip.BELOW_MIN_NOTIONAL,
         )
-    return SizingResult(
+    return _new_result(
         _order(decision, side, quantity),
         f"{basis}; {holding}: {side} {quantity}{terms}",
         target_quantity=target,
@@ -214,4 +214,6 @@ def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
     )
 
 
-_new_order = builder(Order)  # Order(...) without the per-field cost (same checks)
+# Order(...) and SizingResult(...) without the per-field cost (same checks): one per decision
+_new_order = builder(Order)
+_new_result = builder(SizingResult)
