@@ -25,13 +25,14 @@ __all__ = ["builder"]
 T = TypeVar("T")
 
 
-def builder(cls: type[T]) -> Callable[..., T]:
+def builder(cls: type[T], *, post_init: bool = True) -> Callable[..., T]:
     """``build(...) -> cls instance`` with the constructor's signature and meaning (defaults,
     default factories, ``__post_init__``), without its per-field cost.
 
     Refuses (TypeError) a class that is not a slotted dataclass of its own fields only (no base
     class with slots, no field outside ``__init__``, no keyword-only field, no ``InitVar``), whose
-    layout a twin could not share.
+    layout a twin could not share. ``post_init=False`` leaves ``__post_init__`` out: only for
+    callers whose values are already what it would make them (the replay's bars and events).
     """
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = tuple(field.name for field in fields)
@@ -64,7 +65,7 @@ def builder(cls: type[T]) -> Callable[..., T]:
             parameters.append(name)
         lines.append(f"    _fb_record.{name} = {name}")
     lines.append("    _fb_record.__class__ = _fb_model")
-    if hasattr(cls, "__post_init__"):
+    if post_init and hasattr(cls, "__post_init__"):
         lines.append("    _fb_record.__post_init__()")
     lines.append("    return _fb_record")
     source = f"def build_{cls.__name__}({', '.join(parameters)}):\n" + "\n".join(lines) + "\n"

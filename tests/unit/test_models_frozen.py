@@ -103,3 +103,11 @@ def test_defaults_factories_and_post_init_work_as_in_the_constructor() -> None:
     assert new_decision("AAA", Action.BUY, 0.1, 1.0, "why").timestamp.tzinfo is UTC
     with pytest.raises(ValueError, match="target_weight"):
         new_decision("AAA", Action.BUY, 1.5, 1.0, "why", timestamp=T0)
+
+
+def test_without_post_init_the_values_are_taken_as_given() -> None:
+    """post_init=False is for values already normal: nothing is normalised or checked."""
+    as_given = builder(Order, post_init=False)("s", "AAA", "BUY", 0, created_at=T0)
+    assert as_given.action == "BUY"
+    assert type(as_given.action) is str
+    assert as_given.quantity == 0
