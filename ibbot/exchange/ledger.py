@@ -165,8 +165,9 @@ class Ledger:
         self._unsettled = [
             (settles, amount) for settles, amount in self._unsettled if settles > day
         ]
-        oldest = _add_business_days(day, -DAY_TRADE_WINDOW)
-        self._day_trades = {d: n for d, n in self._day_trades.items() if d >= oldest}
+        if self._day_trades:
+            oldest = _add_business_days(day, -DAY_TRADE_WINDOW)
+            self._day_trades = {d: n for d, n in self._day_trades.items() if d >= oldest}
 
     def book(
         self, symbol: str, signed: float, price: float, commission: float, now: datetime
