@@ -28,6 +28,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Final, TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -209,11 +210,17 @@ class Backtest:
         current = micros[0] - 1
         now = times[0]
         known = now + length
+        # one row of the columns per bar (a tuple unpacked beats an index into each column)
+        rows = zip(
+            micros, symbols, opens, highs, lows, closes, volumes, waps, counts, times, strict=True
+        )
+        started = False
         for first in range(0, total, CHUNK):
-            for i in range(first, min(first + CHUNK, total)):
-                t = micros[i]
+            for t, symbol, open_, high, low, close, volume, wap, count, moment in islice(
+                rows, CHUNK
+            ):
                 if t != current:
-                    if i:
+                    if started:
                         # the instant that ended: send its orders, value the account (inlined
                         # _end_instant: this runs once per instant)
                         if staged:
@@ -231,41 +238,31 @@ class Backtest:
                         else:
                             add_equity(cash)
                             add_gross(0.0)
+                    started = True
                     current = t
-                    now = times[i]
+                    now = moment
                     known = now + length  # a bar becomes known when it ends
                     if open_symbols:
                         self._expire(t, now)
                     if t >= next_record_at:
                         next_record_at = self._fundamentals_until(t)
-                symbol = symbols[i]
-                close = closes[i]
                 if symbol in open_symbols:
                     fills = broker.on_bar(
                         symbol,
                         time=now,
                         micros=t,
-                        open_=opens[i],
-                        high=highs[i],
-                        low=lows[i],
+                        open_=open_,
+                        high=high,
+                        low=low,
                         close=close,
-                        volume=volumes[i],
+                        volume=volume,
                     )
                     if fills:
                         self._fills(fills)
                         cash = broker.cash
                 last_close[symbol] = close
                 bar = make_price_bar(
-                    symbol,
-                    now,
-                    opens[i],
-                    highs[i],
-                    lows[i],
-                    close,
-                    volumes[i],
-                    bar_size,
-                    waps[i],
-                    counts[i],
+                    symbol, now, open_, high, low, close, volume, bar_size, wap, count
                 )
                 event = make_event(price_bar, symbol, now, bar, SOURCE, known)
                 for strategy, handle in bar_handlers:
