@@ -154,6 +154,8 @@ class Backtest:
         }
         self._status_handlers = self._handlers[EventType.ORDER_STATUS]
         self._decided_at: datetime | None = None
+        self._blocked_count = 0  # orders the risk gate refused
+        self._rejected_count = 0  # orders the broker rejected (e.g. for margin)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -281,6 +283,8 @@ class Backtest:
             bars=total,
             fills=len(self.fills),
             decisions=len(self.decisions),
+            blocked=self._blocked_count,
+            rejected=self._rejected_count,
             final_equity=self.equity.equity[-1],
         )
         return BacktestResult(
@@ -456,7 +460,8 @@ class Backtest:
             verdict = plan.verdict
             if plan.outcome is DecisionOutcome.BLOCKED:
                 assert verdict is not None
-                log.info(
+                self._blocked_count += 1
+                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
                     "backtest.order_blocked",
                     strategy=name,
                     symbol=order.symbol,
@@ -545,7 +550,8 @@ class Backtest:
                 sent.decision, sent.outcome, sent.sizing, sent.order, sent.verdict, record.order_id
             )
             if record.status is OrderStatus.REJECTED:
-                log.info(
+                self._rejected_count += 1
+                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
                     "backtest.order_rejected",
                     strategy=order.strategy_name,
                     symbol=order.symbol,
