@@ -186,23 +186,39 @@ class SimulatedBroker:
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def submit(self, order: Order, now: datetime, marks: Mapping[str, float]) -> BrokerOrder:
+    def submit(
+        self,
+        order: Order,
+        now: datetime,
+        marks: Mapping[str, float],
+        *,
+        held_marked: bool = False,
+    ) -> BrokerOrder:
         """Send ``order`` at ``now``; it works from the next bar of its symbol on.
 
         ``marks`` are the latest closes: the engine values the account with them for its margin
         check (IB's error 201 when the order needs more margin than the equity allows).
+        ``held_marked`` says an earlier submit already brought every held symbol to these same
+        ``marks`` and nothing has filled since (the replay's later orders of one instant): only
+        the order's own symbol is looked at, not every holding again.
         """
-        self._mark(marks, (order.symbol, *self.positions), now)
+        self._mark(marks, (order.symbol,) if held_marked else (order.symbol, *self.positions), now)
         record = self._record(order, now)
         self._place(record, now)
         return record
 
     def submit_bracket(
-        self, bracket: Bracket, now: datetime, marks: Mapping[str, float]
+        self,
+        bracket: Bracket,
+        now: datetime,
+        marks: Mapping[str, float],
+        *,
+        held_marked: bool = False,
     ) -> list[BrokerOrder]:
-        """Send an entry and its protective children as one bracket; their records, entry first."""
+        """Send an entry and its protective children as one bracket; their records, entry first
+        (``marks`` and ``held_marked`` as for :meth:`submit`)."""
         entry = bracket.entry
-        self._mark(marks, (entry.symbol, *self.positions), now)
+        self._mark(marks, (entry.symbol,) if held_marked else (entry.symbol, *self.positions), now)
         records = [self._record(order, now) for _, order in bracket.legs]
         parent = records[0].order_id
         for record in records:

@@ -540,11 +540,17 @@ class Backtest:
         assert broker is not None
         staged = list(self._staged)
         self._staged.clear()  # the replay loop holds this list: empty it in place
+        # The orders of one instant go at the same closes, and nothing fills between them: after
+        # the first, the holdings' marks are up to date already.
+        held_marked = False
         for order, bracket, index in staged:
             if bracket is None:
-                record = broker.submit(order, now, self.closes)
+                record = broker.submit(order, now, self.closes, held_marked=held_marked)
             else:
-                record = broker.submit_bracket(bracket, now, self.closes)[0]
+                record = broker.submit_bracket(bracket, now, self.closes, held_marked=held_marked)[
+                    0
+                ]
+            held_marked = True
             sent = self.decisions[index]
             self.decisions[index] = _new_record(
                 sent.decision, sent.outcome, sent.sizing, sent.order, sent.verdict, record.order_id
