@@ -24,6 +24,8 @@ def utc_now() -> datetime:
 
 def ensure_utc(value: datetime, *, field: str = "timestamp") -> datetime:
     """Return ``value`` converted to UTC; refuse naive datetimes, whose meaning is a guess."""
+    if value.tzinfo is UTC:  # already UTC (astimezone would return it as it is)
+        return value
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"{field} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)

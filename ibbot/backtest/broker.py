@@ -49,6 +49,7 @@ from ibbot.models import (
     parse_order_ref,
     split_leg,
 )
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +61,11 @@ __all__ = ["BACKTEST_ACCOUNT", "BrokerOrder", "SimulatedBroker"]
 
 BACKTEST_ACCOUNT: Final = "DUBACKTEST"
 """The simulated account: a paper account id (``DU`` prefix), so the live-account guard lets it trade."""
+
+# The engine's inputs and the broker's fills, without the frozen constructors' per-field cost.
+_new_request = builder(OrderRequest)
+_new_sim_bar = builder(SimBar)
+_new_fill = builder(Fill)
 
 # The IB statuses the engine reports, in ibbot's own lifecycle.
 _STATUSES: Final = {
@@ -180,23 +186,39 @@ class SimulatedBroker:
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def submit(self, order: Order, now: datetime, marks: Mapping[str, float]) -> BrokerOrder:
+    def submit(
+        self,
+        order: Order,
+        now: datetime,
+        marks: Mapping[str, float],
+        *,
+        held_marked: bool = False,
+    ) -> BrokerOrder:
         """Send ``order`` at ``now``; it works from the next bar of its symbol on.
 
         ``marks`` are the latest closes: the engine values the account with them for its margin
         check (IB's error 201 when the order needs more margin than the equity allows).
+        ``held_marked`` says an earlier submit already brought every held symbol to these same
+        ``marks`` and nothing has filled since (the replay's later orders of one instant): only
+        the order's own symbol is looked at, not every holding again.
         """
-        self._mark(marks, (order.symbol, *self.positions), now)
+        self._mark(marks, (order.symbol,) if held_marked else (order.symbol, *self.positions), now)
         record = self._record(order, now)
         self._place(record, now)
         return record
 
     def submit_bracket(
-        self, bracket: Bracket, now: datetime, marks: Mapping[str, float]
+        self,
+        bracket: Bracket,
+        now: datetime,
+        marks: Mapping[str, float],
+        *,
+        held_marked: bool = False,
     ) -> list[BrokerOrder]:
-        """Send an entry and its protective children as one bracket; their records, entry first."""
+        """Send an entry and its protective children as one bracket; their records, entry first
+        (``marks`` and ``held_marked`` as for :meth:`submit`)."""
         entry = bracket.entry
-        self._mark(marks, (entry.symbol, *self.positions), now)
+        self._mark(marks, (entry.symbol,) if held_marked else (entry.symbol, *self.positions), now)
         records = [self._record(order, now) for _, order in bracket.legs]
         parent = records[0].order_id
         for record in records:
@@ -229,18 +251,18 @@ class SimulatedBroker:
     def _record(self, order: Order, now: datetime) -> BrokerOrder:
         order_id = next(self._ids)
         record = BrokerOrder(order, order_id, now)
-        record.request = OrderRequest(
-            client_id=self._client_id,
-            order_id=order_id,
-            symbol=order.symbol,
-            action=order.action,
-            quantity=float(order.quantity),
-            order_type=order.order_type,
-            limit_price=order.limit_price,
-            stop_price=order.stop_price,
-            tif=order.time_in_force,
-            order_ref=order.order_ref,
-            account=self.account,
+        record.request = _new_request(
+            self._client_id,
+            order_id,
+            order.symbol,
+            order.action,
+            float(order.quantity),
+            order.order_type,
+            order.limit_price,
+            order.stop_price,
+            order.time_in_force,
+            order.order_ref,
+            self.account,
             trailing_amount=order.trailing_amount,
             trailing_percent=order.trailing_percent,
         )
@@ -273,7 +295,7 @@ class SimulatedBroker:
                 record.active_day = day
         # IB volumes are whole shares; a fractional volume still traded, so it must not count as 0
         shares = 0 if volume <= 0 else max(1, int(volume))
-        bar = SimBar(time, open_, high, low, close, shares, close, 0)
+        bar = _new_sim_bar(time, open_, high, low, close, shares, close, 0)
         fills = self._apply(self.exchange.on_bar(symbol, bar), time)
         self._marked[symbol] = close  # the engine marks a symbol at the close of each bar it sees
         return fills
@@ -348,7 +370,7 @@ class SimulatedBroker:
         record.avg_price = state.avg_fill_price
         record.commission += report.commission
         strategy, decision_id = parse_order_ref(request.order_ref)
-        return Fill(
+        return _new_fill(
             exec_id=execution.exec_id,
             order_id=request.order_id,
             perm_id=state.perm_id,

@@ -4,8 +4,9 @@ The models' constructors are written for values from outside: a frozen dataclass
 through ``object.__setattr__`` and ``__post_init__`` normalises timestamps (``ensure_utc``), enums
 and bar sizes. In a replay every one of those inputs is already normal (timestamps are built in UTC
 from the store's integers, the bar size and event type are enum members), and the constructors cost
-about 2.6 µs per bar, a third of the whole per-bar budget. These builders store the same field
-values through the slots' own descriptors instead, producing instances equal to, and
+about 2.6 µs per bar, a third of the whole per-bar budget. These builders are
+:func:`ibbot.models.frozen.builder` functions without ``__post_init__``: plain slot stores into a
+twin of the model's layout, then the model's class, producing instances equal to, and
 indistinguishable from, the ones the constructors make (a unit test compares them field by field).
 
 Only the replay uses them, only with values of the right types. If a model gains, loses or
@@ -18,12 +19,11 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ibbot.models import Event, EventType, PriceBar
+from ibbot.models import Event, PriceBar
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from ibbot.models import BarSize, Payload
 
 __all__ = ["make_event", "make_price_bar", "utc_from_micros"]
 
@@ -42,78 +42,26 @@ _PRICE_BAR_FIELDS = (
 _EVENT_FIELDS = ("type", "symbol", "timestamp", "payload", "source", "ingested_at")
 
 
-def _setters(cls: type[Any], expected: tuple[str, ...]) -> list[Callable[[object, object], None]]:
+def _check_fields(cls: type[Any], expected: tuple[str, ...]) -> None:
     actual = tuple(field.name for field in dataclasses.fields(cls))
-    if actual != expected:
+    if actual != expected or tuple(getattr(cls, "__slots__", ())) != expected:
         raise ImportError(
             f"ibbot.backtest.builders knows {cls.__name__} fields {expected}, the model has "
             f"{actual}: update the builder with the model"
         )
-    return [getattr(cls, name).__set__ for name in expected]
 
 
-(
-    _bar_symbol,
-    _bar_timestamp,
-    _bar_open,
-    _bar_high,
-    _bar_low,
-    _bar_close,
-    _bar_volume,
-    _bar_size,
-    _bar_wap,
-    _bar_count,
-) = _setters(PriceBar, _PRICE_BAR_FIELDS)
-_event_type, _event_symbol, _event_timestamp, _event_payload, _event_source, _event_ingested = (
-    _setters(Event, _EVENT_FIELDS)
-)
-_new = object.__new__
+_check_fields(PriceBar, _PRICE_BAR_FIELDS)
+_check_fields(Event, _EVENT_FIELDS)
 
 
-def make_price_bar(  # noqa: PLR0917 - PriceBar's own field order; keywords cost time per bar
-    symbol: str,
-    timestamp: datetime,
-    open_: float,
-    high: float,
-    low: float,
-    close: float,
-    volume: float,
-    bar_size: BarSize,
-    wap: float | None,
-    bar_count: int | None,
-) -> PriceBar:
-    """``PriceBar(...)`` for a UTC ``timestamp`` and a ``BarSize`` member, without re-checking them."""
-    bar: PriceBar = _new(PriceBar)
-    _bar_symbol(bar, symbol)
-    _bar_timestamp(bar, timestamp)
-    _bar_open(bar, open_)
-    _bar_high(bar, high)
-    _bar_low(bar, low)
-    _bar_close(bar, close)
-    _bar_volume(bar, volume)
-    _bar_size(bar, bar_size)
-    _bar_wap(bar, wap)
-    _bar_count(bar, bar_count)
-    return bar
+make_price_bar: Callable[..., PriceBar] = builder(PriceBar, post_init=False)
+"""``make_price_bar(symbol, timestamp, open, high, low, close, volume, bar_size, wap, bar_count)``:
+``PriceBar(...)`` for a UTC ``timestamp`` and a ``BarSize`` member, without re-checking them."""
 
-
-def make_event(  # noqa: PLR0917 - Event's own field order; keywords cost time per bar
-    kind: EventType,
-    symbol: str | None,
-    timestamp: datetime,
-    payload: Payload,
-    source: str,
-    ingested_at: datetime,
-) -> Event:
-    """``Event(...)`` for an ``EventType`` member and UTC timestamps, without re-checking them."""
-    event: Event = _new(Event)
-    _event_type(event, kind)
-    _event_symbol(event, symbol)
-    _event_timestamp(event, timestamp)
-    _event_payload(event, payload)
-    _event_source(event, source)
-    _event_ingested(event, ingested_at)
-    return event
+make_event: Callable[..., Event] = builder(Event, post_init=False)
+"""``make_event(type, symbol, timestamp, payload, source, ingested_at)``: ``Event(...)`` for an
+``EventType`` member and UTC timestamps, without re-checking them."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

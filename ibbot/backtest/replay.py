@@ -28,6 +28,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Final, TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,7 @@ from ibbot.models import (
     fundamentals_event_type,
     split_leg,
 )
+from ibbot.models.frozen import builder
 from ibbot.strategies import PipelineStrategy, create_strategy
 from ibbot.trading import (
     NOTHING_WORKING,
@@ -152,6 +154,8 @@ class Backtest:
         }
         self._status_handlers = self._handlers[EventType.ORDER_STATUS]
         self._decided_at: datetime | None = None
+        self._blocked_count = 0  # orders the risk gate refused
+        self._rejected_count = 0  # orders the broker rejected (e.g. for margin)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -208,11 +212,17 @@ class Backtest:
         current = micros[0] - 1
         now = times[0]
         known = now + length
+        # one row of the columns per bar (a tuple unpacked beats an index into each column)
+        rows = zip(
+            micros, symbols, opens, highs, lows, closes, volumes, waps, counts, times, strict=True
+        )
+        started = False
         for first in range(0, total, CHUNK):
-            for i in range(first, min(first + CHUNK, total)):
-                t = micros[i]
+            for t, symbol, open_, high, low, close, volume, wap, count, moment in islice(
+                rows, CHUNK
+            ):
                 if t != current:
-                    if i:
+                    if started:
                         # the instant that ended: send its orders, value the account (inlined
                         # _end_instant: this runs once per instant)
                         if staged:
@@ -230,41 +240,31 @@ class Backtest:
                         else:
                             add_equity(cash)
                             add_gross(0.0)
+                    started = True
                     current = t
-                    now = times[i]
+                    now = moment
                     known = now + length  # a bar becomes known when it ends
                     if open_symbols:
                         self._expire(t, now)
                     if t >= next_record_at:
                         next_record_at = self._fundamentals_until(t)
-                symbol = symbols[i]
-                close = closes[i]
                 if symbol in open_symbols:
                     fills = broker.on_bar(
                         symbol,
                         time=now,
                         micros=t,
-                        open_=opens[i],
-                        high=highs[i],
-                        low=lows[i],
+                        open_=open_,
+                        high=high,
+                        low=low,
                         close=close,
-                        volume=volumes[i],
+                        volume=volume,
                     )
                     if fills:
                         self._fills(fills)
                         cash = broker.cash
                 last_close[symbol] = close
                 bar = make_price_bar(
-                    symbol,
-                    now,
-                    opens[i],
-                    highs[i],
-                    lows[i],
-                    close,
-                    volumes[i],
-                    bar_size,
-                    waps[i],
-                    counts[i],
+                    symbol, now, open_, high, low, close, volume, bar_size, wap, count
                 )
                 event = make_event(price_bar, symbol, now, bar, SOURCE, known)
                 for strategy, handle in bar_handlers:
@@ -283,6 +283,8 @@ class Backtest:
             bars=total,
             fills=len(self.fills),
             decisions=len(self.decisions),
+            blocked=self._blocked_count,
+            rejected=self._rejected_count,
             final_equity=self.equity.equity[-1],
         )
         return BacktestResult(
@@ -452,13 +454,14 @@ class Backtest:
             order = plan.order
             if order is None:
                 self.decisions.append(
-                    DecisionRecord(plan.decision, DecisionOutcome.NO_ORDER, plan.sizing.reason)
+                    _new_record(plan.decision, DecisionOutcome.NO_ORDER, plan.sizing.reason)
                 )
                 continue
             verdict = plan.verdict
             if plan.outcome is DecisionOutcome.BLOCKED:
                 assert verdict is not None
-                log.info(
+                self._blocked_count += 1
+                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
                     "backtest.order_blocked",
                     strategy=name,
                     symbol=order.symbol,
@@ -467,7 +470,7 @@ class Backtest:
                     reason=verdict.message,
                 )
                 self.decisions.append(
-                    DecisionRecord(
+                    _new_record(
                         plan.decision, DecisionOutcome.BLOCKED, plan.sizing.reason, order, verdict
                     )
                 )
@@ -476,9 +479,7 @@ class Backtest:
                 continue
             self._staged.append((order, plan.bracket, len(self.decisions)))
             self.decisions.append(
-                DecisionRecord(
-                    plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict
-                )
+                _new_record(plan.decision, DecisionOutcome.SENT, plan.sizing.reason, order, verdict)
             )
 
     def _working(self, strategy: str, symbol: str, *, protective: bool = True) -> Exposure:
@@ -539,17 +540,24 @@ class Backtest:
         assert broker is not None
         staged = list(self._staged)
         self._staged.clear()  # the replay loop holds this list: empty it in place
+        # The orders of one instant go at the same closes, and nothing fills between them: after
+        # the first, the holdings' marks are up to date already.
+        held_marked = False
         for order, bracket, index in staged:
             if bracket is None:
-                record = broker.submit(order, now, self.closes)
+                record = broker.submit(order, now, self.closes, held_marked=held_marked)
             else:
-                record = broker.submit_bracket(bracket, now, self.closes)[0]
+                record = broker.submit_bracket(bracket, now, self.closes, held_marked=held_marked)[
+                    0
+                ]
+            held_marked = True
             sent = self.decisions[index]
-            self.decisions[index] = DecisionRecord(
+            self.decisions[index] = _new_record(
                 sent.decision, sent.outcome, sent.sizing, sent.order, sent.verdict, record.order_id
             )
             if record.status is OrderStatus.REJECTED:
-                log.info(
+                self._rejected_count += 1
+                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
                     "backtest.order_rejected",
                     strategy=order.strategy_name,
                     symbol=order.symbol,
@@ -623,6 +631,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 _FUNDAMENTALS = (EventType.FUNDAMENTAL_DATA, EventType.FINANCIAL_STATEMENTS)
+
+_new_record = builder(DecisionRecord)  # two per decision sent: without the per-field cost
 
 
 def _record_time(record: FundamentalData) -> datetime:

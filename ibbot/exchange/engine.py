@@ -108,6 +108,7 @@ from ibbot.exchange.rejections import (
     request_problem,
 )
 from ibbot.models import OrderSide, TimeInForce
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -547,7 +548,7 @@ class Exchange:
         self._orders[(request.client_id, request.order_id)] = order
         self._open.setdefault(request.symbol, []).append(order)
         order.hold_or_release(order.eligible(*hours))
-        events.append(OrderAccepted(order.snapshot(), now))
+        events.append(_accepted(order.snapshot(), now))
         effect = self._links.join(order)
         if effect is not None:
             events.extend(self._apply_effect(effect, now))
@@ -622,7 +623,7 @@ class Exchange:
         match = match_bar(order, bar, self._slippage)
         events: list[ExchangeEvent] = []
         if match.reason:
-            events.append(OrderStatusChanged(order.snapshot(), bar.time, match.reason))
+            events.append(_status_changed(order.snapshot(), bar.time, match.reason))
         if match.price is not None:
             quantity = capacity.take(order.remaining)
             if quantity > 0:
@@ -647,7 +648,7 @@ class Exchange:
             order.status, order.why_held = IbOrderStatus.FILLED, ""
             self._close(order)
         state = order.snapshot()
-        execution = Execution(
+        execution = _execution(
             exec_id=exec_id,
             state=state,
             time=now,
@@ -658,12 +659,12 @@ class Exchange:
             avg_price=order.avg_price,
             exchange=self._venue,
         )
-        report = CommissionReport(exec_id, commission, self._currency, realized, now)
+        report = _commission_report(exec_id, commission, self._currency, realized, now)
         self._log.record(execution, report)
         events: list[ExchangeEvent] = [
             execution,
             report,
-            OrderStatusChanged(state, now, "filled" if done else "partially filled"),
+            _status_changed(state, now, "filled" if done else "partially filled"),
             self._ledger.position(request.symbol, now),
         ]
         if self._account_events:
@@ -706,11 +707,19 @@ class Exchange:
     ) -> OrderStatusChanged:
         order.status, order.why_held = status, ""
         self._close(order)
-        return OrderStatusChanged(order.snapshot(), now, reason)
+        return _status_changed(order.snapshot(), now, reason)
 
     def _close(self, order: WorkingOrder) -> None:
         self._open[order.request.symbol].remove(order)
         self._completed.append(order)
+
+
+# The events of every order and fill, without the frozen constructors' per-field cost (the values
+# are the engine's own, already in form).
+_accepted = builder(OrderAccepted)
+_status_changed = builder(OrderStatusChanged)
+_execution = builder(Execution)
+_commission_report = builder(CommissionReport)
 
 
 class _Pass:

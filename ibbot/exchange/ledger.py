@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -43,6 +42,7 @@ from ibbot.exchange.account import (
 )
 from ibbot.exchange.events import PortfolioItem, PositionChanged
 from ibbot.exchange.rejections import REJECT_PREFIX
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -64,23 +64,26 @@ def trading_day(now: datetime) -> date:
 
 
 def _business_day_on_or_before(day: date) -> date:
-    while day.weekday() >= _SATURDAY:
-        day -= timedelta(days=1)
-    return day
+    weekday = day.weekday()
+    return day if weekday < _SATURDAY else day - timedelta(days=weekday - _SATURDAY + 1)
 
 
-@lru_cache(maxsize=4_096)
 def _add_business_days(day: date, count: int) -> date:
     """``count`` weekdays after (before, when negative) the business day on or before ``day``.
 
-    Cached: every valuation asks for the same few days (the day-trade window) again."""
+    In closed form (whole weeks of 7 days, then the rest, stepping over one weekend when the rest
+    crosses it): a long backtest asks for a new day at every fill, so a cache would only miss."""
     day = _business_day_on_or_before(day)
-    step = timedelta(days=1 if count >= 0 else -1)
-    for _ in range(abs(count)):
-        day += step
-        while day.weekday() >= _SATURDAY:
-            day += step
-    return day
+    weekday = day.weekday()  # Monday 0 .. Friday 4
+    weeks, rest = divmod(abs(count), 5)
+    if count >= 0:
+        days = 7 * weeks + rest + (2 if weekday + rest >= _SATURDAY else 0)
+    else:
+        days = -(7 * weeks + rest + (2 if weekday - rest < 0 else 0))
+    return day + timedelta(days=days)
+
+
+_position_changed = builder(PositionChanged)  # one per fill: without the per-field cost
 
 
 @dataclass(slots=True)
@@ -162,8 +165,9 @@ class Ledger:
         self._unsettled = [
             (settles, amount) for settles, amount in self._unsettled if settles > day
         ]
-        oldest = _add_business_days(day, -DAY_TRADE_WINDOW)
-        self._day_trades = {d: n for d, n in self._day_trades.items() if d >= oldest}
+        if self._day_trades:
+            oldest = _add_business_days(day, -DAY_TRADE_WINDOW)
+            self._day_trades = {d: n for d, n in self._day_trades.items() if d >= oldest}
 
     def book(
         self, symbol: str, signed: float, price: float, commission: float, now: datetime
@@ -221,7 +225,7 @@ class Ledger:
     def position(self, symbol: str, now: datetime) -> PositionChanged:
         """The position in ``symbol`` as IB reports it after a change at ``now``."""
         p = self._positions[symbol]
-        return PositionChanged(self._account, symbol, p.quantity, p.avg_cost, now, p.realized)
+        return _position_changed(self._account, symbol, p.quantity, p.avg_cost, now, p.realized)
 
     def positions(self) -> list[PositionChanged]:
         """The position in every symbol traded (closed ones stay listed at zero, as IB lists them)."""

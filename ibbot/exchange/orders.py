@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ibbot.models import OrderSide, OrderType, TimeInForce
+from ibbot.models.frozen import builder
 
 __all__ = [
     "ADAPTIVE",
@@ -120,6 +121,9 @@ class OrderState:
     why_held: str = ""
     trail_stop_price: float | None = None  # a trailing order's current stop
     parent_perm_id: int = 0
+
+
+_order_state = builder(OrderState)
 
 
 @dataclass(slots=True)
@@ -232,15 +236,17 @@ class WorkingOrder:
 
     def snapshot(self) -> OrderState:
         """The order as IB reports it now."""
-        return OrderState(
-            request=self.request,
-            perm_id=self.perm_id,
-            status=self.status.value,
-            filled=self.filled,
-            remaining=self.remaining,
-            avg_fill_price=self.avg_price,
-            last_fill_price=self.last_fill_price,
-            why_held=self.why_held,
-            trail_stop_price=self.trail_stop,
-            parent_perm_id=self.parent_perm_id,
+        filled = self.filled
+        # OrderState(...) without the frozen constructor's per-field cost: several per fill
+        return _order_state(
+            self.request,
+            self.perm_id,
+            self.status.value,
+            filled,
+            self.request.quantity - filled,
+            self.cost / filled if filled else 0.0,
+            self.last_fill_price,
+            self.why_held,
+            self.trail_stop,
+            self.parent_perm_id,
         )

@@ -64,6 +64,8 @@ def request_problem(request: OrderRequest, symbols: frozenset[str] | None) -> Re
 def _price_problem(request: OrderRequest) -> Refusal | None:
     needs_limit = request.order_type in LIMIT_TYPES
     needs_stop = request.order_type in STOP_TYPES
+    if not needs_limit and not needs_stop:
+        return None  # a market (or trailing) order: no price of its own to check
     for needed, value, name in (
         (needs_limit, request.limit_price, "limit"),
         (needs_stop, request.stop_price, "stop"),

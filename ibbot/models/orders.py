@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from ibbot.clock import ensure_utc, utc_now
+from ibbot.models.frozen import builder
 
 __all__ = [
     "Action",
@@ -127,6 +128,8 @@ def trailing_problem(
     A TRAIL order trails by exactly one of an amount (IB's ``auxPrice``) or a percentage (IB's
     ``trailingPercent``, in percent: 2.0 is 2%); other orders take neither.
     """
+    if trailing_amount is None and trailing_percent is None and order_type is not OrderType.TRAIL:
+        return None  # the common case: no trailing terms on an order that takes none
     given = [v for v in (trailing_amount, trailing_percent) if v is not None]
     if order_type is not OrderType.TRAIL:
         return f"{order_type} order takes no trailing terms" if given else None
@@ -216,10 +219,16 @@ class Order:
     trailing_percent: float | None = None  # TRAIL: IB's trailingPercent (2.0 is 2%)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
-        object.__setattr__(self, "action", OrderSide(self.action))
-        object.__setattr__(self, "order_type", OrderType(self.order_type))
-        object.__setattr__(self, "time_in_force", TimeInForce(self.time_in_force))
+        # each field normalised only when it is not already normal (the common case, and the
+        # replay's: a set per field costs more than the check)
+        if self.created_at.tzinfo is not UTC:
+            object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
+        if type(self.action) is not OrderSide:
+            object.__setattr__(self, "action", OrderSide(self.action))
+        if type(self.order_type) is not OrderType:
+            object.__setattr__(self, "order_type", OrderType(self.order_type))
+        if type(self.time_in_force) is not TimeInForce:
+            object.__setattr__(self, "time_in_force", TimeInForce(self.time_in_force))
         if self.quantity <= 0:
             raise ValueError(f"order quantity must be positive, got {self.quantity}")
         if not self.symbol:
@@ -297,8 +306,10 @@ class Fill:
     realized_pnl: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
-        object.__setattr__(self, "side", OrderSide(self.side))
+        if self.timestamp.tzinfo is not UTC:
+            object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        if type(self.side) is not OrderSide:
+            object.__setattr__(self, "side", OrderSide(self.side))
 
     @property
     def signed_quantity(self) -> float:
@@ -359,13 +370,13 @@ class Position:
                 avg = self.avg_cost
             else:
                 avg = price
-        position = Position(
+        position = _new_position(
             self.symbol,
             new,
             avg,
-            strategy_name=self.strategy_name,
-            account=self.account,
-            realized_pnl=self.realized_pnl + realized,
+            self.strategy_name,
+            self.account,
+            self.realized_pnl + realized,
         )
         return position, realized
 
@@ -376,3 +387,6 @@ class Position:
     def unrealized_pnl(self, price: float) -> float:
         """Profit of the open quantity if it were closed at ``price``."""
         return self.quantity * (price - self.avg_cost)
+
+
+_new_position = builder(Position)  # one per fill and holder: without the per-field cost

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ibbot.clock import ensure_utc, utc_now
@@ -61,8 +61,10 @@ class Decision:
     protection: Protection | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
-        object.__setattr__(self, "action", Action(self.action))
+        if self.timestamp.tzinfo is not UTC:
+            object.__setattr__(self, "timestamp", ensure_utc(self.timestamp))
+        if type(self.action) is not Action:
+            object.__setattr__(self, "action", Action(self.action))
         if type(self.order_type) is not OrderType:
             object.__setattr__(self, "order_type", OrderType(self.order_type))
         if type(self.time_in_force) is not TimeInForce:

@@ -39,6 +39,7 @@ from ibbot.models import (
     from_dict,
     to_dict,
 )
+from ibbot.models.frozen import builder
 from ibbot.strategies.params import StrategyParams, validate_params
 from ibbot.strategies.protection import ProtectionParams
 from ibbot.strategies.state import StrategyStateError, SymbolState
@@ -160,6 +161,9 @@ S = TypeVar("S", bound=SymbolState)
 # the types a decision's data keeps; a tuple, as `int | float | ...` in a comprehension would be
 # built anew for every value tested
 _SCALARS: Final = (int, float, str, bool)
+
+
+_new_decision = builder(Decision)
 
 
 def _no_decisions(event: Event) -> list[Decision]:
@@ -468,7 +472,7 @@ class PipelineStrategy(ABC, Generic[S]):
             trail = f"{trail}; protection: {protection.describe()}"
         self._sequence += 1
         ident = decision_id(self.name, state.symbol, timestamp, self._sequence)
-        decision = Decision(
+        decision = _new_decision(  # Decision(...) without the per-field cost (same checks)
             state.symbol,
             intent.action,
             intent.target_weight,

@@ -188,32 +188,41 @@ class MovingAverageCross:
         A value that is not finite is refused with :class:`ValueError` (both windows unchanged).
         """
         # RollingMean.push, once for two windows: this runs on every bar of a crossover strategy
-        fast, slow = self.fast, self.slow
+        fast = self.fast
         scale = fast._scale
         try:
             units = round(value * scale)
             on_grid = units / scale == value
         except (ValueError, OverflowError):
             on_grid = False
+        slow = self.slow
         if not on_grid:
             units = fast._units_of(value)
             slow.refine(*fast.unit)
         elif fast._shift:
             units <<= fast._shift
-        window = fast._units
-        if len(window) == fast.length:
-            fast._total += units - window[0]
+        fast_window, slow_window = fast._units, slow._units
+        fast_length, slow_length = fast.length, slow.length
+        if len(slow_window) == slow_length and len(fast_window) == fast_length:
+            # both full (every bar after the first ``slow``): one value in, the oldest out
+            fast_total = fast._total = fast._total + units - fast_window[0]
+            slow_total = slow._total = slow._total + units - slow_window[0]
+            fast_window.append(units)
+            slow_window.append(units)
         else:
-            fast._total += units
-        window.append(units)
-        window = slow._units
-        if len(window) == slow.length:
-            slow._total += units - window[0]
-        else:
-            slow._total += units
-        window.append(units)
-        if len(window) < slow.length or len(fast._units) < fast.length:
-            return None
-        above = fast._total * slow.length
-        below = slow._total * fast.length
+            if len(fast_window) == fast_length:
+                fast._total += units - fast_window[0]
+            else:
+                fast._total += units
+            fast_window.append(units)
+            if len(slow_window) == slow_length:
+                slow._total += units - slow_window[0]
+            else:
+                slow._total += units
+            slow_window.append(units)
+            if len(slow_window) < slow_length or len(fast_window) < fast_length:
+                return None
+            fast_total, slow_total = fast._total, slow._total
+        above = fast_total * slow_length
+        below = slow_total * fast_length
         return (above > below) - (above < below)

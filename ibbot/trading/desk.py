@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from ibbot.models import Bracket, Decision, OrderSide
+from ibbot.models.frozen import builder
 from ibbot.trading.brackets import plan_bracket
 from ibbot.trading.risk import RiskVerdict
 from ibbot.trading.sizing import SizingResult, SizingSkip, size_decision
@@ -126,4 +127,7 @@ def plan_trade(
         worst_case_loss=protected.worst_case_loss,
     )
     outcome = DecisionOutcome.SENT if verdict.allowed else DecisionOutcome.BLOCKED
-    return TradePlan(decision, outcome, sized, verdict, protected.bracket)
+    return _new_plan(decision, outcome, sized, verdict, protected.bracket)
+
+
+_new_plan = builder(TradePlan)  # TradePlan(...) without the per-field cost: one per order

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ibbot.accounts import mask_account
 from ibbot.errors import ConfigError, RiskBlocked
 from ibbot.models import OrderType, valuation_price
+from ibbot.models.frozen import builder
 from ibbot.trading.kill_switch import KillSwitch
 from ibbot.trading.reconciliation import ReconciliationOutcome, ReconciliationPolicy
 
@@ -118,6 +119,9 @@ class RiskVerdict:
         """Raise :class:`~ibbot.errors.RiskBlocked` naming the rule when the order was refused."""
         if not self.allowed and self.rule is not None:
             raise RiskBlocked(self.rule.value, self.message)
+
+
+_new_verdict = builder(RiskVerdict)  # RiskVerdict(...) without the per-field cost: one per order
 
 
 class RiskGate:
@@ -257,7 +261,7 @@ class RiskGate:
             )
         if worst_case_loss is not None:
             what = f"bracket {what} (worst case {worst_case_loss:,.2f} at the stop)"
-        return RiskVerdict(True, f"{what} x {price:,.2f} = {notional:,.2f}: within every limit")
+        return _new_verdict(True, f"{what} x {price:,.2f} = {notional:,.2f}: within every limit")
 
     def _check_mode(self, order: Order) -> RiskVerdict | None:
         """The rules that stop every order, whatever it does to the position."""

@@ -35,6 +35,7 @@ from ibbot.models import (
     order_price_problem,
     valuation_price,
 )
+from ibbot.models.frozen import builder
 from ibbot.trading.working import NOTHING_WORKING, Exposure
 
 __all__ = ["SizingResult", "SizingSkip", "size_decision"]
@@ -124,7 +125,7 @@ def size_decision(
             )
         side = OrderSide.SELL if left > 0 else OrderSide.BUY
         closing = f"close {held:g} shares" if working.idle else f"close {left:g} ({holding})"
-        return SizingResult(
+        return _new_result(
             _order(decision, side, quantity),
             f"EXIT {symbol}: {closing}: {side} {quantity}{terms}",
             target_quantity=0,
@@ -167,7 +168,7 @@ def size_decision(
             price=ref_price,
             skip=SizingSkip.BELOW_MIN_NOTIONAL,
         )
-    return SizingResult(
+    return _new_result(
         _order(decision, side, quantity),
         f"{basis}; {holding}: {side} {quantity}{terms}",
         target_quantity=target,
@@ -199,7 +200,7 @@ def _terms(decision: Decision) -> str:
 
 
 def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
-    return Order(
+    return _new_order(
         decision.strategy_name,
         decision.symbol,
         side,
@@ -211,3 +212,8 @@ def _order(decision: Decision, side: OrderSide, quantity: int) -> Order:
         decision_id=decision.decision_id,
         created_at=decision.timestamp,
     )
+
+
+# Order(...) and SizingResult(...) without the per-field cost (same checks): one per decision
+_new_order = builder(Order)
+_new_result = builder(SizingResult)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from structlog.testing import capture_logs
 
 from ibbot.backtest import (
     Backtest,
@@ -344,10 +345,16 @@ def test_margin_rejection_is_recorded() -> None:
         starting_cash=1_000.0,
         risk=RiskLimits(max_position_pct=1.0, max_order_notional=1e9),
     )
-    result = Backtest(cfg).run(BarFeed.from_bars(bars))
+    with capture_logs() as logs:
+        result = Backtest(cfg).run(BarFeed.from_bars(bars))
     assert result.fills == ()
     assert [o.status for o in result.orders] == [OrderStatus.REJECTED]
     assert result.orders[0].message.startswith("201:")
+    # each rejection at debug (a long run would print thousands), their count in the summary
+    rejected = [line for line in logs if line["event"] == "backtest.order_rejected"]
+    assert [line["log_level"] for line in rejected] == ["debug"]
+    replayed = next(line for line in logs if line["event"] == "backtest.replayed")
+    assert (replayed["rejected"], replayed["blocked"]) == (1, 0)
 
 
 def test_a_strategy_that_raises_stops_the_run_with_context() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from ibbot.exchange.account import AccountFigures, account_tags
-from ibbot.exchange.ledger import Ledger, trading_day
+from ibbot.exchange.ledger import Ledger, _add_business_days, trading_day
 from ibbot.sim.account_keys import summary_rows, update_rows
 
 # 2 March 2026 is a Monday; 15:00 UTC is 10:00 in New York.
@@ -145,3 +145,24 @@ def test_summary_rows_answer_known_tags_and_ledger_groups() -> None:
         ("Cushion", "1.0", ""),
         ("TotalCashValue", "100000.00", "USD"),
     ]
+
+
+def test_business_days_in_closed_form_are_the_day_by_day_count() -> None:
+    """The ledger's closed-form weekday arithmetic against stepping one day at a time, from every
+    weekday and weekend day, forward and back, across weeks."""
+
+    def stepped(day: date, count: int) -> date:
+        while day.weekday() >= 5:
+            day -= timedelta(days=1)
+        step = timedelta(days=1 if count >= 0 else -1)
+        for _ in range(abs(count)):
+            day += step
+            while day.weekday() >= 5:
+                day += step
+        return day
+
+    start = date(2023, 12, 1)
+    for offset in range(21):
+        day = start + timedelta(days=offset)
+        for count in range(-23, 24):
+            assert _add_business_days(day, count) == stepped(day, count), (day, count)

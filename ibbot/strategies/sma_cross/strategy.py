@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SmaCrossParams", "SmaCrossState", "SmaCrossStrategy"]
 
+_CROSSED_ABOVE, _CROSSED_BELOW = CrossSignal.CROSSED_ABOVE, CrossSignal.CROSSED_BELOW
+_ABOVE, _BELOW, _EQUAL = CrossSignal.ABOVE, CrossSignal.BELOW, CrossSignal.EQUAL
+
 
 class SmaCrossParams(ProtectionParams):
     """``fast``/``slow``: SMA lengths in bars; a BUY asks for ``quantity`` shares when given, else
@@ -138,13 +141,18 @@ class SmaCrossStrategy(PipelineStrategy[SmaCrossState]):
         last = state.last_side
         if side > 0:
             state.last_side = 1
-            state.signal = CrossSignal.CROSSED_ABOVE if last < 0 else CrossSignal.ABOVE
-            return last < 0 and self.position_quantity(state.symbol) <= 0
+            if last < 0:
+                state.signal = _CROSSED_ABOVE
+                return self.position_quantity(state.symbol) <= 0
+            state.signal = _ABOVE
+            return False
         if side < 0:
             state.last_side = -1
-            state.signal = CrossSignal.CROSSED_BELOW if last > 0 else CrossSignal.BELOW
-            return self.position_quantity(state.symbol) > 0
-        state.signal = CrossSignal.EQUAL
+            state.signal = _CROSSED_BELOW if last > 0 else _BELOW
+            # position_quantity inlined: this runs on every bar below the slow average
+            position = self._positions.get(state.symbol)
+            return position is not None and position.quantity > 0
+        state.signal = _EQUAL
         return False
 
     def pipeline_input(self, state: SmaCrossState, timestamp: datetime) -> dict[str, Any]:

@@ -35,7 +35,9 @@ class CrossoverLayer:
         """Name both averages and their gap; pass when the signal is a buy or sell signal."""
         fast_sma: float = data["fast_sma"]
         slow_sma: float = data["slow_sma"]
-        signal = CrossSignal(data["signal"])
+        signal = data["signal"]
+        if type(signal) is not CrossSignal:  # the strategy passes the member itself
+            signal = CrossSignal(signal)
         text = (
             f"SMA({self.fast}) {money(fast_sma)} {_WORDS[signal]} SMA({self.slow}) "
             f"{money(slow_sma)} ({pct(fast_sma / slow_sma - 1)})"

@@ -34,7 +34,9 @@ class DecisionLayer:
 
     def process(self, symbol: str, data: dict[str, Any]) -> LayerResult:
         """Decide from ``signal``, ``position``, ``price`` and ``capital`` in the data."""
-        signal = CrossSignal(data["signal"])
+        signal = data["signal"]
+        if type(signal) is not CrossSignal:  # the strategy passes the member itself
+            signal = CrossSignal(signal)
         position: float = data["position"]
         gap = abs(data["fast_sma"] / data["slow_sma"] - 1)
         confidence = min(1.0, gap / _FULL_CONFIDENCE_GAP)
