@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
-from ibbot.backtest.columns import iso_utc, join_rows
+from ibbot.backtest.columns import csv_text, float_text, iso_utc_text
 from ibbot.backtest.metrics import compute_metrics, daily_equity, realized_pnl
 from ibbot.backtest.png import render_png
 from ibbot.backtest.report import DRAWDOWN_COLOR, EQUITY_COLOR, build_charts, render_report
@@ -117,16 +117,16 @@ def trades_csv(result: BacktestResult, pnls: list[float | None]) -> str:
 
 
 def equity_csv(result: BacktestResult) -> str:
-    """The account after each instant (a row per instant: formatted column by column)."""
+    """The account after each instant (a row per instant: formatted and joined by Arrow)."""
     curve = result.equity
     return (
         ",".join(EQUITY_COLUMNS)
         + "\n"
-        + join_rows(
-            iso_utc(curve.micros),
-            map(repr, curve.equity),
-            map(repr, curve.cash),
-            map(repr, curve.gross),
+        + csv_text(
+            iso_utc_text(curve.micros),
+            float_text(curve.equity),
+            float_text(curve.cash),
+            float_text(curve.gross),
         )
     )
 

@@ -24,7 +24,7 @@ from ibbot.backtest.charts import (
     layout_chart,
     render_svg,
 )
-from ibbot.backtest.columns import json_numbers
+from ibbot.backtest.columns import json_pairs
 from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
 from ibbot.models import OrderSide, split_leg
 
@@ -405,10 +405,8 @@ def _data_json(daily: DailyEquity, starting_cash: float, metrics: Mapping[str, A
     Written piece by piece: for a long run the series are the bulk of the page.
     """
     drawdown = drawdown_curve([starting_cash, *daily.equity])[1:]
-    days = [f'["{day}",' for day in map(date.isoformat, daily.days)]
-    equity = "],".join(map(str.__add__, days, json_numbers(daily.equity)))
-    falls = "],".join(map(str.__add__, days, json_numbers(drawdown)))
-    equity, falls = (f"{text}]" if text else text for text in (equity, falls))
+    equity = json_pairs(daily.days, daily.equity)
+    falls = json_pairs(daily.days, drawdown)
     figures = json.dumps(metrics, separators=(",", ":"), allow_nan=False)
     text = f'{{"equity":[{equity}],"drawdown":[{falls}],"metrics":{figures}}}'
     # "</" would end the script element early; JSON allows the escaped slash
