@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -30,6 +32,7 @@ __all__ = [
     "render_svg",
 ]
 
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 MAX_POINTS: Final = 1_200
 MAX_MARKERS: Final = 600
 """Trade markers drawn on one chart; more are thinned evenly (every trade stays in trades.csv)."""
@@ -68,26 +71,30 @@ class ChartGeometry:
 
 
 def downsample(
-    xs: list[float], ys: list[float], max_points: int = MAX_POINTS
+    xs: Sequence[float] | FloatArray, ys: Sequence[float] | FloatArray, max_points: int = MAX_POINTS
 ) -> tuple[list[float], list[float]]:
-    """At most ``max_points`` points: each bucket's minimum and maximum, in their order."""
-    if len(xs) <= max_points:
-        return xs, ys
+    """At most ``max_points`` points: each bucket's minimum and maximum (the first of equal ones),
+    in their order; a series that fits is returned whole. Column-wise with numpy."""
+    n = len(xs)
+    if n <= max_points:
+        return list(map(float, xs)), list(map(float, ys))
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
     buckets = max(1, max_points // 2)
-    size = len(xs) / buckets
-    out_x: list[float] = []
-    out_y: list[float] = []
-    for b in range(buckets):
-        lo, hi = int(b * size), min(len(xs), int((b + 1) * size))
-        if lo >= hi:
-            continue
-        segment = range(lo, hi)
-        low = min(segment, key=ys.__getitem__)
-        high = max(segment, key=ys.__getitem__)
-        for index in sorted({low, high}):
-            out_x.append(xs[index])
-            out_y.append(ys[index])
-    return out_x, out_y
+    size = n / buckets
+    # bucket b holds [int(b * size), int((b + 1) * size)), the last one up to the end (b * size
+    # rounds: int(buckets * size) can fall one short of n); the starts of the non-empty ones
+    starts = np.unique((np.arange(buckets) * size).astype(np.int64))
+    counts = np.diff(np.append(starts, n))
+    index = np.arange(n)
+    chosen = []
+    for reduce, pick in ((np.fmin, np.minimum), (np.fmax, np.minimum)):
+        extreme = np.repeat(reduce.reduceat(y, starts), counts)
+        # the first index of each bucket holding its extreme (its start if all of it is NaN)
+        first = pick.reduceat(np.where(y == extreme, index, n), starts)
+        chosen.append(np.where(first < n, first, starts))
+    keep = np.unique(np.concatenate(chosen))  # sorted: each bucket's one or two points in order
+    return x[keep].tolist(), y[keep].tolist()
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -181,14 +188,14 @@ def date_ticks(first: float, last: float, count: int = 7) -> list[tuple[float, s
 
 def layout_chart(
     title: str,
-    xs: list[float],
-    ys: list[float],
+    xs: Sequence[float] | FloatArray,
+    ys: Sequence[float] | FloatArray,
     *,
     y_format: Callable[[float, float], str],
     width: int = 900,
     height: int = 280,
     area: bool = False,
-    others: Sequence[tuple[list[float], list[float]]] = (),
+    others: Sequence[tuple[Sequence[float] | FloatArray, Sequence[float] | FloatArray]] = (),
     markers: Sequence[tuple[float, float, str]] = (),
 ) -> ChartGeometry:
     """Place a series (x in days since the epoch) in a ``width`` x ``height`` box with its axes.
@@ -199,16 +206,16 @@ def layout_chart(
     """
     left, right = _MARGIN_LEFT, width - _MARGIN_RIGHT
     top, bottom = _MARGIN_TOP, height - _MARGIN_BOTTOM
-    xs, ys = downsample(xs, ys)
-    if not xs:
+    shown_x, shown_y = downsample(xs, ys)
+    if not shown_x:
         return ChartGeometry(title, width, height, left, right, top, bottom, (), (), (), None)
-    extra = [downsample(ox, oy) for ox, oy in others if ox]
+    extra = [downsample(ox, oy) for ox, oy in others if len(ox)]
     if len(markers) > MAX_MARKERS:
         step = len(markers) / MAX_MARKERS
         markers = [markers[int(i * step)] for i in range(MAX_MARKERS)]
-    every_y = ys + [y for _, oy in extra for y in oy] + [m[1] for m in markers]
-    x0 = min([xs[0], *(ox[0] for ox, _ in extra)])
-    x1 = max([xs[-1], *(ox[-1] for ox, _ in extra)])
+    every_y = shown_y + [y for _, oy in extra for y in oy] + [m[1] for m in markers]
+    x0 = min([shown_x[0], *(ox[0] for ox, _ in extra)])
+    x1 = max([shown_x[-1], *(ox[-1] for ox, _ in extra)])
     if x1 <= x0:
         x0, x1 = x0 - 0.5, x1 + 0.5
     floor = [0.0] if area else []
@@ -223,7 +230,7 @@ def layout_chart(
     def py(y: float) -> float:
         return round(bottom - (y - y0) / (y1 - y0) * (bottom - top), 2)
 
-    points = tuple((px(x), py(y)) for x, y in zip(xs, ys, strict=True))
+    points = tuple((px(x), py(y)) for x, y in zip(shown_x, shown_y, strict=True))
     x_ticks = tuple(Tick(px(x), label) for x, label in date_ticks(x0, x1))
     step = values[1] - values[0] if len(values) > 1 else 0.0
     y_ticks = tuple(Tick(py(v), y_format(v, step)) for v in values if y0 <= v <= y1)

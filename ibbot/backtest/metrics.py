@@ -160,7 +160,7 @@ def daily_returns(daily: DailyEquity, starting_cash: float) -> list[float]:
     return out
 
 
-def drawdown_curve(equity: Sequence[float]) -> list[float]:
+def drawdown_curve(equity: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]]) -> list[float]:
     """``E_t / running peak - 1`` at every point (0 at new highs; a NaN never becomes the peak)."""
     if not len(equity):
         return []
@@ -237,13 +237,18 @@ def realized_pnl(fills: Sequence[Fill]) -> list[float | None]:
 def monthly_returns(daily: DailyEquity, starting_cash: float) -> dict[int, dict[int, float]]:
     """Year -> month -> that month's return (month-end equity over the previous month-end's)."""
     table: dict[int, dict[int, float]] = {}
-    previous = starting_cash
-    month_end: dict[tuple[int, int], float] = {}
-    for day, value in zip(daily.days, daily.equity, strict=True):
-        month_end[day.year, day.month] = value
-    for (year, month), value in month_end.items():
-        table.setdefault(year, {})[month] = value / previous - 1.0
-        previous = value
+    if not daily.days:
+        return table
+    ordinals = np.fromiter(map(date.toordinal, daily.days), dtype=np.int64, count=len(daily.days))
+    months = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[M]")
+    numbers = months.astype(np.int64)  # months since January 1970, one run per month
+    ends = day_ends(numbers)
+    values = np.asarray(daily.equity, dtype=np.float64)[ends]
+    previous = np.concatenate(([starting_cash], values[:-1]))
+    with np.errstate(all="ignore"):
+        returns = (values / previous - 1.0).tolist()
+    for number, value in zip(numbers[ends].tolist(), returns, strict=True):
+        table.setdefault(1970 + number // 12, {})[number % 12 + 1] = value
     return table
 
 

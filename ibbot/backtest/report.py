@@ -17,8 +17,12 @@ from datetime import UTC, date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
+import pyarrow as pa
+
 from ibbot.backtest.charts import (
     ChartGeometry,
+    FloatArray,
     format_money,
     format_percent,
     layout_chart,
@@ -104,28 +108,25 @@ def build_charts(
     """The equity curve (with the benchmark's) and the drawdown chart: over trading days, or for
     an intraday run over its bars' instants."""
     starting_cash = result.starting_cash
+    xs: FloatArray
     if result.bar_size.is_intraday:
         curve = result.equity
-        xs = [m / _DAY_MICROS for m in curve.micros]
-        values = curve.equity
+        # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
+        xs = np.asarray(curve.micros, dtype=np.float64) / _DAY_MICROS
+        values = np.asarray(curve.equity, dtype=np.float64)
         offset = _CLOSE_OF_DAY
     else:
-        xs = [float(day.toordinal() - _EPOCH_ORDINAL) for day in daily.days]
-        values = daily.equity
+        xs = _epoch_days(daily.days)
+        values = np.asarray(daily.equity, dtype=np.float64)
         offset = 0.0
-    others = []
+    others: list[tuple[FloatArray, list[float]]] = []
     if benchmark is not None and benchmark.daily.days:
-        others.append(
-            (
-                [float(d.toordinal() - _EPOCH_ORDINAL) + offset for d in benchmark.daily.days],
-                benchmark.daily.equity,
-            )
-        )
+        others.append((_epoch_days(benchmark.daily.days) + offset, benchmark.daily.equity))
     equity = layout_chart("Equity", xs, values, y_format=format_money, others=others)
     drawdown = layout_chart(
         "Drawdown",
         xs,
-        drawdown_curve([starting_cash, *values])[1:],
+        drawdown_curve(np.concatenate(([starting_cash], values)))[1:],
         y_format=format_percent,
         height=200,
         area=True,
@@ -135,6 +136,12 @@ def build_charts(
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_days(days: Sequence[date]) -> FloatArray:
+    """Days since the epoch of each date, as floats (the charts' x)."""
+    ordinals = np.fromiter(map(date.toordinal, days), dtype=np.int64, count=len(days))
+    return (ordinals - _EPOCH_ORDINAL).astype(np.float64)
 
 
 def _number(value: Any, kind: str = "") -> str:
@@ -259,32 +266,32 @@ def _symbol_charts(result: BacktestResult) -> str:
     chosen = sorted(counts, key=lambda symbol: (-counts[symbol], symbol))[:MAX_SYMBOL_CHARTS]
     if not chosen:
         return ""
-    wanted = set(chosen)
-    series: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in chosen}
-    for symbol, micros, close in zip(feed.symbols, feed.micros, feed.close, strict=True):
-        if symbol in wanted:
-            xs, ys = series[symbol]
-            xs.append(micros / _DAY_MICROS)
-            ys.append(close)
+    encoded = pa.array(feed.symbols, pa.string()).dictionary_encode()
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    code_of = {name: code for code, name in enumerate(encoded.dictionary.to_pylist())}
+    # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
+    days = np.asarray(feed.micros, dtype=np.float64) / _DAY_MICROS
+    closes = np.asarray(feed.close, dtype=np.float64)
+    markers: dict[str, list[tuple[float, float, str]]] = {symbol: [] for symbol in chosen}
+    for fill in result.fills:
+        if fill.symbol in markers:
+            markers[fill.symbol].append(
+                (
+                    (fill.timestamp - _EPOCH).total_seconds() / 86_400,
+                    fill.price,
+                    "buy" if fill.side is OrderSide.BUY else "sell",
+                )
+            )
     parts = []
     for symbol in chosen:
-        markers = [
-            (
-                (fill.timestamp - _EPOCH).total_seconds() / 86_400,
-                fill.price,
-                "buy" if fill.side is OrderSide.BUY else "sell",
-            )
-            for fill in result.fills
-            if fill.symbol == symbol
-        ]
-        xs, ys = series[symbol]
+        rows = np.flatnonzero(codes == code_of[symbol]) if symbol in code_of else codes[:0]
         chart = layout_chart(
             f"{symbol}: close, buys and sells",
-            xs,
-            ys,
+            days[rows],
+            closes[rows],
             y_format=format_money,
             height=220,
-            markers=markers,
+            markers=markers[symbol],
         )
         parts.append(render_svg(chart, color="#57606a", chart_id=f"price-{symbol}"))
     more = len(counts) - len(chosen)
