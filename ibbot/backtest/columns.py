@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from datetime import date
 
 __all__ = [
+    "csv_bytes",
     "csv_text",
     "float_text",
     "iso_dates",
@@ -38,6 +39,7 @@ __all__ = [
     "join_rows",
     "json_numbers",
     "json_pairs",
+    "utc_dates",
 ]
 
 _MICROS: Final = 1_000_000
@@ -105,11 +107,22 @@ def float_text(values: Sequence[float]) -> pa.StringArray:
     return result
 
 
+def utc_dates(stamps: pa.StringArray) -> pa.StringArray:
+    """The ``YYYY-MM-DD`` of :func:`iso_utc_text`'s timestamps (their first ten characters)."""
+    dates: pa.StringArray = pc.utf8_slice_codeunits(stamps, 0, 10)
+    return dates
+
+
 def csv_text(*columns: pa.StringArray) -> str:
     """Rows of comma-separated cells, each line ending in a newline (no quoting: the cells hold
     no comma, quote or line break), joined by Arrow."""
+    return csv_bytes(*columns).decode("utf-8")
+
+
+def csv_bytes(*columns: pa.StringArray) -> bytes:
+    """:func:`csv_text` as UTF-8 bytes (as Arrow holds them)."""
     if not columns:
-        return ""
+        return b""
     rows = len(columns[0])
     if any(len(column) != rows for column in columns):
         raise ValueError("columns of different lengths")
@@ -119,12 +132,21 @@ def csv_text(*columns: pa.StringArray) -> str:
         lines = pc.binary_join_element_wise(*chunk, ",")
         # line + "\n" + "": every line ends in its newline
         parts.append(_concatenated(pc.binary_join_element_wise(lines, "", "\n")))
-    return "".join(parts)
+    return b"".join(parts)
 
 
-def json_pairs(days: Sequence[date], values: Sequence[float]) -> str:
+def json_pairs(
+    days: Sequence[date],
+    values: Sequence[float],
+    dates: pa.StringArray | None = None,
+    numbers: pa.StringArray | None = None,
+) -> str:
     """``json.dumps`` of ``[[day.isoformat(), value], ...]`` without its brackets and spaces:
-    ``["2024-01-02",1.5],["2024-01-03",2.0]`` (non-finite values as ``NaN``/``Infinity``)."""
+    ``["2024-01-02",1.5],["2024-01-03",2.0]`` (non-finite values as ``NaN``/``Infinity``).
+
+    ``dates`` and ``numbers`` are :func:`iso_dates` of ``days`` and :func:`float_text` of
+    ``values`` when the caller has them already.
+    """
     if len(days) != len(values):
         raise ValueError("days and values of different lengths")
     if not days:
@@ -132,7 +154,10 @@ def json_pairs(days: Sequence[date], values: Sequence[float]) -> str:
     if not all(map(math.isfinite, values)):
         return ",".join(f'["{day}",{json.dumps(v)}]' for day, v in zip(days, values, strict=True))
     parts = []
-    dates, numbers = iso_dates(days), float_text(values)
+    if dates is None:
+        dates = iso_dates(days)
+    if numbers is None:
+        numbers = float_text(values)
     for start in range(0, len(days), _ROWS_PER_CHUNK):
         pairs = pc.binary_join_element_wise(
             '["',
@@ -143,18 +168,18 @@ def json_pairs(days: Sequence[date], values: Sequence[float]) -> str:
             "",
         )
         parts.append(_concatenated(pairs))
-    return "".join(parts)[:-1]  # the last pair's ","
+    return b"".join(parts)[:-1].decode("utf-8")  # the last pair's ","
 
 
-def _concatenated(text: pa.StringArray) -> str:
+def _concatenated(text: pa.StringArray) -> bytes:
     """Every value of ``text`` (no nulls) one after another: Arrow keeps them so in one buffer."""
     if not len(text):
-        return ""
+        return b""
     _, offsets, data = text.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int32)
     first, last = int(bounds[text.offset]), int(bounds[text.offset + len(text)])
     raw: bytes = data[first:last].to_pybytes()
-    return raw.decode("utf-8")
+    return raw
 
 
 def json_numbers(values: Sequence[float]) -> Iterator[str]:

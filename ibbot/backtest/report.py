@@ -28,7 +28,7 @@ from ibbot.backtest.charts import (
     layout_chart,
     render_svg,
 )
-from ibbot.backtest.columns import json_pairs
+from ibbot.backtest.columns import iso_dates, json_pairs
 from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
 from ibbot.models import OrderSide, split_leg
 
@@ -46,6 +46,7 @@ __all__ = [
     "MAX_SYMBOL_CHARTS",
     "MAX_TRADE_ROWS",
     "build_charts",
+    "data_series",
     "render_report",
 ]
 
@@ -406,14 +407,34 @@ def _decisions(records: Sequence[DecisionRecord]) -> str:
     return items + note
 
 
-def _data_json(daily: DailyEquity, starting_cash: float, metrics: Mapping[str, Any]) -> str:
+def data_series(
+    daily: DailyEquity,
+    starting_cash: float,
+    *,
+    equity_text: pa.StringArray | None = None,
+    dates: pa.StringArray | None = None,
+) -> tuple[str, str]:
+    """The JSON of the equity and drawdown series the page embeds: ``["day",value],...`` each.
+
+    The bulk of a long run's page, formatted by Arrow. ``equity_text`` and ``dates`` are
+    :func:`~ibbot.backtest.columns.float_text` of ``daily.equity`` and
+    :func:`~ibbot.backtest.columns.iso_dates` of ``daily.days`` when the caller has them.
+    """
+    drawdown = drawdown_curve(np.concatenate(([starting_cash], daily.equity)))[1:]
+    if dates is None:
+        dates = iso_dates(daily.days)
+    return (
+        json_pairs(daily.days, daily.equity, dates, equity_text),
+        json_pairs(daily.days, drawdown, dates),
+    )
+
+
+def _data_json(series: tuple[str, str], metrics: Mapping[str, Any]) -> str:
     """The charts' data as JSON: ``{"equity": [[day, value], ...], "drawdown": [...], "metrics"}``.
 
     Written piece by piece: for a long run the series are the bulk of the page.
     """
-    drawdown = drawdown_curve([starting_cash, *daily.equity])[1:]
-    equity = json_pairs(daily.days, daily.equity)
-    falls = json_pairs(daily.days, drawdown)
+    equity, falls = series
     figures = json.dumps(metrics, separators=(",", ":"), allow_nan=False)
     text = f'{{"equity":[{equity}],"drawdown":[{falls}],"metrics":{figures}}}'
     # "</" would end the script element early; JSON allows the escaped slash
@@ -428,8 +449,10 @@ def render_report(
     benchmark: Benchmark | None = None,
     *,
     charts: tuple[ChartGeometry, ChartGeometry] | None = None,
+    series: tuple[str, str] | None = None,
 ) -> str:
-    """The whole page as text (``charts``: :func:`build_charts` of the same, if made already)."""
+    """The whole page as text (``charts``: :func:`build_charts` of the same, ``series``:
+    :func:`data_series` of the same, if made already)."""
     equity_chart, drawdown_chart = charts or build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)
@@ -462,6 +485,6 @@ def render_report(
         f'<h2>Trades</h2><div class="card">{_trade_table(result.fills, pnls, linked)}</div>'
         f'<h2>Decisions</h2><div class="card">{_decisions(result.decisions)}</div>'
         '<script type="application/json" id="backtest-data">'
-        f"{_data_json(daily, result.starting_cash, metrics)}</script>"
+        f"{_data_json(series or data_series(daily, result.starting_cash), metrics)}</script>"
         "</main></body></html>\n"
     )
