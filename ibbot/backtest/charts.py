@@ -73,14 +73,15 @@ class ChartGeometry:
 def downsample(
     xs: Sequence[float] | FloatArray, ys: Sequence[float] | FloatArray, max_points: int = MAX_POINTS
 ) -> tuple[list[float], list[float]]:
-    """At most ``max_points`` points: each bucket's minimum and maximum (the first of equal ones),
-    in their order; a series that fits is returned whole. Column-wise with numpy."""
+    """At most ``max_points`` points (at least 4): the first and the last, and each bucket's
+    minimum and maximum (the first of equal ones), in their order; a series that fits is returned
+    whole. Column-wise with numpy."""
     n = len(xs)
     if n <= max_points:
         return list(map(float, xs)), list(map(float, ys))
     x = np.asarray(xs, dtype=np.float64)
     y = np.asarray(ys, dtype=np.float64)
-    buckets = max(1, max_points // 2)
+    buckets = max(1, (max_points - 2) // 2)
     size = n / buckets
     # bucket b holds [int(b * size), int((b + 1) * size)), the last one up to the end (b * size
     # rounds: int(buckets * size) can fall one short of n); the starts of the non-empty ones
@@ -93,7 +94,9 @@ def downsample(
         # the first index of each bucket holding its extreme (its start if all of it is NaN)
         first = pick.reduceat(np.where(y == extreme, index, n), starts)
         chosen.append(np.where(first < n, first, starts))
-    keep = np.unique(np.concatenate(chosen))  # sorted: each bucket's one or two points in order
+    # sorted: the ends (the chart spans the whole run, to its last value) and each bucket's
+    # one or two points in order
+    keep = np.unique(np.concatenate([[0, n - 1], *chosen]))
     return x[keep].tolist(), y[keep].tolist()
 
 
