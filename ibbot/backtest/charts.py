@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
 MAX_POINTS: Final = 1_200
 MAX_MARKERS: Final = 600
 """Trade markers drawn on one chart; more are thinned evenly (every trade stays in trades.csv)."""
@@ -85,7 +86,7 @@ def downsample(
     size = n / buckets
     # bucket b holds [int(b * size), int((b + 1) * size)), the last one up to the end (b * size
     # rounds: int(buckets * size) can fall one short of n); the starts of the non-empty ones
-    starts = np.unique((np.arange(buckets) * size).astype(np.int64))
+    starts = _distinct((np.arange(buckets) * size).astype(np.int64))
     counts = np.diff(np.append(starts, n))
     index = np.arange(n)
     chosen = []
@@ -96,8 +97,17 @@ def downsample(
         chosen.append(np.where(first < n, first, starts))
     # sorted: the ends (the chart spans the whole run, to its last value) and each bucket's
     # one or two points in order
-    keep = np.unique(np.concatenate([[0, n - 1], *chosen]))
+    keep = _distinct(np.sort(np.concatenate([[0, n - 1], *chosen])))
     return x[keep].tolist(), y[keep].tolist()
+
+
+def _distinct(ordered: IntArray) -> IntArray:
+    """The distinct values of a sorted array (``np.unique`` would also load ``numpy.ma``, some
+    30 ms the first time)."""
+    if not len(ordered):
+        return ordered
+    first: IntArray = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+    return first
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

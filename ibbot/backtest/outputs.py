@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
-from ibbot.backtest.columns import csv_bytes, float_text, iso_utc_text, utc_dates
+from ibbot.backtest.columns import (
+    arrow_indices,
+    csv_bytes,
+    float_text,
+    iso_utc_text,
+    utc_dates,
+)
 from ibbot.backtest.metrics import (
     compute_metrics,
     daily_equity,
@@ -222,18 +228,17 @@ def _planned_json(order: Order) -> dict[str, Any]:
 
 
 _SCALARS: Final = (bool, int, float, str)  # a tuple: a union would be built per call
-_PLAIN: Final = frozenset({bool, int, str, type(None)})
+_NOT_FLOAT: Final = (bool, int, str)
 
 
 def _json_data(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` as JSON-ready values: itself when every value is already one (plain scalars,
-    finite floats), else each value through :func:`_json_safe`."""
+    """``data`` as JSON-ready values: itself when :func:`_json_safe` would keep every value as
+    it is (scalars, finite floats: the usual case), else each value through it."""
     for value in data.values():
-        kind = type(value)
-        if kind is float:
+        if isinstance(value, float):
             if value - value != 0.0:  # NaN or an infinity
                 break
-        elif kind not in _PLAIN:
+        elif value is not None and not isinstance(value, _NOT_FLOAT):
             break
     else:
         return data if type(data) is dict else dict(data)
@@ -339,9 +344,10 @@ def write_outputs(
             daily = daily_equity(curve, result.bar_size)
             # the page's daily series are the curve's last instant of each day: its text taken
             ends = day_ends(day_numbers(curve.micros, result.bar_size))
-            dates = None if result.bar_size.is_intraday else utc_dates(stamps.take(ends))
+            rows = arrow_indices(ends)
+            dates = None if result.bar_size.is_intraday else utc_dates(stamps.take(rows))
             series = data_series(
-                daily, result.starting_cash, equity_text=equity.take(ends), dates=dates
+                daily, result.starting_cash, equity_text=equity.take(rows), dates=dates
             )
             metrics = compute_metrics(result, daily=daily, pnls=pnls)
             if benchmark is None and result.feed is not None:
