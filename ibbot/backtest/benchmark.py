@@ -85,7 +85,11 @@ def buy_and_hold(
     codes = np.asarray(encoded.indices, dtype=np.int64)
     chosen_set = set(chosen)
     wanted = [code for code, name in enumerate(names) if name in chosen_set]
-    rows = np.flatnonzero(np.isin(codes, wanted)) if len(wanted) < len(names) else None
+    rows = None
+    if len(wanted) < len(names):  # a lookup per code (np.isin would sort, and load numpy.ma)
+        chosen_codes = np.zeros(len(names), dtype=np.bool_)
+        chosen_codes[wanted] = True
+        rows = np.flatnonzero(chosen_codes[codes])
     close = np.asarray(feed.close, dtype=np.float64)
     micros = np.asarray(feed.micros, dtype=np.int64)
     if rows is not None:  # only the chosen symbols' bars count, days included

@@ -30,6 +30,8 @@ __all__ = [
     "layout_chart",
     "nice_ticks",
     "render_svg",
+    "round_cents",
+    "svg_points",
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -108,6 +110,27 @@ def _distinct(ordered: IntArray) -> IntArray:
         return ordered
     first: IntArray = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
     return first
+
+
+def round_cents(values: FloatArray) -> list[float]:
+    """``round(v, 2)`` of each value, exactly as Python's ``round`` gives it, column-wise.
+
+    ``rint(v * 100) / 100`` is Python's correctly rounded result whenever ``v * 100`` is not
+    within a millionth of a half (its own rounding error is far smaller for pixel coordinates);
+    those few values, and huge or non-finite ones, are rounded by Python.
+    """
+    scaled = values * 100.0
+    out: list[float] = (np.rint(scaled) / 100.0).tolist()
+    with np.errstate(invalid="ignore"):
+        doubtful = ~(np.abs(scaled) < 1e9) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    for index in np.flatnonzero(doubtful).tolist():
+        out[index] = round(float(values[index]), 2)
+    return out
+
+
+def svg_points(points: Sequence[tuple[float, float]]) -> str:
+    """``x,y x,y ...`` of ``points``, each number as ``repr`` writes it."""
+    return " ".join(map("%r,%r".__mod__, points))
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -243,7 +266,16 @@ def layout_chart(
     def py(y: float) -> float:
         return round(bottom - (y - y0) / (y1 - y0) * (bottom - top), 2)
 
-    points = tuple((px(x), py(y)) for x, y in zip(shown_x, shown_y, strict=True))
+    def pixels(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+        """:func:`px` and :func:`py` of whole series at once, to the same bits."""
+        x = np.asarray(xs, dtype=np.float64)
+        y = np.asarray(ys, dtype=np.float64)
+        return (
+            round_cents(left + (x - x0) / (x1 - x0) * (right - left)),
+            round_cents(bottom - (y - y0) / (y1 - y0) * (bottom - top)),
+        )
+
+    points = tuple(zip(*pixels(shown_x, shown_y), strict=True))
     x_ticks = tuple(Tick(px(x), label) for x, label in date_ticks(x0, x1))
     step = values[1] - values[0] if len(values) > 1 else 0.0
     y_ticks = tuple(Tick(py(v), y_format(v, step)) for v in values if y0 <= v <= y1)
@@ -260,8 +292,14 @@ def layout_chart(
         x_ticks,
         y_ticks,
         baseline,
-        tuple(tuple((px(x), py(y)) for x, y in zip(ox, oy, strict=True)) for ox, oy in extra),
-        tuple((px(x), py(y), kind) for x, y, kind in markers),
+        tuple(tuple(zip(*pixels(ox, oy), strict=True)) for ox, oy in extra),
+        tuple(
+            zip(
+                *pixels([m[0] for m in markers], [m[1] for m in markers]),
+                [m[2] for m in markers],
+                strict=True,
+            )
+        ),
     )
 
 
@@ -299,7 +337,7 @@ def render_svg(
         for tick in chart.x_ticks
     )
     if chart.points:
-        path = " ".join(f"{x},{y}" for x, y in chart.points)
+        path = svg_points(chart.points)
         if chart.baseline is not None:
             first_x, last_x = chart.points[0][0], chart.points[-1][0]
             parts.append(
@@ -307,7 +345,7 @@ def render_svg(
                 f'fill="{color}" fill-opacity="0.25" stroke="none"/>'
             )
         parts.extend(
-            f'<polyline points="{" ".join(f"{x},{y}" for x, y in other)}" fill="none" '
+            f'<polyline points="{svg_points(other)}" fill="none" '
             f'stroke="{other_color}" stroke-width="1.2" stroke-dasharray="4 3"/>'
             for other in chart.others
         )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "arrow_indices",
+    "concatenated",
     "csv_bytes",
     "csv_text",
     "float_text",
@@ -142,7 +143,7 @@ def csv_bytes(*columns: pa.StringArray) -> bytes:
         chunk = [column.slice(start, _ROWS_PER_CHUNK) for column in columns]
         lines = pc.binary_join_element_wise(*chunk, ",")
         # line + "\n" + "": every line ends in its newline
-        parts.append(_concatenated(pc.binary_join_element_wise(lines, "", "\n")))
+        parts.append(concatenated(pc.binary_join_element_wise(lines, "", "\n")))
     return b"".join(parts)
 
 
@@ -178,11 +179,11 @@ def json_pairs(
             "],",
             "",
         )
-        parts.append(_concatenated(pairs))
+        parts.append(concatenated(pairs))
     return b"".join(parts)[:-1].decode("utf-8")  # the last pair's ","
 
 
-def _concatenated(text: pa.StringArray) -> bytes:
+def concatenated(text: pa.StringArray) -> bytes:
     """Every value of ``text`` (no nulls) one after another: Arrow keeps them so in one buffer."""
     if not len(text):
         return b""

@@ -13,12 +13,13 @@ import random
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytest
 
 from ibbot.backtest import Backtest, BacktestConfig, BacktestResult, EquityCurve, StrategySpec
 from ibbot.backtest.benchmark import buy_and_hold
 from ibbot.backtest.builders import utc_from_micros
-from ibbot.backtest.charts import MAX_POINTS, downsample
+from ibbot.backtest.charts import MAX_POINTS, downsample, round_cents
 from ibbot.backtest.columns import (
     csv_bytes,
     float_text,
@@ -254,6 +255,17 @@ def test_downsample_equals_the_loop_on_ties_and_odd_budgets() -> None:
         ys = [round(rng.random(), 1) for _ in range(n)]  # many ties: the first one is kept
         xs = [float(i) for i in range(n)]
         assert downsample(xs, ys, budget) == _reference_downsample(xs, ys, budget)
+
+
+def test_round_cents_is_pythons_round() -> None:
+    """Pixel coordinates rounded column-wise are the bits ``round(v, 2)`` gives, ties included."""
+    rng = random.Random(9)
+    values = [rng.uniform(-50, 1_000) for _ in range(20_000)]
+    values += [i / 1_000 + 0.005 for i in range(20_000)]  # x.xx5: decimal ties, near-ties in binary
+    values += [round(rng.uniform(0, 900), 3) for _ in range(20_000)]
+    values += [-0.0, -0.004, 0.0, 1e300, -1e300, math.inf, -math.inf, math.nan]
+    found = round_cents(np.asarray(values))
+    assert [repr(v) for v in found] == [repr(round(v, 2)) for v in values]
 
 
 # --- text columns -----------------------------------------------------------------------------
