@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
+from ibbot.backtest.feed_arrays import FeedArrays
 from ibbot.backtest.metrics import (
     TRADING_DAYS_PER_YEAR,
     DailyEquity,
@@ -64,41 +64,39 @@ class Benchmark:
 
 
 def buy_and_hold(
-    feed: BarFeed, starting_cash: float, symbols: list[str] | None = None
+    feed: BarFeed,
+    starting_cash: float,
+    symbols: list[str] | None = None,
+    *,
+    arrays: FeedArrays | None = None,
 ) -> Benchmark:
     """Equal weight in ``symbols`` (default: every symbol of ``feed``) bought at each one's first
-    positive close and held.
+    positive close and held (``arrays``: :meth:`FeedArrays.of` ``feed``, if made already).
 
     Column-wise: each symbol's share count is fixed at its first positive close, its value at a
     day's end is that count times its last close so far, and the holdings are summed in the order
     they were bought (as a running sum from zero would), then added to the cash left.
     """
-    chosen = symbols if symbols is not None else feed.universe
+    columns = arrays if arrays is not None else FeedArrays.of(feed)
+    chosen = symbols if symbols is not None else sorted(columns.names)
     slice_ = starting_cash / len(chosen) if chosen else 0.0
     label = (
         f"buy and hold {chosen[0]}"
         if len(chosen) == 1
         else f"buy and hold {len(chosen)} symbols, equal weight"
     )
-    encoded = pa.array(feed.symbols, pa.string()).dictionary_encode()
-    names: list[str] = encoded.dictionary.to_pylist()
-    codes = np.asarray(encoded.indices, dtype=np.int64)
     chosen_set = set(chosen)
-    wanted = [code for code, name in enumerate(names) if name in chosen_set]
-    rows = None
-    if len(wanted) < len(names):  # a lookup per code (np.isin would sort, and load numpy.ma)
-        chosen_codes = np.zeros(len(names), dtype=np.bool_)
-        chosen_codes[wanted] = True
-        rows = np.flatnonzero(chosen_codes[codes])
-    close = np.asarray(feed.close, dtype=np.float64)
-    micros = np.asarray(feed.micros, dtype=np.int64)
-    if rows is not None:  # only the chosen symbols' bars count, days included
-        codes, close, micros = codes[rows], close[rows], micros[rows]
+    wanted = [code for code, name in enumerate(columns.names) if name in chosen_set]
+    close, micros = columns.close, columns.micros
+    groups = [columns.rows(code) for code in wanted]
+    if len(wanted) < len(columns.names):  # only the chosen symbols' bars count, days included
+        rows = np.sort(np.concatenate([np.zeros(0, dtype=np.int64), *groups]))
+        close, micros = close[rows], micros[rows]
+        groups = [np.searchsorted(rows, group) for group in groups]  # positions among `rows`
     days = day_numbers(micros, feed.bar_size)
     ends = day_ends(days)
-    bought: list[tuple[int, float, np.ndarray[Any, np.dtype[np.intp]]]] = []
-    for code in wanted:
-        own = np.flatnonzero(codes == code)
+    bought: list[tuple[int, float, np.ndarray[Any, np.dtype[np.int64]]]] = []
+    for own in groups:
         positive = np.flatnonzero(close[own] > 0)
         if len(positive):
             first = int(own[positive[0]])

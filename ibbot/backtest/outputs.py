@@ -36,6 +36,7 @@ from ibbot.backtest.columns import (
     iso_utc_text,
     utc_dates,
 )
+from ibbot.backtest.feed_arrays import FeedArrays
 from ibbot.backtest.metrics import (
     compute_metrics,
     daily_equity,
@@ -350,8 +351,9 @@ def write_outputs(
                 daily, result.starting_cash, equity_text=equity.take(rows), dates=dates
             )
             metrics = compute_metrics(result, daily=daily, pnls=pnls)
+            arrays = None if result.feed is None else FeedArrays.of(result.feed)
             if benchmark is None and result.feed is not None:
-                benchmark = buy_and_hold(result.feed, result.starting_cash)
+                benchmark = buy_and_hold(result.feed, result.starting_cash, arrays=arrays)
             metrics["benchmark"] = (
                 None
                 if benchmark is None
@@ -368,7 +370,7 @@ def write_outputs(
             pending.append(pool.submit(atomic_write, files.report_png, png))
             pending.append(pool.submit(_write_text, files.decisions, decisions_jsonl(result)))
             page = render_report(
-                result, metrics, daily, pnls, benchmark, charts=charts, series=series
+                result, metrics, daily, pnls, benchmark, charts=charts, series=series, arrays=arrays
             )
             pending.append(pool.submit(_write_text, files.report_html, page))
         finally:

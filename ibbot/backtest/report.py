@@ -18,7 +18,6 @@ from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import pyarrow as pa
 
 from ibbot.backtest.charts import (
     ChartGeometry,
@@ -29,11 +28,14 @@ from ibbot.backtest.charts import (
     render_svg,
 )
 from ibbot.backtest.columns import iso_dates, json_pairs
+from ibbot.backtest.feed_arrays import FeedArrays
 from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
 from ibbot.models import OrderSide, split_leg
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import pyarrow as pa
 
     from ibbot.backtest.benchmark import Benchmark
     from ibbot.backtest.result import BacktestResult, DecisionRecord
@@ -256,7 +258,7 @@ def _open_positions(positions: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _symbol_charts(result: BacktestResult) -> str:
+def _symbol_charts(result: BacktestResult, arrays: FeedArrays | None = None) -> str:
     """Each traded symbol's closes (its bars' resolution) with a marker at every fill."""
     feed = result.feed
     if feed is None:
@@ -267,12 +269,7 @@ def _symbol_charts(result: BacktestResult) -> str:
     chosen = sorted(counts, key=lambda symbol: (-counts[symbol], symbol))[:MAX_SYMBOL_CHARTS]
     if not chosen:
         return ""
-    encoded = pa.array(feed.symbols, pa.string()).dictionary_encode()
-    codes = np.asarray(encoded.indices, dtype=np.int64)
-    code_of = {name: code for code, name in enumerate(encoded.dictionary.to_pylist())}
-    # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
-    days = np.asarray(feed.micros, dtype=np.float64) / _DAY_MICROS
-    closes = np.asarray(feed.close, dtype=np.float64)
+    columns = arrays if arrays is not None else FeedArrays.of(feed)
     markers: dict[str, list[tuple[float, float, str]]] = {symbol: [] for symbol in chosen}
     for fill in result.fills:
         if fill.symbol in markers:
@@ -285,11 +282,13 @@ def _symbol_charts(result: BacktestResult) -> str:
             )
     parts = []
     for symbol in chosen:
-        rows = np.flatnonzero(codes == code_of[symbol]) if symbol in code_of else codes[:0]
+        code = columns.code(symbol)
+        rows = columns.rows(code) if code is not None else columns.order[:0]
         chart = layout_chart(
             f"{symbol}: close, buys and sells",
-            days[rows],
-            closes[rows],
+            # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
+            columns.micros[rows] / _DAY_MICROS,
+            columns.close[rows],
             y_format=format_money,
             height=220,
             markers=markers[symbol],
@@ -479,9 +478,11 @@ def render_report(
     *,
     charts: tuple[ChartGeometry, ChartGeometry] | None = None,
     series: tuple[str, str] | None = None,
+    arrays: FeedArrays | None = None,
 ) -> str:
     """The whole page as text (``charts``: :func:`build_charts` of the same, ``series``:
-    :func:`data_series` of the same, if made already)."""
+    :func:`data_series` of the same, ``arrays``: :meth:`FeedArrays.of` its feed, if made
+    already)."""
     equity_chart, drawdown_chart = charts or build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)
@@ -507,7 +508,7 @@ def render_report(
         f'<h2>Metrics</h2><div class="card">{_metrics_table(metrics)}</div>'
         f'<h2>Strategies and parameters</h2><div class="card">{_parameters(result)}</div>'
         f'<h2>Per symbol</h2><div class="card scroll">{_symbols_table(metrics["symbols"])}</div>'
-        f'<div class="card">{_symbol_charts(result)}</div>'
+        f'<div class="card">{_symbol_charts(result, arrays)}</div>'
         f'<h2>Open positions at the end</h2><div class="card">'
         f"{_open_positions(metrics['open_positions'])}</div>"
         f'<h2>Monthly returns</h2><div class="card scroll">'

@@ -29,6 +29,7 @@ from ibbot.backtest.columns import (
     utc_dates,
 )
 from ibbot.backtest.feed import BarFeed
+from ibbot.backtest.feed_arrays import FeedArrays
 from ibbot.backtest.metrics import (
     DailyEquity,
     compute_metrics,
@@ -407,6 +408,21 @@ def test_buy_and_hold_equals_the_loop(bar_size: BarSize) -> None:
         assert found.equity == expected.equity
     empty = _feed(rng, symbols, 0, bar_size)
     assert buy_and_hold(empty, 1_000.0).daily == DailyEquity([], [])
+
+
+def test_feed_arrays_group_each_symbols_rows_in_order() -> None:
+    rng = random.Random(4)
+    feed = _feed(rng, [f"S{i:02d}" for i in range(30)], 200, BarSize.DAY_1)
+    arrays = FeedArrays.of(feed)
+    assert sorted(arrays.names) == feed.universe
+    for symbol in feed.universe:
+        code = arrays.code(symbol)
+        assert code is not None
+        expected = [i for i, s in enumerate(feed.symbols) if s == symbol]
+        assert arrays.rows(code).tolist() == expected
+    assert arrays.code("NOPE") is None
+    assert arrays.close.tolist() == feed.close
+    assert arrays.micros.tolist() == feed.micros
 
 
 # --- decisions.jsonl --------------------------------------------------------------------------
