@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from ibbot.backtest.broker import BrokerOrder
     from ibbot.backtest.result import BacktestResult, DecisionRecord
-    from ibbot.models import Order
+    from ibbot.models import Fill, Order
 
 __all__ = ["OutputFiles", "decision_line", "write_outputs"]
 
@@ -120,25 +120,35 @@ def _csv(rows: Callable[[Any], None]) -> str:
 
 def trades_csv(result: BacktestResult, pnls: list[float | None]) -> str:
     """The fills, one row each, in the order they happened."""
+    times: dict[datetime, str] = {}
+
+    def iso(moment: datetime) -> str:  # fills share their bars' instants
+        text = times.get(moment) if moment.tzinfo is UTC else None
+        if text is None:
+            text = times[moment] = moment.isoformat()
+        return text
+
+    def row(fill: Fill, pnl: float | None) -> tuple[str, ...]:
+        decision_id, leg = split_leg(fill.decision_id)
+        return (
+            iso(fill.timestamp),
+            fill.symbol,
+            fill.side._value_,
+            _quantity(fill.quantity),
+            repr(fill.price),
+            repr(fill.commission or 0.0),
+            fill.strategy_name,
+            decision_id,
+            "" if pnl is None else repr(pnl),
+            leg._value_,
+        )
 
     def rows(writer: Any) -> None:
         writer.writerow(TRADE_COLUMNS)
-        writer.writerows(
-            (
-                fill.timestamp.isoformat(),
-                fill.symbol,
-                fill.side.value,
-                _quantity(fill.quantity),
-                repr(fill.price),
-                repr(fill.commission or 0.0),
-                fill.strategy_name,
-                split_leg(fill.decision_id)[0],
-                "" if pnl is None else repr(pnl),
-                split_leg(fill.decision_id)[1].value,
-            )
-            for fill, pnl in zip(result.fills, pnls, strict=True)
-        )
+        writer.writerows(map(row, result.fills, pnls))
 
+    if len(pnls) != len(result.fills):
+        raise ValueError("one realized P&L per fill")
     return _csv(rows)
 
 
