@@ -112,4 +112,4 @@ def buy_and_hold(
         holdings = holdings + np.where(ends >= first, shares * close[last], 0.0)
     left = np.asarray(cash, dtype=np.float64)[np.searchsorted(firsts, ends, side="right")]
     equity: list[float] = (left + holdings).tolist()
-    return Benchmark(label, DailyEquity(dates_of(days[ends]), equity))
+    return Benchmark(label, DailyEquity(dates_of(days[ends]), equity, days[ends]))

@@ -38,7 +38,7 @@ Ratios that cannot be computed (too few days, no variance, no closed trade) are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
@@ -67,6 +67,7 @@ __all__ = [
     "day_ends",
     "day_numbers",
     "drawdown_curve",
+    "epoch_days",
     "last_closes",
     "max_drawdown",
     "monthly_returns",
@@ -86,10 +87,24 @@ _fromordinal = date.fromordinal
 
 @dataclass(frozen=True, slots=True)
 class DailyEquity:
-    """The equity at the end of each trading day, oldest first."""
+    """The equity at the end of each trading day, oldest first.
+
+    ``numbers`` are the days as days since the epoch when the maker had them (the charts and
+    monthly returns want numbers; :func:`epoch_days` makes them from ``days`` otherwise).
+    """
 
     days: list[date]
     equity: list[float]
+    numbers: np.ndarray[Any, np.dtype[np.int64]] | None = field(default=None, compare=False)
+
+
+def epoch_days(daily: DailyEquity) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """``daily``'s days as days since the epoch."""
+    if daily.numbers is not None:
+        return daily.numbers
+    ordinals = np.fromiter(map(date.toordinal, daily.days), dtype=np.int64, count=len(daily.days))
+    numbers: np.ndarray[Any, np.dtype[np.int64]] = ordinals - _EPOCH_ORDINAL
+    return numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +160,7 @@ def daily_equity(curve: EquityCurve, bar_size: BarSize) -> DailyEquity:
     days = day_numbers(curve.micros, bar_size)
     ends = day_ends(days)
     equity: list[float] = np.asarray(curve.equity, dtype=np.float64)[ends].tolist()
-    return DailyEquity(dates_of(days[ends]), equity)
+    return DailyEquity(dates_of(days[ends]), equity, days[ends])
 
 
 def daily_returns(daily: DailyEquity, starting_cash: float) -> list[float]:
@@ -239,8 +254,7 @@ def monthly_returns(daily: DailyEquity, starting_cash: float) -> dict[int, dict[
     table: dict[int, dict[int, float]] = {}
     if not daily.days:
         return table
-    ordinals = np.fromiter(map(date.toordinal, daily.days), dtype=np.int64, count=len(daily.days))
-    months = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[M]")
+    months = epoch_days(daily).astype("datetime64[D]").astype("datetime64[M]")
     numbers = months.astype(np.int64)  # months since January 1970, one run per month
     ends = day_ends(numbers)
     values = np.asarray(daily.equity, dtype=np.float64)[ends]

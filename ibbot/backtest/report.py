@@ -29,7 +29,7 @@ from ibbot.backtest.charts import (
 )
 from ibbot.backtest.columns import iso_dates, json_pairs
 from ibbot.backtest.feed_arrays import FeedArrays
-from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
+from ibbot.backtest.metrics import DailyEquity, drawdown_curve, epoch_days, monthly_returns
 from ibbot.models import OrderSide, split_leg
 
 if TYPE_CHECKING:
@@ -119,12 +119,13 @@ def build_charts(
         values = np.asarray(curve.equity, dtype=np.float64)
         offset = _CLOSE_OF_DAY
     else:
-        xs = _epoch_days(daily.days)
+        xs = epoch_days(daily).astype(np.float64)
         values = np.asarray(daily.equity, dtype=np.float64)
         offset = 0.0
     others: list[tuple[FloatArray, list[float]]] = []
     if benchmark is not None and benchmark.daily.days:
-        others.append((_epoch_days(benchmark.daily.days) + offset, benchmark.daily.equity))
+        days = epoch_days(benchmark.daily).astype(np.float64)
+        others.append((days + offset, benchmark.daily.equity))
     equity = layout_chart("Equity", xs, values, y_format=format_money, others=others)
     drawdown = layout_chart(
         "Drawdown",
@@ -139,12 +140,6 @@ def build_charts(
 
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _epoch_days(days: Sequence[date]) -> FloatArray:
-    """Days since the epoch of each date, as floats (the charts' x)."""
-    ordinals = np.fromiter(map(date.toordinal, days), dtype=np.int64, count=len(days))
-    return (ordinals - _EPOCH_ORDINAL).astype(np.float64)
 
 
 def _number(value: Any, kind: str = "") -> str:
