@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
+
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
 from ibbot.backtest.columns import (
     arrow_indices,
@@ -292,10 +294,41 @@ def _compact_encoder() -> Callable[[Any], str]:
     return encode
 
 
+def _line_encoder() -> Callable[[dict[str, Any]], bytes]:
+    """One line of ``decisions.jsonl`` as bytes, ``json.dumps``'s compact text exactly.
+
+    orjson writes the same text for what decisions hold (ASCII strings, Python's shortest
+    round-trip floats) five times faster; where it would differ, the line is json's own: text
+    with a character beyond ASCII (json escapes it), a number under 1e-4 (json writes
+    ``1e-05``, orjson ``0.00001``; the test is on the text, so a string holding ``e-`` or
+    ``0.0000`` takes json's path too, harmlessly), or a value orjson refuses (an integer beyond
+    64 bits, a key that is not a string). A NaN or an infinity, which json refuses, orjson
+    writes as null: none reaches here (the models refuse them, the data's are made null).
+    """
+    encode = _compact_encoder()
+    dumps, option, error = orjson.dumps, orjson.OPT_APPEND_NEWLINE, orjson.JSONEncodeError
+
+    def line(value: dict[str, Any]) -> bytes:
+        try:
+            text = dumps(value, option=option)
+        except error:
+            return f"{encode(value)}\n".encode()
+        if not text.isascii() or b"e-" in text or b"0.0000" in text:
+            return f"{encode(value)}\n".encode()
+        return text
+
+    return line
+
+
 def decisions_jsonl(result: BacktestResult) -> str:
     """Every decision, one JSON object per line, in the order they were made."""
+    return _decisions_jsonl(result).decode()
+
+
+def _decisions_jsonl(result: BacktestResult) -> bytes:
+    """:func:`decisions_jsonl` as UTF-8 bytes."""
     orders = {order.order_id: order for order in result.orders}
-    encode = _compact_encoder()
+    encode = _line_encoder()
     times: dict[datetime, str] = {}
 
     def iso(moment: datetime) -> str:
@@ -306,15 +339,16 @@ def decisions_jsonl(result: BacktestResult) -> str:
             text = times[moment] = moment.isoformat()
         return text
 
-    lines = [
-        encode(
-            decision_line(
-                record, None if record.order_id is None else orders.get(record.order_id), iso
+    return b"".join(
+        [
+            encode(
+                decision_line(
+                    record, None if record.order_id is None else orders.get(record.order_id), iso
+                )
             )
-        )
-        for record in result.decisions
-    ]
-    return "".join(f"{line}\n" for line in lines)
+            for record in result.decisions
+        ]
+    )
 
 
 def write_outputs(
@@ -378,7 +412,7 @@ def write_outputs(
                 render_png(tmp, list(charts), colors=[EQUITY_COLOR, DRAWDOWN_COLOR])
 
             pending.append(pool.submit(atomic_write, files.report_png, png))
-            pending.append(pool.submit(_write_text, files.decisions, decisions_jsonl(result)))
+            pending.append(pool.submit(_write_text, files.decisions, _decisions_jsonl(result)))
             page = render_report(
                 result, metrics, daily, pnls, benchmark, charts=charts, series=series, arrays=arrays
             )

@@ -40,7 +40,14 @@ from ibbot.backtest.metrics import (
     monthly_returns,
     trading_day,
 )
-from ibbot.backtest.outputs import _json_data, _json_safe, decisions_jsonl, write_outputs
+from ibbot.backtest.outputs import (
+    _json_data,
+    _json_safe,
+    _line_encoder,
+    decision_line,
+    decisions_jsonl,
+    write_outputs,
+)
 from ibbot.errors import StoreError
 from ibbot.models import BarSize
 from tests.unit.backtest_helpers import daily_bars
@@ -433,6 +440,46 @@ def test_json_data_fast_path_equals_the_value_by_value_one() -> None:
     assert _json_data(plain) == {k: _json_safe(v) for k, v in plain.items()}
     odd: dict[str, Any] = {"a": 1.5, "nan": math.nan, "inf": -math.inf, "day": date(2024, 1, 2)}
     assert _json_data(odd) == {"a": 1.5, "nan": None, "inf": None, "day": "2024-01-02"}
+
+
+def _json_text(value: Any) -> bytes:
+    return (json.dumps(value, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def test_decision_lines_are_json_dumps_text() -> None:
+    """orjson's text where it is json's, json's own where it would differ."""
+    encode = _line_encoder()
+    samples: list[dict[str, Any]] = [
+        {"a": 1.5, "b": "plain", "c": None, "d": True, "e": [1, 2.0], "f": {}},
+        {"tiny": 1e-05, "smaller": -3.5e-7, "edge": 1e-4, "zero": -0.0},
+        {"text": "caf\u00e9 \u00b7 \u2265 \U0001f600"},  # beyond ASCII: json escapes it
+        {"big": 2**70},  # beyond 64 bits: orjson refuses it
+        {"nested": {"x": 1e16, "y": 123456789012345680.0, "z": 5e-324}},
+        {1: "a key that is not a string"},
+        {"reasoning": "re-entry at 100.00001", "quote": 'say "hi"\n\t\\'},
+    ]
+    rng = random.Random(8)
+    samples.extend(
+        {
+            "price": rng.gauss(100, 50) * 10.0 ** rng.randrange(-9, 20),
+            "count": rng.randrange(-(2**40), 2**40),
+            "data": {"v": rng.random() * 10.0 ** rng.randrange(-12, 5)},
+        }
+        for _ in range(2_000)
+    )
+    for sample in samples:
+        assert encode(sample) == _json_text(sample), sample
+
+
+def test_decisions_jsonl_is_the_lines_json_dumps_writes() -> None:
+    result = _run_sma()
+    orders = {order.order_id: order for order in result.orders}
+    expected = b"".join(
+        _json_text(decision_line(r, None if r.order_id is None else orders.get(r.order_id)))
+        for r in result.decisions
+    )
+    assert result.decisions
+    assert decisions_jsonl(result).encode() == expected
 
 
 def _run_sma() -> BacktestResult:
