@@ -1,7 +1,9 @@
 """Writing a backtest's files: trades.csv, equity.csv, metrics.json, decisions.jsonl, report.html/png.
 
 Every file is a pure function of the result (no run time, no wall clock, no random ids), written
-atomically, so the same inputs give byte-identical files. Numbers are written exactly (Python's
+atomically (on worker threads, while the next file is made), so the same inputs give
+byte-identical files. Whole columns are formatted by Arrow and numpy, exactly as Python would
+(:mod:`ibbot.backtest.columns`). Numbers are written exactly (Python's
 shortest round-trip ``repr``), quantities as integers when whole, times in ISO 8601 UTC.
 
 - ``trades.csv``: timestamp, symbol, side, quantity, price, commission, strategy, decision_id,
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
+import pyarrow as pa
 
 from ibbot.backtest.benchmark import Benchmark, buy_and_hold
 from ibbot.backtest.columns import (
@@ -60,8 +63,6 @@ from ibbot.store.atomic import atomic_write, ensure_dir
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    import pyarrow as pa
-
     from ibbot.backtest.broker import BrokerOrder
     from ibbot.backtest.result import BacktestResult, DecisionRecord
     from ibbot.models import Fill, Order
@@ -82,8 +83,10 @@ TRADE_COLUMNS = (
 )
 EQUITY_COLUMNS = ("timestamp", "equity", "cash", "gross_exposure")
 _EQUITY_HEADER: Final = (",".join(EQUITY_COLUMNS) + "\n").encode()
-_WRITERS: Final = 3
-"""Threads writing the files (fsync waits on the disk, Pillow compresses, without the GIL)."""
+_WRITERS: Final = 1
+"""Threads writing the files (fsync waits on the disk, Pillow compresses, without the GIL). One:
+each more keeps its own malloc arena and more finished files alive at once (peak memory), for
+little gain (the files are made on the calling thread anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +107,14 @@ def _quantity(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def _write_text(path: Path, text: str | bytes) -> None:
+def _write_text(path: Path, text: str | bytes, *more: bytes) -> None:
     data = text.encode("utf-8") if isinstance(text, str) else text
 
     def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
+        with tmp.open("wb") as file:
+            file.write(data)
+            for part in more:
+                file.write(part)
 
     atomic_write(path, write)
 
@@ -158,14 +164,13 @@ def equity_csv(result: BacktestResult) -> str:
     """The account after each instant (a row per instant: formatted and joined by Arrow)."""
     curve = result.equity
     stamps, equity = iso_utc_text(curve.micros), float_text(curve.equity)
-    return _equity_csv(result, stamps, equity).decode("utf-8")
+    return (_EQUITY_HEADER + _equity_rows(result, stamps, equity)).decode("utf-8")
 
 
-def _equity_csv(result: BacktestResult, stamps: pa.StringArray, equity: pa.StringArray) -> bytes:
-    """:func:`equity_csv` as bytes, from the timestamps' and the equity's text."""
+def _equity_rows(result: BacktestResult, stamps: pa.StringArray, equity: pa.StringArray) -> bytes:
+    """:func:`equity_csv`'s rows as bytes, from the timestamps' and the equity's text."""
     curve = result.equity
-    rows = csv_bytes(stamps, equity, float_text(curve.cash), float_text(curve.gross))
-    return _EQUITY_HEADER + rows
+    return csv_bytes(stamps, equity, float_text(curve.cash), float_text(curve.gross))
 
 
 def _order_json(
@@ -351,6 +356,12 @@ def _decisions_jsonl(result: BacktestResult) -> bytes:
     )
 
 
+def _release_arrow_memory() -> None:
+    """Hand the memory Arrow's allocator keeps for reuse back to the system: the text columns
+    are made once, and a run's peak memory is what its user sees."""
+    pa.default_memory_pool().release_unused()
+
+
 def write_outputs(
     result: BacktestResult, directory: Path, *, benchmark: Benchmark | None = None
 ) -> OutputFiles:
@@ -381,9 +392,10 @@ def write_outputs(
         try:
             curve = result.equity
             stamps, equity = iso_utc_text(curve.micros), float_text(curve.equity)
-            pending.append(
-                pool.submit(_write_text, files.equity, _equity_csv(result, stamps, equity))
-            )
+            rows_text = _equity_rows(result, stamps, equity)
+            pending.append(pool.submit(_write_text, files.equity, _EQUITY_HEADER, rows_text))
+            del rows_text
+            _release_arrow_memory()
             pnls = realized_pnl(result.fills)
             pending.append(pool.submit(_write_text, files.trades, trades_csv(result, pnls)))
             daily = daily_equity(curve, result.bar_size)
@@ -394,6 +406,8 @@ def write_outputs(
             series = data_series(
                 daily, result.starting_cash, equity_text=equity.take(rows), dates=dates
             )
+            del stamps, equity, rows, dates
+            _release_arrow_memory()
             metrics = compute_metrics(result, daily=daily, pnls=pnls)
             arrays = None if result.feed is None else FeedArrays.of(result.feed)
             if benchmark is None and result.feed is not None:
