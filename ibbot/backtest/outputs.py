@@ -107,7 +107,7 @@ def _quantity(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def _write_text(path: Path, text: str | bytes, *more: bytes) -> None:
+def _write_text(path: Path, text: str | bytes | bytearray, *more: bytes) -> None:
     data = text.encode("utf-8") if isinstance(text, str) else text
 
     def write(tmp: Path) -> None:
@@ -330,7 +330,7 @@ def decisions_jsonl(result: BacktestResult) -> str:
     return _decisions_jsonl(result).decode()
 
 
-def _decisions_jsonl(result: BacktestResult) -> bytes:
+def _decisions_jsonl(result: BacktestResult) -> bytearray:
     """:func:`decisions_jsonl` as UTF-8 bytes."""
     orders = {order.order_id: order for order in result.orders}
     encode = _line_encoder()
@@ -344,16 +344,14 @@ def _decisions_jsonl(result: BacktestResult) -> bytes:
             text = times[moment] = moment.isoformat()
         return text
 
-    return b"".join(
-        [
-            encode(
-                decision_line(
-                    record, None if record.order_id is None else orders.get(record.order_id), iso
-                )
-            )
-            for record in result.decisions
-        ]
-    )
+    # one growing buffer, each line appended and dropped at once: orjson makes each line in a
+    # buffer of several KB and shrinks it, so thousands of lines kept alive until a join
+    # fragment the heap (+100 MB peak for 13,000 decisions)
+    out = bytearray()
+    for record in result.decisions:
+        order = None if record.order_id is None else orders.get(record.order_id)
+        out += encode(decision_line(record, order, iso))
+    return out
 
 
 def _release_arrow_memory() -> None:
