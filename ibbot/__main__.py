@@ -1,6 +1,6 @@
 """``python -m ibbot``: the same as the ``ibbot`` command."""
 
-from ibbot.cli import main
+from ibbot.cli import entry
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

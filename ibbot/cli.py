@@ -20,7 +20,11 @@ Adding a command
     logging is configured already. An async command returns ``run_async(its_coroutine)`` (see
     :mod:`ibbot.eventloop`). Raise :class:`~ibbot.errors.ConfigError` for a bad setting (exit 2) and
     another :class:`~ibbot.errors.IbbotError` for a failure (exit 1); both print one line. The
-    module is imported on every invocation, ``--help`` included: import heavy libraries inside ``run``.
+    module is imported on every invocation, ``--help`` included: import heavy libraries inside ``run``
+    (``configure`` runs only for the command named on the command line).
+
+The process itself (console script, ``python -m ibbot``) goes through :func:`entry`, which freezes
+the heap once :func:`main` returned so the interpreter's exit does not walk it.
 
 This module parses and dispatches; it holds no wiring.
 """
@@ -28,12 +32,13 @@ This module parses and dispatches; it holds no wiring.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import ibbot
 from ibbot.broker import commands as broker_commands
@@ -67,6 +72,7 @@ __all__ = [
     "EXIT_USAGE",
     "Command",
     "build_parser",
+    "entry",
     "main",
 ]
 
@@ -212,8 +218,13 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser for the whole command line, with one subparser per entry of :data:`COMMANDS`."""
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for the whole command line, with one subparser per entry of :data:`COMMANDS`.
+
+    With ``only``, that command alone gets its options (:func:`main` names the one on the command
+    line): the others are listed with their help, and what their options need (the simulator's
+    for ``sim``) is not imported by a run of another command.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="An asyncio-native trading service for Interactive Brokers.",
@@ -225,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.help, description=command.help)
         _add_global_options(sub, top_level=False)
-        if command.configure is not None:
+        if command.configure is not None and only in (None, command.name):
             command.configure(sub)
         sub.set_defaults(handler=command.run, command_log_level=command.log_level)
     return parser
@@ -288,7 +299,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    if not _names_a_command(argv) and not _TOP_LEVEL_ONLY.intersection(argv):
+    if _named_command(argv) is None and not _TOP_LEVEL_ONLY.intersection(argv):
         # No command: what was given belongs to the default command (global options are accepted
         # after a command too), so `ibbot --duration 60` is `ibbot run --duration 60`.
         argv = [DEFAULT_COMMAND, *argv]
@@ -301,8 +312,8 @@ _VALUED_OPTIONS: Final = frozenset({"--config", "--set", "--log-level", "--log-f
 _TOP_LEVEL_ONLY: Final = frozenset({"-h", "--help", "--version"})
 
 
-def _names_a_command(argv: list[str]) -> bool:
-    """True when the first positional word of ``argv`` is a command's name."""
+def _named_command(argv: list[str]) -> str | None:
+    """The first positional word of ``argv`` when it is a command's name, else None."""
     names = {command.name for command in COMMANDS}
     skip = False
     for token in argv:
@@ -311,8 +322,8 @@ def _names_a_command(argv: list[str]) -> bool:
         elif token in _VALUED_OPTIONS:
             skip = True
         elif not token.startswith("-"):
-            return token in names
-    return False
+            return token if token in names else None
+    return None
 
 
 def _detach_stdout() -> None:
@@ -330,10 +341,25 @@ def _say(message: str) -> None:
     sys.stderr.write(f"{PROG}: {message}\n")
 
 
+def entry() -> NoReturn:
+    """The ``ibbot`` process (console script and ``python -m ibbot``): :func:`main`, then exit.
+
+    The command is done when :func:`main` returns: its files are closed (written through
+    ``atomic_write``), logging is reset and flushed. What is left is the interpreter's
+    finalisation, whose full collections would walk every object the imports and the command left
+    (about 0.1 s after a backtest) to find nothing that needs finalising; frozen, they are skipped,
+    and the memory goes back with the process. In-process callers (tests) use :func:`main`, so
+    their heap is never frozen.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ibbot`` console script; returns the exit code, never raises SystemExit."""
+    """Run one ``ibbot`` command line; returns the exit code, never raises SystemExit."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(only=_named_command(arguments) or DEFAULT_COMMAND)
     try:
         args = _parse(parser, arguments)
     except SystemExit as exc:  # argparse's --help and --version (0) and usage errors (2)

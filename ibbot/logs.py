@@ -27,6 +27,7 @@ Usage in a module: ``log = structlog.get_logger(__name__)`` then
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,13 +35,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import structlog
-from rich.console import Console
-from rich.text import Text
 
 from ibbot.broker.errors import LOGGED_BY_IBBOT
 from ibbot.console import ConsoleFilter, ConsoleView
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from structlog.typing import EventDict, Processor, WrappedLogger
 
     from ibbot.clock import Clock
@@ -54,6 +54,7 @@ __all__ = [
     "log_console",
     "market_time",
     "mask_id",
+    "progress_console",
     "reset_logging",
     "show_banner",
 ]
@@ -161,6 +162,8 @@ class _IbbotHandler(logging.StreamHandler[TextIO]):
         if self.console is None:
             super().emit(record)
             return
+        from rich.text import Text  # noqa: PLC0415 - imported with the console (terminal only)
+
         try:
             self.console.print(Text.from_ansi(self.format(record)), soft_wrap=True)
         except Exception:  # noqa: BLE001 - logging must never raise; the stdlib's own policy
@@ -238,7 +241,26 @@ def log_console() -> Console:
     handler = _installed()
     if handler is not None and handler.console is not None:
         return handler.console
+    from rich.console import Console  # noqa: PLC0415 - rich is imported when it draws
+
     return Console(stderr=True)
+
+
+def progress_console() -> Console | None:
+    """:func:`log_console` when stderr is a terminal (a progress bar has somewhere to draw), else None.
+
+    When stderr is plainly no terminal (a pipe, a file: a batch run) and no variable forces one,
+    rich is not even imported.
+    """
+    handler = _installed()
+    if handler is not None and handler.console is not None:
+        return handler.console
+    isatty = getattr(sys.stderr, "isatty", None)
+    forced = {"FORCE_TERMINAL", "TTY_COMPATIBLE"}.intersection(os.environ)
+    if not forced and not (isatty is not None and isatty()):
+        return None
+    console = log_console()
+    return console if console.is_terminal else None
 
 
 @contextmanager
@@ -272,6 +294,8 @@ def show_banner(lines: Iterable[str]) -> None:
     handler.acquire()  # one block, not interleaved with a line another thread logs
     try:
         if handler.console is not None:
+            from rich.text import Text  # noqa: PLC0415 - imported with the console
+
             handler.console.print(Text(text, style="bold"), soft_wrap=True)
         else:
             handler.stream.write(text + "\n")
@@ -291,6 +315,8 @@ def mask_id(value: str) -> str:
 
 def _terminal(out: TextIO) -> Console:
     """A rich console on ``out`` that prints log lines as they are (no markup, no highlighting)."""
+    from rich.console import Console  # noqa: PLC0415 - only a terminal needs rich
+
     return Console(file=out, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 

@@ -8,10 +8,13 @@ builds an object it does not hand to a strategy.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -68,28 +71,37 @@ class BarFeed:
     def _from_sorted(cls, table: pa.Table, bar_size: BarSize) -> BarFeed:
         """A feed from a table already sorted by timestamp, then symbol."""
         stamps = table.column("timestamp").cast(pa.int64()).combine_chunks()
-        micros: list[int] = stamps.to_pylist()
-        # Rows are sorted by time, so the bars of one instant are adjacent: they share one
-        # datetime object, and every row of a symbol shares one string (memory, not speed).
-        # Both are looked up by index, column-wise: no Python loop per row.
-        instants = stamps.dictionary_encode()
-        moments = [utc_from_micros(value) for value in instants.dictionary.to_pylist()]
-        times: list[datetime] = list(map(moments.__getitem__, instants.indices.to_pylist()))
-        encoded = table.column("symbol").combine_chunks().dictionary_encode()
-        names = encoded.dictionary.to_pylist()
-        symbols: list[str] = list(map(names.__getitem__, encoded.indices.to_pylist()))
+        micros: list[int] = _pylist(stamps)
+        # Rows are sorted by time, so the bars of one instant are adjacent (one run each): they
+        # share one datetime object, and every row of a symbol shares one string (memory, not
+        # speed). Both are built column-wise: no Python loop per row.
+        runs = pc.run_end_encode(stamps)
+        moments = _utc_times(runs.values)
+        times: list[datetime] = moments  # one bar per instant (one symbol): the rows' own order
+        if len(moments) != len(micros):
+            ends = runs.run_ends.to_pylist()
+            lengths = map(operator.sub, ends, [0, *ends[:-1]])
+            times = list(chain.from_iterable(map(repeat, moments, lengths)))
+        column = table.column("symbol")
+        names: list[str] = pc.unique(column).to_pylist()
+        if len(names) == 1:
+            symbols = names * len(micros)  # one symbol: no per-row lookup
+        else:
+            encoded = column.combine_chunks().dictionary_encode()
+            names = encoded.dictionary.to_pylist()
+            symbols = list(map(names.__getitem__, _pylist(encoded.indices)))
         return cls(
             bar_size=bar_size,
             symbols=symbols,
             micros=micros,
             times=times,
-            open=table.column("open").to_pylist(),
-            high=table.column("high").to_pylist(),
-            low=table.column("low").to_pylist(),
-            close=table.column("close").to_pylist(),
-            volume=table.column("volume").to_pylist(),
-            wap=table.column("wap").to_pylist(),
-            bar_count=table.column("bar_count").to_pylist(),
+            open=_pylist(table.column("open")),
+            high=_pylist(table.column("high")),
+            low=_pylist(table.column("low")),
+            close=_pylist(table.column("close")),
+            volume=_pylist(table.column("volume")),
+            wap=_pylist(table.column("wap")),
+            bar_count=_pylist(table.column("bar_count")),
         )
 
     @classmethod
@@ -101,6 +113,40 @@ class BarFeed:
         if len(sizes) != 1:
             raise BacktestInputError(f"a feed needs bars of exactly one size, got {sorted(sizes)}")
         return cls.from_table(bars_to_table(bars), sizes.pop())
+
+
+def _ascending(column: pa.ChunkedArray) -> bool:
+    """True when ``column`` never decreases (a vectorised comparison of each value with the next)."""
+    if len(column) < 2:
+        return True
+    return bool(pc.all(pc.less_equal(column[:-1], column[1:])).as_py())
+
+
+def _pylist(column: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """``column.to_pylist()``: through NumPy when there is no null, twice as fast for numbers."""
+    if column.null_count:
+        return column.to_pylist()  # type: ignore[no-any-return]
+    return column.to_numpy().tolist()  # type: ignore[no-any-return]
+
+
+def _utc_times(micros: pa.Int64Array) -> list[datetime]:
+    """``[utc_from_micros(m) for m in micros]``, without a Python call per value when it can.
+
+    Bars start on whole seconds (every stored bar does): then ``datetime.fromtimestamp(seconds,
+    UTC)`` is mapped over the seconds in C, exact as :func:`utc_from_micros` is, about twice as
+    fast. Where the platform's ``gmtime`` refuses a value (Windows before 1970), or a bar starts
+    between seconds, the values are built one by one instead.
+    """
+    seconds, rest = np.divmod(micros.to_numpy(), _MICROS)
+    if not rest.any():
+        try:
+            return list(map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC)))
+        except (OverflowError, OSError, ValueError):
+            pass
+    return list(map(utc_from_micros, micros.to_pylist()))
+
+
+_MICROS = 1_000_000
 
 
 def load_bars(
@@ -118,16 +164,24 @@ def load_bars(
     :class:`BacktestError`.
     """
     names = list(symbols) if symbols is not None else store.symbols()
-    # each symbol's table holds a chunk per file read: made contiguous at once, the chunks'
-    # buffers go back to the allocator before the next symbol is read (peak memory)
-    tables = [
-        store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
-    ]
-    # One symbol per table: in symbol order, a stable sort by time alone orders the bars of an
-    # instant by symbol too (several times faster than sorting on both columns).
-    tables = sorted((t for t in tables if t.num_rows), key=lambda t: t.column("symbol")[0].as_py())
-    table = pa.concat_tables(tables).sort_by("timestamp") if tables else None
-    del tables
+    if len(names) == 1:
+        # one symbol: the store gives its bars in time order already (checked, not trusted)
+        table = store.read_bars_table(names[0], start, end, bar_size)
+        if not _ascending(table.column("timestamp")):
+            table = table.sort_by("timestamp")
+    else:
+        # each symbol's table holds a chunk per file read: made contiguous at once, the chunks'
+        # buffers go back to the allocator before the next symbol is read (peak memory)
+        tables = [
+            store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
+        ]
+        # One symbol per table: in symbol order, a stable sort by time alone orders the bars of
+        # an instant by symbol too (several times faster than sorting on both columns).
+        tables = sorted(
+            (t for t in tables if t.num_rows), key=lambda t: t.column("symbol")[0].as_py()
+        )
+        table = pa.concat_tables(tables).sort_by("timestamp") if tables else None
+        del tables
     span = f"{start.date().isoformat()} .. {end.date().isoformat()}"
     if table is None or table.num_rows == 0:
         which = f"{bar_size.value} bars" if bar_size is not None else "bars"

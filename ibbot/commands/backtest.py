@@ -162,8 +162,6 @@ def _run(
         load_bars,
         run_backtest,
     )
-    from ibbot.backtest.benchmark import buy_and_hold  # noqa: PLC0415
-    from ibbot.backtest.outputs import write_outputs  # noqa: PLC0415
     from ibbot.clock import utc_now  # noqa: PLC0415
     from ibbot.store.factory import open_store  # noqa: PLC0415
 
@@ -182,7 +180,13 @@ def _run(
                 )
             except BacktestError as exc:
                 raise BacktestInputError(f"--benchmark {benchmark_symbol}: {exc}") from exc
+            from ibbot.backtest.benchmark import buy_and_hold  # noqa: PLC0415
+
             benchmark = buy_and_hold(bars, result.starting_cash)
+    # imported once the replay is done (the report's libraries, PIL among them): a run that
+    # fails on its input says so without loading them
+    from ibbot.backtest.outputs import write_outputs  # noqa: PLC0415
+
     files = write_outputs(result, directory, benchmark=benchmark)
     log.info(
         "backtest.written",
@@ -245,10 +249,10 @@ class _ProgressBar:
 
 @contextmanager
 def _progress() -> Iterator[_ProgressBar | None]:
-    from ibbot.logs import log_console  # noqa: PLC0415
+    from ibbot.logs import progress_console  # noqa: PLC0415
 
-    console = log_console()  # log lines scroll above the bar instead of overwriting it
-    if not console.is_terminal:  # no bar to draw: rich's progress module is not even imported
+    console = progress_console()  # log lines scroll above the bar instead of overwriting it
+    if console is None:  # no terminal, no bar: rich is not even imported
         yield None
         return
     bar = _ProgressBar(console)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
 
-from ibbot.logs import MASK, IBErrorDemoter, Redactor, configure_logging, reset_logging
+from ibbot.logs import (
+    MASK,
+    IBErrorDemoter,
+    Redactor,
+    configure_logging,
+    log_console,
+    progress_console,
+    reset_logging,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -239,3 +248,23 @@ def test_reset_removes_the_ib_async_demoter() -> None:
     assert [type(f) for f in wrapper.filters] == [IBErrorDemoter]
     reset_logging()
     assert wrapper.filters == []
+
+
+def test_no_progress_console_when_stderr_is_no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch run (stderr a pipe or a file) gets no progress bar, and no rich console built."""
+    monkeypatch.delenv("FORCE_TERMINAL", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert progress_console() is None
+
+
+def test_progress_console_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal the bar draws on the log's own console; a forced terminal gets one too."""
+    configure_logging("INFO", "console", stream=TtyStream())
+    assert progress_console() is log_console()
+    reset_logging()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    console = progress_console()
+    assert console is not None
+    assert console.is_terminal
