@@ -247,16 +247,20 @@ def _planned_json(order: Order) -> dict[str, Any]:
 
 _SCALARS: Final = (bool, int, float, str)  # a tuple: a union would be built per call
 _NOT_FLOAT: Final = (bool, int, str)
+_PLAIN: Final = frozenset({bool, int, str, type(None)})
 
 
 def _json_data(data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` as JSON-ready values: itself when :func:`_json_safe` would keep every value as
     it is (scalars, finite floats: the usual case), else each value through it."""
     for value in data.values():
-        if isinstance(value, float):
+        kind = type(value)
+        if kind is float:
             if value - value != 0.0:  # NaN or an infinity
                 break
-        elif value is not None and not isinstance(value, _NOT_FLOAT):
+        elif kind not in _PLAIN and (
+            isinstance(value, float) or not isinstance(value, _NOT_FLOAT)
+        ):  # a subclass: an enum of str keeps, a float's must be checked (slow path)
             break
     else:
         return data if type(data) is dict else dict(data)

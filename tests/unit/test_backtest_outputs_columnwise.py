@@ -438,6 +438,8 @@ def test_feed_arrays_group_each_symbols_rows_in_order() -> None:
 def test_json_data_fast_path_equals_the_value_by_value_one() -> None:
     plain: dict[str, Any] = {"a": 1.5, "b": 2, "c": "x", "d": None, "e": True}
     assert _json_data(plain) == {k: _json_safe(v) for k, v in plain.items()}
+    subclasses: dict[str, Any] = {"f": np.float64(2.5), "n": np.float64("nan"), "e": BarSize.DAY_1}
+    assert _json_data(subclasses) == {k: _json_safe(v) for k, v in subclasses.items()}
     odd: dict[str, Any] = {"a": 1.5, "nan": math.nan, "inf": -math.inf, "day": date(2024, 1, 2)}
     assert _json_data(odd) == {"a": 1.5, "nan": None, "inf": None, "day": "2024-01-02"}
 
