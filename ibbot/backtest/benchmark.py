@@ -11,24 +11,25 @@ strategy's), so the two compare day by day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from ibbot.backtest.feed_arrays import FeedArrays
 from ibbot.backtest.metrics import (
     TRADING_DAYS_PER_YEAR,
     DailyEquity,
     daily_returns,
+    dates_of,
+    day_ends,
+    day_numbers,
     drawdown_curve,
-    trading_day,
+    squares,
 )
 
 if TYPE_CHECKING:
     from ibbot.backtest.feed import BarFeed
 
-_DAY_MICROS = 86_400_000_000
-_HOUR_MICROS = 3_600_000_000
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_fromordinal = date.fromordinal
 
 __all__ = ["Benchmark", "buy_and_hold"]
 
@@ -48,7 +49,9 @@ class Benchmark:
         returns = daily_returns(self.daily, starting_cash)
         mean = sum(returns) / len(returns) if returns else 0.0
         variance = (
-            sum((r - mean) ** 2 for r in returns) / (len(returns) - 1) if len(returns) > 1 else 0.0
+            sum(squares(np.asarray(returns, dtype=np.float64) - mean)) / (len(returns) - 1)
+            if len(returns) > 1
+            else 0.0
         )
         return {
             "label": self.label,
@@ -61,45 +64,52 @@ class Benchmark:
 
 
 def buy_and_hold(
-    feed: BarFeed, starting_cash: float, symbols: list[str] | None = None
+    feed: BarFeed,
+    starting_cash: float,
+    symbols: list[str] | None = None,
+    *,
+    arrays: FeedArrays | None = None,
 ) -> Benchmark:
     """Equal weight in ``symbols`` (default: every symbol of ``feed``) bought at each one's first
-    close and held."""
-    chosen = symbols if symbols is not None else feed.universe
-    wanted = set(chosen)
+    positive close and held (``arrays``: :meth:`FeedArrays.of` ``feed``, if made already).
+
+    Column-wise: each symbol's share count is fixed at its first positive close, its value at a
+    day's end is that count times its last close so far, and the holdings are summed in the order
+    they were bought (as a running sum from zero would), then added to the cash left.
+    """
+    columns = arrays if arrays is not None else FeedArrays.of(feed)
+    chosen = symbols if symbols is not None else sorted(columns.names)
     slice_ = starting_cash / len(chosen) if chosen else 0.0
-    cash = starting_cash
-    shares: dict[str, float] = {}
-    last: dict[str, float] = {}
-    days: list[date] = []
-    equity: list[float] = []
-    bar_size = feed.bar_size
-    intraday = bar_size.is_intraday
-    # trading days change on UTC days (daily bars) or on hours (intraday): convert once per key
-    unit = _HOUR_MICROS if intraday else _DAY_MICROS
-    last_key = None
-    for symbol, micros, close in zip(feed.symbols, feed.micros, feed.close, strict=True):
-        if symbol not in wanted:
-            continue
-        key = micros // unit
-        if key != last_key:
-            last_key = key
-            # a daily bar's trading day is its UTC date: trading_day's own rule, without the call
-            day = trading_day(micros, bar_size) if intraday else _fromordinal(_EPOCH_ORDINAL + key)
-            if not days or days[-1] != day:
-                if days:
-                    equity[-1] = cash + sum([shares[s] * last[s] for s in shares])
-                days.append(day)
-                equity.append(0.0)
-        if symbol not in shares and close > 0:
-            shares[symbol] = slice_ / close
-            cash -= slice_
-        last[symbol] = close
-    if days:
-        equity[-1] = cash + sum([shares[s] * last[s] for s in shares])
     label = (
         f"buy and hold {chosen[0]}"
         if len(chosen) == 1
         else f"buy and hold {len(chosen)} symbols, equal weight"
     )
-    return Benchmark(label, DailyEquity(days, equity))
+    chosen_set = set(chosen)
+    wanted = [code for code, name in enumerate(columns.names) if name in chosen_set]
+    close, micros = columns.close, columns.micros
+    groups = [columns.rows(code) for code in wanted]
+    if len(wanted) < len(columns.names):  # only the chosen symbols' bars count, days included
+        rows = np.sort(np.concatenate([np.zeros(0, dtype=np.int64), *groups]))
+        close, micros = close[rows], micros[rows]
+        groups = [np.searchsorted(rows, group) for group in groups]  # positions among `rows`
+    days = day_numbers(micros, feed.bar_size)
+    ends = day_ends(days)
+    bought: list[tuple[int, float, np.ndarray[Any, np.dtype[np.int64]]]] = []
+    for own in groups:
+        positive = np.flatnonzero(close[own] > 0)
+        if len(positive):
+            first = int(own[positive[0]])
+            bought.append((first, slice_ / float(close[first]), own))
+    bought.sort(key=lambda purchase: purchase[0])
+    cash = [starting_cash]
+    for _ in bought:
+        cash.append(cash[-1] - slice_)
+    firsts = np.asarray([first for first, _, _ in bought], dtype=np.int64)
+    holdings = np.zeros(len(ends), dtype=np.float64)
+    for first, shares, own in bought:
+        last = own[np.maximum(np.searchsorted(own, ends, side="right") - 1, 0)]
+        holdings = holdings + np.where(ends >= first, shares * close[last], 0.0)
+    left = np.asarray(cash, dtype=np.float64)[np.searchsorted(firsts, ends, side="right")]
+    equity: list[float] = (left + holdings).tolist()
+    return Benchmark(label, DailyEquity(dates_of(days[ends]), equity, days[ends]))

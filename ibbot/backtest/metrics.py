@@ -38,17 +38,20 @@ Ratios that cannot be computed (too few days, no variance, no closed trade) are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.result import DecisionOutcome
 from ibbot.models import OrderStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from ibbot.backtest.result import BacktestResult, EquityCurve
     from ibbot.models import BarSize, Fill
@@ -60,11 +63,16 @@ __all__ = [
     "compute_metrics",
     "daily_equity",
     "daily_returns",
+    "dates_of",
+    "day_ends",
+    "day_numbers",
     "drawdown_curve",
+    "epoch_days",
     "last_closes",
     "max_drawdown",
     "monthly_returns",
     "realized_pnl",
+    "squares",
     "trading_day",
 ]
 
@@ -79,10 +87,24 @@ _fromordinal = date.fromordinal
 
 @dataclass(frozen=True, slots=True)
 class DailyEquity:
-    """The equity at the end of each trading day, oldest first."""
+    """The equity at the end of each trading day, oldest first.
+
+    ``numbers`` are the days as days since the epoch when the maker had them (the charts and
+    monthly returns want numbers; :func:`epoch_days` makes them from ``days`` otherwise).
+    """
 
     days: list[date]
     equity: list[float]
+    numbers: np.ndarray[Any, np.dtype[np.int64]] | None = field(default=None, compare=False)
+
+
+def epoch_days(daily: DailyEquity) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """``daily``'s days as days since the epoch."""
+    if daily.numbers is not None:
+        return daily.numbers
+    ordinals = np.fromiter(map(date.toordinal, daily.days), dtype=np.int64, count=len(daily.days))
+    numbers: np.ndarray[Any, np.dtype[np.int64]] = ordinals - _EPOCH_ORDINAL
+    return numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,69 +124,92 @@ def trading_day(micros: int, bar_size: BarSize) -> date:
     return _fromordinal(_EPOCH_ORDINAL + micros // _DAY_MICROS)
 
 
+def day_numbers(
+    micros: Sequence[int] | np.ndarray[Any, np.dtype[np.int64]], bar_size: BarSize
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The trading day of each instant as days since the epoch (see :func:`trading_day`).
+
+    Daily and longer bars: the UTC day, one integer division for the whole column. Intraday: one
+    timezone conversion per distinct UTC hour (trading days change on hours), mapped back.
+    """
+    column = np.asarray(micros, dtype=np.int64)
+    if not bar_size.is_intraday:
+        days: np.ndarray[Any, np.dtype[np.int64]] = column // _DAY_MICROS
+        return days
+    hours, inverse = np.unique(column // _HOUR_MICROS, return_inverse=True)
+    ordinals = [trading_day(h * _HOUR_MICROS, bar_size).toordinal() for h in hours.tolist()]
+    per_hour = np.asarray(ordinals, dtype=np.int64) - _EPOCH_ORDINAL
+    return per_hour[inverse.reshape(-1)]
+
+
+def day_ends(days: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """The index of the last instant of each run of equal trading days."""
+    if not len(days):
+        return np.zeros(0, dtype=np.intp)
+    return np.append(np.flatnonzero(days[1:] != days[:-1]), len(days) - 1)
+
+
+def dates_of(days: np.ndarray[Any, np.dtype[np.int64]]) -> list[date]:
+    """Days since the epoch as dates (``date.fromordinal`` mapped in C: Arrow's conversion of
+    a date column to Python is ten times slower)."""
+    return list(map(_fromordinal, (days + _EPOCH_ORDINAL).tolist()))
+
+
 def daily_equity(curve: EquityCurve, bar_size: BarSize) -> DailyEquity:
     """The last equity of each trading day of ``curve``."""
-    days: list[date] = []
-    equity: list[float] = []
-    intraday = bar_size.is_intraday
-    # one timezone conversion per distinct UTC hour is plenty: trading days change on hours
-    unit = _HOUR_MICROS if intraday else _DAY_MICROS
-    last_key: int | None = None
-    for micros, value in zip(curve.micros, curve.equity, strict=True):
-        key = micros // unit
-        if key != last_key:
-            day = trading_day(micros, bar_size) if intraday else _fromordinal(_EPOCH_ORDINAL + key)
-            last_key = key
-            if days and days[-1] == day:
-                equity[-1] = value
-                continue
-            days.append(day)
-            equity.append(value)
-        else:
-            equity[-1] = value
-    return DailyEquity(days, equity)
+    days = day_numbers(curve.micros, bar_size)
+    ends = day_ends(days)
+    equity: list[float] = np.asarray(curve.equity, dtype=np.float64)[ends].tolist()
+    return DailyEquity(dates_of(days[ends]), equity, days[ends])
 
 
 def daily_returns(daily: DailyEquity, starting_cash: float) -> list[float]:
     """Each trading day's return, the first against the starting cash."""
-    returns: list[float] = []
-    previous = starting_cash
-    for value in daily.equity:
-        returns.append(value / previous - 1.0 if previous else 0.0)
-        previous = value
-    return returns
+    if not daily.equity:
+        return []
+    values = np.asarray(daily.equity, dtype=np.float64)
+    previous = np.concatenate(([starting_cash], values[:-1]))
+    with np.errstate(all="ignore"):
+        returns = np.where(previous != 0, values / previous - 1.0, 0.0)
+    out: list[float] = returns.tolist()
+    return out
 
 
-def drawdown_curve(equity: Sequence[float]) -> list[float]:
-    """``E_t / running peak - 1`` at every point (0 at new highs)."""
-    peak = -math.inf
-    out: list[float] = []
-    append = out.append
-    for value in equity:
-        # max(peak, value) without a call (one per point of the curve; 2x faster)
-        if value > peak:  # noqa: PLR1730
-            peak = value
-        append(value / peak - 1.0 if peak > 0 else 0.0)
+def drawdown_curve(equity: Sequence[float] | np.ndarray[Any, np.dtype[np.float64]]) -> list[float]:
+    """``E_t / running peak - 1`` at every point (0 at new highs; a NaN never becomes the peak)."""
+    if not len(equity):
+        return []
+    values = np.asarray(equity, dtype=np.float64)
+    peaks = np.fmax.accumulate(values)
+    with np.errstate(all="ignore"):
+        falls = np.where(peaks > 0, values / peaks - 1.0, 0.0)
+    out: list[float] = falls.tolist()
     return out
 
 
 def max_drawdown(curve: EquityCurve, starting_cash: float) -> Drawdown:
-    """The deepest drawdown of ``curve``; the starting cash is the peak before the first point."""
-    equity = curve.equity
-    peak_value, peak_index = starting_cash, -1
-    depth, worst = 0.0, None
-    for index, value in enumerate(equity):
-        if value >= peak_value:
-            peak_value, peak_index = value, index
-            continue
-        fall = value / peak_value - 1.0
-        if fall < depth:
-            depth, worst = fall, (peak_index, index)
-    if worst is None:
+    """The deepest drawdown of ``curve``; the starting cash is the peak before the first point.
+
+    A point at or above the running peak is the new peak (the latest of equal ones); the deepest
+    fall is the first of equal ones; the recovery is the first point back at that peak.
+    """
+    equity = np.asarray(curve.equity, dtype=np.float64)
+    if not len(equity):
         return Drawdown(0.0, None, None, None)
-    peak, trough = worst
-    target = starting_cash if peak < 0 else equity[peak]
-    recovery = next((i for i in range(trough + 1, len(equity)) if equity[i] >= target), None)
+    with np.errstate(all="ignore"):
+        # the peak before each point (a NaN is never a peak, as `value >= peak` is false for it)
+        before = np.fmax.accumulate(np.concatenate(([starting_cash], equity)))[:-1]
+        new_peak = equity >= before
+        falls = np.where(new_peak | np.isnan(equity), np.inf, equity / before - 1.0)
+    trough = int(np.argmin(falls))
+    depth = float(falls[trough])
+    if not depth < 0.0:
+        return Drawdown(0.0, None, None, None)
+    peaks = np.flatnonzero(new_peak[:trough])
+    peak = int(peaks[-1]) if len(peaks) else -1
+    target = starting_cash if peak < 0 else float(equity[peak])
+    back = np.flatnonzero(equity[trough + 1 :] >= target)
+    recovery = None if not len(back) else trough + 1 + int(back[0])
     return Drawdown(
         depth,
         utc_from_micros(curve.micros[max(peak, 0)]),
@@ -207,13 +252,17 @@ def realized_pnl(fills: Sequence[Fill]) -> list[float | None]:
 def monthly_returns(daily: DailyEquity, starting_cash: float) -> dict[int, dict[int, float]]:
     """Year -> month -> that month's return (month-end equity over the previous month-end's)."""
     table: dict[int, dict[int, float]] = {}
-    previous = starting_cash
-    month_end: dict[tuple[int, int], float] = {}
-    for day, value in zip(daily.days, daily.equity, strict=True):
-        month_end[day.year, day.month] = value
-    for (year, month), value in month_end.items():
-        table.setdefault(year, {})[month] = value / previous - 1.0
-        previous = value
+    if not daily.days:
+        return table
+    months = epoch_days(daily).astype("datetime64[D]").astype("datetime64[M]")
+    numbers = months.astype(np.int64)  # months since January 1970, one run per month
+    ends = day_ends(numbers)
+    values = np.asarray(daily.equity, dtype=np.float64)[ends]
+    previous = np.concatenate(([starting_cash], values[:-1]))
+    with np.errstate(all="ignore"):
+        returns = (values / previous - 1.0).tolist()
+    for number, value in zip(numbers[ends].tolist(), returns, strict=True):
+        table.setdefault(1970 + number // 12, {})[number % 12 + 1] = value
     return table
 
 
@@ -225,7 +274,14 @@ def _stdev(values: Sequence[float]) -> float | None:
     if len(values) < 2:
         return None
     mean = _mean(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return math.sqrt(sum(squares(np.asarray(values, dtype=np.float64) - mean)) / (len(values) - 1))
+
+
+def squares(values: np.ndarray[Any, np.dtype[np.float64]]) -> Iterator[float]:
+    """``v ** 2`` of each value, by Python's own ``pow`` (the C library's, which is not always
+    ``v * v`` to the last bit), mapped in C; summed by Python's ``sum``, whose order and rounding
+    the figures keep on every Python version."""
+    return map(pow, values.tolist(), repeat(2))
 
 
 def _ratio(numerator: float, denominator: float | None) -> float | None:
@@ -315,7 +371,13 @@ def compute_metrics(
     growth = final / start_cash
     stdev = _stdev(returns)
     mean = _mean(returns) if returns else 0.0
-    downside = math.sqrt(_mean([min(r, 0.0) ** 2 for r in returns])) if returns else None
+    downside = (
+        math.sqrt(
+            sum(squares(np.minimum(np.asarray(returns, dtype=np.float64), 0.0))) / len(returns)
+        )
+        if returns
+        else None
+    )
     annual = math.sqrt(TRADING_DAYS_PER_YEAR)
     drawdown = max_drawdown(curve, start_cash)
     if pnls is None:
@@ -323,7 +385,12 @@ def compute_metrics(
     closed = [p for p in pnls if p is not None]
     traded = sum(fill.notional for fill in result.fills)
     average_equity = _mean(curve.equity) if curve.equity else start_cash
-    exposures = [g / e if e > 0 else 0.0 for g, e in zip(curve.gross, curve.equity, strict=True)]
+    gross = np.asarray(curve.gross, dtype=np.float64)
+    equity = np.asarray(curve.equity, dtype=np.float64)
+    if len(gross) != len(equity):
+        raise ValueError("equity curve columns of different lengths")
+    with np.errstate(all="ignore"):
+        exposures: list[float] = np.where(equity > 0, gross / equity, 0.0).tolist()
     statuses = [order.status for order in result.orders]
     per_strategy: dict[str, dict[str, Any]] = {}
     for spec in config.strategies:
@@ -385,7 +452,7 @@ def compute_metrics(
         "turnover": traded / average_equity if average_equity > 0 else None,
         "exposure": _mean(exposures) if exposures else 0.0,
         "time_in_market": (
-            sum(1 for g in curve.gross if g > 0) / len(curve.gross) if curve.gross else 0.0
+            int(np.count_nonzero(gross > 0)) / len(curve.gross) if curve.gross else 0.0
         ),
         "commissions": sum(fill.commission or 0.0 for fill in result.fills),
         "decisions": len(result.decisions),

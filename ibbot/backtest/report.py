@@ -17,19 +17,25 @@ from datetime import UTC, date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
+
 from ibbot.backtest.charts import (
     ChartGeometry,
+    FloatArray,
     format_money,
     format_percent,
     layout_chart,
     render_svg,
 )
-from ibbot.backtest.columns import json_numbers
-from ibbot.backtest.metrics import DailyEquity, drawdown_curve, monthly_returns
+from ibbot.backtest.columns import iso_dates, json_pairs
+from ibbot.backtest.feed_arrays import FeedArrays
+from ibbot.backtest.metrics import DailyEquity, drawdown_curve, epoch_days, monthly_returns
 from ibbot.models import OrderSide, split_leg
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import pyarrow as pa
 
     from ibbot.backtest.benchmark import Benchmark
     from ibbot.backtest.result import BacktestResult, DecisionRecord
@@ -42,6 +48,7 @@ __all__ = [
     "MAX_SYMBOL_CHARTS",
     "MAX_TRADE_ROWS",
     "build_charts",
+    "data_series",
     "render_report",
 ]
 
@@ -104,28 +111,26 @@ def build_charts(
     """The equity curve (with the benchmark's) and the drawdown chart: over trading days, or for
     an intraday run over its bars' instants."""
     starting_cash = result.starting_cash
+    xs: FloatArray
     if result.bar_size.is_intraday:
         curve = result.equity
-        xs = [m / _DAY_MICROS for m in curve.micros]
-        values = curve.equity
+        # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
+        xs = np.asarray(curve.micros, dtype=np.float64) / _DAY_MICROS
+        values = np.asarray(curve.equity, dtype=np.float64)
         offset = _CLOSE_OF_DAY
     else:
-        xs = [float(day.toordinal() - _EPOCH_ORDINAL) for day in daily.days]
-        values = daily.equity
+        xs = epoch_days(daily).astype(np.float64)
+        values = np.asarray(daily.equity, dtype=np.float64)
         offset = 0.0
-    others = []
+    others: list[tuple[FloatArray, list[float]]] = []
     if benchmark is not None and benchmark.daily.days:
-        others.append(
-            (
-                [float(d.toordinal() - _EPOCH_ORDINAL) + offset for d in benchmark.daily.days],
-                benchmark.daily.equity,
-            )
-        )
+        days = epoch_days(benchmark.daily).astype(np.float64)
+        others.append((days + offset, benchmark.daily.equity))
     equity = layout_chart("Equity", xs, values, y_format=format_money, others=others)
     drawdown = layout_chart(
         "Drawdown",
         xs,
-        drawdown_curve([starting_cash, *values])[1:],
+        drawdown_curve(np.concatenate(([starting_cash], values)))[1:],
         y_format=format_percent,
         height=200,
         area=True,
@@ -248,7 +253,7 @@ def _open_positions(positions: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _symbol_charts(result: BacktestResult) -> str:
+def _symbol_charts(result: BacktestResult, arrays: FeedArrays | None = None) -> str:
     """Each traded symbol's closes (its bars' resolution) with a marker at every fill."""
     feed = result.feed
     if feed is None:
@@ -259,32 +264,29 @@ def _symbol_charts(result: BacktestResult) -> str:
     chosen = sorted(counts, key=lambda symbol: (-counts[symbol], symbol))[:MAX_SYMBOL_CHARTS]
     if not chosen:
         return ""
-    wanted = set(chosen)
-    series: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in chosen}
-    for symbol, micros, close in zip(feed.symbols, feed.micros, feed.close, strict=True):
-        if symbol in wanted:
-            xs, ys = series[symbol]
-            xs.append(micros / _DAY_MICROS)
-            ys.append(close)
+    columns = arrays if arrays is not None else FeedArrays.of(feed)
+    markers: dict[str, list[tuple[float, float, str]]] = {symbol: [] for symbol in chosen}
+    for fill in result.fills:
+        if fill.symbol in markers:
+            markers[fill.symbol].append(
+                (
+                    (fill.timestamp - _EPOCH).total_seconds() / 86_400,
+                    fill.price,
+                    "buy" if fill.side is OrderSide.BUY else "sell",
+                )
+            )
     parts = []
     for symbol in chosen:
-        markers = [
-            (
-                (fill.timestamp - _EPOCH).total_seconds() / 86_400,
-                fill.price,
-                "buy" if fill.side is OrderSide.BUY else "sell",
-            )
-            for fill in result.fills
-            if fill.symbol == symbol
-        ]
-        xs, ys = series[symbol]
+        code = columns.code(symbol)
+        rows = columns.rows(code) if code is not None else columns.order[:0]
         chart = layout_chart(
             f"{symbol}: close, buys and sells",
-            xs,
-            ys,
+            # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
+            columns.micros[rows] / _DAY_MICROS,
+            columns.close[rows],
             y_format=format_money,
             height=220,
-            markers=markers,
+            markers=markers[symbol],
         )
         parts.append(render_svg(chart, color="#57606a", chart_id=f"price-{symbol}"))
     more = len(counts) - len(chosen)
@@ -341,23 +343,48 @@ def _sign(value: float) -> str:
     return "pos" if value > 0 else "neg" if value < 0 else ""
 
 
-def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None], linked: set[str]) -> str:
+class _Text:
+    """Escaped text for the tables, memoised: their symbols, strategy names and minutes repeat
+    row after row (a few thousand rows; ``escape`` and ``strftime`` cost a microsecond or two)."""
+
+    def __init__(self) -> None:
+        self._escaped: dict[str, str] = {}
+        self._minutes: dict[datetime, str] = {}
+
+    def escape(self, text: str) -> str:
+        escaped = self._escaped.get(text)
+        if escaped is None:
+            escaped = self._escaped[text] = escape(text)
+        return escaped
+
+    def minute(self, moment: datetime) -> str:
+        """``YYYY-MM-DD hh:mm`` of ``moment`` (in its own zone: the rows' are UTC), escaped."""
+        text = self._minutes.get(moment)
+        if text is None or moment.tzinfo is not UTC:
+            text = self._minutes[moment] = escape(moment.strftime("%Y-%m-%d %H:%M"))
+        return text
+
+
+def _trade_table(
+    fills: Sequence[Fill], pnls: Sequence[float | None], linked: set[str], text: _Text
+) -> str:
     shown = fills[:MAX_TRADE_ROWS]
 
     def decision(fill: Fill) -> str:
         decision_id, leg = split_leg(fill.decision_id)
-        text = escape(decision_id) + ("" if leg.value == "entry" else f" ({leg.value})")
+        escaped = escape(decision_id)
+        label = escaped + ("" if leg.value == "entry" else f" ({leg.value})")
         if decision_id in linked:
-            return f'<a href="#d-{escape(decision_id)}">{text}</a>'
-        return text
+            return f'<a href="#d-{escaped}">{label}</a>'
+        return label
 
     rows = "".join(
-        f"<tr><td>{escape(fill.timestamp.strftime('%Y-%m-%d %H:%M'))}</td>"
-        f"<td>{escape(fill.symbol)}</td>"
+        f"<tr><td>{text.minute(fill.timestamp)}</td>"
+        f"<td>{text.escape(fill.symbol)}</td>"
         f"<td>{fill.side.value}</td><td>{fill.quantity:g}</td><td>{fill.price:,.4f}</td>"
         f"<td>{(fill.commission or 0.0):,.2f}</td>"
         f"<td>{'' if pnl is None else f'{pnl:,.2f}'}</td>"
-        f"<td>{escape(fill.strategy_name)}</td><td>{decision(fill)}</td></tr>"
+        f"<td>{text.escape(fill.strategy_name)}</td><td>{decision(fill)}</td></tr>"
         for fill, pnl in zip(shown, pnls, strict=False)
     )
     note = (
@@ -377,17 +404,21 @@ def _trade_table(fills: Sequence[Fill], pnls: Sequence[float | None], linked: se
     )
 
 
-def _decisions(records: Sequence[DecisionRecord]) -> str:
-    shown = records[:MAX_DECISIONS]
-    items = "".join(
-        f'<div class="decision" id="d-{escape(r.decision.decision_id)}">'
-        f"<b>{escape(r.decision.timestamp.strftime('%Y-%m-%d %H:%M'))} "
-        f"{escape(r.decision.symbol)} {r.decision.action.value.upper()}</b> "
-        f"({escape(r.decision.strategy_name)}, {escape(r.decision.decision_id)}, "
-        f"{r.outcome.value}): {escape(r.decision.reasoning)}"
+def _decision_item(r: DecisionRecord, text: _Text) -> str:
+    decision = r.decision
+    decision_id = escape(decision.decision_id)
+    return (
+        f'<div class="decision" id="d-{decision_id}">'
+        f"<b>{text.minute(decision.timestamp)} "
+        f"{text.escape(decision.symbol)} {decision.action.value.upper()}</b> "
+        f"({text.escape(decision.strategy_name)}, {decision_id}, "
+        f"{r.outcome.value}): {escape(decision.reasoning)}"
         f"{'' if not r.sizing else ' · sizing: ' + escape(r.sizing)}</div>"
-        for r in shown
     )
+
+
+def _decisions(records: Sequence[DecisionRecord], text: _Text) -> str:
+    items = "".join([_decision_item(r, text) for r in records[:MAX_DECISIONS]])
     note = (
         f'<p class="note">The first {MAX_DECISIONS} of {len(records)} decisions; all are in '
         "decisions.jsonl.</p>"
@@ -399,16 +430,34 @@ def _decisions(records: Sequence[DecisionRecord]) -> str:
     return items + note
 
 
-def _data_json(daily: DailyEquity, starting_cash: float, metrics: Mapping[str, Any]) -> str:
+def data_series(
+    daily: DailyEquity,
+    starting_cash: float,
+    *,
+    equity_text: pa.StringArray | None = None,
+    dates: pa.StringArray | None = None,
+) -> tuple[str, str]:
+    """The JSON of the equity and drawdown series the page embeds: ``["day",value],...`` each.
+
+    The bulk of a long run's page, formatted by Arrow. ``equity_text`` and ``dates`` are
+    :func:`~ibbot.backtest.columns.float_text` of ``daily.equity`` and
+    :func:`~ibbot.backtest.columns.iso_dates` of ``daily.days`` when the caller has them.
+    """
+    drawdown = drawdown_curve(np.concatenate(([starting_cash], daily.equity)))[1:]
+    if dates is None:
+        dates = iso_dates(daily.days)
+    return (
+        json_pairs(daily.days, daily.equity, dates, equity_text),
+        json_pairs(daily.days, drawdown, dates),
+    )
+
+
+def _data_json(series: tuple[str, str], metrics: Mapping[str, Any]) -> str:
     """The charts' data as JSON: ``{"equity": [[day, value], ...], "drawdown": [...], "metrics"}``.
 
     Written piece by piece: for a long run the series are the bulk of the page.
     """
-    drawdown = drawdown_curve([starting_cash, *daily.equity])[1:]
-    days = [f'["{day}",' for day in map(date.isoformat, daily.days)]
-    equity = "],".join(map(str.__add__, days, json_numbers(daily.equity)))
-    falls = "],".join(map(str.__add__, days, json_numbers(drawdown)))
-    equity, falls = (f"{text}]" if text else text for text in (equity, falls))
+    equity, falls = series
     figures = json.dumps(metrics, separators=(",", ":"), allow_nan=False)
     text = f'{{"equity":[{equity}],"drawdown":[{falls}],"metrics":{figures}}}'
     # "</" would end the script element early; JSON allows the escaped slash
@@ -423,8 +472,12 @@ def render_report(
     benchmark: Benchmark | None = None,
     *,
     charts: tuple[ChartGeometry, ChartGeometry] | None = None,
+    series: tuple[str, str] | None = None,
+    arrays: FeedArrays | None = None,
 ) -> str:
-    """The whole page as text (``charts``: :func:`build_charts` of the same, if made already)."""
+    """The whole page as text (``charts``: :func:`build_charts` of the same, ``series``:
+    :func:`data_series` of the same, ``arrays``: :meth:`FeedArrays.of` its feed, if made
+    already)."""
     equity_chart, drawdown_chart = charts or build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)
@@ -439,6 +492,7 @@ def render_report(
     warnings = "".join(f'<p class="warn">Warning: {escape(line)}</p>' for line in result.warnings)
     legend = ("strategy", benchmark.label) if benchmark is not None else ()
     linked = {r.decision.decision_id for r in result.decisions[:MAX_DECISIONS]}
+    text = _Text()
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Backtest: {escape(names)}</title><style>{_STYLE}</style></head><body><main>"
@@ -449,14 +503,14 @@ def render_report(
         f'<h2>Metrics</h2><div class="card">{_metrics_table(metrics)}</div>'
         f'<h2>Strategies and parameters</h2><div class="card">{_parameters(result)}</div>'
         f'<h2>Per symbol</h2><div class="card scroll">{_symbols_table(metrics["symbols"])}</div>'
-        f'<div class="card">{_symbol_charts(result)}</div>'
+        f'<div class="card">{_symbol_charts(result, arrays)}</div>'
         f'<h2>Open positions at the end</h2><div class="card">'
         f"{_open_positions(metrics['open_positions'])}</div>"
         f'<h2>Monthly returns</h2><div class="card scroll">'
         f"{_monthly_table(monthly_returns(daily, result.starting_cash))}</div>"
-        f'<h2>Trades</h2><div class="card">{_trade_table(result.fills, pnls, linked)}</div>'
-        f'<h2>Decisions</h2><div class="card">{_decisions(result.decisions)}</div>'
+        f'<h2>Trades</h2><div class="card">{_trade_table(result.fills, pnls, linked, text)}</div>'
+        f'<h2>Decisions</h2><div class="card">{_decisions(result.decisions, text)}</div>'
         '<script type="application/json" id="backtest-data">'
-        f"{_data_json(daily, result.starting_cash, metrics)}</script>"
+        f"{_data_json(series or data_series(daily, result.starting_cash), metrics)}</script>"
         "</main></body></html>\n"
     )
