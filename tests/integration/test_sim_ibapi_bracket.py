@@ -139,15 +139,16 @@ async def test_official_client_places_a_bracket_that_works_as_one() -> None:
             app.placeOrder(stop_id, _aapl(), stop)
 
             def working() -> bool:
+                # The stop is PreSubmitted twice: held as a "child" until the parent fills, then
+                # for its "trigger"; waiting on the second status, not the first, avoids a race.
                 return (
                     app.status.get(parent_id, ("",))[0] == "Filled"
                     and app.status.get(take_id, ("",))[0] == "Submitted"
-                    and app.status.get(stop_id, ("",))[0] == "PreSubmitted"
+                    and app.status.get(stop_id, ("", 0, ""))[::2] == ("PreSubmitted", "trigger")
                 )
 
             await app.until(working)
             assert app.status[take_id][1] == app.status[stop_id][1] == parent_id
-            assert app.status[stop_id][2] == "trigger"
             assert (app.open[stop_id].orderType, app.open[stop_id].auxPrice) == ("STP", 95.0)
             assert app.open[stop_id].parentId == parent_id
 
