@@ -1,15 +1,18 @@
 """The replay's input, loaded once: every bar as plain columns in (timestamp, symbol) order, and the
 fundamentals records in the order they became known.
 
-Bars are read with one ``read_bars_table`` per symbol and merged and sorted by Arrow, then turned
-into Python lists column by column, so the replay loop indexes lists and never touches Parquet or
-builds an object it does not hand to a strategy.
+Bars are read with one ``read_bars_table`` per symbol (on a few threads: Parquet decoding releases
+the GIL), merged by time with one stable sort of the timestamps over NumPy columns, then turned into
+Python lists column by column, so the replay loop indexes lists and never touches Parquet or builds
+an object it does not hand to a strategy. The outputs' NumPy columns (:class:`FeedArrays`) fall out
+of the same merge and are kept with the feed.
 """
 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
@@ -20,7 +23,8 @@ import pyarrow.compute as pc
 
 from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.errors import BacktestError, BacktestInputError
-from ibbot.models import BarSize, FundamentalData, PriceBar
+from ibbot.backtest.feed_arrays import FeedArrays
+from ibbot.models import BarSize, FundamentalData, PriceBar, arrow_schema
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,6 +53,8 @@ class BarFeed:
     volume: list[float]
     wap: list[float | None]
     bar_count: list[int | None]
+    arrays: FeedArrays | None = field(default=None, compare=False, repr=False)
+    """The outputs' NumPy columns (:meth:`FeedArrays.of` this feed), when the loader made them."""
 
     def __len__(self) -> int:
         return len(self.micros)
@@ -56,6 +62,8 @@ class BarFeed:
     @property
     def universe(self) -> list[str]:
         """The distinct symbols, sorted."""
+        if self.arrays is not None:
+            return sorted(self.arrays.names)  # no pass over every row
         return sorted(set(self.symbols))
 
     @classmethod
@@ -115,13 +123,6 @@ class BarFeed:
         return cls.from_table(bars_to_table(bars), sizes.pop())
 
 
-def _ascending(column: pa.ChunkedArray) -> bool:
-    """True when ``column`` never decreases (a vectorised comparison of each value with the next)."""
-    if len(column) < 2:
-        return True
-    return bool(pc.all(pc.less_equal(column[:-1], column[1:])).as_py())
-
-
 def _pylist(column: pa.Array | pa.ChunkedArray) -> list[Any]:
     """``column.to_pylist()``: through NumPy when there is no null, twice as fast for numbers."""
     if column.null_count:
@@ -129,7 +130,7 @@ def _pylist(column: pa.Array | pa.ChunkedArray) -> list[Any]:
     return column.to_numpy().tolist()  # type: ignore[no-any-return]
 
 
-def _utc_times(micros: pa.Int64Array) -> list[datetime]:
+def _utc_times(micros: pa.Int64Array | IntArray) -> list[datetime]:
     """``[utc_from_micros(m) for m in micros]``, without a Python call per value when it can.
 
     Bars start on whole seconds (every stored bar does): then ``datetime.fromtimestamp(seconds,
@@ -137,16 +138,20 @@ def _utc_times(micros: pa.Int64Array) -> list[datetime]:
     fast. Where the platform's ``gmtime`` refuses a value (Windows before 1970), or a bar starts
     between seconds, the values are built one by one instead.
     """
-    seconds, rest = np.divmod(micros.to_numpy(), _MICROS)
+    values = micros.to_numpy() if isinstance(micros, pa.Array) else micros
+    seconds, rest = np.divmod(values, _MICROS)
     if not rest.any():
         try:
             return list(map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC)))
         except (OverflowError, OSError, ValueError):
             pass
-    return list(map(utc_from_micros, micros.to_pylist()))
+    return list(map(utc_from_micros, values.tolist()))
 
 
 _MICROS = 1_000_000
+BAR_TYPES = {column.name: column.type for column in arrow_schema(PriceBar)}
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
 def load_bars(
@@ -164,42 +169,145 @@ def load_bars(
     :class:`BacktestError`.
     """
     names = list(symbols) if symbols is not None else store.symbols()
-    if len(names) == 1:
-        # one symbol: the store gives its bars in time order already (checked, not trusted)
-        table = store.read_bars_table(names[0], start, end, bar_size)
-        if not _ascending(table.column("timestamp")):
-            table = table.sort_by("timestamp")
-    else:
-        # each symbol's table holds a chunk per file read: made contiguous at once, the chunks'
-        # buffers go back to the allocator before the next symbol is read (peak memory)
-        tables = [
-            store.read_bars_table(symbol, start, end, bar_size).combine_chunks() for symbol in names
-        ]
-        # One symbol per table: in symbol order, a stable sort by time alone orders the bars of
-        # an instant by symbol too (several times faster than sorting on both columns).
-        tables = sorted(
-            (t for t in tables if t.num_rows), key=lambda t: t.column("symbol")[0].as_py()
-        )
-        table = pa.concat_tables(tables).sort_by("timestamp") if tables else None
-        del tables
+    # one symbol per table, each in time order (the store sorts them; checked, not trusted)
+    tables = [t for t in _read_tables(store, names, start, end, bar_size) if t.num_rows]
+    # in symbol order, a stable sort by time alone orders the bars of an instant by symbol too
+    tables.sort(key=lambda t: t.column("symbol")[0].as_py())
     span = f"{start.date().isoformat()} .. {end.date().isoformat()}"
-    if table is None or table.num_rows == 0:
+    if not tables:
         which = f"{bar_size.value} bars" if bar_size is not None else "bars"
         raise BacktestError(
             f"no {which} stored for {span} (in {_location(store)}); "
             "collect some, or load a CSV file with `ibbot import-bars`"
         )
-    sizes = sorted(pc.unique(table.column("bar_size")).to_pylist())
+    chunks = [chunk for t in tables for chunk in t.column("bar_size").chunks]
+    sizes = sorted(pc.unique(pa.chunked_array(chunks, pa.string())).to_pylist())
     if len(sizes) > 1:
         raise BacktestInputError(
             f"the store holds bars of several sizes for {span} ({', '.join(sizes)}): "
             "choose one with --bar-size"
         )
-    feed = BarFeed._from_sorted(table, BarSize(sizes[0]))  # sorted just above
-    del table
+    feed = _merge(tables, BarSize(sizes[0]))
+    del tables
     # the replay needs none of the Arrow memory: hand it back to the system before it runs
     pa.default_memory_pool().release_unused()
     return feed
+
+
+_READERS = 4
+"""Threads reading symbols' files at once (Parquet decoding and file reads release the GIL)."""
+
+
+def _read_tables(
+    store: DataStore,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    bar_size: BarSize | None,
+) -> list[pa.Table]:
+    """``read_bars_table`` of each of ``names``, in that order, each made one contiguous chunk.
+
+    Stores are thread-safe (see :class:`~ibbot.store.DataStore`); the first error in ``names``'
+    order is raised, the one a loop would raise (it names the bad file).
+    """
+
+    def read(symbol: str) -> pa.Table:
+        # made contiguous at once: the per-file chunks go back to the allocator (peak memory)
+        return store.read_bars_table(symbol, start, end, bar_size).combine_chunks()
+
+    if len(names) < 2:
+        return [read(symbol) for symbol in names]
+    workers = min(_READERS, len(names))
+    with ThreadPoolExecutor(workers, thread_name_prefix="ibbot-load") as pool:
+        return list(pool.map(read, names))
+
+
+def _merge(tables: Sequence[pa.Table], bar_size: BarSize) -> BarFeed:
+    """A feed from ``tables``: one symbol each, each in time order, in symbol order.
+
+    Column-wise over NumPy: one stable sort of the concatenated timestamps orders every row by
+    time, then symbol (the tables' order); each column is then gathered in that order and turned
+    into a list in C. The bars of one instant share one datetime object, the rows of a symbol one
+    string.
+    """
+    names: list[str] = [t.column("symbol")[0].as_py() for t in tables]
+    lengths = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
+    stamps = np.concatenate([_int64s(t.column("timestamp")) for t in tables])
+    count = len(stamps)
+    order: IntArray | None = None
+    if len(tables) > 1 or (count > 1 and not bool((stamps[1:] >= stamps[:-1]).all())):
+        order = np.argsort(stamps, kind="stable")  # runs already sorted: a merge, about O(n log k)
+        stamps = stamps[order]
+
+    def gather(name: str) -> tuple[list[Any], FloatArray | None]:
+        chunks = [chunk for t in tables for chunk in t.column(name).chunks]
+        column = pa.chunked_array(chunks, BAR_TYPES[name])
+        if column.null_count == count:
+            return [None] * count, None
+        if column.null_count:  # a few nulls: Arrow keeps them as None
+            array = column.combine_chunks()
+            return (array if order is None else array.take(order)).to_pylist(), None
+        values = column.to_numpy()
+        if order is not None:
+            values = values[order]
+        return values.tolist(), values
+
+    close, close_values = gather("close")
+    codes = np.repeat(np.arange(len(tables), dtype=np.int64), lengths)
+    if order is not None:
+        codes = codes[order]
+    # one symbol: no per-row lookup
+    symbols = names * count if len(names) == 1 else _objects(names)[codes].tolist()
+    arrays = None
+    if close_values is not None and len(set(names)) == len(names):
+        rows = np.arange(count, dtype=np.int64)
+        grouped = rows
+        if order is not None:
+            grouped = np.empty(count, dtype=np.int64)
+            grouped[order] = rows  # each table's rows, where they landed: ascending per symbol
+        bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        arrays = FeedArrays(names, codes, stamps, close_values, grouped, bounds)
+    return BarFeed(
+        bar_size=bar_size,
+        symbols=symbols,
+        micros=stamps.tolist(),
+        times=_instants(stamps),
+        open=gather("open")[0],
+        high=gather("high")[0],
+        low=gather("low")[0],
+        close=close,
+        volume=gather("volume")[0],
+        wap=gather("wap")[0],
+        bar_count=gather("bar_count")[0],
+        arrays=arrays,
+    )
+
+
+def _int64s(column: pa.ChunkedArray) -> IntArray:
+    """A timestamp column as int64 microseconds (no nulls: the store refuses them)."""
+    values: IntArray = column.cast(pa.int64()).to_numpy()
+    return values
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.object_]]:
+    """``values`` as a NumPy object array (the objects themselves, not converted)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _instants(stamps: IntArray) -> list[datetime]:
+    """A UTC datetime per row of the sorted ``stamps``, one object per distinct instant."""
+    if not len(stamps):
+        return []
+    change = np.empty(len(stamps), dtype=bool)
+    change[0] = True
+    np.not_equal(stamps[1:], stamps[:-1], out=change[1:])
+    # NumPy in, not pa.array(...): that would import numpy.ma on first use (~10-30 ms)
+    moments = _utc_times(stamps[change])
+    if len(moments) == len(stamps):
+        return moments
+    return _objects(moments)[np.cumsum(change) - 1].tolist()  # type: ignore[no-any-return]
 
 
 def load_fundamentals(

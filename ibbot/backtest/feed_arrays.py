@@ -2,7 +2,8 @@
 
 The feed keeps Python lists for the replay; the buy-and-hold benchmark and the report's symbol
 charts read the same columns whole (500,000 rows for 100 symbols x 20 years), so they are turned
-into arrays once, with each symbol's rows found by one stable sort of the symbol codes.
+into arrays once, with each symbol's rows found by one stable sort of the symbol codes. A feed
+from :func:`~ibbot.backtest.feed.load_bars` carries them already (its merge makes them).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class FeedArrays:
 
     @classmethod
     def of(cls, feed: BarFeed) -> FeedArrays:
+        """``feed``'s arrays: those its loader made while merging, or made here from its lists."""
+        if feed.arrays is not None:
+            return feed.arrays
         encoded = pa.array(feed.symbols, pa.string()).dictionary_encode()
         names: list[str] = encoded.dictionary.to_pylist()
         codes = np.asarray(encoded.indices).astype(np.int64)

@@ -358,8 +358,13 @@ class BarFiles:
                 path = self._layout.price_file(symbol, size, span_start)
                 table = self.read_file(path, symbol, size).table
                 timestamps = table.column("timestamp")
-                mask = pc.and_(pc.greater_equal(timestamps, lo), pc.less(timestamps, hi))
-                tables.append(table.filter(mask))
+                if table.num_rows:
+                    bounds = pc.min_max(timestamps)
+                    # a file wholly inside the range (most of a long read) is kept as read
+                    if bounds["min"].value < lo.value or bounds["max"].value >= hi.value:
+                        mask = pc.and_(pc.greater_equal(timestamps, lo), pc.less(timestamps, hi))
+                        table = table.filter(mask)
+                tables.append(table)
         if not tables:
             return BAR_SCHEMA.empty_table()
         # Files of one size are sorted and visited in order, so their concatenation is sorted.

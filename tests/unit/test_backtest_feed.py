@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+import re
+from dataclasses import replace
 from datetime import UTC, timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
@@ -11,9 +14,14 @@ import pytest
 from ibbot.backtest import BarFeed, load_bars
 from ibbot.backtest.builders import utc_from_micros
 from ibbot.backtest.feed import _utc_times
+from ibbot.backtest.feed_arrays import FeedArrays
+from ibbot.errors import StoreError
 from ibbot.models import BarSize
-from ibbot.store import bars_to_table
+from ibbot.store import ParquetStore, bars_to_table
 from tests.unit.backtest_helpers import daily_bars
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SECOND = 1_000_000
 
@@ -89,3 +97,51 @@ def test_one_symbol_read_out_of_order_is_sorted() -> None:
     )  # type: ignore[arg-type]
     assert feed == BarFeed.from_bars(bars)
     assert feed.close == [1.0, 2.0, 3.0, 4.0]
+
+
+def _columns(feed: BarFeed) -> dict[str, object]:
+    return {name: getattr(feed, name) for name in BarFeed.__dataclass_fields__ if name != "arrays"}
+
+
+def test_load_bars_of_several_symbols_is_the_table_sorted(tmp_path: Path) -> None:
+    """The threaded reads and the NumPy merge give the rows (and their arrays) Arrow's sort gives."""
+    store = ParquetStore(tmp_path / "store")
+    rng = random.Random(5)
+    everything = []
+    for k, symbol in enumerate(["MMM", "AAA", "ZZZ", "BBB", "CCC"]):
+        closes = [round(rng.uniform(5, 50), 2) for _ in range(30 + 7 * k)]
+        bars = daily_bars(symbol, closes, first=3 * k)
+        if symbol == "BBB":  # some known, some unknown: Arrow's nulls stay None
+            bars = [replace(bar, wap=bar.close if i % 3 else None) for i, bar in enumerate(bars)]
+        store.write_bars(symbol, bars)
+        everything.extend(bars)
+    start = min(bar.timestamp for bar in everything) + timedelta(days=2)
+    end = max(bar.timestamp for bar in everything)
+    feed = load_bars(store, start, end)
+    inside = [bar for bar in everything if start <= bar.timestamp < end]
+    expected = BarFeed.from_bars(inside)
+    assert _columns(feed) == _columns(expected)
+    assert feed.times == [bar.timestamp for bar in sorted(inside, key=lambda b: b.timestamp)]
+    assert all(a is b for a, b in zip(feed.times, feed.times[1:], strict=False) if a == b)
+    assert feed.universe == ["AAA", "BBB", "CCC", "MMM", "ZZZ"] == expected.universe
+    made, rebuilt = feed.arrays, FeedArrays.of(expected)
+    assert made is not None
+    assert FeedArrays.of(feed) is made
+    for symbol in feed.universe:
+        code, other = made.code(symbol), rebuilt.code(symbol)
+        assert code is not None
+        assert other is not None
+        assert made.rows(code).tolist() == rebuilt.rows(other).tolist()
+    assert made.micros.tolist() == feed.micros
+    assert made.close.tolist() == feed.close
+    assert [made.names[c] for c in made.codes.tolist()] == feed.symbols
+
+
+def test_load_bars_names_a_corrupt_file(tmp_path: Path) -> None:
+    store = ParquetStore(tmp_path / "store")
+    for symbol in ("AAA", "BBB", "CCC"):
+        store.write_bars(symbol, daily_bars(symbol, [1.0, 2.0, 3.0]))
+    (bad,) = (tmp_path / "store").rglob("symbol=BBB/*.parquet")
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(StoreError, match=re.escape(str(bad))):
+        load_bars(store, daily_bars("X", [1.0])[0].timestamp, utc_from_micros(10**17))
