@@ -156,6 +156,7 @@ class Backtest:
         self._decided_at: datetime | None = None
         self._blocked_count = 0  # orders the risk gate refused
         self._rejected_count = 0  # orders the broker rejected (e.g. for margin)
+        self._log = log  # bound when the run starts (see _run)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -180,6 +181,9 @@ class Backtest:
             raise BacktestError("a Backtest runs once; create another for another run")
         if not len(feed):
             raise BacktestError("nothing to replay: the feed holds no bars")
+        # bound once, as logging is configured now: the module's lazy logger builds a logger on
+        # every call (~8 us), and a long run may log thousands of rejections at debug
+        self._log = log.bind()
         day_of = _utc_day if not feed.bar_size.is_intraday else _MarketDay()
         config = self.config
         broker = self.broker = SimulatedBroker(
@@ -461,7 +465,7 @@ class Backtest:
             if plan.outcome is DecisionOutcome.BLOCKED:
                 assert verdict is not None
                 self._blocked_count += 1
-                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
+                self._log.debug(  # one line per order would flood a long run: counted at the end
                     "backtest.order_blocked",
                     strategy=name,
                     symbol=order.symbol,
@@ -557,7 +561,7 @@ class Backtest:
             )
             if record.status is OrderStatus.REJECTED:
                 self._rejected_count += 1
-                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
+                self._log.debug(  # one line per order would flood a long run: counted at the end
                     "backtest.order_rejected",
                     strategy=order.strategy_name,
                     symbol=order.symbol,
