@@ -144,7 +144,8 @@ class Ledger:
     def set_mark(self, symbol: str, price: float) -> None:
         """Record the last trade seen in ``symbol``."""
         self._marks[symbol] = price
-        if symbol in self._positions:
+        position = self._positions.get(symbol)
+        if position is not None and position.quantity:  # the margin check's sums skip the others
             self._held_values = None
 
     def last_mark(self, symbol: str) -> float | None:

@@ -31,6 +31,7 @@ def test_kept_sums_give_the_same_verdict_and_text_as_fresh_ones() -> None:
     twin = Ledger("DU1", 100_000.0, "USD")  # the same books, every check summed afresh
     now = datetime(2024, 1, 2, 15, tzinfo=UTC)
     checked = rejected = reused = 0
+    quantities: dict[str, int] = {}
     for step in range(4_000):
         now += timedelta(minutes=rng.choice([0, 0, 0, 30, 600, 1_440]))
         symbol = rng.choice(SYMBOLS)
@@ -38,6 +39,9 @@ def test_kept_sums_give_the_same_verdict_and_text_as_fresh_ones() -> None:
         roll = rng.random()
         if roll < 0.15:
             signed = rng.choice([-1, 1]) * rng.randint(1, 400)
+            if quantities.get(symbol) and rng.random() < 0.3:  # closed: held before, flat now
+                signed = -quantities[symbol]
+            quantities[symbol] = quantities.get(symbol, 0) + signed
             for books in (ledger, twin):
                 books.book(symbol, signed, price, 1.0, now)
         elif roll < 0.35:
@@ -57,3 +61,4 @@ def test_kept_sums_give_the_same_verdict_and_text_as_fresh_ones() -> None:
     assert checked > 2_000
     assert 100 < rejected < checked - 100
     assert reused > 500
+    assert sum(not q for q in quantities.values()) >= 1  # some symbols ended flat
