@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ibbot.backtest.config import BacktestConfig
-    from ibbot.models import Bracket, Decision, Fill, FundamentalData, Order
+    from ibbot.models import Bracket, Decision, Fill, FundamentalData, Order, PriceBar
     from ibbot.store import DataStore
     from ibbot.strategies import Strategy
 
@@ -202,7 +202,12 @@ class Backtest:
         volumes, waps, counts = feed.volume, feed.wap, feed.bar_count
         bar_size = feed.bar_size
         length = _bar_length(bar_size)
-        bar_handlers = self._handlers[EventType.PRICE_BAR]
+        # each strategy's handling of a bar, called with the bar and its time: a pipeline
+        # strategy's own (no event built per bar), else its handler given the event
+        bar_handlers = [
+            (strategy, _bar_handler(strategy, handle, length))
+            for strategy, handle in self._handlers[EventType.PRICE_BAR]
+        ]
         last_close = self.closes
         # containers the broker and _decide update in place: read here without a call per bar
         open_symbols = broker.open_symbols
@@ -270,11 +275,11 @@ class Backtest:
                 bar = make_price_bar(
                     symbol, now, open_, high, low, close, volume, bar_size, wap, count
                 )
-                event = make_event(price_bar, symbol, now, bar, SOURCE, known)
                 for strategy, handle in bar_handlers:
                     try:
-                        decided = handle(event)
+                        decided = handle(bar, now)
                     except Exception as exc:
+                        event = make_event(price_bar, symbol, now, bar, SOURCE, known)
                         raise _crash(strategy, event, exc) from exc
                     if decided:
                         self._decide(strategy, decided, now)
@@ -661,6 +666,22 @@ def _handler(strategy: Strategy, kind: EventType) -> Callable[[Event], list[Deci
     if isinstance(strategy, PipelineStrategy):
         return strategy.event_handler(kind)
     return strategy.on_event
+
+
+def _bar_handler(
+    strategy: Strategy, handle: Callable[[Event], list[Decision]], length: timedelta
+) -> Callable[[PriceBar, datetime], list[Decision]]:
+    """``handle(bar, time)``: the strategy's handling of the PRICE_BAR event of ``bar`` at
+    ``time`` (known when the bar ends, ``length`` later), with or without building that event."""
+    if isinstance(strategy, PipelineStrategy):
+        direct = strategy.bar_handler()
+        if direct is not None:
+            return direct
+
+    def handle_bar(bar: PriceBar, time: datetime) -> list[Decision]:
+        return handle(make_event(EventType.PRICE_BAR, bar.symbol, time, bar, SOURCE, time + length))
+
+    return handle_bar
 
 
 def _crash(strategy: Strategy, event: Event, exc: Exception) -> BacktestError:
