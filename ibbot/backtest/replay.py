@@ -220,7 +220,6 @@ class Backtest:
         price_bar = EventType.PRICE_BAR
         current = micros[0] - 1
         now = times[0]
-        known = now + length
         # one row of the columns per bar (a tuple unpacked beats an index into each column)
         rows = zip(
             micros, symbols, opens, highs, lows, closes, volumes, waps, counts, times, strict=True
@@ -252,7 +251,6 @@ class Backtest:
                     started = True
                     current = t
                     now = moment
-                    known = now + length  # a bar becomes known when it ends
                     if open_symbols:
                         self._expire(t, now)
                     if t >= next_record_at:
@@ -279,7 +277,8 @@ class Backtest:
                     try:
                         decided = handle(bar, now)
                     except Exception as exc:
-                        event = make_event(price_bar, symbol, now, bar, SOURCE, known)
+                        # a bar becomes known when it ends
+                        event = make_event(price_bar, symbol, now, bar, SOURCE, now + length)
                         raise _crash(strategy, event, exc) from exc
                     if decided:
                         self._decide(strategy, decided, now)
