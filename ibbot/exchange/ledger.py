@@ -45,7 +45,7 @@ from ibbot.exchange.rejections import REJECT_PREFIX
 from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from ibbot.exchange.orders import OrderRequest
 
@@ -147,6 +147,15 @@ class Ledger:
         position = self._positions.get(symbol)
         if position is not None and position.quantity:  # the margin check's sums skip the others
             self._held_values = None
+
+    def set_marks(self, marks: Iterable[tuple[str, float]]) -> None:
+        """:meth:`set_mark` for each ``(symbol, price)``, in order."""
+        own, positions = self._marks, self._positions
+        for symbol, price in marks:
+            own[symbol] = price
+            position = positions.get(symbol)
+            if position is not None and position.quantity:
+                self._held_values = None
 
     def last_mark(self, symbol: str) -> float | None:
         """The last trade seen in ``symbol``, if any."""
