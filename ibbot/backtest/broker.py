@@ -333,12 +333,15 @@ class SimulatedBroker:
         # The engine takes its marks from the bars it sees; the replay only shows it the bars of
         # symbols with working orders. Marking at the latest close brings a mark up to date
         # without trading anything (what the engine does with a bar of no volume).
-        set_mark, marked = self.exchange.set_mark, self._marked
-        for symbol in symbols:
-            price = marks.get(symbol)
-            if price is not None and marked.get(symbol) != price:
-                set_mark(symbol, price)
-                marked[symbol] = price
+        marked = self._marked
+        changed = [
+            (symbol, price)
+            for symbol in symbols
+            if (price := marks.get(symbol)) is not None and marked.get(symbol) != price
+        ]
+        if changed:
+            self.exchange.set_marks(changed)
+            marked.update(changed)
 
     def _apply(self, events: list[ExchangeEvent], now: datetime) -> list[Fill]:
         fills: list[Fill] = []

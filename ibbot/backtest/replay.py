@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ibbot.backtest.config import BacktestConfig
-    from ibbot.models import Bracket, Decision, Fill, FundamentalData, Order
+    from ibbot.models import Bracket, Decision, Fill, FundamentalData, Order, PriceBar
     from ibbot.store import DataStore
     from ibbot.strategies import Strategy
 
@@ -156,6 +156,7 @@ class Backtest:
         self._decided_at: datetime | None = None
         self._blocked_count = 0  # orders the risk gate refused
         self._rejected_count = 0  # orders the broker rejected (e.g. for margin)
+        self._log = log  # bound when the run starts (see _run)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -180,6 +181,9 @@ class Backtest:
             raise BacktestError("a Backtest runs once; create another for another run")
         if not len(feed):
             raise BacktestError("nothing to replay: the feed holds no bars")
+        # bound once, as logging is configured now: the module's lazy logger builds a logger on
+        # every call (~8 us), and a long run may log thousands of rejections at debug
+        self._log = log.bind()
         day_of = _utc_day if not feed.bar_size.is_intraday else _MarketDay()
         config = self.config
         broker = self.broker = SimulatedBroker(
@@ -198,7 +202,12 @@ class Backtest:
         volumes, waps, counts = feed.volume, feed.wap, feed.bar_count
         bar_size = feed.bar_size
         length = _bar_length(bar_size)
-        bar_handlers = self._handlers[EventType.PRICE_BAR]
+        # each strategy's handling of a bar, called with the bar and its time: a pipeline
+        # strategy's own (no event built per bar), else its handler given the event
+        bar_handlers = [
+            (strategy, _bar_handler(strategy, handle, length))
+            for strategy, handle in self._handlers[EventType.PRICE_BAR]
+        ]
         last_close = self.closes
         # containers the broker and _decide update in place: read here without a call per bar
         open_symbols = broker.open_symbols
@@ -211,7 +220,6 @@ class Backtest:
         price_bar = EventType.PRICE_BAR
         current = micros[0] - 1
         now = times[0]
-        known = now + length
         # one row of the columns per bar (a tuple unpacked beats an index into each column)
         rows = zip(
             micros, symbols, opens, highs, lows, closes, volumes, waps, counts, times, strict=True
@@ -243,7 +251,6 @@ class Backtest:
                     started = True
                     current = t
                     now = moment
-                    known = now + length  # a bar becomes known when it ends
                     if open_symbols:
                         self._expire(t, now)
                     if t >= next_record_at:
@@ -266,11 +273,12 @@ class Backtest:
                 bar = make_price_bar(
                     symbol, now, open_, high, low, close, volume, bar_size, wap, count
                 )
-                event = make_event(price_bar, symbol, now, bar, SOURCE, known)
                 for strategy, handle in bar_handlers:
                     try:
-                        decided = handle(event)
+                        decided = handle(bar, now)
                     except Exception as exc:
+                        # a bar becomes known when it ends
+                        event = make_event(price_bar, symbol, now, bar, SOURCE, now + length)
                         raise _crash(strategy, event, exc) from exc
                     if decided:
                         self._decide(strategy, decided, now)
@@ -461,7 +469,7 @@ class Backtest:
             if plan.outcome is DecisionOutcome.BLOCKED:
                 assert verdict is not None
                 self._blocked_count += 1
-                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
+                self._log.debug(  # one line per order would flood a long run: counted at the end
                     "backtest.order_blocked",
                     strategy=name,
                     symbol=order.symbol,
@@ -557,7 +565,7 @@ class Backtest:
             )
             if record.status is OrderStatus.REJECTED:
                 self._rejected_count += 1
-                log.debug(  # one line per order would flood a long run: counted in backtest.replayed
+                self._log.debug(  # one line per order would flood a long run: counted at the end
                     "backtest.order_rejected",
                     strategy=order.strategy_name,
                     symbol=order.symbol,
@@ -657,6 +665,22 @@ def _handler(strategy: Strategy, kind: EventType) -> Callable[[Event], list[Deci
     if isinstance(strategy, PipelineStrategy):
         return strategy.event_handler(kind)
     return strategy.on_event
+
+
+def _bar_handler(
+    strategy: Strategy, handle: Callable[[Event], list[Decision]], length: timedelta
+) -> Callable[[PriceBar, datetime], list[Decision]]:
+    """``handle(bar, time)``: the strategy's handling of the PRICE_BAR event of ``bar`` at
+    ``time`` (known when the bar ends, ``length`` later), with or without building that event."""
+    if isinstance(strategy, PipelineStrategy):
+        direct = strategy.bar_handler()
+        if direct is not None:
+            return direct
+
+    def handle_bar(bar: PriceBar, time: datetime) -> list[Decision]:
+        return handle(make_event(EventType.PRICE_BAR, bar.symbol, time, bar, SOURCE, time + length))
+
+    return handle_bar
 
 
 def _crash(strategy: Strategy, event: Event, exc: Exception) -> BacktestError:

@@ -340,6 +340,10 @@ class Exchange:
         volume (a backtest brings marks up to date with it before an order is checked)."""
         self._ledger.set_mark(symbol, price)
 
+    def set_marks(self, marks: Iterable[tuple[str, float]]) -> None:
+        """:meth:`set_mark` for each ``(symbol, price)``, in order (one call for many)."""
+        self._ledger.set_marks(marks)
+
     def on_bar(self, symbol: str, bar: SimBar) -> list[ExchangeEvent]:
         """Backtest matching: work the symbol's orders against one bar (see the module docstring)."""
         orders = self._open.get(symbol)

@@ -45,7 +45,7 @@ from ibbot.exchange.rejections import REJECT_PREFIX
 from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from ibbot.exchange.orders import OrderRequest
 
@@ -121,6 +121,9 @@ class Ledger:
         self._currency = currency
         self._positions: dict[str, _Position] = {}
         self._marks: dict[str, float] = {}
+        # (stock value, gross value) of the positions at their marks, as margin_problem sums them;
+        # None once a position or a held symbol's mark changes (see margin_problem)
+        self._held_values: tuple[float, float] | None = None
         self._today = _Day(open_cash=cash)
         # (settlement date, net cash) of trades not yet settled
         self._unsettled: list[tuple[date, float]] = []
@@ -141,6 +144,18 @@ class Ledger:
     def set_mark(self, symbol: str, price: float) -> None:
         """Record the last trade seen in ``symbol``."""
         self._marks[symbol] = price
+        position = self._positions.get(symbol)
+        if position is not None and position.quantity:  # the margin check's sums skip the others
+            self._held_values = None
+
+    def set_marks(self, marks: Iterable[tuple[str, float]]) -> None:
+        """:meth:`set_mark` for each ``(symbol, price)``, in order."""
+        own, positions = self._marks, self._positions
+        for symbol, price in marks:
+            own[symbol] = price
+            position = positions.get(symbol)
+            if position is not None and position.quantity:
+                self._held_values = None
 
     def last_mark(self, symbol: str) -> float | None:
         """The last trade seen in ``symbol``, if any."""
@@ -177,6 +192,7 @@ class Ledger:
         today = self._today
         assert today.day is not None  # rolled just above
         self._marks[symbol] = price
+        self._held_values = None
         amount = -(signed * price + commission)
         self._cash += amount
         self._unsettled.append((_add_business_days(today.day, 1), amount))
@@ -379,16 +395,18 @@ class Ledger:
             return None  # an order that only reduces exposure is always allowed
         # GrossPositionValue and EquityWithLoanValue exactly as account_tags rounds them, without
         # the other tags (this runs for every order that adds exposure)
-        # (the order's symbol valued at ``price``, every other at its last mark: _mark inlined)
-        ordered, last_marks = request.symbol, self._marks
-        stock_value = gross_value = 0.0
-        for symbol, held_position in self._positions.items():
-            quantity = held_position.quantity
-            if quantity == 0:
-                continue
-            mark = price if symbol == ordered else last_marks[symbol]
-            stock_value += quantity * mark
-            gross_value += abs(quantity) * mark
+        # (the order's symbol valued at ``price``, every other at its last mark: _mark inlined).
+        # The sums over the holdings are kept until a position or a held symbol's mark changes:
+        # the orders of one instant see the same positions and marks, so the later ones reuse the
+        # first one's sums, term for term the same floats added in the same order. They apply
+        # unless the order's own symbol is held and ``price`` is not its mark (a limit price).
+        values = self._held_values
+        mark_price = not held or (price == self._marks[request.symbol] and price != 0.0)
+        if values is None or not mark_price:
+            values = self._holdings_value(request.symbol, price)
+            if mark_price:
+                self._held_values = values
+        stock_value, gross_value = values
         equity = cents(cents(self._cash) + cents(stock_value))
         gross = cents(gross_value) - abs(held) * price + abs(after) * price
         initial = INITIAL_MARGIN_RATE * gross
@@ -399,6 +417,20 @@ class Ledger:
             f"YOUR EQUITY WITH LOAN VALUE [{equity:.2f} {self._currency}] MUST EXCEED THE INITIAL "
             f"MARGIN [{initial:.2f} {self._currency}]"
         )
+
+    def _holdings_value(self, ordered: str, price: float) -> tuple[float, float]:
+        """Stock value and gross value of the positions, ``ordered`` at ``price``, every other
+        symbol at its last mark."""
+        last_marks = self._marks
+        stock_value = gross_value = 0.0
+        for symbol, held_position in self._positions.items():
+            quantity = held_position.quantity
+            if quantity == 0:
+                continue
+            mark = price if symbol == ordered else last_marks[symbol]
+            stock_value += quantity * mark
+            gross_value += abs(quantity) * mark
+        return stock_value, gross_value
 
     def snapshot_positions(self) -> list[dict[str, float | str]]:
         """Every position as JSON-ready data."""

@@ -290,6 +290,19 @@ class PipelineStrategy(ABC, Generic[S]):
             return self.on_event
         return self._handlers.get(kind) or _no_decisions
 
+    def bar_handler(self) -> Callable[[PriceBar, datetime], list[Decision]] | None:
+        """What :meth:`on_event` does with a PRICE_BAR event, called with its bar and timestamp
+        (``handle(bar, timestamp)``): a replay calls it per bar without building the event. None
+        when bars do not reach the default handling (a subclass replaced ``on_event`` or
+        ``_on_price_bar``, or the strategy does not subscribe to bars)."""
+        if type(self).on_event is not PipelineStrategy.on_event or "on_event" in vars(self):
+            return None
+        if type(self)._on_price_bar is not PipelineStrategy._on_price_bar:
+            return None
+        if EventType.PRICE_BAR not in self._handlers:
+            return None
+        return self._on_bar
+
     def get_positions(self) -> dict[str, Position]:
         """Open positions by symbol (flat ones are left out)."""
         return {symbol: pos for symbol, pos in self._positions.items() if not pos.is_flat}
@@ -365,10 +378,14 @@ class PipelineStrategy(ABC, Generic[S]):
         return state
 
     def _on_price_bar(self, event: Event) -> list[Decision]:
-        # the backtest's hot path: one call per bar per strategy, so attribute lookups are counted
         bar = event.payload
         if not isinstance(bar, PriceBar):
             return []
+        return self._on_bar(bar, event.timestamp)
+
+    def _on_bar(self, bar: PriceBar, event_time: datetime) -> list[Decision]:
+        """A PRICE_BAR event's handling, given its bar and the event's timestamp."""
+        # the backtest's hot path: one call per bar per strategy, so attribute lookups are counted
         bar_size = self._bar_size
         if bar_size is not None and bar.bar_size is not bar_size:
             return []
@@ -391,7 +408,7 @@ class PipelineStrategy(ABC, Generic[S]):
             if state.pending_bars <= 0:
                 state.clear_pending()
         if self.on_bar(state, bar) and state.pending_decision is None:
-            return self._decide(state, event.timestamp)
+            return self._decide(state, event_time)
         return []
 
     def _on_tick(self, event: Event) -> list[Decision]:

@@ -168,13 +168,14 @@ class MovingAverageCross:
     equal averages are equal, whatever the history of the windows.
     """
 
-    __slots__ = ("fast", "slow")
+    __slots__ = ("_full", "fast", "slow")
 
     def __init__(self, fast: RollingMean, slow: RollingMean) -> None:
         fast.refine(*slow.unit)
         slow.refine(*fast.unit)
         self.fast = fast
         self.slow = slow
+        self._full = False  # both windows full (a full window stays full: checked once)
 
     @classmethod
     def of_lengths(cls, fast: int, slow: int) -> MovingAverageCross:
@@ -196,6 +197,18 @@ class MovingAverageCross:
         except (ValueError, OverflowError):
             on_grid = False
         slow = self.slow
+        if on_grid and self._full and not fast._shift:
+            # the steady state (every bar after the first ``slow``, on the current decimal grid):
+            # one value in, the oldest out
+            fast_window, slow_window = fast._units, slow._units
+            fast_total = fast._total = fast._total + units - fast_window[0]
+            slow_total = slow._total = slow._total + units - slow_window[0]
+            fast_window.append(units)
+            slow_window.append(units)
+            slow_length = slow.length
+            above = fast_total * slow_length
+            below = slow_total * fast.length
+            return (above > below) - (above < below)
         if not on_grid:
             units = fast._units_of(value)
             slow.refine(*fast.unit)
@@ -204,7 +217,7 @@ class MovingAverageCross:
         fast_window, slow_window = fast._units, slow._units
         fast_length, slow_length = fast.length, slow.length
         if len(slow_window) == slow_length and len(fast_window) == fast_length:
-            # both full (every bar after the first ``slow``): one value in, the oldest out
+            self._full = True
             fast_total = fast._total = fast._total + units - fast_window[0]
             slow_total = slow._total = slow._total + units - slow_window[0]
             fast_window.append(units)

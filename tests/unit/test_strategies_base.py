@@ -141,6 +141,29 @@ def test_event_handler_is_what_on_event_does() -> None:
     assert logged.event_handler(EventType.PRICE_BAR) == logged.on_event
 
 
+def test_bar_handler_is_what_on_event_does_with_the_bar() -> None:
+    """A replay's bar handler (bar and time, no event) gives what on_event gives for the bar's
+    event, decisions and their ids included; a subclass with its own handling has none."""
+    strategy, direct = make(), make()
+    handle = direct.bar_handler()
+    assert handle is not None
+    for index in range(4):
+        event = bar("AAPL", index, 100.0 + index)
+        assert handle(event.payload, event.timestamp) == strategy.on_event(event)
+    assert direct.get_state() == strategy.get_state()
+
+    class Logged(EveryBar):
+        def on_event(self, event: Event) -> list[Decision]:
+            return []
+
+    class OwnBars(EveryBar):
+        def _on_price_bar(self, event: Event) -> list[Decision]:
+            return []
+
+    assert Logged(name="logged", allocated_capital=1.0).bar_handler() is None
+    assert OwnBars(name="own", allocated_capital=1.0).bar_handler() is None
+
+
 def test_pending_decision_waits_for_fill_or_retry_after_bars() -> None:
     """After a BUY the symbol waits retry_after_bars bars, or less when a fill arrives."""
     strategy = make(retry_after_bars=3)

@@ -252,3 +252,30 @@ def test_restore_recomputes_the_exact_sum_and_reads_older_saves() -> None:
         with pytest.raises(ValueError, match="finite"):
             rolling.push(bad)
     assert rolling.values() == before
+
+
+def test_a_finer_value_after_the_windows_filled_refines_both() -> None:
+    """Cents until both windows are full and beyond, then 5 decimals, then arbitrary floats: the
+    steady state's shortcut hands each finer value to the full path, so the side and both means
+    stay those of single windows fed the same values."""
+    rng = random.Random(7)
+    cross = MovingAverageCross.of_lengths(4, 9)
+    fast, slow = RollingMean(4), RollingMean(9)
+    values: list[float] = []
+    for i in range(150):
+        if i < 60:
+            value = round(rng.uniform(5, 50), 2)
+        elif i < 100:
+            value = round(rng.uniform(5, 50), 5)
+        else:
+            value = rng.uniform(5, 50) * math.pi
+        values.append(value)
+        side = cross.push(value)
+        fast.push(value)
+        slow.push(value)
+        if len(values) >= 9:
+            assert (cross.fast.mean, cross.slow.mean) == (fast.mean, slow.mean), i
+            f, s = cross.fast._total * 9, cross.slow._total * 4
+            assert side == (f > s) - (f < s), i
+    assert cross.fast.unit == fast.unit == slow.unit == cross.slow.unit
+    assert cross.fast.unit[1] > 0
