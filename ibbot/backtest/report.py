@@ -138,6 +138,7 @@ def build_charts(
     return equity, drawdown
 
 
+_PADDED_YEAR: Final = 1000
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -358,10 +359,18 @@ class _Text:
         return escaped
 
     def minute(self, moment: datetime) -> str:
-        """``YYYY-MM-DD hh:mm`` of ``moment`` (in its own zone: the rows' are UTC), escaped."""
+        """``YYYY-MM-DD hh:mm`` of ``moment`` (in its own zone: the rows' are UTC), escaped.
+
+        Cut from ``isoformat`` (a fifth of ``strftime``'s cost; the same digits from the year
+        1000 on, where ``strftime``'s year is not padded either way)."""
         text = self._minutes.get(moment)
         if text is None or moment.tzinfo is not UTC:
-            text = self._minutes[moment] = escape(moment.strftime("%Y-%m-%d %H:%M"))
+            if moment.year >= _PADDED_YEAR:
+                iso = moment.isoformat()
+                text = f"{iso[:10]} {iso[11:16]}"
+            else:
+                text = escape(moment.strftime("%Y-%m-%d %H:%M"))
+            self._minutes[moment] = text
         return text
 
 

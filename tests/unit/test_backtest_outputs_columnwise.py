@@ -484,6 +484,28 @@ def test_decisions_jsonl_is_the_lines_json_dumps_writes() -> None:
     assert decisions_jsonl(result).encode() == expected
 
 
+def test_decisions_jsonl_where_json_writes_some_lines_differently() -> None:
+    """Lines orjson would write differently (text beyond ASCII, an "e-") are json's own; the
+    others stay orjson's."""
+    result = _run_sma()
+    records = list(result.decisions)
+    assert len(records) >= 2
+    for index, reasoning in ((0, "re-entry \u00b7 caf\u00e9"), (len(records) - 1, "tiny 1e-05")):
+        record = records[index]
+        records[index] = dataclasses.replace(
+            record, decision=dataclasses.replace(record.decision, reasoning=reasoning)
+        )
+    changed = dataclasses.replace(result, decisions=tuple(records))
+    orders = {order.order_id: order for order in result.orders}
+    expected = b"".join(
+        _json_text(decision_line(r, None if r.order_id is None else orders.get(r.order_id)))
+        for r in records
+    )
+    text = decisions_jsonl(changed)
+    assert text.encode() == expected
+    assert "\\u00b7" in text.splitlines()[0]
+
+
 def _run_sma() -> BacktestResult:
     feed = BarFeed.from_bars(daily_bars("ABC", CLOSES, opens=OPENS))
     return Backtest(config(sma_spec())).run(feed)
