@@ -40,6 +40,7 @@ __all__ = [
     "iso_utc_text",
     "join_rows",
     "json_numbers",
+    "json_pair_bytes",
     "json_pairs",
     "utc_dates",
 ]
@@ -199,12 +200,24 @@ def json_pairs(
     ``dates`` and ``numbers`` are :func:`iso_dates` of ``days`` and :func:`float_text` of
     ``values`` when the caller has them already.
     """
+    return json_pair_bytes(days, values, dates, numbers).decode("utf-8")
+
+
+def json_pair_bytes(
+    days: Sequence[date],
+    values: Sequence[float],
+    dates: pa.StringArray | None = None,
+    numbers: pa.StringArray | None = None,
+) -> bytes:
+    """:func:`json_pairs` as UTF-8 bytes (as Arrow makes them: a long run's page writes them
+    as they are, not decoded and encoded again)."""
     if len(days) != len(values):
         raise ValueError("days and values of different lengths")
     if not days:
-        return ""
+        return b""
     if not all(map(math.isfinite, values)):
-        return ",".join(f'["{day}",{json.dumps(v)}]' for day, v in zip(days, values, strict=True))
+        text = ",".join(f'["{day}",{json.dumps(v)}]' for day, v in zip(days, values, strict=True))
+        return text.encode("utf-8")
     parts = []
     if dates is None:
         dates = iso_dates(days)
@@ -220,7 +233,7 @@ def json_pairs(
             "",
         )
         parts.append(concatenated(pairs))
-    return b"".join(parts)[:-1].decode("utf-8")  # the last pair's ","
+    return b"".join(parts)[:-1]  # the last pair's ","
 
 
 def concatenated(text: pa.StringArray) -> bytes:

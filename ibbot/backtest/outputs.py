@@ -55,7 +55,7 @@ from ibbot.backtest.report import (
     EQUITY_COLOR,
     build_charts,
     data_series,
-    render_report,
+    report_parts,
 )
 from ibbot.models import OrderType, TimeInForce, split_leg
 from ibbot.store.atomic import atomic_write, ensure_dir
@@ -429,10 +429,10 @@ def write_outputs(
 
             pending.append(pool.submit(atomic_write, files.report_png, png))
             pending.append(pool.submit(_write_text, files.decisions, _decisions_jsonl(result)))
-            page = render_report(
+            page = report_parts(
                 result, metrics, daily, pnls, benchmark, charts=charts, series=series, arrays=arrays
             )
-            pending.append(pool.submit(_write_text, files.report_html, page))
+            pending.append(pool.submit(_write_text, files.report_html, *page))
         finally:
             # every write ends before this returns, even when one of them (or the above) failed
             errors = [error for future in pending if (error := future.exception()) is not None]
