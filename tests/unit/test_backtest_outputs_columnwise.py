@@ -536,3 +536,23 @@ def test_a_failed_write_raises_after_the_others_finished(tmp_path: Path) -> None
     for name in ("trades.csv", "equity.csv", "metrics.json", "decisions.jsonl", "report.html"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_writing_leaves_the_heap_as_the_caller_had_it(tmp_path: Path) -> None:
+    """The run's objects are frozen while the files are made, and thawed after; a heap the caller
+    froze stays frozen."""
+    import gc  # noqa: PLC0415
+
+    result = _run_sma()
+    assert gc.get_freeze_count() == 0
+    write_outputs(result, tmp_path / "thawed")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        write_outputs(result, tmp_path / "frozen")
+        assert gc.get_freeze_count() > 0  # not thawed (a frozen object freed since leaves it)
+    finally:
+        gc.unfreeze()
+    first, second = tmp_path / "thawed", tmp_path / "frozen"
+    for name in ("trades.csv", "equity.csv", "metrics.json", "decisions.jsonl", "report.html"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
