@@ -379,15 +379,21 @@ def write_outputs(
     this thread: on a worker each call would wait for the GIL again behind this thread's Python.
     Every write has finished (or failed, raising the first error) when this returns.
     """
-    # the run's objects (every decision, order and fill, the feed) are kept out of the
-    # collections the outputs' own objects set off: each full one walked them all (~0.1 s of a
-    # 100-symbol run's outputs); the outputs' objects are collected as usual
+    # the run's objects (every decision, order and fill, the feed) are kept out of the cyclic
+    # collector's sight: each full collection the outputs' objects set off walked them all
+    # (~0.1 s of a 100-symbol run's outputs). The outputs make no reference cycles (their dicts
+    # and texts are freed by reference counting), so the collector pauses meanwhile, as during
+    # the replay; both as they were afterwards.
     freeze = not gc.get_freeze_count()  # a caller that froze the heap keeps it as it has it
+    enabled = gc.isenabled()
     if freeze:
         gc.freeze()
+    gc.disable()
     try:
         return _write_outputs(result, directory, benchmark)
     finally:
+        if enabled:
+            gc.enable()
         if freeze:
             gc.unfreeze()
 

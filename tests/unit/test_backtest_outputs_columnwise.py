@@ -545,8 +545,10 @@ def test_writing_leaves_the_heap_as_the_caller_had_it(tmp_path: Path) -> None:
 
     result = _run_sma()
     gc.unfreeze()  # whatever an earlier test in this process left frozen
+    assert gc.isenabled()
     write_outputs(result, tmp_path / "thawed")
     assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
     gc.freeze()
     try:
         write_outputs(result, tmp_path / "frozen")
