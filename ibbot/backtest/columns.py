@@ -40,11 +40,13 @@ __all__ = [
     "iso_utc_text",
     "join_rows",
     "json_numbers",
+    "json_pair_bytes",
     "json_pairs",
     "utc_dates",
 ]
 
 _MICROS: Final = 1_000_000
+_DAY_MICROS: Final = 86_400 * _MICROS
 # years 1000-9999: isoformat writes 4 digits, as Arrow's %Y does in this range
 _FIRST: Final = -30_610_224_000 * _MICROS  # 1000-01-01T00:00:00Z
 _LAST: Final = 253_402_300_799 * _MICROS  # 9999-12-31T23:59:59Z
@@ -60,14 +62,22 @@ def iso_utc_text(micros: Sequence[int]) -> pa.StringArray:
     if not micros:
         return pa.array([], pa.string())
     column = pa.array(micros, pa.int64())
-    low, high = pc.min_max(column).values()
-    whole = pc.all(pc.equal(pc.multiply(pc.divide(column, _MICROS), _MICROS), column)).as_py()
-    if not whole or low.as_py() < _FIRST or high.as_py() > _LAST:
-        # fractional seconds (isoformat adds them) or years Arrow would write differently
+    values = column.to_numpy(zero_copy_only=True)
+    if (
+        int(values.min()) < _FIRST
+        or int(values.max()) > _LAST
+        or np.count_nonzero(values % _MICROS)
+    ):  # fractional seconds (isoformat adds them) or years Arrow would write differently
         return pa.array([utc_from_micros(m).isoformat() for m in micros], pa.string())
+    text: pa.StringArray
+    if not np.count_nonzero(values % _DAY_MICROS):  # daily bars: midnights, written as dates
+        days = (values // _DAY_MICROS).astype(np.int32)
+        dates = pa.Array.from_buffers(pa.date32(), len(days), [None, pa.py_buffer(days)])
+        text = pc.binary_join_element_wise(dates.cast(pa.string()), "T00:00:00+00:00", "")
+        return text
     # Arrow writes "YYYY-MM-DD hh:mm:ss" for whole seconds: isoformat's, with a space for the T
     plain = pc.divide(column, _MICROS).cast(pa.timestamp("s")).cast(pa.string())
-    text: pa.StringArray = pc.binary_join_element_wise(
+    text = pc.binary_join_element_wise(
         pc.replace_substring(plain, " ", "T", max_replacements=1), "+00:00", ""
     )
     return text
@@ -90,9 +100,37 @@ def iso_dates(days: Sequence[date]) -> pa.StringArray:
     return text
 
 
+_RUNS_WORTH_IT: Final = 0.75
+"""Below this share of runs to values, :func:`float_text` formats each run once."""
+
+
 def float_text(values: Sequence[float]) -> pa.StringArray:
-    """``repr`` of each float (Python's shortest round-trip text), as Arrow text."""
+    """``repr`` of each float (Python's shortest round-trip text), as Arrow text.
+
+    A column that repeats itself row after row (the cash between fills, the equity and exposure
+    while nothing is held) is formatted once per run of equal values (equal bits: ``-0.0`` and
+    ``0.0`` are written differently) and the text repeated by index.
+    """
     column = pa.array(values, pa.float64())
+    rows = len(column)
+    if rows > 1:
+        bits = column.to_numpy(zero_copy_only=True).view(np.int64)
+        changes = np.flatnonzero(bits[1:] != bits[:-1])
+        if len(changes) + 1 < rows * _RUNS_WORTH_IT:
+            starts = np.concatenate(([0], changes + 1))
+            runs = pa.Array.from_buffers(pa.int64(), len(starts), [None, pa.py_buffer(starts)])
+            text = _float_text(column.take(runs))
+            index = np.zeros(rows, dtype=np.int64)
+            index[changes + 1] = 1
+            positions = np.cumsum(index)
+            return text.take(
+                pa.Array.from_buffers(pa.int64(), rows, [None, pa.py_buffer(positions)])
+            )
+    return _float_text(column)
+
+
+def _float_text(column: pa.DoubleArray) -> pa.StringArray:
+    """:func:`float_text` of an Arrow column, value by value."""
     text = column.cast(pa.string())
     size = pc.abs(column)
     odd = pc.or_(
@@ -101,9 +139,12 @@ def float_text(values: Sequence[float]) -> pa.StringArray:
     )
     # "12" for 12.0 and "-0" for -0.0: repr has the ".0" (the odd ones are replaced below)
     whole = pc.invert(pc.match_substring(text, "."))
-    text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+    wholes = pc.sum(whole).as_py() or 0
+    if wholes:  # a few (round amounts): joined alone, not the whole column
+        joined = pc.binary_join_element_wise(text.filter(whole), ".0", "")
+        text = pc.replace_with_mask(text, whole, joined)
     if pc.any(odd).as_py():
-        replacements = [repr(values[i]) for i in pc.indices_nonzero(odd).to_pylist()]
+        replacements = [repr(column[i].as_py()) for i in pc.indices_nonzero(odd).to_pylist()]
         text = pc.replace_with_mask(text, odd, pa.array(replacements, pa.string()))
     result: pa.StringArray = text
     return result
@@ -159,12 +200,24 @@ def json_pairs(
     ``dates`` and ``numbers`` are :func:`iso_dates` of ``days`` and :func:`float_text` of
     ``values`` when the caller has them already.
     """
+    return json_pair_bytes(days, values, dates, numbers).decode("utf-8")
+
+
+def json_pair_bytes(
+    days: Sequence[date],
+    values: Sequence[float],
+    dates: pa.StringArray | None = None,
+    numbers: pa.StringArray | None = None,
+) -> bytes:
+    """:func:`json_pairs` as UTF-8 bytes (as Arrow makes them: a long run's page writes them
+    as they are, not decoded and encoded again)."""
     if len(days) != len(values):
         raise ValueError("days and values of different lengths")
     if not days:
-        return ""
+        return b""
     if not all(map(math.isfinite, values)):
-        return ",".join(f'["{day}",{json.dumps(v)}]' for day, v in zip(days, values, strict=True))
+        text = ",".join(f'["{day}",{json.dumps(v)}]' for day, v in zip(days, values, strict=True))
+        return text.encode("utf-8")
     parts = []
     if dates is None:
         dates = iso_dates(days)
@@ -180,7 +233,7 @@ def json_pairs(
             "",
         )
         parts.append(concatenated(pairs))
-    return b"".join(parts)[:-1].decode("utf-8")  # the last pair's ","
+    return b"".join(parts)[:-1]  # the last pair's ","
 
 
 def concatenated(text: pa.StringArray) -> bytes:

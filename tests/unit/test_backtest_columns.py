@@ -9,7 +9,7 @@ import random
 import pytest
 
 from ibbot.backtest.builders import utc_from_micros
-from ibbot.backtest.columns import iso_utc, join_rows, json_numbers
+from ibbot.backtest.columns import float_text, iso_utc, join_rows, json_numbers
 
 SECOND = 1_000_000
 
@@ -47,3 +47,24 @@ def test_join_rows() -> None:
     assert join_rows([], []) == ""
     with pytest.raises(ValueError, match="zip"):
         join_rows(["a"], [])
+
+
+def test_iso_utc_of_midnights_is_isoformat() -> None:
+    """Daily bars (every instant a UTC midnight) take the dates' path; one other instant does not."""
+    day = 86_400 * SECOND
+    midnights = [d * day for d in range(-354_285, 2_932_897, 997)]
+    assert iso_utc(midnights) == [utc_from_micros(m).isoformat() for m in midnights]
+    mixed = [*midnights[:5], midnights[5] + 3_600 * SECOND]
+    assert iso_utc(mixed) == [utc_from_micros(m).isoformat() for m in mixed]
+
+
+def test_float_text_of_runs_is_repr() -> None:
+    """A column of repeated values (formatted once per run) gives each value's own repr: runs of
+    0.0 and -0.0 apart, whole numbers, exponents, non-finite values."""
+    pieces = [0.0, -0.0, 1e6, 1e6 + 0.01, 2.5e-7, 1e17, math.nan, math.inf, 3.0, 0.1]
+    rng = random.Random(3)
+    values = [v for v in pieces for _ in range(rng.randrange(1, 40))] * 3
+    assert float_text(values).to_pylist() == [repr(v) for v in values]
+    distinct = [rng.uniform(-1e6, 1e6) for _ in range(500)]
+    assert float_text(distinct).to_pylist() == [repr(v) for v in distinct]
+    assert float_text([2.0]).to_pylist() == ["2.0"]

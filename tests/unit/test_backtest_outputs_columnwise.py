@@ -484,6 +484,28 @@ def test_decisions_jsonl_is_the_lines_json_dumps_writes() -> None:
     assert decisions_jsonl(result).encode() == expected
 
 
+def test_decisions_jsonl_where_json_writes_some_lines_differently() -> None:
+    """Lines orjson would write differently (text beyond ASCII, an "e-") are json's own; the
+    others stay orjson's."""
+    result = _run_sma()
+    records = list(result.decisions)
+    assert len(records) >= 2
+    for index, reasoning in ((0, "re-entry \u00b7 caf\u00e9"), (len(records) - 1, "tiny 1e-05")):
+        record = records[index]
+        records[index] = dataclasses.replace(
+            record, decision=dataclasses.replace(record.decision, reasoning=reasoning)
+        )
+    changed = dataclasses.replace(result, decisions=tuple(records))
+    orders = {order.order_id: order for order in result.orders}
+    expected = b"".join(
+        _json_text(decision_line(r, None if r.order_id is None else orders.get(r.order_id)))
+        for r in records
+    )
+    text = decisions_jsonl(changed)
+    assert text.encode() == expected
+    assert "\\u00b7" in text.splitlines()[0]
+
+
 def _run_sma() -> BacktestResult:
     feed = BarFeed.from_bars(daily_bars("ABC", CLOSES, opens=OPENS))
     return Backtest(config(sma_spec())).run(feed)
@@ -514,3 +536,25 @@ def test_a_failed_write_raises_after_the_others_finished(tmp_path: Path) -> None
     for name in ("trades.csv", "equity.csv", "metrics.json", "decisions.jsonl", "report.html"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_writing_leaves_the_heap_as_the_caller_had_it(tmp_path: Path) -> None:
+    """The run's objects are frozen while the files are made, and thawed after; a heap the caller
+    froze stays frozen."""
+    import gc  # noqa: PLC0415
+
+    result = _run_sma()
+    gc.unfreeze()  # whatever an earlier test in this process left frozen
+    assert gc.isenabled()
+    write_outputs(result, tmp_path / "thawed")
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
+    gc.freeze()
+    try:
+        write_outputs(result, tmp_path / "frozen")
+        assert gc.get_freeze_count() > 0  # not thawed (a frozen object freed since leaves it)
+    finally:
+        gc.unfreeze()
+    first, second = tmp_path / "thawed", tmp_path / "frozen"
+    for name in ("trades.csv", "equity.csv", "metrics.json", "decisions.jsonl", "report.html"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name

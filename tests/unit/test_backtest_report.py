@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +17,7 @@ from ibbot.backtest.benchmark import buy_and_hold
 from ibbot.backtest.charts import MAX_POINTS
 from ibbot.backtest.metrics import realized_pnl
 from ibbot.backtest.outputs import write_outputs
+from ibbot.backtest.report import _Text
 from ibbot.cli import EXIT_OK, EXIT_USAGE, main
 from ibbot.models import BarSize, PriceBar
 from ibbot.store import ParquetStore
@@ -193,3 +195,22 @@ def test_missing_fundamentals_warn_on_the_console_and_in_the_report(
     assert "buy and hold SPY" in page
     assert main([*argv[:-4], "--benchmark", "QQQ", "--out", str(tmp_path / "x")]) == EXIT_USAGE
     assert capsys.readouterr().err.startswith("ibbot: --benchmark QQQ: no 1 day bars stored")
+
+
+def test_minutes_are_strftime_text() -> None:
+    """The tables' minutes, cut from isoformat, are strftime's text in every year and zone."""
+    rng = random.Random(4)
+    text = _Text()
+    zones = [UTC, timezone(timedelta(hours=-5)), None]
+    for _ in range(2_000):
+        moment = datetime(
+            rng.randrange(1, 10_000),
+            rng.randrange(1, 13),
+            rng.randrange(1, 29),
+            rng.randrange(24),
+            rng.randrange(60),
+            rng.randrange(60),
+            rng.randrange(10**6),
+            tzinfo=rng.choice(zones),
+        )
+        assert text.minute(moment) == moment.strftime("%Y-%m-%d %H:%M"), moment
