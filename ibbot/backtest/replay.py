@@ -628,12 +628,21 @@ def _cyclic_gc_paused() -> Iterator[None]:
     The replay allocates a few short-lived container objects per bar (the bar, its event) that
     reference counting frees at once; the replay makes no reference cycles, so the collector's
     generation-0 passes over them find nothing and cost about 4% of the replay.
+
+    Afterwards, what the replay kept (the result: fills, decisions, the equity curve) is moved to
+    the oldest generation in one splice (``freeze`` then ``unfreeze``) before the collector is
+    back on: left young, the first generation-0 pass after the replay would walk all of it (about
+    0.03 s after 100,000 bars, 0.12 s after 504,000) to free nothing. Nothing stays frozen; a
+    heap the caller froze (``unfreeze`` would thaw it too) is left as it was, and young.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if not gc.get_freeze_count():
+            gc.freeze()
+            gc.unfreeze()
         if enabled:
             gc.enable()
 

@@ -500,3 +500,26 @@ def test_load_bars_is_the_feed_of_the_same_bars(tmp_path: Path) -> None:
     assert loaded == BarFeed.from_bars(written)
     assert loaded.symbols[:4] == ["AAPL", "AAPL", "IBM", "AAPL"]
     assert load_bars(store, day(0), day(10)) == loaded
+
+
+def test_what_the_replay_kept_leaves_the_young_generation_without_a_collection() -> None:
+    """After the replay its result is in the oldest generation, so the collector's next young
+    pass does not walk it; nothing is left frozen, and a heap the caller froze stays frozen."""
+    feed = BarFeed.from_bars(daily_bars("AAA", [10.0 + i % 7 for i in range(3_000)]))
+    spec = StrategySpec("p", RECORDER, 10_000.0)
+    gc.unfreeze()  # whatever an earlier test in this process left frozen
+    gc.disable()  # no young pass in this test may move the result on its own
+    try:
+        result = Backtest(
+            config(spec), [RecordingStrategy(name="p", allocated_capital=10_000.0)]
+        ).run(feed)
+        assert gc.get_freeze_count() == 0
+        kept = {id(result), id(result.equity), id(result.equity.equity), id(result.equity.cash)}
+        assert not kept & {id(thing) for thing in gc.get_objects(generation=0)}
+        assert kept <= {id(thing) for thing in gc.get_objects(generation=2)}
+        gc.freeze()
+        Backtest(config(spec), [RecordingStrategy(name="p", allocated_capital=10_000.0)]).run(feed)
+        assert gc.get_freeze_count() > 0  # not thawed by the replay
+    finally:
+        gc.unfreeze()
+        gc.enable()
