@@ -33,7 +33,6 @@ __all__ = [
     "arrow_indices",
     "concatenated",
     "csv_bytes",
-    "csv_text",
     "float_text",
     "iso_dates",
     "iso_utc",
@@ -41,7 +40,6 @@ __all__ = [
     "join_rows",
     "json_numbers",
     "json_pair_bytes",
-    "json_pairs",
     "utc_dates",
 ]
 
@@ -166,14 +164,9 @@ def utc_dates(stamps: pa.StringArray) -> pa.StringArray:
     return dates
 
 
-def csv_text(*columns: pa.StringArray) -> str:
-    """Rows of comma-separated cells, each line ending in a newline (no quoting: the cells hold
-    no comma, quote or line break), joined by Arrow."""
-    return csv_bytes(*columns).decode("utf-8")
-
-
 def csv_bytes(*columns: pa.StringArray) -> bytes:
-    """:func:`csv_text` as UTF-8 bytes (as Arrow holds them)."""
+    """Rows of comma-separated cells, each line ending in a newline (no quoting: the cells hold
+    no comma, quote or line break), joined by Arrow, as the UTF-8 bytes Arrow holds."""
     if not columns:
         return b""
     rows = len(columns[0])
@@ -188,29 +181,20 @@ def csv_bytes(*columns: pa.StringArray) -> bytes:
     return b"".join(parts)
 
 
-def json_pairs(
-    days: Sequence[date],
-    values: Sequence[float],
-    dates: pa.StringArray | None = None,
-    numbers: pa.StringArray | None = None,
-) -> str:
-    """``json.dumps`` of ``[[day.isoformat(), value], ...]`` without its brackets and spaces:
-    ``["2024-01-02",1.5],["2024-01-03",2.0]`` (non-finite values as ``NaN``/``Infinity``).
-
-    ``dates`` and ``numbers`` are :func:`iso_dates` of ``days`` and :func:`float_text` of
-    ``values`` when the caller has them already.
-    """
-    return json_pair_bytes(days, values, dates, numbers).decode("utf-8")
-
-
 def json_pair_bytes(
     days: Sequence[date],
     values: Sequence[float],
     dates: pa.StringArray | None = None,
     numbers: pa.StringArray | None = None,
 ) -> bytes:
-    """:func:`json_pairs` as UTF-8 bytes (as Arrow makes them: a long run's page writes them
-    as they are, not decoded and encoded again)."""
+    """``json.dumps`` of ``[[day.isoformat(), value], ...]`` without its brackets and spaces:
+    ``["2024-01-02",1.5],["2024-01-03",2.0]`` (non-finite values as ``NaN``/``Infinity``), as
+    the UTF-8 bytes Arrow makes (a long run's page writes them as they are, not decoded and
+    encoded again).
+
+    ``dates`` and ``numbers`` are :func:`iso_dates` of ``days`` and :func:`float_text` of
+    ``values`` when the caller has them already.
+    """
     if len(days) != len(values):
         raise ValueError("days and values of different lengths")
     if not days:

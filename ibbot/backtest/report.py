@@ -49,7 +49,6 @@ __all__ = [
     "MAX_TRADE_ROWS",
     "build_charts",
     "data_series",
-    "render_report",
     "report_parts",
 ]
 
@@ -481,26 +480,6 @@ def _data_json(series: tuple[bytes, bytes], metrics: Mapping[str, Any]) -> list[
     ]
 
 
-def render_report(
-    result: BacktestResult,
-    metrics: Mapping[str, Any],
-    daily: DailyEquity,
-    pnls: Sequence[float | None],
-    benchmark: Benchmark | None = None,
-    *,
-    charts: tuple[ChartGeometry, ChartGeometry] | None = None,
-    series: tuple[bytes, bytes] | None = None,
-    arrays: FeedArrays | None = None,
-) -> str:
-    """The whole page as text (``charts``: :func:`build_charts` of the same, ``series``:
-    :func:`data_series` of the same, ``arrays``: :meth:`FeedArrays.of` its feed, if made
-    already)."""
-    parts = report_parts(
-        result, metrics, daily, pnls, benchmark, charts=charts, series=series, arrays=arrays
-    )
-    return b"".join(parts).decode("utf-8")
-
-
 def report_parts(
     result: BacktestResult,
     metrics: Mapping[str, Any],
@@ -512,8 +491,10 @@ def report_parts(
     series: tuple[bytes, bytes] | None = None,
     arrays: FeedArrays | None = None,
 ) -> list[bytes]:
-    """:func:`render_report`'s page as UTF-8 pieces, written one after another (a long run's
-    series as Arrow made them, not decoded and encoded again)."""
+    """The whole page as UTF-8 pieces, written one after another (a long run's series as Arrow
+    made them, not decoded and encoded again; ``charts``: :func:`build_charts` of the same,
+    ``series``: :func:`data_series` of the same, ``arrays``: :meth:`FeedArrays.of` its feed, if
+    made already)."""
     equity_chart, drawdown_chart = charts or build_charts(result, daily, benchmark)
     period = metrics["period"]
     names = ", ".join(spec.name for spec in result.config.strategies)

@@ -25,7 +25,7 @@ from ibbot.backtest.columns import (
     float_text,
     iso_dates,
     iso_utc_text,
-    json_pairs,
+    json_pair_bytes,
     utc_dates,
 )
 from ibbot.backtest.feed import BarFeed
@@ -327,11 +327,11 @@ def test_csv_and_json_columns() -> None:
     assert iso_dates(days).to_pylist() == [d.isoformat() for d in days]
     values = [1.5, -0.0, 1e-7]
     expected = json.dumps([[d.isoformat(), v] for d, v in zip(days, values, strict=True)])
-    assert f"[{json_pairs(days, values)}]" == expected.replace(", ", ",")
+    assert f"[{json_pair_bytes(days, values).decode()}]" == expected.replace(", ", ",")
     odd = [math.nan, math.inf, 2.0]  # json.dumps' NaN and Infinity, as before
     expected = json.dumps([[d.isoformat(), v] for d, v in zip(days, odd, strict=True)])
-    assert f"[{json_pairs(days, odd)}]" == expected.replace(", ", ",")
-    assert json_pairs([], []) == ""
+    assert f"[{json_pair_bytes(days, odd).decode()}]" == expected.replace(", ", ",")
+    assert json_pair_bytes([], []).decode() == ""
 
 
 # --- metrics ----------------------------------------------------------------------------------
