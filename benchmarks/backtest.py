@@ -54,6 +54,12 @@ TARGET_RATIO = 10.0
 TARGET_BARS_PER_SECOND = 150_000
 TARGET_PEAK_MB = {"a": 300, "b": 600}
 BACKTRADER = Path(__file__).with_name("backtrader_sma.py")
+# The libraries of the design card an ``ibbot backtest`` imports, alone (structlog without rich, as
+# ``ibbot`` imports it): the least start-up any process of it can have.
+LIBRARIES = (
+    "import sys; sys.modules['rich'] = None; import structlog; del sys.modules['rich']; "
+    "import pydantic, pydantic_settings, numpy, pyarrow.parquet"
+)
 
 
 def days(case: str) -> list[date]:
@@ -174,6 +180,20 @@ def baseline(symbols: list[str], closes: list[float]) -> int:
     return crossings
 
 
+def undecided_strategy(cfg: Any) -> Any:
+    """sma_cross as configured, keeping its averages on every bar but never deciding: the replay's
+    cost without the decisions (the rest of a decision's cost is the trading layer's)."""
+    from ibbot.strategies.sma_cross.strategy import SmaCrossStrategy  # noqa: PLC0415
+
+    class Undecided(SmaCrossStrategy):
+        def on_bar(self, state: Any, bar: Any) -> bool:
+            super().on_bar(state, bar)
+            return False
+
+    spec = cfg.strategies[0]
+    return Undecided(name=spec.name, allocated_capital=spec.allocated_capital, params=spec.params)
+
+
 def measure(root: Path, case: str, repeat: int) -> dict[str, Any]:
     """One workload in this process, stage by stage (called in a fresh process)."""
     import logging  # noqa: PLC0415
@@ -202,6 +222,12 @@ def measure(root: Path, case: str, repeat: int) -> dict[str, Any]:
         result = backtest.run(feed)
         replay_s = min(replay_s, time.perf_counter() - started)
     assert result is not None
+    undecided_s = math.inf
+    for _ in range(repeat):  # the same replay with a strategy that never decides
+        backtest = Backtest(cfg, strategies=[undecided_strategy(cfg)])
+        started = time.perf_counter()
+        backtest.run(feed)
+        undecided_s = min(undecided_s, time.perf_counter() - started)
     with tempfile.TemporaryDirectory(prefix="ibbot-bt-out-") as out:
         started = time.perf_counter()
         write_outputs(result, Path(out))
@@ -218,6 +244,8 @@ def measure(root: Path, case: str, repeat: int) -> dict[str, Any]:
         "load_s": load_s,
         "read_s": read_s,
         "replay_s": replay_s,
+        "undecided_s": undecided_s,
+        "decisions": len(result.decisions),
         "outputs_s": outputs_s,
         "baseline_s": base_s,
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -362,6 +390,10 @@ def whole(root: Path, case: str, repeat: int) -> dict[str, Any]:
                 previous["rss_mb"] = run["rss_mb"]
         shutil.rmtree(out)
     best["fixed"] = fixed
+    best["libraries"] = min(
+        (timed([sys.executable, "-c", LIBRARIES], root, env) for _ in range(max(repeat, 3))),
+        key=lambda run: run["seconds"],
+    )
     return best
 
 
@@ -402,6 +434,20 @@ def report(case: str, inner: dict[str, Any], outer: dict[str, Any]) -> None:
     print(
         f"    ibbot on two months of the bars (start-up and fixed costs): "
         f"{outer['fixed']['seconds']:.3f} s, peak RSS {outer['fixed']['rss_mb']:.0f} MB"
+    )
+    budget = outer["backtrader"]["seconds"] / TARGET_RATIO
+    decisions = inner["decisions"]
+    per_decision = (inner["replay_s"] - inner["undecided_s"]) / max(decisions, 1)
+    print(
+        f"    {TARGET_RATIO:.0f}x backtrader leaves {budget:.3f} s for all of ibbot's run; of it "
+        f"the libraries' imports alone take {outer['libraries']['seconds']:.3f} s "
+        f"({outer['libraries']['seconds'] / budget:.0%}), the fixed cost "
+        f"{outer['fixed']['seconds']:.3f} s ({outer['fixed']['seconds'] / budget:.0%})"
+    )
+    print(
+        f"    replay with no decision {inner['undecided_s']:.3f} s "
+        f"({inner['undecided_s'] / bars * 1e6:.2f} us per bar); {decisions:,} decisions "
+        f"{inner['replay_s'] - inner['undecided_s']:.3f} s ({per_decision * 1e6:.0f} us each)"
     )
     replay = bars / inner["replay_s"]
     limit = TARGET_PEAK_MB[case]
