@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 __all__ = ["COARSE", "FINE", "MovingAverageCross", "RollingMean"]
 
@@ -127,6 +130,16 @@ class RollingMean:
         if len(self._units) < self.length:
             return None
         return self._total / self._denominator
+
+    def scaled_mean(self, ratio: Fraction) -> float | None:
+        """The average times ``ratio``, rounded once from the exact product (None while filling).
+
+        ``mean * float(ratio)`` rounds twice: an average of whole shares scaled to a day can come
+        out a hair under a whole-number threshold it meets exactly.
+        """
+        if len(self._units) < self.length:
+            return None
+        return self._total * ratio.numerator / (self._denominator * ratio.denominator)
 
     def values(self) -> list[float]:
         """The window's values, oldest first, exactly as they were pushed."""

@@ -12,17 +12,20 @@ import json
 import math
 import random
 from collections import deque
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
-from ibbot.models import Action, OrderSide
+from ibbot.models import Action, BarSize, OrderSide
 from ibbot.strategies import MovingAverageCross, RollingMean
 from ibbot.strategies.rolling import COARSE, FINE
 from ibbot.strategies.sma_cross import CrossSignal, SmaCrossStrategy
 from ibbot.strategies.value_momentum import ValueMomentumStrategy
 from tests.unit.strategy_events import T0, bar, fill, fundamentals
+
+MINUTE = timedelta(minutes=1)
 
 
 def float_running_mean(values: list[float], length: int) -> float:
@@ -170,6 +173,34 @@ def test_average_volume_exactly_at_the_minimum_passes() -> None:
     strategy = value_momentum(min_avg_daily_volume=minimum)
     for i, volume in enumerate(volumes):
         strategy.on_event(bar("JPM", i + 1, 100.0, volume=volume))
+    passed, reasoning = trail(strategy)
+    assert "liquidity PASS" in reasoning, reasoning
+    assert passed is False  # flat prices: momentum fails, after liquidity passed
+
+
+def test_average_intraday_volume_scaled_to_a_day_exactly_at_the_minimum_passes() -> None:
+    """1-minute volumes (tenths of a share) whose average x 390 per day is exactly a whole number
+    of shares, where multiplying the (correctly rounded) average by 390 lands a hair under it, pass a minimum
+    of exactly that number: the daily figure is rounded once, from the exact product."""
+    rng = random.Random(1)
+    for _ in range(100_000):  # such windows are about 1 in 500 of those with a whole daily figure
+        tenths = [rng.randint(1, 10**6) for _ in range(20)]
+        daily = Fraction(sum(tenths), 10 * 20) * 390
+        volumes = [t / 10 for t in tenths]
+        # the average itself rounded once (as RollingMean.mean has it), then scaled
+        if daily.denominator == 1 and sum(tenths) / 200 * 390 < daily:
+            break
+    else:
+        pytest.fail("no window found whose rounded average x 390 falls under its exact figure")
+    mean = RollingMean(20)
+    for volume in volumes:
+        mean.push(volume)
+    assert mean.scaled_mean(Fraction(390)) == float(daily)
+    strategy = value_momentum(min_avg_daily_volume=float(daily))
+    for i, volume in enumerate(volumes):
+        strategy.on_event(
+            bar("JPM", i + 1, 100.0, volume=volume, bar_size=BarSize.MIN_1, step=MINUTE)
+        )
     passed, reasoning = trail(strategy)
     assert "liquidity PASS" in reasoning, reasoning
     assert passed is False  # flat prices: momentum fails, after liquidity passed

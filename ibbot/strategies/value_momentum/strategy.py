@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -33,15 +34,21 @@ _TRADING_DAYS_PER_WEEK = 5
 _TRADING_DAYS_PER_MONTH = 21
 
 
-def bars_per_day(bar_size: BarSize) -> float:
-    """How many bars of ``bar_size`` make one regular trading day (fractions for weeks and months)."""
+def bars_per_day_ratio(bar_size: BarSize) -> Fraction:
+    """How many bars of ``bar_size`` make one regular trading day, exactly (fractions for weeks
+    and months): the daily volume is the bars' average scaled by it, rounded once."""
     if bar_size.is_intraday:
-        return _SESSION_SECONDS / bar_size.seconds
+        return Fraction(_SESSION_SECONDS, bar_size.seconds)
     if bar_size is BarSize.WEEK_1:
-        return 1 / _TRADING_DAYS_PER_WEEK
+        return Fraction(1, _TRADING_DAYS_PER_WEEK)
     if bar_size is BarSize.MONTH_1:
-        return 1 / _TRADING_DAYS_PER_MONTH
-    return 1.0
+        return Fraction(1, _TRADING_DAYS_PER_MONTH)
+    return Fraction(1)
+
+
+def bars_per_day(bar_size: BarSize) -> float:
+    """:func:`bars_per_day_ratio` as a float (for the reasoning text)."""
+    return float(bars_per_day_ratio(bar_size))
 
 
 class ValueMomentumParams(ProtectionParams):
@@ -202,7 +209,7 @@ class ValueMomentumStrategy(PipelineStrategy[ValueMomentumState]):
         data = super().pipeline_input(state, timestamp)
         data["momentum_sma"] = state.momentum.mean
         volume = state.volume
-        data["avg_daily_volume"] = (volume.mean or 0.0) * state.bars_per_day
+        data["avg_daily_volume"] = volume.scaled_mean(bars_per_day_ratio(state.bar_size)) or 0.0
         if state.bar_size is BarSize.DAY_1:
             data["volume_basis"] = f"mean of {volume.count} daily bars"
         else:
