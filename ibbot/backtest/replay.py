@@ -407,9 +407,10 @@ class Backtest:
             self._dispatch(
                 make_event(EventType.FILL, fill.symbol, stamp, fill, SOURCE, stamp), stamp
             )
-            record = broker.order(fill.order_id)
-            if record is not None and self._handlers[EventType.ORDER_STATUS]:
-                self._order_status(record, stamp)
+            if self._status_handlers:  # the order's record only for strategies that want it
+                record = broker.order(fill.order_id)
+                if record is not None:
+                    self._order_status(record, stamp)
 
     def _order_status(self, record: BrokerOrder, now: datetime) -> None:
         order = record.order
