@@ -441,8 +441,12 @@ class Backtest:
         assert broker is not None
         name = strategy.name
         capital = strategy.allocated_capital
+        open_symbols = broker.open_symbols
         for decision in decisions:
-            children = broker.protective(name, decision.symbol)
+            # protective children work only where some order works (usually none at a decision)
+            children = (
+                broker.protective(name, decision.symbol) if decision.symbol in open_symbols else []
+            )
             if children and self._sells(strategy, decision, now):
                 for child in children:  # the position's protection goes before it is sold
                     broker.cancel(child.order_id, now)
