@@ -407,9 +407,10 @@ class Backtest:
             self._dispatch(
                 make_event(EventType.FILL, fill.symbol, stamp, fill, SOURCE, stamp), stamp
             )
-            record = broker.order(fill.order_id)
-            if record is not None and self._handlers[EventType.ORDER_STATUS]:
-                self._order_status(record, stamp)
+            if self._status_handlers:  # the order's record only for strategies that want it
+                record = broker.order(fill.order_id)
+                if record is not None:
+                    self._order_status(record, stamp)
 
     def _order_status(self, record: BrokerOrder, now: datetime) -> None:
         order = record.order
@@ -440,8 +441,12 @@ class Backtest:
         assert broker is not None
         name = strategy.name
         capital = strategy.allocated_capital
+        open_symbols = broker.open_symbols
         for decision in decisions:
-            children = broker.protective(name, decision.symbol)
+            # protective children work only where some order works (usually none at a decision)
+            children = (
+                broker.protective(name, decision.symbol) if decision.symbol in open_symbols else []
+            )
             if children and self._sells(strategy, decision, now):
                 for child in children:  # the position's protection goes before it is sold
                     broker.cancel(child.order_id, now)

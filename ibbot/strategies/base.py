@@ -148,10 +148,18 @@ def decision_id(strategy: str, symbol: str, timestamp: datetime, sequence: int) 
     t = timestamp
     if t.year < 1000:  # strftime's %Y does not pad these to 4 digits; keep its spelling
         return f"{strategy}-{symbol}-{t:%Y%m%dT%H%M%S}Z-{sequence:06d}"
-    # the same text as the strftime form above, without parsing a format on every decision
-    return (
-        f"{strategy}-{symbol}-{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}"
-        f"{t.second:02d}Z-{sequence:06d}"
+    # the same text as the strftime form above, without parsing a format on every decision (one
+    # %-format: half the cost of an f-string's seven format specs)
+    return "%s-%s-%04d%02d%02dT%02d%02d%02dZ-%06d" % (  # noqa: UP031
+        strategy,
+        symbol,
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        sequence,
     )
 
 
