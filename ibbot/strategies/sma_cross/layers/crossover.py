@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ibbot.models import LayerResult
-from ibbot.models.frozen import builder
 from ibbot.strategies.formatting import money, pct
 from ibbot.strategies.sma_cross.signal import CrossSignal
 
@@ -44,7 +43,4 @@ class CrossoverLayer:
             f"{money(slow_sma)} ({pct(fast_sma / slow_sma - 1)})"
         )
         passed = signal.bullish_cross or signal.bearish
-        return _new_result(passed, {}, text if passed else f"{text}: no signal")
-
-
-_new_result = builder(LayerResult)  # LayerResult(...) without the per-field cost: one per decision
+        return LayerResult(passed, {}, text if passed else f"{text}: no signal")

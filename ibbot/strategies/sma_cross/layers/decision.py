@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ibbot.models import Action, LayerResult, OrderSide, OrderType
-from ibbot.models.frozen import builder
 from ibbot.strategies.base import INTENT_KEY, Intent
 from ibbot.strategies.entry import EntryOrder, passive_limit
 from ibbot.strategies.formatting import money, quote_price
@@ -44,23 +43,23 @@ class DecisionLayer:
         if signal.bullish_cross and position <= 0:
             return self._buy(symbol, data, confidence)
         if signal.bearish and position > 0:
-            return _new_result(
+            return LayerResult(
                 True,
-                {INTENT_KEY: _new_intent(Action.EXIT, 0.0, confidence)},
+                {INTENT_KEY: Intent(Action.EXIT, 0.0, confidence)},
                 f"EXIT {position:g} {symbol} held at avg cost {money(data['avg_cost'])}",
             )
         held = f"already long {position:g}" if position > 0 else "not holding"
-        return _new_result(False, {}, f"no action: {held}")
+        return LayerResult(False, {}, f"no action: {held}")
 
     def _buy(self, symbol: str, data: dict[str, Any], confidence: float) -> LayerResult:
         capital: float = data["capital"]
         price: float | None = data["price"]
         if self.quantity is not None:
             weight = min(1.0, self.quantity * price / capital) if price else 0.0
-            intent = _new_intent(Action.BUY, weight, confidence, quantity=self.quantity)
+            intent = Intent(Action.BUY, weight, confidence, quantity=self.quantity)
             text = f"BUY {self.quantity} {symbol} (fixed quantity), holding {data['position']:g}"
         else:
-            intent = _new_intent(Action.BUY, self.weight, confidence)
+            intent = Intent(Action.BUY, self.weight, confidence)
             text = (
                 f"BUY {symbol} to target weight {self.weight:.2f} of capital {money(capital)}, "
                 f"holding {data['position']:g}"
@@ -68,7 +67,7 @@ class DecisionLayer:
         if self.entry is EntryOrder.LIMIT:
             intent, terms = self._limit(intent, price)
             text = f"{text}, {terms}"
-        return _new_result(True, {INTENT_KEY: intent}, text)
+        return LayerResult(True, {INTENT_KEY: intent}, text)
 
     def _limit(self, intent: Intent, price: float | None) -> tuple[Intent, str]:
         """The BUY as a DAY limit below ``price``, and the limit in words."""
@@ -81,8 +80,3 @@ class DecisionLayer:
             f"with a DAY limit at {quote_price(limit)} ({self.limit_offset_bps:g} bps below the "
             f"last price {quote_price(price)})"
         )
-
-
-# LayerResult(...) and Intent(...) without the per-field cost (9 fields: ~1 us): one per decision
-_new_result = builder(LayerResult)
-_new_intent = builder(Intent)
