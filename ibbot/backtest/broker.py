@@ -124,6 +124,7 @@ class SimulatedBroker:
             slippage_bps=slippage_bps,
             max_fill_fraction_of_volume=max_fill_fraction_of_volume,
             account_events=False,  # _apply reads no AccountChanged
+            acceptance_events=False,  # ... nor OrderAccepted
         )
         self.account = account
         self._client_id = client_id

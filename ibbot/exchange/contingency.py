@@ -99,6 +99,8 @@ class Contingencies:
 
         The chain is everything held under the transmitting order's top parent (held or working).
         """
+        if not self._held:
+            return [request]  # nothing held back: the order is its whole chain
         client = request.client_id
         self._held.pop((client, request.order_id), None)
         root, parent = request.order_id, request.parent_id

@@ -138,6 +138,8 @@ class Exchange:
     :class:`~ibbot.exchange.fills.ExecutionLog`): "" for the same ids in every process.
     ``account_events=False`` leaves the :class:`AccountChanged` out of a fill's events, for a
     caller that never reads them (a backtest): valuing the account costs more than the fill.
+    ``acceptance_events=False`` likewise leaves out :class:`OrderAccepted` (a backtest reads an
+    order's statuses, fills and refusals, never its acceptance).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class Exchange:
         venue: str = "SIM",
         session: str = "",
         account_events: bool = True,
+        acceptance_events: bool = True,
     ) -> None:
         if starting_cash < 0 or not math.isfinite(starting_cash):
             raise ValueError(
@@ -177,11 +180,13 @@ class Exchange:
         self._completed: list[WorkingOrder] = []
         self._last_volume: dict[str, int] = {}
         self._faults = _Faults()
-        self._rejections: list[dict[str, Any]] = []
+        # each refusal with its order's symbol, made JSON-ready only when a snapshot asks
+        self._rejections: list[tuple[str, OrderRejected]] = []
         self._links = Contingencies()
         self._hours = (True, True)  # the hours of the market update being matched
         # False: fills report no AccountChanged (a backtest reads none; valuing costs per fill)
         self._account_events = account_events
+        self._acceptance_events = acceptance_events  # False: no OrderAccepted (nor its snapshot)
 
     @property
     def account(self) -> str:
@@ -441,7 +446,7 @@ class Exchange:
             "open_orders": [_state_dict(s) for s in self.open_orders()],
             "completed_orders": [_state_dict(s) for s in self.completed_orders()],
             "executions": self._log.snapshot(),
-            "rejections": list(self._rejections),
+            "rejections": [_rejection_dict(symbol, event) for symbol, event in self._rejections],
             "pending_rejections": self._faults.count,
             "held_orders": self._links.held_count(),
         }
@@ -451,17 +456,9 @@ class Exchange:
     def _reject(
         self, request: OrderRequest, code: int, message: str, now: datetime
     ) -> OrderRejected:
-        self._rejections.append(
-            {
-                "client_id": request.client_id,
-                "order_id": request.order_id,
-                "symbol": request.symbol,
-                "code": code,
-                "message": message,
-                "time": now.isoformat(),
-            }
-        )
-        return OrderRejected(request.client_id, request.order_id, code, message, now)
+        event = _order_rejected(request.client_id, request.order_id, code, message, now)
+        self._rejections.append((request.symbol, event))
+        return event
 
     def _modify_problem(self, order: WorkingOrder, request: OrderRequest) -> Refusal | None:
         """Why IB refuses ``request`` as a modification of ``order`` (None when it may go)."""
@@ -497,7 +494,7 @@ class Exchange:
         if order.remaining <= 0:
             return [self._finish(order, IbOrderStatus.FILLED, now, "filled")]
         order.hold_or_release(order.eligible(*hours))
-        return [OrderAccepted(order.snapshot(), now)]
+        return [_accepted(order.snapshot(), now)] if self._acceptance_events else []
 
     def _parent_problem(self, request: OrderRequest) -> Refusal | None:
         """An attached order needs a parent that is held back, working or filled."""
@@ -552,7 +549,8 @@ class Exchange:
         self._orders[(request.client_id, request.order_id)] = order
         self._open.setdefault(request.symbol, []).append(order)
         order.hold_or_release(order.eligible(*hours))
-        events.append(_accepted(order.snapshot(), now))
+        if self._acceptance_events:
+            events.append(_accepted(order.snapshot(), now))
         effect = self._links.join(order)
         if effect is not None:
             events.extend(self._apply_effect(effect, now))
@@ -724,6 +722,7 @@ _accepted = builder(OrderAccepted)
 _status_changed = builder(OrderStatusChanged)
 _execution = builder(Execution)
 _commission_report = builder(CommissionReport)
+_order_rejected = builder(OrderRejected)  # a refused order (most of a margin-bound backtest's)
 
 
 class _Pass:
@@ -744,6 +743,17 @@ def _trail_terms(request: OrderRequest) -> tuple[object, ...]:
         request.trail_stop_price,
         request.limit_offset,
     )
+
+
+def _rejection_dict(symbol: str, event: OrderRejected) -> dict[str, Any]:
+    return {
+        "client_id": event.client_id,
+        "order_id": event.order_id,
+        "symbol": symbol,
+        "code": event.code,
+        "message": event.message,
+        "time": event.time.isoformat(),
+    }
 
 
 def _state_dict(state: OrderState) -> dict[str, Any]:

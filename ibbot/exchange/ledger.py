@@ -27,7 +27,7 @@ The books also keep what those tags and IB's P&L need across time:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -63,24 +63,23 @@ def trading_day(now: datetime) -> date:
     return now.astimezone(MARKET_ZONE).date()
 
 
-def _business_day_on_or_before(day: date) -> date:
-    weekday = day.weekday()
-    return day if weekday < _SATURDAY else day - timedelta(days=weekday - _SATURDAY + 1)
-
-
 def _add_business_days(day: date, count: int) -> date:
     """``count`` weekdays after (before, when negative) the business day on or before ``day``.
 
     In closed form (whole weeks of 7 days, then the rest, stepping over one weekend when the rest
-    crosses it): a long backtest asks for a new day at every fill, so a cache would only miss."""
-    day = _business_day_on_or_before(day)
-    weekday = day.weekday()  # Monday 0 .. Friday 4
+    crosses it): a long backtest asks for a new day at every fill, so a cache would only miss.
+    Counted in day ordinals: a timedelta made per call cost as much as the rest."""
+    ordinal = day.toordinal()
+    weekday = day.weekday()
+    if weekday >= _SATURDAY:  # from the Friday before
+        ordinal -= weekday - _SATURDAY + 1
+        weekday = _SATURDAY - 1
     weeks, rest = divmod(abs(count), 5)
     if count >= 0:
         days = 7 * weeks + rest + (2 if weekday + rest >= _SATURDAY else 0)
     else:
         days = -(7 * weeks + rest + (2 if weekday - rest < 0 else 0))
-    return day + timedelta(days=days)
+    return date.fromordinal(ordinal + days)
 
 
 _position_changed = builder(PositionChanged)  # one per fill: without the per-field cost

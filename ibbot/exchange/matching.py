@@ -20,6 +20,7 @@ from ibbot.exchange.orders import (
     WHY_HELD_TRIGGER,
 )
 from ibbot.models import OrderSide, OrderType
+from ibbot.models.frozen import builder
 
 if TYPE_CHECKING:
     from ibbot.exchange.market import Quote, SimBar
@@ -67,6 +68,10 @@ class Match:
     price: float | None = None  # where the order fills now; None when it does not
 
 
+# one per order and market update: without the frozen constructor's per-field cost
+_match = builder(Match)
+
+
 def quote_capacity(
     fraction: float | None, previous_volume: int | None, quote: Quote
 ) -> dict[OrderSide, Capacity]:
@@ -100,7 +105,7 @@ def match_quote(
     order.hold_or_release(order.eligible(*hours))
     if order.why_held in (WHY_HELD_HOURS, WHY_HELD_CHILD):
         changed = (order.status, order.why_held) != before
-        return Match("waiting for trading hours" if changed else "")
+        return _match("waiting for trading hours" if changed else "")
     if before[1] == WHY_HELD_HOURS:
         order.resting = False  # at the open a held order meets the market anew (opening cross)
     buy = order.request.action is OrderSide.BUY
@@ -115,7 +120,7 @@ def match_quote(
     if (order.status, order.why_held) != before:
         reason = "stop triggered" if order.triggered else "working"
     if order.why_held == WHY_HELD_TRIGGER:
-        return Match(reason)
+        return _match(reason)
     touch = quote.ask if buy else quote.bid
     if touch <= 0:
         touch = quote.last
@@ -126,9 +131,9 @@ def match_quote(
         price = limit if order.resting else touch
     else:
         order.resting = True
-        return Match(reason)
+        return _match(reason)
     order.resting = True
-    return Match(reason, price)
+    return _match(reason, price)
 
 
 def match_bar(order: WorkingOrder, bar: SimBar, slippage: float) -> Match:
@@ -148,7 +153,7 @@ def match_bar(order: WorkingOrder, bar: SimBar, slippage: float) -> Match:
     reason = ""
     if (order.status, order.why_held) != before:
         reason = "stop triggered" if order.triggered else "working"
-    return Match(reason, price)
+    return _match(reason, price)
 
 
 def bar_path(bar: SimBar) -> tuple[float, float, float, float]:

@@ -124,6 +124,8 @@ class OrderState:
 
 
 _order_state = builder(OrderState)
+# IB's status strings by status: a lookup, not the enum's ``value`` descriptor, per snapshot
+_STATUS_TEXT = {status: status.value for status in IbOrderStatus}
 
 
 @dataclass(slots=True)
@@ -241,7 +243,7 @@ class WorkingOrder:
         return _order_state(
             self.request,
             self.perm_id,
-            self.status.value,
+            _STATUS_TEXT[self.status],
             filled,
             self.request.quantity - filled,
             self.cost / filled if filled else 0.0,
