@@ -4,13 +4,16 @@ It shows the best parameters, the ranked table (the first :data:`MAX_RANKED_ROWS
 ``results.csv``), a heatmap of the chosen metric over two parameters (each cell the best value over
 the other parameters; with walk-forward, each parameter set's value averaged over the folds'
 training runs first), and with walk-forward the parameters picked per fold with their in-sample
-metric and out-of-sample figures.
+metric and out-of-sample figures, then the parameter sets ranked by their in-sample metric averaged
+over the folds (:func:`ranked_sets`), each fold's value and rank beside it and its pick marked: it
+shows whether the same sets lead in every fold or the pick changes with the window.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 
     from ibbot.sweep.sweep import SweepResult
 
-__all__ = ["MAX_RANKED_ROWS", "heatmap_cells", "render_page"]
+__all__ = ["MAX_RANKED_ROWS", "RankedSet", "heatmap_cells", "ranked_sets", "render_page"]
 
 MAX_RANKED_ROWS: Final = 100
 _PERCENT: Final = frozenset({"total_return", "cagr", "max_drawdown", "win_rate", "exposure"})
@@ -48,6 +51,7 @@ th:first-child,td:first-child{text-align:left}
 .heat th{text-align:center}
 .note{color:#57606a;font-size:12px}
 .err{color:#cf222e}
+td.pick{background:#dafbe1;font-weight:600}
 """
 
 
@@ -203,6 +207,102 @@ def _folds_table(folds: Sequence[dict[str, Any]], keys: Sequence[str], metric: s
     )
 
 
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _identity(row: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple(repr(row[key]) for key in keys)
+
+
+@dataclass(slots=True)
+class RankedSet:
+    """One parameter set of a walk-forward: its training run per fold and their mean metric."""
+
+    params: dict[str, Any]
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    mean: float | None = None
+    picked: list[int] = field(default_factory=list)
+
+
+def ranked_sets(
+    rows: Sequence[dict[str, Any]],
+    folds: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    metric: str,
+) -> list[RankedSet]:
+    """The parameter sets of the training ``rows``, best mean ``metric`` over the folds first.
+
+    The mean is over the folds where the set produced the metric (as the heatmap's); a set that
+    never did ranks last; ties keep the order of the parameter sets. ``picked`` lists the folds
+    whose pick (in ``folds``) the set was.
+    """
+    sets: dict[tuple[str, ...], RankedSet] = {}
+    for row in rows:
+        entry = sets.setdefault(_identity(row, keys), RankedSet({key: row[key] for key in keys}))
+        entry.runs[row["fold"]] = row
+    for entry in sets.values():
+        values = [run[metric] for run in entry.runs.values() if _finite(run[metric])]
+        entry.mean = sum(values) / len(values) if values else None
+    for fold in folds:
+        if fold[f"in_sample_{metric}"] is not None:
+            pick = sets.get(_identity(fold, keys))
+            if pick is not None:
+                pick.picked.append(fold["fold"])
+    # sorted() is stable: ties stay in the order of the parameter sets
+    return sorted(sets.values(), key=lambda e: (e.mean is None, -(e.mean or 0.0)))
+
+
+def _sets_table(
+    rows: Sequence[dict[str, Any]],
+    folds: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    metric: str,
+) -> str:
+    ranked = ranked_sets(rows, folds, keys, metric)
+    numbers = [fold["fold"] for fold in folds]
+    head = (
+        "<tr><th>Rank</th>"
+        + "".join(f"<th>{escape(k)}</th>" for k in keys)
+        + f"<th>Mean in-sample {escape(metric)}</th><th>Picked</th>"
+        + "".join(f"<th>Fold {n}</th>" for n in numbers)
+        + "</tr>"
+    )
+    body = []
+    for place, entry in enumerate(ranked[:MAX_RANKED_ROWS], 1):
+        cells = []
+        for number in numbers:
+            run = entry.runs.get(number)
+            if run is None:
+                cells.append("<td></td>")
+                continue
+            figure = _format(metric, run[metric])
+            rank = f" #{run['rank']}" if run["rank"] is not None else ""
+            marked = ' class="pick"' if number in entry.picked else ""
+            cells.append(f"<td{marked}>{figure}{rank}</td>")
+        body.append(
+            f"<tr><td>{place}</td>"
+            + "".join(f"<td>{escape(str(entry.params[k]))}</td>" for k in keys)
+            + f"<td>{_format(metric, entry.mean)}</td>"
+            + f"<td>{len(entry.picked)} of {len(numbers)}</td>"
+            + "".join(cells)
+            + "</tr>"
+        )
+    more = (
+        f" The best {MAX_RANKED_ROWS} of {len(ranked)} parameter sets are shown; every run is in "
+        "results.csv."
+        if len(ranked) > MAX_RANKED_ROWS
+        else ""
+    )
+    note = (
+        f'<p class="note">Ranked by the mean of each fold\'s in-sample {escape(metric)} (over the '
+        "folds where the set produced it): hindsight, not an estimate; the out-of-sample figures "
+        "are those of the folds above. Each fold: the set's training value and its rank in that "
+        f"fold; shaded: the fold's pick, the one run out of sample.{more}</p>"
+    )
+    return f"<table>{head}{''.join(body)}</table>{note}"
+
+
 def render_page(result: SweepResult, heatmap: tuple[str, str | None] | None = None) -> str:
     """The whole page as text; ``heatmap`` names its two parameters (default: the first two)."""
     plan = result.plan
@@ -254,6 +354,10 @@ def render_page(result: SweepResult, heatmap: tuple[str, str | None] | None = No
         parts.append(
             f'<h2>Heatmap (training windows, averaged over folds)</h2><div class="card">'
             f"{_heatmap(heat_rows, keys, x, y, metric)}</div>"
+        )
+        parts.append(
+            f'<h2>Ranked parameter sets (training windows)</h2><div class="card">'
+            f"{_sets_table(heat_rows, result.folds, keys, metric)}</div>"
         )
     if result.skipped:
         items = "".join(

@@ -1,6 +1,7 @@
 """Running a sweep's jobs as Ray tasks: a local Ray started for the run, or an existing cluster.
 
-Local (the default): Ray is started with ``num_cpus`` = the workers asked for (default: the
+Local (the default): a new Ray instance is always started for the run, even when ``ray start``
+has left a cluster's address on this host, with ``num_cpus`` = the workers asked for (default: the
 machine's cores), no dashboard, no usage statistics, every server on the loopback interface, so it
 needs no network and opens nothing to it; it is shut down when the sweep ends. With an address
 (``--address`` or ``RAY_ADDRESS``) the sweep connects to that cluster and leaves it running; every
@@ -106,6 +107,10 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
             )
         else:
             ray.init(
+                # "local": always a new instance of our own; without it Ray would connect to
+                # the cluster named in its temp dir's ray_current_cluster (written by `ray start`
+                # and left there when that cluster was killed), and refuse num_cpus for it
+                address="local",
                 num_cpus=workers or os.cpu_count() or 1,
                 include_dashboard=False,
                 logging_level=logging.WARNING,

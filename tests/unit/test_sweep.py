@@ -25,12 +25,14 @@ from ibbot.sweep import (
     ParameterSpace,
     Span,
     folds,
+    page,
     parse_dimension,
     parse_walk_forward,
     run_job,
     run_sweep,
     write_sweep,
 )
+from ibbot.sweep.page import ranked_sets, render_page
 from ibbot.sweep.task import slice_feed, window_fundamentals
 from tests.unit.sweep_helpers import END, START, base_config, cent_bars, feed, plan
 
@@ -216,6 +218,52 @@ def test_outputs_are_deterministic_and_self_contained(tmp_path: Path) -> None:
     assert "Best by sharpe" in page
     for foreign in ("<script", "http://", "https://", "<link", "@import", "src="):
         assert foreign not in page
+
+
+def test_walk_forward_page_ranks_the_parameter_sets_and_marks_each_fold_pick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk-forward page ranks the parameter sets by their in-sample metric averaged over the
+    folds, shows each fold's value and rank with that fold's pick shaded, and stays bounded."""
+    bars = feed()
+    result = run_sweep(
+        plan(
+            "fast=5,10",
+            "slow=20,50",
+            metric="total_return",
+            walk_forward=(Span(2, "y"), Span(1, "y")),
+        ),
+        bars,
+        serial(bars),
+    )
+    train = [row for row in result.rows if row["phase"] == "train"]
+    ranked = ranked_sets(train, result.folds, ["fast", "slow"], "total_return")
+    means = {
+        (fast, slow): sum(
+            r["total_return"] for r in train if (r["fast"], r["slow"]) == (fast, slow)
+        )
+        / 2
+        for fast in (5, 10)
+        for slow in (20, 50)
+    }
+    assert [(s.params["fast"], s.params["slow"]) for s in ranked] == sorted(
+        means, key=lambda params: -means[params]
+    )
+    assert [s.mean for s in ranked] == sorted(means.values(), reverse=True)
+    for fold in result.folds:
+        [picked] = [s for s in ranked if fold["fold"] in s.picked]
+        assert (picked.params["fast"], picked.params["slow"]) == (fold["fast"], fold["slow"])
+        assert picked.runs[fold["fold"]]["rank"] == 1
+    html = render_page(result)
+    assert "<h2>Ranked parameter sets (training windows)</h2>" in html
+    table = html.split("<h2>Ranked parameter sets")[1]
+    assert table.count('<td class="pick">') == len(result.folds)
+    assert table.count("<tr><td>") == 4
+    assert "parameter sets are shown" not in table
+    monkeypatch.setattr(page, "MAX_RANKED_ROWS", 3)
+    table = render_page(result).split("<h2>Ranked parameter sets")[1]
+    assert table.count("<tr><td>") == 3
+    assert "The best 3 of 4 parameter sets are shown" in table
 
 
 def test_sweep_metric_choices_match_the_library() -> None:
