@@ -5,7 +5,8 @@ the run's symbols and each share is bought at its symbol's first close (a symbol
 later waits in cash until then); ``--benchmark SYMBOL`` buys that one symbol instead. No
 commission, fractional shares: the benchmark is the market's path, not a trade. Its value is taken
 at the end of each trading day (as :func:`~ibbot.backtest.metrics.daily_equity` takes the
-strategy's), so the two compare day by day.
+strategy's), so the two compare day by day; an intraday benchmark also keeps its value after each
+instant of its bars, so the report can chart it at the run's own resolution.
 """
 
 from __future__ import annotations
@@ -33,16 +34,36 @@ if TYPE_CHECKING:
 
 __all__ = ["Benchmark", "buy_and_hold"]
 
+_IntArray = np.ndarray[Any, np.dtype[np.int64]]
+_FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
 
 @dataclass(frozen=True, slots=True)
 class Benchmark:
-    """A buy-and-hold curve: what it holds (``label``) and its value at each trading day's end."""
+    """A buy-and-hold curve: what it holds (``label``) and its value at each trading day's end.
+
+    ``micros`` and ``equity`` are, for intraday bars, its instants (bar starts, microseconds since
+    the epoch) and its value after each (None for daily and longer bars: ``daily`` is that)."""
 
     label: str
     daily: DailyEquity
+    micros: _IntArray | None = None
+    equity: _FloatArray | None = None
+
+    def at(self, micros: _IntArray, starting_cash: float) -> _FloatArray:
+        """Its value after each of ``micros`` (an intraday benchmark's own instants, sorted): the
+        value after its latest instant at or before, the starting cash before its first."""
+        if self.micros is None or self.equity is None:
+            raise ValueError("a benchmark of daily bars has no intraday values")
+        before = np.searchsorted(self.micros, micros, side="right") - 1
+        values: _FloatArray = np.where(
+            before >= 0, self.equity[np.maximum(before, 0)], starting_cash
+        )
+        return values
 
     def figures(self, starting_cash: float, years: float) -> dict[str, Any]:
-        """Total return, CAGR (None under a day), max drawdown (on day ends) and Sharpe."""
+        """Total return, CAGR (None under a day; ``cagr_meaningful`` false under a year, as the
+        strategy's), max drawdown (on day ends) and Sharpe."""
         equity = self.daily.equity
         final = equity[-1] if equity else starting_cash
         growth = final / starting_cash
@@ -58,6 +79,7 @@ class Benchmark:
             "final_equity": final,
             "total_return": growth - 1.0,
             "cagr": growth ** (1.0 / years) - 1.0 if years * 365.25 >= 1 and growth > 0 else None,
+            "cagr_meaningful": years >= 1,
             "max_drawdown": min(drawdown_curve([starting_cash, *equity]), default=0.0),
             "sharpe": mean / variance**0.5 * TRADING_DAYS_PER_YEAR**0.5 if variance > 0 else None,
         }
@@ -106,10 +128,20 @@ def buy_and_hold(
     for _ in bought:
         cash.append(cash[-1] - slice_)
     firsts = np.asarray([first for first, _, _ in bought], dtype=np.int64)
-    holdings = np.zeros(len(ends), dtype=np.float64)
-    for first, shares, own in bought:
-        last = own[np.maximum(np.searchsorted(own, ends, side="right") - 1, 0)]
-        holdings = holdings + np.where(ends >= first, shares * close[last], 0.0)
-    left = np.asarray(cash, dtype=np.float64)[np.searchsorted(firsts, ends, side="right")]
-    equity: list[float] = (left + holdings).tolist()
-    return Benchmark(label, DailyEquity(dates_of(days[ends]), equity, days[ends]))
+
+    def value_after(ends: np.ndarray[Any, np.dtype[np.intp]]) -> _FloatArray:
+        """The value after the rows ``ends`` (each the last row of an instant or a day)."""
+        holdings = np.zeros(len(ends), dtype=np.float64)
+        for first, shares, own in bought:
+            last = own[np.maximum(np.searchsorted(own, ends, side="right") - 1, 0)]
+            holdings = holdings + np.where(ends >= first, shares * close[last], 0.0)
+        left = np.asarray(cash, dtype=np.float64)[np.searchsorted(firsts, ends, side="right")]
+        values: _FloatArray = left + holdings
+        return values
+
+    equity: list[float] = value_after(ends).tolist()
+    daily = DailyEquity(dates_of(days[ends]), equity, days[ends])
+    if not feed.bar_size.is_intraday:
+        return Benchmark(label, daily)
+    instants = day_ends(micros)  # the last row of each instant (the rows are in time order)
+    return Benchmark(label, daily, micros[instants], value_after(instants))

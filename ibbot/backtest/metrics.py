@@ -25,7 +25,8 @@ against the starting cash. Annualisation assumes 252 trading days a year; the ri
 - ``symbols``: per symbol the executions, closed trades, realized P&L, win rate, commissions and the
   position held at the end.
 - ``cagr_meaningful``: false for a run shorter than a year, whose CAGR extrapolates a fraction of
-  a year to a whole one (the report marks it so).
+  a year to a whole one (the report and the console summary mark it so, in
+  :data:`CAGR_NOT_MEANINGFUL`'s words; the benchmark's figures carry their own).
 - ``profit_factor``: sum of the positive realized P&Ls / minus the sum of the negative ones (null
   when nothing was lost).
 - ``turnover``: traded value (buys and sells) / average equity over the run.
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from ibbot.models import BarSize, Fill
 
 __all__ = [
+    "CAGR_NOT_MEANINGFUL",
     "TRADING_DAYS_PER_YEAR",
     "DailyEquity",
     "Drawdown",
@@ -77,6 +79,8 @@ __all__ = [
 ]
 
 TRADING_DAYS_PER_YEAR: Final = 252
+CAGR_NOT_MEANINGFUL: Final = "not meaningful: the run is shorter than a year"
+"""What the report and the console say after a CAGR whose ``cagr_meaningful`` is false."""
 _MARKET_ZONE = ZoneInfo("America/New_York")
 _DAYS_PER_YEAR = 365.25
 _DAY_MICROS: Final = 86_400_000_000

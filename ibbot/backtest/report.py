@@ -1,12 +1,15 @@
 """``report.html``: one self-contained page a person can read, offline, in any browser.
 
 Inline CSS and inline SVG charts, no script runs and nothing is fetched: any warning about missing
-data first; the equity curve against the buy-and-hold benchmark, and the drawdown (for intraday
-runs at the bars' own resolution, daily otherwise); the metrics (average win and loss, expectancy,
-the benchmark's figures; CAGR marked as not meaningful under a year); the strategies and their
-parameters; each symbol's results and price chart with its buys and sells; the positions open at
-the end; monthly returns; the trades, each linking to the reasoning of its decision in the
-decisions section. Charts are downsampled for display only. The data behind the equity chart is
+data first; the equity curve against the buy-and-hold benchmark, and the drawdown (both, for
+intraday runs, at the bars' own instants, daily otherwise); the metrics (average win and loss,
+expectancy, the benchmark's figures; CAGR, the strategy's and the benchmark's, marked as not
+meaningful under a year); the strategies and every parameter each ran with (defaults included,
+those the settings or ``--param`` set marked); each symbol's results and price chart with its buys
+and sells; the positions open at the end; monthly returns; the trades, each linking to the
+reasoning of its decision in the decisions section. Tables never split a number, time or id
+across lines (nor a word: text wraps at spaces only); a table wider than the page scrolls in its
+own box. Charts are downsampled for display only. The data behind the equity chart is
 embedded as JSON (``<script type="application/json" id="backtest-data">``) so tools can read it back.
 """
 
@@ -29,8 +32,16 @@ from ibbot.backtest.charts import (
 )
 from ibbot.backtest.columns import iso_dates, json_pair_bytes
 from ibbot.backtest.feed_arrays import FeedArrays
-from ibbot.backtest.metrics import DailyEquity, drawdown_curve, epoch_days, monthly_returns
+from ibbot.backtest.metrics import (
+    CAGR_NOT_MEANINGFUL,
+    DailyEquity,
+    drawdown_curve,
+    epoch_days,
+    monthly_returns,
+)
+from ibbot.errors import ConfigError
 from ibbot.models import OrderSide, split_leg
+from ibbot.strategies import param_schema, params_model, validate_params
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -38,8 +49,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ibbot.backtest.benchmark import Benchmark
+    from ibbot.backtest.config import StrategySpec
     from ibbot.backtest.result import BacktestResult, DecisionRecord
     from ibbot.models import Fill
+    from ibbot.strategies import StrategySources
 
 __all__ = [
     "DRAWDOWN_COLOR",
@@ -49,6 +62,7 @@ __all__ = [
     "MAX_TRADE_ROWS",
     "build_charts",
     "data_series",
+    "effective_params",
     "report_parts",
 ]
 
@@ -61,7 +75,7 @@ MAX_DECISIONS: Final = 2_000
 MAX_SYMBOL_CHARTS: Final = 20
 """Symbols charted with their trades (those traded most); every symbol is in the results table."""
 _DAY_MICROS: Final = 86_400_000_000
-# an intraday benchmark point (a day's close) sits near 16:00 New York, 20:00-21:00 UTC
+# a day's close of a benchmark without intraday values sits near 16:00 New York, 20:00-21:00 UTC
 _CLOSE_OF_DAY: Final = 0.85
 
 _MONTHS: Final = (
@@ -94,14 +108,15 @@ svg text{font:11px system-ui,sans-serif;fill:#57606a}svg .title{font-size:13px;f
 svg .grid{stroke:#eaeef2}svg .frame{fill:none;stroke:#d0d7de}
 .note{color:#57606a;font-size:12px}
 .scroll{overflow-x:auto}.scroll td{white-space:nowrap}
-table.trades{table-layout:fixed;font-size:12px}
-table.trades td,table.trades th{white-space:normal;overflow-wrap:anywhere;padding:3px 4px}
-table.trades col.time{width:16%}table.trades col.id{width:22%}
+table.trades{font-size:12px}table.trades td,table.trades th{padding:3px 5px}
+table.trades th{white-space:normal;vertical-align:bottom}
 .warn{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0}
 .decision{border-bottom:1px solid #eaeef2;padding:4px 0;font-size:12px;overflow-wrap:anywhere}
 .decision:target{background:#fff8c5}
 .decision b{font-weight:600}
-pre.params{margin:0;white-space:pre-wrap;font-size:12px}
+.strategy+.strategy{margin-top:16px}.strategy p{margin:0 0 6px}
+table.params{width:auto;font-size:12px}
+table.params td,table.params th{text-align:left;padding:2px 8px}
 """
 
 
@@ -112,20 +127,25 @@ def build_charts(
     an intraday run over its bars' instants."""
     starting_cash = result.starting_cash
     xs: FloatArray
+    others: list[tuple[FloatArray, list[float] | FloatArray]] = []
     if result.bar_size.is_intraday:
         curve = result.equity
+        micros = np.asarray(curve.micros, dtype=np.int64)
         # exact below 2**53 microseconds (the years 1685-2255), as Python's int / int is
-        xs = np.asarray(curve.micros, dtype=np.float64) / _DAY_MICROS
+        xs = micros.astype(np.float64) / _DAY_MICROS
         values = np.asarray(curve.equity, dtype=np.float64)
-        offset = _CLOSE_OF_DAY
+        if benchmark is not None and benchmark.micros is not None and len(micros):
+            # at the equity's own instants: both start from the starting cash, side by side
+            others.append((xs, benchmark.at(micros, starting_cash)))
+        elif benchmark is not None and benchmark.daily.days:
+            days = epoch_days(benchmark.daily).astype(np.float64)
+            others.append((days + _CLOSE_OF_DAY, benchmark.daily.equity))
     else:
         xs = epoch_days(daily).astype(np.float64)
         values = np.asarray(daily.equity, dtype=np.float64)
-        offset = 0.0
-    others: list[tuple[FloatArray, list[float]]] = []
-    if benchmark is not None and benchmark.daily.days:
-        days = epoch_days(benchmark.daily).astype(np.float64)
-        others.append((days + offset, benchmark.daily.equity))
+        if benchmark is not None and benchmark.daily.days:
+            days = epoch_days(benchmark.daily).astype(np.float64)
+            others.append((days, benchmark.daily.equity))
     equity = layout_chart("Equity", xs, values, y_format=format_money, others=others)
     drawdown = layout_chart(
         "Drawdown",
@@ -155,10 +175,11 @@ def _number(value: Any, kind: str = "") -> str:
     return escape(str(value))
 
 
-def _cagr(metrics: Mapping[str, Any]) -> str:
-    text = _number(metrics["cagr"], "pct")
-    if metrics["cagr"] is not None and not metrics.get("cagr_meaningful", True):
-        return f"{text} <span class=note>(not meaningful: the run is shorter than a year)</span>"
+def _cagr(figures: Mapping[str, Any]) -> str:
+    """The CAGR of the strategy's or the benchmark's ``figures``, marked under a year."""
+    text = _number(figures["cagr"], "pct")
+    if figures["cagr"] is not None and not figures.get("cagr_meaningful", True):
+        return f"{text} <span class=note>({CAGR_NOT_MEANINGFUL})</span>"
     return text
 
 
@@ -182,7 +203,7 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
             (
                 f"Benchmark: {escape(bench['label'])}",
                 f"{_number(bench['total_return'], 'pct')} total, CAGR "
-                f"{_number(bench['cagr'], 'pct')}, max drawdown "
+                f"{_cagr(bench)}, max drawdown "
                 f"{_number(bench['max_drawdown'], 'pct')}, Sharpe {_number(bench['sharpe'])}",
             ),
             ("Return over the benchmark", _number(excess, "pct")),
@@ -210,18 +231,59 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
     return f'<table class="metrics">{body}</table>'
 
 
+def effective_params(spec: StrategySpec, sources: StrategySources) -> list[tuple[str, Any, str]]:
+    """Every parameter ``spec``'s strategy ran with, in its params model's order: ``(name, value,
+    note)``, the note empty for a default and ``"set (default X)"`` for one the settings or
+    ``--param`` gave. A strategy without a params model (or one that no longer loads): the
+    parameters given, each ``"set"``."""
+    try:
+        model = params_model(spec.class_path, sources=sources)
+        params = None if model is None else validate_params(model, spec.params, strategy=spec.name)
+    except ConfigError:  # the replay built it from the same spec: only a changed file gets here
+        model = params = None
+    if model is None or params is None:
+        return [(name, value, "set") for name, value in sorted(spec.params.items())]
+    given = params.model_fields_set
+    values = params.model_dump(mode="json")
+    return [
+        (
+            info.name,
+            values[info.name],
+            f"set (default {info.default})" if info.name in given else "",
+        )
+        for info in param_schema(model)
+    ]
+
+
+def _param_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return ", ".join(_param_value(item) for item in value) or "none"
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _parameters(result: BacktestResult) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(spec.name)}</td><td>{escape(spec.class_path)}</td>"
-        f"<td>{spec.allocated_capital:,.2f}</td><td><pre class=params>"
-        f"{escape(json.dumps(dict(spec.params), sort_keys=True, default=str)) if spec.params else 'defaults'}"
-        "</pre></td></tr>"
-        for spec in result.config.strategies
-    )
-    return (
-        "<table><tr><th>Strategy</th><th>Class</th><th>Allocated capital</th>"
-        f"<th>Parameters</th></tr>{rows}</table>"
-    )
+    """Each strategy, its class and capital, and every parameter it ran with, defaults included."""
+    parts = []
+    for spec in result.config.strategies:
+        rows = "".join(
+            f"<tr><td>{escape(name)}</td><td>{escape(_param_value(value))}</td>"
+            f'<td class="note">{escape(note)}</td></tr>'
+            for name, value, note in effective_params(spec, result.config.sources)
+        )
+        table = (
+            f'<table class="params"><tr><th>Parameter</th><th>Value</th><th></th></tr>{rows}</table>'
+            if rows
+            else '<p class="note">No parameters.</p>'
+        )
+        parts.append(
+            f'<div class="strategy"><p><b>{escape(spec.name)}</b> · {escape(spec.class_path)} · '
+            f"allocated capital {spec.allocated_capital:,.2f}</p>{table}</div>"
+        )
+    return "".join(parts)
 
 
 def _symbols_table(per_symbol: Mapping[str, Mapping[str, Any]]) -> str:
@@ -377,6 +439,9 @@ class _Text:
 def _trade_table(
     fills: Sequence[Fill], pnls: Sequence[float | None], linked: set[str], text: _Text
 ) -> str:
+    """The trades, one per row, in a box that scrolls sideways when the page is narrower than
+    the table: its cells never wrap (a price or an id split over two lines misreads), only its
+    headers, at their spaces."""
     shown = fills[:MAX_TRADE_ROWS]
 
     def decision(fill: Fill) -> str:
@@ -405,11 +470,10 @@ def _trade_table(
         else '<p class="note">No trades.</p>'
     )
     return (
-        '<table class="trades"><colgroup><col class="time"><col><col><col><col><col><col><col>'
-        '<col class="id"></colgroup>'
+        '<div class="scroll"><table class="trades">'
         "<tr><th>Time (UTC)</th><th>Symbol</th><th>Side</th><th>Quantity</th>"
         "<th>Price</th><th>Commission</th><th>Realized P&amp;L</th><th>Strategy</th>"
-        f"<th>Decision (reasoning)</th></tr>{rows}</table>{note}"
+        f"<th>Decision (reasoning)</th></tr>{rows}</table></div>{note}"
     )
 
 

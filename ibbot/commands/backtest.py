@@ -200,20 +200,35 @@ def _run(
 
 
 def _summary(result: BacktestResult, files: OutputFiles) -> str:
+    from ibbot.backtest.metrics import CAGR_NOT_MEANINGFUL  # noqa: PLC0415
+
     figures = files.figures
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value * 100:.2f}%"
 
-    sharpe = figures["sharpe"]
+    def cagr(of: dict[str, Any]) -> str:  # marked as the report marks it
+        marked = of["cagr"] is not None and not of.get("cagr_meaningful", True)
+        return pct(of["cagr"]) + (f" ({CAGR_NOT_MEANINGFUL})" if marked else "")
+
+    def sharpe(of: dict[str, Any]) -> str:
+        return "n/a" if of["sharpe"] is None else f"{of['sharpe']:.2f}"
+
+    bench = figures.get("benchmark")
     return (
         f"backtest {', '.join(s.name for s in result.config.strategies)}: {result.bars:,} "
         f"{result.bar_size.value} bars of {len(result.symbols)} symbol(s), "
         f"{figures['trade_count']} trades\n"
-        f"  total return {pct(figures['total_return'])}, CAGR {pct(figures['cagr'])}, "
-        f"Sharpe {'n/a' if sharpe is None else f'{sharpe:.2f}'}, "
-        f"max drawdown {pct(figures['max_drawdown']['depth'])}\n"
-        f"  report: {files.report_html}\n"
+        f"  total return {pct(figures['total_return'])}, CAGR {cagr(figures)}, "
+        f"Sharpe {sharpe(figures)}, max drawdown {pct(figures['max_drawdown']['depth'])}\n"
+        + (
+            ""
+            if bench is None
+            else f"  benchmark ({bench['label']}): total return {pct(bench['total_return'])}, "
+            f"CAGR {cagr(bench)}, Sharpe {sharpe(bench)}, "
+            f"max drawdown {pct(bench['max_drawdown'])}\n"
+        )
+        + f"  report: {files.report_html}\n"
         + "".join(f"  warning: {line}\n" for line in result.warnings)
     )
 

@@ -1,4 +1,4 @@
-"""The report a trader reads: parameters, benchmark, per-symbol results and charts, trade statistics,
+"""The report a trader reads: every parameter, benchmark, per-symbol results and charts, trade statistics,
 links from trades to reasoning, intraday resolution, CAGR under a year, missing-data warnings."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from ibbot.backtest import Backtest, BacktestConfig, BarFeed, CommissionModel, StrategySpec
@@ -17,7 +18,7 @@ from ibbot.backtest.benchmark import buy_and_hold
 from ibbot.backtest.charts import MAX_POINTS
 from ibbot.backtest.metrics import realized_pnl
 from ibbot.backtest.outputs import write_outputs
-from ibbot.backtest.report import _Text
+from ibbot.backtest.report import _number, _Text
 from ibbot.cli import EXIT_OK, EXIT_USAGE, main
 from ibbot.models import BarSize, PriceBar
 from ibbot.store import ParquetStore
@@ -89,7 +90,11 @@ def test_report_has_parameters_benchmark_trade_statistics_and_symbols(tmp_path: 
     page = files.report_html.read_text()
     assert "buy and hold 2 symbols, equal weight" in page
     assert 'stroke-dasharray="4 3"' in svg(page, "equity")  # the benchmark's line
-    assert "&quot;fast&quot;: 5" in page  # the parameters
+    # every parameter it ran with, those set marked with their default
+    assert '<tr><td>fast</td><td>5</td><td class="note">set (default 10)</td></tr>' in page
+    assert '<tr><td>slow</td><td>20</td><td class="note">set (default 30)</td></tr>' in page
+    assert '<tr><td>weight</td><td>0.1</td><td class="note"></td></tr>' in page
+    assert '<tr><td>history_bars</td><td>20</td><td class="note"></td></tr>' in page
     for symbol in ("AAA", "BBB"):
         chart = svg(page, f"price-{symbol}")
         fills = [f for f in result.fills if f.symbol == symbol]
@@ -116,19 +121,60 @@ def test_every_trade_links_to_its_decisions_reasoning(tmp_path: Path) -> None:
         anchor = page.index(f'id="d-{decision_id}"')
         entry = page[anchor : page.index("</div>", anchor)]
         assert reasons[decision_id].split(" | ")[0].replace("&", "&amp;") in entry
-    assert "table.trades{table-layout:fixed" in page
-    assert "overflow-wrap:anywhere" in page
+    # it fits the page without splitting a token (tests/browser/test_backtest_report_page.py
+    # measures it): its cells never wrap, a table too wide scrolls in its own box
+    assert '<div class="scroll"><table class="trades">' in page
+    assert ".scroll{overflow-x:auto}.scroll td{white-space:nowrap}" in page
+    assert "table-layout:fixed" not in page
 
 
 def test_cagr_of_a_run_under_a_year_is_marked_not_meaningful(tmp_path: Path) -> None:
-    """A 6-month run shows its CAGR marked as not meaningful; a 4-year run does not."""
+    """A 6-month run shows its CAGR and its benchmark's marked as not meaningful; a 4-year run
+    does not."""
     short = run(cent_bars("AAA", 1, end=START + timedelta(days=180)), fast=5, slow=20)
     page = write_outputs(short, tmp_path / "short").report_html.read_text()
     metrics = json.loads((tmp_path / "short" / "metrics.json").read_text())
     assert metrics["cagr_meaningful"] is False
-    assert "not meaningful: the run is shorter than a year" in page
+    assert metrics["benchmark"]["cagr_meaningful"] is False
+    mark = "<span class=note>(not meaningful: the run is shorter than a year)</span>"
+    assert f"<tr><td>CAGR</td><td>{_number(metrics['cagr'], 'pct')} {mark}</td></tr>" in page
+    assert f"CAGR {_number(metrics['benchmark']['cagr'], 'pct')} {mark}, max drawdown" in page
     long = run(cent_bars("AAA", 1), fast=5, slow=20)
     assert "not meaningful" not in write_outputs(long, tmp_path / "long").report_html.read_text()
+    assert json.loads((tmp_path / "long" / "metrics.json").read_text())["benchmark"][
+        "cagr_meaningful"
+    ]
+
+
+def test_console_marks_a_cagr_under_a_year_as_the_report_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ibbot backtest` over six months prints its CAGR and the benchmark's marked as not
+    meaningful; over four years it prints them unmarked."""
+    store = ParquetStore(tmp_path / "data")
+    store.write_bars("AAA", cent_bars("AAA", 1))
+    monkeypatch.setenv("IBBOT_STORE__PATH", str(tmp_path / "data"))
+    base = ["--log-level", "error", "backtest", "--strategy", "sma_cross", "--start", "2016-01-01"]
+    mark = " (not meaningful: the run is shorter than a year), Sharpe "
+    assert main([*base, "--end", "2016-06-30", "--out", str(tmp_path / "short")]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    figures = json.loads((tmp_path / "short" / "metrics.json").read_text())
+    cagr, bench = figures["cagr"], figures["benchmark"]
+    assert lines[1].startswith(f"  total return {figures['total_return'] * 100:.2f}%, ")
+    assert f", CAGR {cagr * 100:.2f}%{mark}" in lines[1]
+    assert lines[2].startswith(
+        f"  benchmark (buy and hold AAA): total return {bench['total_return'] * 100:.2f}%, "
+        f"CAGR {bench['cagr'] * 100:.2f}%{mark}"
+    )
+    long = [*base, "--end", "2019-12-31", "--param", "sma_cross.fast=7"]
+    assert main([*long, "--out", str(tmp_path / "long")]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "not meaningful" not in out
+    assert "  benchmark (buy and hold AAA): total return " in out
+    # the report lists every parameter the strategy ran with: --param's marked, defaults not
+    page = (tmp_path / "long" / "report.html").read_text()
+    assert '<tr><td>fast</td><td>7</td><td class="note">set (default 10)</td></tr>' in page
+    assert '<tr><td>history_bars</td><td>20</td><td class="note"></td></tr>' in page
 
 
 def test_intraday_runs_are_charted_at_their_own_resolution(tmp_path: Path) -> None:
@@ -144,8 +190,34 @@ def test_intraday_runs_are_charted_at_their_own_resolution(tmp_path: Path) -> No
             bars.append(PriceBar("AAA", moment, close, close, close, close, 1e4, BarSize.MIN_5))
     result = run(bars, end=datetime(2024, 3, 10, tzinfo=UTC), fast=3, slow=8)
     page = write_outputs(result, tmp_path).report_html.read_text()
-    assert len(points(svg(page, "equity"))) > 300
+    equity = svg(page, "equity")
+    assert len(points(equity)) > 300
     assert len(points(svg(page, "price-AAA"))) > 300
+    # the benchmark too: at each of the equity's instants, from the starting cash at the first
+    line = re.findall(r'<polyline points="([^"]*)"[^>]*stroke-dasharray', equity)
+    assert len(line) == 1
+    benchmark = [(float(x), float(y)) for x, y in (p.split(",") for p in line[0].split())]
+    assert len(benchmark) > 300
+    assert result.equity.equity[0] == 100_000.0  # nothing was bought on the first bar
+    assert benchmark[0] == points(equity)[0]
+    assert benchmark[-1][0] == points(equity)[-1][0]
+    curve = buy_and_hold(BarFeed.from_bars(bars), 100_000.0)
+    assert curve.micros is not None
+    assert curve.micros.tolist() == result.equity.micros
+    values = curve.at(np.asarray(result.equity.micros, dtype=np.int64), 100_000.0)
+    assert values.tolist() == pytest.approx([100_000.0 / bars[0].close * b.close for b in bars])
+    # before its first instant it is the cash; its days are those of the daily figures
+    assert curve.at(np.asarray([curve.micros[0] - 1]), 100_000.0).tolist() == [100_000.0]
+    assert curve.daily.equity == values[77::78].tolist()
+
+
+def test_a_daily_benchmark_has_no_intraday_values() -> None:
+    """Daily bars keep the benchmark at day ends only (the daily report's chart is unchanged)."""
+    curve = buy_and_hold(BarFeed.from_bars(cent_bars("AAA", 3)), 10_000.0)
+    assert curve.micros is None
+    assert curve.equity is None
+    with pytest.raises(ValueError, match="no intraday values"):
+        curve.at(np.zeros(1, dtype=np.int64), 10_000.0)
 
 
 def test_benchmark_of_one_symbol() -> None:
