@@ -126,18 +126,20 @@ async def test_by_default_the_simulator_and_a_gateway_keep_their_own_stores(
     complete history (nothing taken for covered because the other market was)."""
     monkeypatch.chdir(tmp_path)
     sim_store, gateway_store = tmp_path / "data" / "sim-42", tmp_path / "data"
-    # Both markets on the wall clock, so both backfills ask for the same day.
+    # Both markets on the wall clock (ibbot asks a real gateway for bars up to its own now), so
+    # both backfills ask for the same week: a week always holds whole sessions, where the last
+    # day may hold part of one or none (a weekend).
     common = ["--set", "sim.start=none", "--set", "sim.control_port=off", "--log-level", "ERROR"]
     async with running_gateway(seed=7, start=None, time_scale=1.0) as gateway:
         embedded = await asyncio.to_thread(
-            cli.main, [*common, "backfill", "AAPL", "--duration", "1 D"]
+            cli.main, [*common, "backfill", "AAPL", "--duration", "1 W"]
         )
         real = await asyncio.to_thread(
             cli.main,
             [
                 *common,
                 *("--set", "ib.simulate=false", "--set", f"ib.port={gateway.port}"),
-                *("backfill", "AAPL", "--duration", "1 D"),
+                *("backfill", "AAPL", "--duration", "1 W"),
             ],
         )
     out = capsys.readouterr().out
@@ -153,7 +155,7 @@ async def test_by_default_the_simulator_and_a_gateway_keep_their_own_stores(
     gateway_bars = {
         b.timestamp: b.close for b in ParquetStore(gateway_store).read_bars("AAPL", *ever)
     }
-    assert len(sim_bars) > 300  # each fetched its whole day
+    assert len(sim_bars) > 300  # each fetched its whole week
     assert len(gateway_bars) > 300
     common_minutes = sim_bars.keys() & gateway_bars.keys()
     assert common_minutes  # the same day...
