@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ibbot.backtest import BarFeed
+    from ibbot.sweep import SweepResult
 
 
 def serial(bars: BarFeed) -> Any:
@@ -143,11 +144,9 @@ def test_sweep_rows_match_single_backtests_and_are_ranked() -> None:
     assert result.best is result.ranked[0]
 
 
-def test_walk_forward_picks_the_in_sample_best_and_runs_it_out_of_sample() -> None:
-    """Per fold, the pick is the training run with the best metric, and the fold's out-of-sample
-    figures are a backtest of that pick over the test window alone."""
-    bars = feed()
-    result = run_sweep(
+def walk_forward_2y_1y(bars: BarFeed) -> SweepResult:
+    """A 2 x 2 grid over ``bars`` walked forward, 2 years in sample and 1 out, run in process."""
+    return run_sweep(
         plan(
             "fast=5,10",
             "slow=20,50",
@@ -157,6 +156,13 @@ def test_walk_forward_picks_the_in_sample_best_and_runs_it_out_of_sample() -> No
         bars,
         serial(bars),
     )
+
+
+def test_walk_forward_picks_the_in_sample_best_and_runs_it_out_of_sample() -> None:
+    """Per fold, the pick is the training run with the best metric, and the fold's out-of-sample
+    figures are a backtest of that pick over the test window alone."""
+    bars = feed()
+    result = walk_forward_2y_1y(bars)
     assert len(result.folds) == 2
     for fold in result.folds:
         train = [r for r in result.rows if r["phase"] == "train" and r["fold"] == fold["fold"]]
@@ -225,17 +231,7 @@ def test_walk_forward_page_ranks_the_parameter_sets_and_marks_each_fold_pick(
 ) -> None:
     """The walk-forward page ranks the parameter sets by their in-sample metric averaged over the
     folds, shows each fold's value and rank with that fold's pick shaded, and stays bounded."""
-    bars = feed()
-    result = run_sweep(
-        plan(
-            "fast=5,10",
-            "slow=20,50",
-            metric="total_return",
-            walk_forward=(Span(2, "y"), Span(1, "y")),
-        ),
-        bars,
-        serial(bars),
-    )
+    result = walk_forward_2y_1y(feed())
     train = [row for row in result.rows if row["phase"] == "train"]
     ranked = ranked_sets(train, result.folds, ["fast", "slow"], "total_return")
     means = {
